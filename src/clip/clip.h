@@ -1,0 +1,69 @@
+// clipfind's CLIP engine: the one header applications include.
+//
+//   auto engine = clip::Engine::load("models/clip-vit-base-patch32", {});
+//   clip::Tensor t = engine->embed_texts({"a photo of a dog"});   // [1, projection_dim]
+//   clip::Tensor i = engine->embed_image_files({"dog.jpg"});
+//
+// Embeddings are unnormalised, equal to transformers'
+// visual_projection(vision_model(...).pooler_output) and
+// text_projection(text_model(...).pooler_output). Errors are clip::Error.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clip/config.h"
+#include "clip/error.h"
+#include "clip/image.h"
+#include "clip/tensor.h"
+
+namespace clip {
+
+class Tokenizer;
+class Backend;
+
+struct EngineOptions {
+  std::string device = "cpu";  // "cpu", later "cuda[:N]" or "auto"
+  std::string precision = "fp32";
+  int threads = 0;             // CPU threads; <= 0: all hardware threads
+};
+
+class Engine {
+ public:
+  static std::unique_ptr<Engine> load(const std::filesystem::path& model_dir,
+                                      const EngineOptions& options = {});
+  ~Engine();
+
+  bool has_text() const;
+  bool has_vision() const;
+  int projection_dim() const;
+  const ClipConfig& config() const;
+  const PreprocessConfig& preprocess_config() const;
+  std::string backend_name() const;
+
+  // Token ids with start/end tokens, truncated to the context length.
+  std::vector<int32_t> tokenize(const std::string& text) const;
+
+  Tensor embed_texts(const std::vector<std::string>& texts);
+  Tensor embed_images(const std::vector<Image>& images);
+  Tensor embed_image_files(const std::vector<std::filesystem::path>& files);
+  // Already preprocessed pixels [n, 3, size, size].
+  Tensor embed_pixels(const Tensor& pixels);
+
+ private:
+  Engine();
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Divides each row by its L2 norm (rows of zeros stay zero).
+void l2_normalize_rows(Tensor& t);
+
+// Which position of each tokenised text transformers pools: the first
+// eos_token_id, or (configs with eos_token_id == 2, from before that field
+// was fixed) the position of the largest id.
+int pooled_position(const std::vector<int32_t>& ids, int eos_token_id);
+
+}  // namespace clip

@@ -1,0 +1,23 @@
+// Decoded 8-bit RGB images (PNG and JPEG).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace clip {
+
+struct Image {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> rgb;  // height * width * 3, row-major, interleaved RGB
+};
+
+// Decodes PNG or JPEG (by content, not by extension). Grey, grey+alpha,
+// palette, RGBA and 16-bit inputs become 8-bit RGB like PIL's convert("RGB")
+// (alpha dropped, not blended). Throws clip::Error naming the file.
+Image decode_image_file(const std::filesystem::path& path);
+Image decode_image_bytes(const uint8_t* data, size_t size, const std::string& name);
+
+}  // namespace clip

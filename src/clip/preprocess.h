@@ -1,0 +1,27 @@
+// CLIP image preprocessing, matching openai/CLIP (PIL): resize the short side
+// with PIL's antialiased bicubic filter, center crop at
+// round((h - size) / 2), scale to [0,1], normalise with mean/std.
+#pragma once
+#include "clip/config.h"
+#include "clip/image.h"
+#include "clip/tensor.h"
+
+namespace clip {
+
+// PIL Image.resize(..., Image.BICUBIC) on 8-bit RGB: separable, antialiased
+// when shrinking, fixed-point like PIL so results agree to the byte.
+Image resize_bicubic(const Image& src, int out_width, int out_height);
+
+// Output size of the short-side resize: short side -> `shortest_edge`,
+// long side -> int(shortest_edge * long / short) (as torchvision / HF).
+void short_side_size(int width, int height, int shortest_edge, int* out_w, int* out_h);
+
+Image center_crop(const Image& src, int crop_width, int crop_height);
+
+// Whole pipeline for one image into `out` ([3, crop_h, crop_w] floats, CHW).
+void preprocess_image(const Image& image, const PreprocessConfig& cfg, float* out);
+
+// [n, 3, crop_h, crop_w].
+Tensor preprocess_batch(const std::vector<Image>& images, const PreprocessConfig& cfg);
+
+}  // namespace clip

@@ -1,0 +1,78 @@
+// The model's parameters in float32, grouped by role.
+//
+// Hugging Face names (one table in weights.cpp maps them to these fields):
+//   {tower}.encoder.layers.{i}.layer_norm1 / self_attn.{q,k,v,out}_proj /
+//   layer_norm2 / mlp.fc1 / mlp.fc2                      -> LayerWeights
+//   text_model.embeddings.{token,position}_embedding, text_model.final_layer_norm,
+//   text_projection                                       -> TextWeights
+//   vision_model.embeddings.{class_embedding,patch_embedding,position_embedding},
+//   vision_model.pre_layrnorm, vision_model.post_layernorm,
+//   visual_projection                                     -> VisionWeights
+// Linear weights keep the PyTorch layout [out_features, in_features].
+#pragma once
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include "clip/config.h"
+#include "clip/tensor.h"
+
+namespace clip {
+
+struct LinearWeights {
+  Tensor weight;  // [out, in]
+  Tensor bias;    // [out], empty for the bias-free projections
+};
+
+struct NormWeights {
+  Tensor weight;  // [hidden]
+  Tensor bias;    // [hidden]
+};
+
+struct LayerWeights {
+  NormWeights ln1;
+  LinearWeights q, k, v, out;  // each [hidden, hidden]
+  NormWeights ln2;
+  LinearWeights fc1;  // [intermediate, hidden]
+  LinearWeights fc2;  // [hidden, intermediate]
+};
+
+struct TextWeights {
+  Tensor token_embedding;     // [vocab, hidden]
+  Tensor position_embedding;  // [max_positions, hidden]
+  std::vector<LayerWeights> layers;
+  NormWeights final_ln;
+  LinearWeights projection;  // [projection_dim, hidden], no bias
+};
+
+struct VisionWeights {
+  Tensor class_embedding;     // [hidden]
+  Tensor patch_embedding;     // [hidden, channels, patch, patch] (conv, no bias)
+  Tensor position_embedding;  // [num_positions, hidden]
+  NormWeights pre_ln;
+  std::vector<LayerWeights> layers;
+  NormWeights post_ln;
+  LinearWeights projection;  // [projection_dim, hidden], no bias
+};
+
+struct ModelWeights {
+  std::optional<TextWeights> text;
+  std::optional<VisionWeights> vision;
+};
+
+// A loaded model folder: configuration corrected from the weight shapes, the
+// preprocessing settings and the parameters.
+struct LoadedModel {
+  ClipConfig config;
+  PreprocessConfig preprocess;
+  ModelWeights weights;
+};
+
+// Reads config.json, preprocessor_config.json and the safetensors weights of
+// a Hugging Face CLIP folder. Every expected tensor is checked for presence
+// and shape; the shapes win over config.json where they determine a number
+// (hidden size, layers, vocab, positions, patch size, projection dim), and a
+// clip::Error names the file and tensor when they cannot be reconciled.
+LoadedModel load_model(const std::filesystem::path& dir);
+
+}  // namespace clip
