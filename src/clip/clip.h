@@ -26,7 +26,7 @@ class Backend;
 
 struct EngineOptions {
   std::string device = "cpu";  // "cpu", later "cuda[:N]" or "auto"
-  std::string precision = "fp32";
+  std::string precision;        // empty: the backend's default (fp32 on CPU, fp16 on CUDA)
   int threads = 0;             // CPU threads; <= 0: all hardware threads
 };
 

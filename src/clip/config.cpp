@@ -1,1 +1,205 @@
-// TODO
+// config.json and preprocessor_config.json of a Hugging Face CLIP folder.
+//
+// Absent fields take the defaults of transformers' CLIPTextConfig /
+// CLIPVisionConfig / CLIPImageProcessor, so a config trimmed to its
+// non-default fields reads as transformers reads it. load_model() then
+// corrects the sizes from the weight shapes.
+#include "clip/config.h"
+
+#include <algorithm>
+#include <climits>
+#include <nlohmann/json.hpp>
+
+#include "clip/error.h"
+#include "clip/json_fields.h"
+
+namespace clip {
+
+namespace {
+
+using json = nlohmann::json;
+using detail::JsonFields;
+
+Activation read_activation(const JsonFields& f) {
+  const std::string act = f.get_string("hidden_act", "quick_gelu");
+  if (act == "quick_gelu") return Activation::QuickGelu;
+  if (act == "gelu") return Activation::Gelu;  // exact erf form, as torch's nn.GELU()
+  f.fail("hidden_act", "'" + act + "' is not supported (quick_gelu or gelu)");
+}
+
+// Fields shared by both towers; `d` carries the tower's defaults.
+void read_tower(const JsonFields& f, TowerConfig& d) {
+  d.hidden_size = f.get_int("hidden_size", d.hidden_size, 1);
+  d.intermediate_size = f.get_int("intermediate_size", d.intermediate_size, 1);
+  d.num_layers = f.get_int("num_hidden_layers", d.num_layers, 0);
+  d.num_heads = f.get_int("num_attention_heads", d.num_heads, 1);
+  d.layer_norm_eps = f.get_float("layer_norm_eps", d.layer_norm_eps);
+  d.activation = read_activation(f);
+}
+
+// transformers.CLIPTextConfig defaults.
+TextConfig read_text(const JsonFields& f) {
+  TextConfig c;
+  c.hidden_size = 512;
+  c.intermediate_size = 2048;
+  c.num_layers = 12;
+  c.num_heads = 8;
+  read_tower(f, c);
+  c.vocab_size = f.get_int("vocab_size", 49408, 1);
+  c.max_positions = f.get_int("max_position_embeddings", 77, 1);
+  // Old checkpoints (openai/clip-vit-*) say bos 0 / eos 2; the text model
+  // then pools at argmax(ids) instead of the first eos, so keep them as read.
+  c.bos_token_id = f.get_int("bos_token_id", 49406, INT_MIN);
+  c.eos_token_id = f.get_int("eos_token_id", 49407, INT_MIN);
+  c.pad_token_id = f.get_int("pad_token_id", 1, INT_MIN);
+  return c;
+}
+
+// transformers.CLIPVisionConfig defaults.
+VisionConfig read_vision(const JsonFields& f) {
+  VisionConfig c;
+  c.hidden_size = 768;
+  c.intermediate_size = 3072;
+  c.num_layers = 12;
+  c.num_heads = 12;
+  read_tower(f, c);
+  c.image_size = f.get_int("image_size", 224, 1);
+  c.patch_size = f.get_int("patch_size", 32, 1);
+  c.num_channels = f.get_int("num_channels", 3, 1);
+  return c;
+}
+
+// The sub-config object of a CLIPConfig; very old files used "<name>_dict".
+// Absent: transformers builds the default sub-config, so do we.
+json sub_config(const JsonFields& top, const char* name, const char* old_name) {
+  for (const char* key : {name, old_name}) {
+    if (const json* v = top.get(key)) {
+      if (!v->is_object()) top.fail(key, "must be a JSON object");
+      return *v;
+    }
+  }
+  return json::object();
+}
+
+}  // namespace
+
+ClipConfig load_clip_config(const std::filesystem::path& config_json) {
+  const json j = detail::read_json_file(config_json);
+  const std::string file = config_json.string();
+  if (!j.is_object()) throw Error(file + ": not a JSON object");
+  const JsonFields top(j, file);
+
+  ClipConfig cfg;
+  cfg.projection_dim = top.get_int("projection_dim", 512, 1);
+  const std::string type = top.get_string("model_type", "");
+  if (type == "clip_vision_model") {  // CLIPVisionModel(WithProjection)
+    cfg.vision = read_vision(top);
+  } else if (type == "clip_text_model") {  // CLIPTextModel(WithProjection)
+    cfg.text = read_text(top);
+  } else if (type == "clip" ||
+             (type.empty() && (top.has("text_config") || top.has("vision_config")))) {
+    // The sub-configs carry a projection_dim of their own (512 by default);
+    // CLIPModel uses only the top-level one.
+    const json tj = sub_config(top, "text_config", "text_config_dict");
+    const json vj = sub_config(top, "vision_config", "vision_config_dict");
+    cfg.text = read_text(JsonFields(tj, file, "text_config."));
+    cfg.vision = read_vision(JsonFields(vj, file, "vision_config."));
+  } else if (type.empty()) {
+    throw Error(file + ": no model_type and no text_config/vision_config; not a CLIP config");
+  } else {
+    throw Error(file + ": model_type '" + type +
+                "' is not supported (clip, clip_vision_model or clip_text_model)");
+  }
+  return cfg;
+}
+
+namespace {
+
+// "size"/"crop_size": an int, {"shortest_edge": N} or {"height": H, "width": W}.
+struct SizeField {
+  int shortest_edge = 0;  // set for an int or shortest_edge
+  int height = 0, width = 0;  // set for height/width
+};
+
+SizeField read_size(const JsonFields& f, const char* key, int def) {
+  SizeField s;
+  const json* v = f.get(key);
+  if (!v) {
+    s.shortest_edge = s.height = s.width = def;
+    return s;
+  }
+  if (v->is_number()) {
+    s.shortest_edge = s.height = s.width = f.get_int(key, def, 1);
+    return s;
+  }
+  if (!v->is_object()) f.fail(key, "must be an integer or an object");
+  auto field = [&](const char* k) -> int {
+    const auto it = v->find(k);
+    if (it == v->end() || !it->is_number_integer() || it->get<long long>() < 1 ||
+        it->get<long long>() > INT_MAX)
+      f.fail(key, std::string("field \"") + k + "\" must be a positive integer");
+    return static_cast<int>(it->get<long long>());
+  };
+  if (v->contains("shortest_edge")) {
+    s.shortest_edge = s.height = s.width = field("shortest_edge");
+  } else if (v->contains("height") && v->contains("width")) {
+    s.height = field("height");
+    s.width = field("width");
+  } else {
+    f.fail(key, "needs \"shortest_edge\" or \"height\" and \"width\"");
+  }
+  return s;
+}
+
+std::array<float, 3> read_rgb(const JsonFields& f, const char* key, std::array<float, 3> def) {
+  const json* v = f.get(key);
+  if (!v) return def;
+  if (v->is_number()) {  // one value for all channels
+    const float x = v->get<float>();
+    return {x, x, x};
+  }
+  if (!v->is_array() || v->size() != 3 || !(*v)[0].is_number() || !(*v)[1].is_number() ||
+      !(*v)[2].is_number())
+    f.fail(key, "must be a list of 3 numbers");
+  return {(*v)[0].get<float>(), (*v)[1].get<float>(), (*v)[2].get<float>()};
+}
+
+}  // namespace
+
+PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file,
+                                        int default_image_size) {
+  PreprocessConfig p;
+  p.shortest_edge = p.crop_height = p.crop_width = default_image_size;
+  std::error_code ec;
+  if (!std::filesystem::exists(json_file, ec)) return p;  // a model without its processor file
+
+  const json j = detail::read_json_file(json_file);
+  const std::string file = json_file.string();
+  if (!j.is_object()) throw Error(file + ": not a JSON object");
+  const JsonFields f(j, file);
+
+  const SizeField size = read_size(f, "size", default_image_size);
+  if (size.shortest_edge > 0) {
+    p.shortest_edge = size.shortest_edge;
+  } else {
+    p.resize_height = size.height;
+    p.resize_width = size.width;
+    p.shortest_edge = std::min(size.height, size.width);
+  }
+  const SizeField crop = read_size(f, "crop_size", default_image_size);
+  p.crop_height = crop.height;
+  p.crop_width = crop.width;
+
+  p.do_resize = f.get_bool("do_resize", p.do_resize);
+  p.do_center_crop = f.get_bool("do_center_crop", p.do_center_crop);
+  p.do_rescale = f.get_bool("do_rescale", p.do_rescale);
+  p.rescale_factor = f.get_float("rescale_factor", p.rescale_factor);
+  p.do_normalize = f.get_bool("do_normalize", p.do_normalize);
+  p.mean = read_rgb(f, "image_mean", p.mean);
+  p.std = read_rgb(f, "image_std", p.std);
+  for (float s : p.std)
+    if (!(s != 0.0f)) f.fail("image_std", "must not contain 0");
+  return p;
+}
+
+}  // namespace clip

@@ -55,6 +55,11 @@ ClipConfig load_clip_config(const std::filesystem::path& config_json);
 // with crop/size taken from the vision config's image_size.
 struct PreprocessConfig {
   int shortest_edge = 224;  // "size": {"shortest_edge": N} or an int
+  // "size": {"height": H, "width": W} asks transformers for a resize to
+  // exactly H x W (aspect ratio not kept); 0 when "size" is a shortest edge.
+  // shortest_edge is then min(H, W), so code ignoring these still works.
+  int resize_height = 0;
+  int resize_width = 0;
   int crop_height = 224;    // "crop_size": {"height","width"} or an int
   int crop_width = 224;
   bool do_resize = true;

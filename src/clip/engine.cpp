@@ -1,1 +1,217 @@
-// TODO
+// The engine: ties the model folder, tokenizer, preprocessing and a compute
+// backend together. Backends only run towers; everything model-independent
+// (tokenising, pooling positions, truncation, batching) happens here once.
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <cmath>
+#include <string>
+
+#include "clip/backend.h"
+#include "clip/clip.h"
+#include "clip/preprocess.h"
+#include "clip/tokenizer.h"
+#include "clip/weights.h"
+#ifdef CLIPFIND_HAVE_CUDA
+#include "clip/cuda/cuda_backend.h"
+#endif
+
+namespace clip {
+
+namespace {
+
+// Largest number of images sent to the backend at once: bounds the
+// activation memory (ViT-L/14 holds ~1 MB of activations per image and layer
+// on the CPU) while keeping GEMMs large enough to run at full rate.
+constexpr size_t kMaxImageChunk = 64;
+constexpr size_t kMaxTextChunk = 256;
+
+struct DeviceChoice {
+  bool cuda = false;
+  int index = 0;
+};
+
+// "cpu", "cuda", "cuda:N" or "auto".
+DeviceChoice parse_device(const std::string& device) {
+  if (device == "cpu") return {};
+  if (device == "auto") {
+#ifdef CLIPFIND_HAVE_CUDA
+    std::string why;
+    if (cuda_available(&why)) return {true, 0};
+#endif
+    return {};
+  }
+  if (device.rfind("cuda", 0) == 0) {
+    int index = 0;
+    if (device.size() > 4) {
+      if (device[4] != ':' || device.size() == 5 ||
+          !std::all_of(device.begin() + 5, device.end(), ::isdigit)) {
+        throw Error("bad device '" + device + "': expected cpu, auto, cuda or cuda:N");
+      }
+      index = std::stoi(device.substr(5));
+    }
+#ifdef CLIPFIND_HAVE_CUDA
+    std::string why;
+    if (!cuda_available(&why)) throw Error("device '" + device + "' is not usable: " + why);
+    return {true, index};
+#else
+    (void)index;
+    throw Error("device '" + device + "': this build of clipfind has no CUDA backend");
+#endif
+  }
+  throw Error("bad device '" + device + "': expected cpu, auto, cuda or cuda:N");
+}
+
+std::unique_ptr<Backend> make_backend(const LoadedModel& model, const EngineOptions& options) {
+  const DeviceChoice choice = parse_device(options.device);
+  if (!choice.cuda) {
+    if (!options.precision.empty() && options.precision != "fp32" && options.device == "cpu") {
+      throw Error("precision '" + options.precision + "' is not available on the CPU (only fp32)");
+    }
+    return make_cpu_backend(model.config, model.weights, options.threads);
+  }
+#ifdef CLIPFIND_HAVE_CUDA
+  CudaOptions cuda;
+  cuda.device = choice.index;
+  if (!options.precision.empty()) cuda.precision = parse_precision(options.precision);
+  return make_cuda_backend(model.config, model.weights, cuda);
+#else
+  throw Error("this build of clipfind has no CUDA backend");
+#endif
+}
+
+}  // namespace
+
+struct Engine::State {
+  LoadedModel model;
+  std::optional<Tokenizer> tokenizer;
+  std::unique_ptr<Backend> backend;
+};
+
+Engine::Engine() : state_(std::make_unique<State>()) {}
+Engine::~Engine() = default;
+
+std::unique_ptr<Engine> Engine::load(const std::filesystem::path& model_dir,
+                                     const EngineOptions& options) {
+  std::unique_ptr<Engine> engine(new Engine());
+  State& s = *engine->state_;
+  s.model = load_model(model_dir);
+  if (s.model.config.text) s.tokenizer.emplace(Tokenizer::from_folder(model_dir));
+  s.backend = make_backend(s.model, options);
+  return engine;
+}
+
+bool Engine::has_text() const { return state_->model.config.text.has_value(); }
+bool Engine::has_vision() const { return state_->model.config.vision.has_value(); }
+int Engine::projection_dim() const { return state_->model.config.projection_dim; }
+const ClipConfig& Engine::config() const { return state_->model.config; }
+const PreprocessConfig& Engine::preprocess_config() const { return state_->model.preprocess; }
+std::string Engine::backend_name() const { return state_->backend->name(); }
+
+std::vector<int32_t> Engine::tokenize(const std::string& text) const {
+  if (!state_->tokenizer) throw Error("this model has no text tower, so no tokenizer");
+  return state_->tokenizer->encode_for_model(text, state_->model.config.text->max_positions);
+}
+
+int pooled_position(const std::vector<int32_t>& ids, int eos_token_id) {
+  if (ids.empty()) return 0;
+  if (eos_token_id == 2) {
+    // transformers keeps the pre-2023 rule for such configs: argmax of the ids
+    // (the end token has the largest id in CLIP's vocabulary); first on ties.
+    return static_cast<int>(std::max_element(ids.begin(), ids.end()) - ids.begin());
+  }
+  auto it = std::find(ids.begin(), ids.end(), eos_token_id);
+  // No end token: torch's argmax over an all-false mask gives 0.
+  return it == ids.end() ? 0 : static_cast<int>(it - ids.begin());
+}
+
+namespace {
+
+// Appends the rows of `src` to `dst` (both [rows, cols]).
+void append_rows(Tensor& dst, const Tensor& src) {
+  if (dst.shape.empty()) {
+    dst = src;
+    return;
+  }
+  dst.data.insert(dst.data.end(), src.data.begin(), src.data.end());
+  dst.shape[0] += src.shape[0];
+}
+
+}  // namespace
+
+Tensor Engine::embed_texts(const std::vector<std::string>& texts) {
+  if (!has_text()) throw Error("this model has no text tower: it cannot embed text");
+  const TextConfig& tc = *state_->model.config.text;
+  Tensor result({0, projection_dim()});
+  for (size_t start = 0; start < texts.size(); start += kMaxTextChunk) {
+    const size_t count = std::min(kMaxTextChunk, texts.size() - start);
+    std::vector<std::vector<int32_t>> ids(count);
+    TextBatch batch;
+    batch.count = static_cast<int>(count);
+    batch.pool_at.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      ids[i] = tokenize(texts[start + i]);
+      batch.pool_at[i] = pooled_position(ids[i], tc.eos_token_id);
+    }
+    // Under the causal mask, tokens after the pooled one cannot change it:
+    // run only up to the last pooled position of the batch.
+    batch.seq_len = 1 + *std::max_element(batch.pool_at.begin(), batch.pool_at.end());
+    batch.ids.assign(count * batch.seq_len, state_->tokenizer->eos_id());
+    for (size_t i = 0; i < count; ++i) {
+      const size_t n = std::min<size_t>(ids[i].size(), batch.seq_len);
+      std::copy_n(ids[i].begin(), n, batch.ids.begin() + i * batch.seq_len);
+    }
+    append_rows(result, state_->backend->encode_texts(batch));
+  }
+  return result;
+}
+
+Tensor Engine::embed_pixels(const Tensor& pixels) {
+  if (!has_vision()) throw Error("this model has no vision tower: it cannot embed images");
+  const VisionConfig& vc = *state_->model.config.vision;
+  if (pixels.shape.size() != 4 || pixels.shape[1] != vc.num_channels ||
+      pixels.shape[2] != vc.image_size || pixels.shape[3] != vc.image_size) {
+    throw Error("pixels of shape " + shape_str(pixels.shape) + " given; the model takes [n, " +
+                std::to_string(vc.num_channels) + ", " + std::to_string(vc.image_size) + ", " +
+                std::to_string(vc.image_size) + "]");
+  }
+  return state_->backend->encode_images(pixels);
+}
+
+Tensor Engine::embed_images(const std::vector<Image>& images) {
+  if (!has_vision()) throw Error("this model has no vision tower: it cannot embed images");
+  Tensor result({0, projection_dim()});
+  for (size_t start = 0; start < images.size(); start += kMaxImageChunk) {
+    const size_t count = std::min(kMaxImageChunk, images.size() - start);
+    std::vector<Image> chunk(images.begin() + start, images.begin() + start + count);
+    append_rows(result, embed_pixels(preprocess_batch(chunk, state_->model.preprocess)));
+  }
+  return result;
+}
+
+Tensor Engine::embed_image_files(const std::vector<std::filesystem::path>& files) {
+  Tensor result({0, projection_dim()});
+  for (size_t start = 0; start < files.size(); start += kMaxImageChunk) {
+    const size_t count = std::min(kMaxImageChunk, files.size() - start);
+    std::vector<Image> chunk;
+    chunk.reserve(count);
+    for (size_t i = 0; i < count; ++i) chunk.push_back(decode_image_file(files[start + i]));
+    append_rows(result, embed_images(chunk));
+  }
+  return result;
+}
+
+void l2_normalize_rows(Tensor& t) {
+  if (t.shape.size() != 2) throw Error("l2_normalize_rows needs a 2-d tensor, got " + shape_str(t.shape));
+  const size_t cols = static_cast<size_t>(t.shape[1]);
+  for (size_t r = 0; r < static_cast<size_t>(t.shape[0]); ++r) {
+    float* row = t.ptr() + r * cols;
+    double sum = 0;
+    for (size_t c = 0; c < cols; ++c) sum += double(row[c]) * row[c];
+    if (sum == 0) continue;
+    const float inv = static_cast<float>(1.0 / std::sqrt(sum));
+    for (size_t c = 0; c < cols; ++c) row[c] *= inv;
+  }
+}
+
+}  // namespace clip

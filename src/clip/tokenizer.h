@@ -21,12 +21,15 @@ class Tokenizer {
   static Tokenizer from_files(const std::filesystem::path& vocab_json,
                               const std::filesystem::path& merges_txt);
   static Tokenizer from_tokenizer_json(const std::filesystem::path& tokenizer_json);
+  // openai/CLIP's bpe_simple_vocab_16e6.txt.gz, expanded as CLIP does.
+  static Tokenizer from_clip_bpe_gz(const std::filesystem::path& gz);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();
 
-  // BPE ids of the text, without start/end tokens.
+  // BPE ids of the text, without start/end tokens. Throws clip::Error on
+  // invalid UTF-8 (naming the byte offset). Thread-safe.
   std::vector<int32_t> encode(std::string_view utf8) const;
   // <|startoftext|> ids <|endoftext|>, truncated to context_length with the
   // end token kept last.

@@ -1,0 +1,22 @@
+// Each subcommand registers its options on the CLI11 app and returns the
+// function that runs it once the command line is parsed.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+#include "clip/clip.h"
+
+namespace clipfind {
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;  // returns the process exit status
+};
+
+// --device, --precision, --threads: shared by every command that runs the model.
+void add_engine_options(CLI::App& app, clip::EngineOptions& options);
+
+Command add_embed_command(CLI::App& root);
+Command add_tokenize_command(CLI::App& root);
+
+}  // namespace clipfind

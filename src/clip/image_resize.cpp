@@ -1,0 +1,332 @@
+// Bicubic resize that reproduces Pillow's ImagingResample (Resample.c) on
+// 8-bit images byte for byte, because CLIP was trained on pixels produced by
+// PIL's Image.resize(size, Image.BICUBIC):
+//   - separable, one pass per axis whose size changes, the intermediate
+//     rounded and clipped to uint8. The order matters for the last bit, and
+//     it changed between Pillow versions: up to 12.x (checked: 12.3) Pillow
+//     always goes horizontal first, over only the rows the vertical pass
+//     reads; Pillow 13 (which we match, verified) goes vertical first when
+//     the height shrinks by more than twice as many pixels as the width:
+//     (in_h - out_h) > 0 && (in_h - out_h) > 2 * (in_w - out_w). For a
+//     short-side resize that means downscaled images over 2:1 tall;
+//   - the kernel is Keys' cubic with a = -0.5, stretched by the shrink factor
+//     when downscaling (antialiasing), evaluated in double, normalised to sum
+//     1 per output pixel, then turned into fixed point with 22 fractional
+//     bits (32 - 8 - 2: 8 bits of pixel, 2 of headroom for the negative lobes);
+//   - accumulate in int32 starting from half (rounding), shift, clip.
+// The double arithmetic must not be contracted into FMAs: Pillow's wheels are
+// built for baseline x86-64 without FMA, and a fused multiply-add can move a
+// coefficient by one unit in the last place, which occasionally flips a
+// fixed-point rounding. Hence the pragmas below.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "clip/error.h"
+#include "clip/image_resize.h"
+#include "clip/preprocess.h"
+
+namespace clip {
+namespace {
+
+constexpr int kPrecisionBits = 32 - 8 - 2;
+constexpr double kBicubicSupport = 2.0;
+
+double bicubic(double x) {
+  constexpr double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+// Per output index along one axis: the first input index, how many inputs
+// contribute, and their fixed-point weights (ksize slots, zero padded).
+struct AxisKernel {
+  int ksize = 0;
+  std::vector<int> first;
+  std::vector<int> count;
+  std::vector<int32_t> weights;  // outputs * ksize
+
+  int span_begin() const { return first.front(); }
+  int span_end() const { return first.back() + count.back(); }  // first[] only grows
+};
+
+// Pillow's precompute_coeffs() + normalize_coeffs_8bpc() for box (0, in_size),
+// for the outputs [o_begin, o_begin + o_count) of out_size only.
+AxisKernel make_kernel(int in_size, int out_size, int o_begin, int o_count) {
+  const double scale = static_cast<double>(in_size) / out_size;
+  const double filterscale = std::max(scale, 1.0);
+  const double support = kBicubicSupport * filterscale;
+  AxisKernel k;
+  k.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  k.first.resize(o_count);
+  k.count.resize(o_count);
+  k.weights.assign(static_cast<size_t>(o_count) * k.ksize, 0);
+  std::vector<double> w(k.ksize);
+  for (int o = 0; o < o_count; ++o) {
+    const double center = (o_begin + o + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    // (int) truncates toward zero, as in C; negatives are clamped anyway.
+    const int lo = std::max(static_cast<int>(center - support + 0.5), 0);
+    const int hi = std::min(static_cast<int>(center + support + 0.5), in_size);
+    const int n = std::max(hi - lo, 0);
+    double sum = 0.0;
+    for (int i = 0; i < n; ++i) {
+      w[i] = bicubic((i + lo - center + 0.5) * ss);
+      sum += w[i];
+    }
+    int32_t* out = &k.weights[static_cast<size_t>(o) * k.ksize];
+    for (int i = 0; i < n; ++i) {
+      const double v = sum != 0.0 ? w[i] / sum : w[i];
+      const double fixed = v * (1 << kPrecisionBits);
+      out[i] = static_cast<int32_t>(v < 0 ? -0.5 + fixed : 0.5 + fixed);
+    }
+    k.first[o] = lo;
+    k.count[o] = n;
+  }
+  return k;
+}
+
+inline uint8_t clip8(int32_t acc) {
+  // Pillow indexes a table with acc >> 22 over [-640, 640); same values.
+  return static_cast<uint8_t>(std::clamp(acc >> kPrecisionBits, 0, 255));
+}
+
+constexpr int32_t kHalf = 1 << (kPrecisionBits - 1);
+
+// One output pixel of the horizontal pass, as Pillow computes it.
+inline void convolve_pixel(const uint8_t* p, const int32_t* w, int n, uint8_t* out) {
+  int32_t r = kHalf, g = kHalf, b = kHalf;
+  for (int i = 0; i < n; ++i) {
+    r += p[3 * i + 0] * w[i];
+    g += p[3 * i + 1] * w[i];
+    b += p[3 * i + 2] * w[i];
+  }
+  out[0] = clip8(r);
+  out[1] = clip8(g);
+  out[2] = clip8(b);
+}
+
+#if defined(__AVX2__)
+// The horizontal pass is most of the work (every source row, ~20 taps when
+// shrinking 1080p to 224) and interleaved RGB does not vectorise by itself.
+// Here 4 taps x 3 channels go through vpmaddwd (16-bit products summed in
+// pairs into 32 bits). Weights have 23 bits, so each is split exactly as
+// w = 256 * hi + lo (hi signed, lo in [0, 256)), and
+//   sum(p * w) = 256 * sum(p * hi) + sum(p * lo)
+// is the same integer Pillow computes: no rounding is involved, and neither
+// partial sum can overflow for kernels up to kMaxSimdTaps.
+constexpr int kMaxSimdTaps = 30000;  // 255 * 255 * taps < 2^31
+
+// Per output: groups of 4 taps, each as two 16 x int16 vectors (hi, lo)
+// laid out to match the shuffle in convolve_pixel_avx2:
+// [w0 w1 w0 w1 w0 w1 0 0 | w2 w3 w2 w3 w2 w3 0 0].
+struct SimdWeights {
+  std::vector<int16_t> data;   // 32 int16 per group
+  std::vector<size_t> offset;  // first group of each output, in groups
+  bool usable = true;
+};
+
+SimdWeights simd_weights(const AxisKernel& k) {
+  SimdWeights s;
+  const int outs = static_cast<int>(k.first.size());
+  s.offset.resize(outs + 1);
+  size_t groups = 0;
+  for (int o = 0; o < outs; ++o) {
+    s.offset[o] = groups;
+    groups += (k.count[o] + 3) / 4;
+    if (k.count[o] > kMaxSimdTaps) s.usable = false;
+  }
+  s.offset[outs] = groups;
+  s.data.assign(groups * 32, 0);
+  for (int o = 0; o < outs; ++o) {
+    const int32_t* w = &k.weights[static_cast<size_t>(o) * k.ksize];
+    for (int t = 0; t < k.count[o]; ++t) {
+      const int32_t hi = w[t] >> 8;  // arithmetic shift: floor
+      const int32_t lo = w[t] - hi * 256;
+      if (hi < INT16_MIN || hi > INT16_MAX) s.usable = false;
+      int16_t* g = &s.data[(s.offset[o] + t / 4) * 32];
+      const int lane = (t % 4) / 2 * 8 + t % 2;  // which half, which of the pair
+      for (int c = 0; c < 3; ++c) {
+        g[lane + 2 * c] = static_cast<int16_t>(hi);
+        g[16 + lane + 2 * c] = static_cast<int16_t>(lo);
+      }
+    }
+  }
+  return s;
+}
+
+// Reads 16 bytes from p for every 4 taps: up to 4 bytes past the last tap.
+inline void convolve_pixel_avx2(const uint8_t* p, const int16_t* w, size_t groups, uint8_t* out) {
+  // Bytes of pixels 0,1 (low half) and 2,3 (high half) into int16 pairs
+  // (R0 R1 G0 G1 B0 B1 0 0 | R2 R3 G2 G3 B2 B3 0 0).
+  // clang-format off
+  const __m256i shuffle = _mm256_setr_epi8(
+      0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+      6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+  // clang-format on
+  __m256i acc_hi = _mm256_setzero_si256(), acc_lo = _mm256_setzero_si256();
+  for (size_t g = 0; g < groups; ++g) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 12 * g));
+    const __m256i px = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(bytes), shuffle);
+    const __m256i whi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * g));
+    const __m256i wlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * g + 16));
+    acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(px, whi));
+    acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(px, wlo));
+  }
+  const __m128i hi =
+      _mm_add_epi32(_mm256_castsi256_si128(acc_hi), _mm256_extracti128_si256(acc_hi, 1));
+  const __m128i lo =
+      _mm_add_epi32(_mm256_castsi256_si128(acc_lo), _mm256_extracti128_si256(acc_lo, 1));
+  __m128i sum = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(hi, 8), lo), _mm_set1_epi32(kHalf));
+  sum = _mm_srai_epi32(sum, kPrecisionBits);
+  // Saturating packs clamp to [0, 255] like clip8.
+  const __m128i words = _mm_packs_epi32(sum, sum);
+  const __m128i bytes8 = _mm_packus_epi16(words, words);
+  const uint32_t rgbx = static_cast<uint32_t>(_mm_cvtsi128_si32(bytes8));
+  std::memcpy(out, &rgbx, 3);  // little-endian: R, G, B
+}
+#endif
+
+// Rows [y0, y0 + rows) of `src` (width in_w, `src_bytes` in all) resampled
+// to width out_w.
+void resample_rows(const uint8_t* src, size_t src_bytes, int in_w, int y0, int rows,
+                   const AxisKernel& k, int out_w, uint8_t* dst) {
+  const size_t in_stride = static_cast<size_t>(in_w) * 3;
+#if defined(__AVX2__)
+  const SimdWeights simd = simd_weights(k);
+#endif
+  for (int y = 0; y < rows; ++y) {
+    const size_t row_start = static_cast<size_t>(y0 + y) * in_stride;
+    uint8_t* out = dst + static_cast<size_t>(y) * out_w * 3;
+    for (int o = 0; o < out_w; ++o) {
+      const size_t start = row_start + static_cast<size_t>(k.first[o]) * 3;
+#if defined(__AVX2__)
+      const size_t groups = simd.offset[o + 1] - simd.offset[o];
+      // The vector loads may run a few bytes past this pixel's taps; they
+      // must stay inside the buffer (only the last pixels of the last row
+      // fall back to scalar).
+      if (simd.usable && start + 12 * groups + 4 <= src_bytes) {
+        convolve_pixel_avx2(src + start, &simd.data[simd.offset[o] * 32], groups, out + 3 * o);
+        continue;
+      }
+#else
+      (void)src_bytes;
+#endif
+      convolve_pixel(src + start, &k.weights[static_cast<size_t>(o) * k.ksize], k.count[o],
+                     out + 3 * o);
+    }
+  }
+}
+
+// Every output row is a weighted sum of whole input rows: the inner loop runs
+// over contiguous bytes, which the compiler vectorises. Reads the columns
+// [col0, col0 + cols) of `src` (width src_w), whose row 0 is input row
+// `row_offset`.
+void resample_columns(const uint8_t* src, int src_w, int col0, int cols, int row_offset,
+                      const AxisKernel& k, uint8_t* dst) {
+  const size_t stride = static_cast<size_t>(src_w) * 3;
+  const size_t n_bytes = static_cast<size_t>(cols) * 3;
+  std::vector<int32_t> acc(n_bytes);
+  for (size_t o = 0; o < k.first.size(); ++o) {
+    std::fill(acc.begin(), acc.end(), kHalf);
+    const int32_t* w = &k.weights[o * k.ksize];
+    for (int i = 0, n = k.count[o]; i < n; ++i) {
+      const uint8_t* row = src + static_cast<size_t>(k.first[o] - row_offset + i) * stride +
+                           static_cast<size_t>(col0) * 3;
+      const int32_t wi = w[i];
+      int32_t* a = acc.data();
+      for (size_t j = 0; j < n_bytes; ++j) a[j] += row[j] * wi;
+    }
+    uint8_t* out = dst + o * n_bytes;
+    for (size_t j = 0; j < n_bytes; ++j) out[j] = clip8(acc[j]);
+  }
+}
+
+}  // namespace
+
+namespace detail {
+
+Image resize_bicubic_window(const Image& src, int out_width, int out_height, int x0, int y0,
+                            int width, int height) {
+  if (src.width <= 0 || src.height <= 0 ||
+      src.rgb.size() != static_cast<size_t>(src.width) * src.height * 3) {
+    throw Error("resize_bicubic: source image is " + std::to_string(src.width) + "x" +
+                std::to_string(src.height) + " with " + std::to_string(src.rgb.size()) +
+                " bytes, not a valid RGB image");
+  }
+  if (out_width <= 0 || out_height <= 0 || width <= 0 || height <= 0 || x0 < 0 || y0 < 0 ||
+      x0 > out_width - width || y0 > out_height - height) {
+    throw Error("resize_bicubic: invalid output size " + std::to_string(out_width) + "x" +
+                std::to_string(out_height) + " (window " + std::to_string(width) + "x" +
+                std::to_string(height) + " at " + std::to_string(x0) + "," + std::to_string(y0) +
+                ")");
+  }
+  if (static_cast<uint64_t>(width) * height > kMaxImagePixels) {
+    throw Error("resize_bicubic: output of " + std::to_string(width) + "x" +
+                std::to_string(height) + " pixels is too large");
+  }
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.rgb.resize(static_cast<size_t>(width) * height * 3);
+  const bool horizontal = out_width != src.width;
+  const bool vertical = out_height != src.height;
+
+  if (!horizontal && !vertical) {  // PIL returns a copy
+    for (int y = 0; y < height; ++y) {
+      const uint8_t* from = &src.rgb[(static_cast<size_t>(y0 + y) * src.width + x0) * 3];
+      std::copy(from, from + static_cast<size_t>(width) * 3,
+                &out.rgb[static_cast<size_t>(y) * width * 3]);
+    }
+    return out;
+  }
+  if (!vertical) {
+    resample_rows(src.rgb.data(), src.rgb.size(), src.width, y0, height,
+                  make_kernel(src.width, out_width, x0, width), width, out.rgb.data());
+    return out;
+  }
+  const AxisKernel kv = make_kernel(src.height, out_height, y0, height);
+  if (!horizontal) {
+    resample_columns(src.rgb.data(), src.width, x0, width, 0, kv, out.rgb.data());
+    return out;
+  }
+  AxisKernel kh = make_kernel(src.width, out_width, x0, width);
+  const int shrink_h = src.height - out_height, shrink_w = src.width - out_width;
+  if (shrink_h > 0 && shrink_h > 2 * shrink_w) {  // Pillow 13's vertical-first case
+    // Only the input columns the horizontal pass reads go through the vertical one.
+    const int col0 = kh.span_begin(), cols = kh.span_end() - kh.span_begin();
+    std::vector<uint8_t> tmp(static_cast<size_t>(cols) * height * 3);
+    resample_columns(src.rgb.data(), src.width, col0, cols, 0, kv, tmp.data());
+    for (int& f : kh.first) f -= col0;
+    resample_rows(tmp.data(), tmp.size(), cols, 0, height, kh, width, out.rgb.data());
+    return out;
+  }
+  // Only the input rows the vertical pass reads go through the horizontal one.
+  const int row0 = kv.span_begin(), rows = kv.span_end() - kv.span_begin();
+  std::vector<uint8_t> tmp(static_cast<size_t>(rows) * width * 3);
+  resample_rows(src.rgb.data(), src.rgb.size(), src.width, row0, rows, kh, width, tmp.data());
+  resample_columns(tmp.data(), width, 0, width, row0, kv, out.rgb.data());
+  return out;
+}
+
+}  // namespace detail
+
+Image resize_bicubic(const Image& src, int out_width, int out_height) {
+  return detail::resize_bicubic_window(src, out_width, out_height, 0, 0, out_width, out_height);
+}
+
+}  // namespace clip

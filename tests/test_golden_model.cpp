@@ -1,0 +1,133 @@
+// Whole-model golden tests: the engine against transformers.
+//
+// tools/make_reference.py saved random-initialised CLIP folders
+// (tests/data/models) and what transformers computes for them
+// (tests/data/golden/<name>.json): token ids, text embeddings, and image
+// embeddings of pixels given by a formula both sides evaluate exactly.
+// Tolerance (DESIGN.md): fp32 within 1e-4 absolute on unnormalised embeddings.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "clip/clip.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kData = CLIPFIND_TEST_DATA;
+
+// Mirrors pixel_formula() in tools/make_reference.py: integer arithmetic,
+// then one float32 division, so both sides get identical pixels.
+clip::Tensor formula_pixels(int n, int channels, int size) {
+  clip::Tensor t({n, channels, size, size});
+  float* p = t.ptr();
+  for (int i = 0; i < n; ++i)
+    for (int c = 0; c < channels; ++c)
+      for (int y = 0; y < size; ++y)
+        for (int x = 0; x < size; ++x) {
+          const int v = (x * 7 + y * 13 + c * 29 + i * 31) % 255;
+          *p++ = static_cast<float>(v) / 127.5f - 1.0f;
+        }
+  return t;
+}
+
+struct Diff {
+  double max_abs = 0;
+  double median_rel = 0;
+};
+
+// The seed's two figures: max |a-b| and median |a-b| / (|b| + 1e-5).
+Diff compare(const clip::Tensor& got, const nlohmann::json& want) {
+  Diff d;
+  std::vector<double> rel;
+  EXPECT_EQ(got.shape.at(0), static_cast<int64_t>(want.size()));
+  for (size_t r = 0; r < want.size(); ++r) {
+    EXPECT_EQ(got.shape.at(1), static_cast<int64_t>(want[r].size()));
+    for (size_t c = 0; c < want[r].size() && c < static_cast<size_t>(got.shape[1]); ++c) {
+      const double b = want[r][c].get<double>();
+      const double a = got.ptr()[r * got.shape[1] + c];
+      d.max_abs = std::max(d.max_abs, std::abs(a - b));
+      rel.push_back(std::abs(a - b) / (std::abs(b) + 1e-5));
+    }
+  }
+  if (!rel.empty()) {
+    std::nth_element(rel.begin(), rel.begin() + rel.size() / 2, rel.end());
+    d.median_rel = rel[rel.size() / 2];
+  }
+  return d;
+}
+
+std::vector<fs::path> golden_files() {
+  std::vector<fs::path> files;
+  if (fs::is_directory(kData / "golden"))
+    for (const auto& e : fs::directory_iterator(kData / "golden"))
+      if (e.path().extension() == ".json") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+class GoldenModel : public ::testing::TestWithParam<fs::path> {};
+
+TEST_P(GoldenModel, MatchesTransformers) {
+  std::ifstream in(GetParam());
+  const nlohmann::json golden = nlohmann::json::parse(in);
+  const std::string name = golden.at("model");
+  const auto engine = clip::Engine::load(kData / "models" / name, {});
+
+  if (golden.contains("texts")) {
+    ASSERT_TRUE(engine->has_text());
+    const auto texts = golden["texts"].get<std::vector<std::string>>();
+    for (size_t i = 0; i < texts.size(); ++i) {
+      EXPECT_EQ(engine->tokenize(texts[i]), golden["ids"][i].get<std::vector<int32_t>>())
+          << "text " << i << ": '" << texts[i] << "'";
+    }
+    const Diff d = compare(engine->embed_texts(texts), golden["text_embeds"]);
+    std::printf("[golden] %s text: max|a-b| %.3g, median rel %.3g\n", name.c_str(), d.max_abs,
+                d.median_rel);
+    EXPECT_LT(d.max_abs, 1e-4);
+    // One text alone gives the same as in the batch (the batch runs to the
+    // longest end position; this one stops at its own).
+    const Diff one = compare(engine->embed_texts({texts[0]}),
+                             nlohmann::json::array({golden["text_embeds"][0]}));
+    EXPECT_LT(one.max_abs, 1e-4);
+  } else {
+    EXPECT_FALSE(engine->has_text());
+    EXPECT_THROW(engine->embed_texts({"a dog"}), clip::Error);
+  }
+
+  if (golden.contains("image_embeds")) {
+    ASSERT_TRUE(engine->has_vision());
+    const int n = golden.at("num_images");
+    const int size = golden.at("image_size");
+    const Diff d = compare(engine->embed_pixels(formula_pixels(n, 3, size)), golden["image_embeds"]);
+    std::printf("[golden] %s image: max|a-b| %.3g, median rel %.3g\n", name.c_str(), d.max_abs,
+                d.median_rel);
+    EXPECT_LT(d.max_abs, 1e-4);
+  } else {
+    EXPECT_FALSE(engine->has_vision());
+    EXPECT_THROW(engine->embed_pixels(formula_pixels(1, 3, 32)), clip::Error);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, GoldenModel, ::testing::ValuesIn(golden_files()),
+                         [](const auto& info) { return info.param.stem().string(); });
+
+TEST(GoldenModel, FixturesPresent) {
+  // Guards against the parameterised test silently running on nothing.
+  EXPECT_GE(golden_files().size(), 6u) << "run tools/make_reference.py";
+}
+
+TEST(PooledPosition, FirstEndTokenOrArgmax) {
+  EXPECT_EQ(clip::pooled_position({49406, 320, 1929, 49407, 49407}, 49407), 3);
+  EXPECT_EQ(clip::pooled_position({49406, 320, 1929}, 49407), 0);  // none: torch gives 0
+  EXPECT_EQ(clip::pooled_position({5, 9, 3, 9}, 2), 1);             // old rule: first argmax
+}
+
+}  // namespace
