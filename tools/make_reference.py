@@ -32,6 +32,7 @@ from transformers import (AutoTokenizer, CLIPConfig, CLIPModel, CLIPTextConfig,
                           CLIPVisionModelWithProjection)
 
 ROOT = Path(__file__).resolve().parent.parent
+CLIP_PNG = ROOT.parent / "shared/clip-data/CLIP.png"
 TOKENIZER_DIR = ROOT / "tests/data/tokenizer/small"
 
 TEXTS = [
@@ -159,6 +160,27 @@ def preprocessor_config(image_size):
     }
 
 
+def pil_pixels(path, size, mean, std):
+    """openai/CLIP-style preprocessing with PIL, as the engine does it:
+    convert("RGB"), bicubic resize of the short side (long side
+    int(size * long / short)), center crop at round((h - size) / 2), /255,
+    mean/std. (Needs Pillow >= 13 for byte-exact agreement on images taller
+    than wide; CLIP.png is wide.)"""
+    from PIL import Image
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    if w <= h:
+        nw, nh = size, int(size * h / w)
+    else:
+        nw, nh = int(size * w / h), size
+    img = img.resize((nw, nh), Image.BICUBIC)
+    left, top = round((nw - size) / 2), round((nh - size) / 2)
+    img = img.crop((left, top, left + size, top + size))
+    x = np.asarray(img, dtype=np.float32) / np.float32(255.0)
+    x = (x - np.array(mean, dtype=np.float32)) / np.array(std, dtype=np.float32)
+    return torch.from_numpy(x.transpose(2, 0, 1)[None].copy())
+
+
 @torch.no_grad()
 def embed(model, kind, tok, context, eos_token_id, vision_size):
     out = {}
@@ -179,6 +201,11 @@ def embed(model, kind, tok, context, eos_token_id, vision_size):
         pixels = torch.from_numpy(pixel_formula(NUM_IMAGES, 3, vision_size))
         emb = model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)
         out.update(num_images=NUM_IMAGES, image_size=vision_size, image_embeds=emb.double().tolist())
+        if CLIP_PNG.exists():
+            pp = preprocessor_config(vision_size)
+            pixels = pil_pixels(CLIP_PNG, vision_size, pp["image_mean"], pp["image_std"])
+            emb = model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)
+            out.update(clip_png_embeds=emb.double().tolist())
     return out
 
 

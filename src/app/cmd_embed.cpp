@@ -69,7 +69,9 @@ int run_embed(const EmbedOptions& o) {
 }  // namespace
 
 void add_engine_options(CLI::App& app, clip::EngineOptions& e) {
-  app.add_option("--device", e.device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  e.device = "auto";  // the GPU when one is usable, else the CPU
+  app.add_option("--device", e.device, "cpu, cuda, cuda:N or auto (a usable GPU, else the CPU)")
+      ->capture_default_str();
   app.add_option("--precision", e.precision,
                  "fp32 (CPU), or fp32|tf32|fp16|bf16 on CUDA (default: fp32 on CPU, fp16 on CUDA)");
   app.add_option("--threads", e.threads, "CPU threads (0: all cores)")->capture_default_str();

@@ -1,0 +1,235 @@
+// GPU benchmark of clipfind's CUDA backend on random weights of real CLIP
+// shapes (speed does not depend on the values).
+//
+//   bench_gpu [--models B/32,B/16,L/14] [--precision fp16] [--json FILE] [--quick]
+//
+// Images/s at batch 1, 64, 256, 1024 (L/14: 1, 64, 256), texts/s at 1 and
+// 256 (77 tokens) and a short query (7 tokens), latency at batch 1, achieved
+// TFLOP/s, peak GPU memory. Timing: inputs already on the GPU (two input
+// sets, alternated), warm-up (the first calls also build cuBLASLt plans and
+// capture CUDA graphs), then CUDA events around each call, median of many.
+// "wall" is host time per call including synchronisation (what a caller
+// waiting on one query sees).
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "clip/cuda/cuda_backend.h"
+#include "random_model.h"
+
+namespace {
+
+using namespace clip;
+
+#define CHECK_CUDA(x)                                                                     \
+  do {                                                                                    \
+    cudaError_t e_ = (x);                                                                 \
+    if (e_ != cudaSuccess) {                                                              \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                       \
+    }                                                                                     \
+  } while (0)
+
+// Multiply-adds x2 of one tower pass over `seq` tokens (GEMMs + attention).
+double tower_flops(const TowerConfig& c, int seq) {
+  const double H = c.hidden_size, I = c.intermediate_size, S = seq;
+  const double per_layer = 2 * S * H * (3 * H + H + 2 * I) + 2 * 2 * S * S * H;
+  return per_layer * c.num_layers;
+}
+double image_flops(const ClipConfig& c) {
+  const VisionConfig& v = *c.vision;
+  const double patches = double(v.grid()) * v.grid();
+  return tower_flops(v, v.num_positions()) + 2 * patches * v.num_channels * v.patch_size * v.patch_size * v.hidden_size +
+         2.0 * v.hidden_size * c.projection_dim;
+}
+double text_flops(const ClipConfig& c, int seq) {
+  return tower_flops(*c.text, seq) + 2.0 * c.text->hidden_size * c.projection_dim;
+}
+
+struct Timing {
+  double gpu_ms = 0;   // median of CUDA-event times
+  double wall_ms = 0;  // median host time per synchronised call
+};
+
+template <typename F>
+Timing time_calls(CudaBackend& be, F&& call, double est_ms) {
+  auto stream = static_cast<cudaStream_t>(be.stream());
+  for (int i = 0; i < 4; ++i) call(i);  // eager, capture, replays
+  be.synchronize();
+  // About 1.5 s of GPU time per measurement, 7..200 calls.
+  const int reps = std::clamp(static_cast<int>(1500.0 / std::max(est_ms, 0.01)), 7, 200);
+  std::vector<cudaEvent_t> ev(reps + 1);
+  for (auto& e : ev) CHECK_CUDA(cudaEventCreate(&e));
+  CHECK_CUDA(cudaEventRecord(ev[0], stream));
+  for (int i = 0; i < reps; ++i) {
+    call(i);
+    CHECK_CUDA(cudaEventRecord(ev[i + 1], stream));
+  }
+  be.synchronize();
+  std::vector<double> gpu(reps);
+  for (int i = 0; i < reps; ++i) {
+    float ms = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&ms, ev[i], ev[i + 1]));
+    gpu[i] = ms;
+  }
+  for (auto& e : ev) cudaEventDestroy(e);
+  // Wall time of synchronised calls (fewer: it is the latency view).
+  const int wreps = std::min(reps, 30);
+  std::vector<double> wall(wreps);
+  for (int i = 0; i < wreps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    call(i);
+    be.synchronize();
+    wall[i] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+  std::nth_element(gpu.begin(), gpu.begin() + reps / 2, gpu.end());
+  std::nth_element(wall.begin(), wall.begin() + wreps / 2, wall.end());
+  return {gpu[reps / 2], wall[wreps / 2]};
+}
+
+struct Args {
+  std::vector<std::string> models = {"B/32", "B/16", "L/14"};
+  std::vector<Precision> precisions = {Precision::FP16};
+  std::string json;
+  bool quick = false;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, ',');)
+    if (!x.empty()) out.push_back(x);
+  return out;
+}
+
+size_t gpu_used_bytes() {
+  size_t free_b = 0, total_b = 0;
+  CHECK_CUDA(cudaMemGetInfo(&free_b, &total_b));
+  return total_b - free_b;
+}
+
+void emit(std::ofstream& js, const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  if (js) js << line << "\n" << std::flush;
+}
+
+int run(const Args& a) {
+  std::string why;
+  if (!cuda_available(&why)) {
+    std::printf("bench_gpu: no usable GPU: %s\n", why.c_str());
+    return 0;
+  }
+  cudaDeviceProp prop{};
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  std::printf("# device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+  std::ofstream js;
+  if (!a.json.empty()) js.open(a.json, std::ios::app);
+
+  for (const std::string& name : a.models) {
+    const testing::ModelShape shape = testing::model_shape(name);
+    const ClipConfig cfg = testing::make_config(shape);
+    const auto tg = std::chrono::steady_clock::now();
+    const ModelWeights w = testing::random_weights(cfg, 42);
+    std::printf("# %s: random weights in %.1f s\n", name.c_str(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count());
+    std::vector<int> batches = {1, 64, 256, 1024};
+    if (name == "L/14") batches = {1, 64, 256};
+    if (a.quick) batches = {1, 256};
+    const int max_batch = batches.back();
+    const VisionConfig& v = *cfg.vision;
+    const size_t img_floats = size_t(v.num_channels) * v.image_size * v.image_size;
+
+    // Two input sets: images [0, n) and [1, n+1) of one random pool.
+    const Tensor pool = testing::random_pixels(v, max_batch + 1, 7);
+    float* d_pool = nullptr;
+    float* d_out = nullptr;
+    CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&d_pool), pool.numel() * 4));
+    CHECK_CUDA(cudaMemcpy(d_pool, pool.ptr(), pool.numel() * 4, cudaMemcpyHostToDevice));
+    CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&d_out), size_t(max_batch) * cfg.projection_dim * 4));
+    CHECK_CUDA(cudaDeviceSynchronize());  // the pageable upload may still be in flight
+
+    for (Precision p : a.precisions) {
+      const size_t used0 = gpu_used_bytes();
+      CudaOptions o;
+      o.precision = p;
+      std::unique_ptr<Backend> base = make_cuda_backend(cfg, w, o);
+      auto* be = dynamic_cast<CudaBackend*>(base.get());
+      const double weights_mb = be->weight_bytes() / 1048576.0;
+      std::printf("# %s %s: weights on GPU %.1f MiB\n", name.c_str(), precision_name(p), weights_mb);
+      const double fl_img = image_flops(cfg);
+      double est = 0.05;
+      for (int n : batches) {
+        const Timing t = time_calls(*be, [&](int i) { be->encode_images_device(d_pool + (i & 1) * img_floats, n, d_out); },
+                                    est);
+        est = t.gpu_ms * 4;
+        char line[512];
+        std::snprintf(line, sizeof line,
+                      "{\"engine\":\"clipfind\",\"model\":\"%s\",\"tower\":\"vision\",\"precision\":\"%s\",\"batch\":%d,"
+                      "\"seq\":%d,\"ms\":%.4f,\"wall_ms\":%.4f,\"items_per_s\":%.1f,\"tflops\":%.1f,"
+                      "\"gpu_mem_mb\":%.0f,\"backend_mb\":%.0f,\"weights_mb\":%.1f}",
+                      name.c_str(), precision_name(p), n, v.num_positions(), t.gpu_ms, t.wall_ms, n / t.gpu_ms * 1e3,
+                      fl_img * n / t.gpu_ms * 1e-9, (gpu_used_bytes() - used0) / 1048576.0,
+                      be->allocated_bytes() / 1048576.0, weights_mb);
+        emit(js, line);
+      }
+      // Text: 77 tokens (the full context) at 1 and 256, and a 7-token query.
+      struct T { int n, seq; };
+      for (T tc : {T{1, 7}, T{1, 77}, T{256, 77}}) {
+        const TextBatch b0 = testing::random_texts(*cfg.text, tc.n, tc.seq, 1);
+        const TextBatch b1 = testing::random_texts(*cfg.text, tc.n, tc.seq, 2);
+        const Timing t = time_calls(*be, [&](int i) { be->encode_texts_device((i & 1) ? b1 : b0, d_out); }, 1.0);
+        char line[512];
+        std::snprintf(line, sizeof line,
+                      "{\"engine\":\"clipfind\",\"model\":\"%s\",\"tower\":\"text\",\"precision\":\"%s\",\"batch\":%d,"
+                      "\"seq\":%d,\"ms\":%.4f,\"wall_ms\":%.4f,\"items_per_s\":%.1f,\"tflops\":%.1f,"
+                      "\"gpu_mem_mb\":%.0f,\"backend_mb\":%.0f,\"weights_mb\":%.1f}",
+                      name.c_str(), precision_name(p), tc.n, tc.seq, t.gpu_ms, t.wall_ms, tc.n / t.gpu_ms * 1e3,
+                      text_flops(cfg, tc.seq) * tc.n / t.gpu_ms * 1e-9, (gpu_used_bytes() - used0) / 1048576.0,
+                      be->allocated_bytes() / 1048576.0, weights_mb);
+        emit(js, line);
+      }
+    }
+    cudaFree(d_pool);
+    cudaFree(d_out);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string s = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", s.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (s == "--models") a.models = split(next());
+    else if (s == "--precision") {
+      a.precisions.clear();
+      for (const auto& p : split(next())) a.precisions.push_back(parse_precision(p));
+    } else if (s == "--json") a.json = next();
+    else if (s == "--quick") a.quick = true;
+    else {
+      std::fprintf(stderr, "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick]\n");
+      return 2;
+    }
+  }
+  try {
+    return run(a);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_gpu: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,413 @@
+#include "clip/cuda/attention.cuh"
+#include "clip/cuda/device_utils.cuh"
+
+#include <algorithm>
+#include <cmath>
+
+namespace clip::cuda {
+namespace {
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+// ============================================================================
+// SIMT kernel: float32 arithmetic, any storage type, head_dim <= 32*DPL.
+// A block takes 16 queries of one (batch, head): 4 warps x 4 queries, the
+// online-softmax state of each query in its warp's registers. Keys stream
+// through shared memory 32 at a time, one key per lane for the scores, then
+// every lane accumulates its head_dim/32 output columns.
+// ============================================================================
+constexpr int kSimtWarps = 4, kSimtQpw = 4, kSimtQ = kSimtWarps * kSimtQpw, kSimtKeys = 32;
+
+template <typename T, int DPL>
+__global__ void __launch_bounds__(kSimtWarps * 32)
+    attn_simt_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, int D,
+                     bool causal, float scale_log2) {
+  extern __shared__ float smem[];
+  float* q_s = smem;                       // [kSimtQ][D]
+  float* k_s = q_s + kSimtQ * D;           // [kSimtKeys][D + 1]: +1 so lanes (keys) hit distinct banks
+  float* v_s = k_s + kSimtKeys * (D + 1);  // [kSimtKeys][D]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int b = blockIdx.x / heads, h = blockIdx.x % heads;
+  const int q0 = blockIdx.y * kSimtQ;
+  const int hidden = heads * D, row_len = 3 * hidden;
+  const T* base = qkv + int64_t(b) * seq * row_len;
+
+  for (int i = threadIdx.x; i < kSimtQ * D; i += blockDim.x) {
+    const int qi = i / D, d = i - qi * D, q = q0 + qi;
+    q_s[i] = q < seq ? to_f32(base[int64_t(q) * row_len + h * D + d]) : 0.f;
+  }
+
+  float m[kSimtQpw], l[kSimtQpw], o[kSimtQpw][DPL];
+#pragma unroll
+  for (int j = 0; j < kSimtQpw; ++j) {
+    m[j] = -INFINITY;
+    l[j] = 0.f;
+#pragma unroll
+    for (int i = 0; i < DPL; ++i) o[j][i] = 0.f;
+  }
+
+  const int kv_end = causal ? min(seq, q0 + kSimtQ) : seq;
+  for (int kt = 0; kt < kv_end; kt += kSimtKeys) {
+    __syncthreads();  // previous tile fully consumed (and q_s written, first time)
+    for (int i = threadIdx.x; i < kSimtKeys * D; i += blockDim.x) {
+      const int kk = i / D, d = i - kk * D, key = kt + kk;
+      const bool ok = key < seq;
+      const int64_t off = int64_t(key) * row_len + h * D + d;
+      k_s[kk * (D + 1) + d] = ok ? to_f32(base[off + hidden]) : 0.f;
+      v_s[kk * D + d] = ok ? to_f32(base[off + 2 * hidden]) : 0.f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < kSimtQpw; ++j) {
+      const int qi = warp * kSimtQpw + j, q = q0 + qi;
+      if (q >= seq) continue;  // warp-uniform
+      const float* qv = q_s + qi * D;
+      const float* kv = k_s + lane * (D + 1);
+      float s = 0.f;
+      for (int d = 0; d < D; ++d) s = fmaf(qv[d], kv[d], s);
+      const int key = kt + lane;
+      const bool valid = key < seq && (!causal || key <= q);
+      s = valid ? s * scale_log2 : -INFINITY;
+      const float m_new = fmaxf(m[j], warp_max(s));
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;  // a row with nothing visible yet
+      const float alpha = exp2f(m[j] - m_use);
+      const float p = exp2f(s - m_use);
+      l[j] = l[j] * alpha + warp_sum(p);
+      m[j] = m_new;
+#pragma unroll
+      for (int i = 0; i < DPL; ++i) o[j][i] *= alpha;
+      for (int kk = 0; kk < kSimtKeys; ++kk) {
+        const float pk = __shfl_sync(0xffffffffu, p, kk);
+#pragma unroll
+        for (int i = 0; i < DPL; ++i) {
+          const int d = lane + 32 * i;
+          if (d < D) o[j][i] = fmaf(pk, v_s[kk * D + d], o[j][i]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kSimtQpw; ++j) {
+    const int q = q0 + warp * kSimtQpw + j;
+    if (q >= seq) continue;
+    const float inv = 1.f / l[j];
+    T* dst = out + (int64_t(b) * seq + q) * hidden + h * D;
+#pragma unroll
+    for (int i = 0; i < DPL; ++i) {
+      const int d = lane + 32 * i;
+      if (d < D) dst[d] = from_f32<T>(o[j][i] * inv);
+    }
+  }
+}
+
+size_t simt_smem_bytes(int D) { return sizeof(float) * (kSimtQ * D + kSimtKeys * (D + 1) + kSimtKeys * D); }
+
+template <typename T>
+void launch_simt(const Exec& exec, const T* qkv, T* out, const AttnShape& s) {
+  const dim3 grid(s.batch * s.heads, ceil_div(s.seq, kSimtQ));
+  const size_t smem = simt_smem_bytes(s.head_dim);
+  const float sl2 = s.scale * kLog2e;
+  auto go = [&](auto kernel) {
+    if (smem > 48 * 1024)
+      CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    kernel<<<grid, kSimtWarps * 32, smem, exec.stream>>>(qkv, out, s.seq, s.heads, s.head_dim, s.causal, sl2);
+  };
+  if (s.head_dim <= 64) go(attn_simt_kernel<T, 2>);
+  else if (s.head_dim <= 128) go(attn_simt_kernel<T, 4>);
+  else go(attn_simt_kernel<T, 8>);
+}
+
+// ============================================================================
+// Tensor-core kernel (fp16/bf16), FlashAttention-2 style with mma.sync
+// m16n8k16 and float32 accumulators. A block owns one (batch, head) and a
+// range of 16-query tiles; it first copies all keys it can see into shared
+// memory (K and V both as [key][D+8], 16-byte stores; the +8 padding puts the
+// 8 rows a fragment load touches on distinct banks; V's fragments come
+// transposed out of ldmatrix.trans), then each warp runs
+// its query tiles over 64-key blocks: S = Q K^T on tensor cores, masking and
+// online softmax in float32 registers, P (rounded to T) times V on tensor
+// cores. CLIP's sequences (<= 257 tokens, ~88 KB of K/V at D = 64) fit in
+// shared memory whole, so there is no K/V pipelining to get wrong.
+// ============================================================================
+constexpr int kMmaWarps = 4, kKeyBlock = 64;
+
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  uint32_t r;
+  if constexpr (std::is_same_v<T, __half>) {
+    __half2 v = __floats2half2_rn(lo, hi);  // lo in the low 16 bits: the lower column
+    r = *reinterpret_cast<uint32_t*>(&v);
+  } else {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    r = *reinterpret_cast<uint32_t*>(&v);
+  }
+  return r;
+}
+
+// D(16x8, f32) += A(16x16, row) * B(16x8, col)
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ uint32_t ld32(const T* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+// Four 8x8 16-bit matrices from shared memory, transposed: lane l gives the
+// address of row (l & 7) of matrix (l >> 3); each thread receives, per
+// matrix, the two elements at rows 2t, 2t+1 of column g, which is exactly an
+// mma B fragment when the rows are keys and the columns head dimensions.
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem_row) {
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kMmaWarps * 32)
+    attn_mma_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, bool causal,
+                    float scale_log2, int tiles_per_block) {
+  static_assert(D % 16 == 0 && D <= 128, "head_dim");
+  constexpr int KS = D + 8;  // K/V row stride in elements (keeps rows 16-byte aligned)
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;  // mma fragment coordinates
+  const int b = blockIdx.x / heads, h = blockIdx.x % heads;
+  const int hidden = heads * D, row_len = 3 * hidden;
+  const T* base = qkv + int64_t(b) * seq * row_len;
+
+  const int n_tiles = (seq + 15) / 16;
+  const int tile_begin = blockIdx.y * tiles_per_block;
+  const int tile_end = min(n_tiles, tile_begin + tiles_per_block);
+  if (tile_begin >= tile_end) return;
+  // Keys this block can see: all, or with the causal mask up to its last query.
+  const int kv_len = causal ? min(seq, tile_end * 16) : seq;
+  const int kv_pad = (kv_len + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
+  T* Ks = reinterpret_cast<T*>(smem_raw);  // [kv_pad][KS]
+  T* Vs = Ks + size_t(kv_pad) * KS;        // [kv_pad][KS]
+
+  // K and V -> shared memory, 16 bytes per load; keys past kv_len are zero
+  // so that 0-probability padding never multiplies garbage (0 * NaN = NaN).
+  constexpr int kChunks = D / 8;
+  for (int i = threadIdx.x; i < kv_pad * kChunks; i += blockDim.x) {
+    const int key = i / kChunks, ch = i - key * kChunks;
+    int4 kv = make_int4(0, 0, 0, 0), vv = make_int4(0, 0, 0, 0);
+    if (key < kv_len) {
+      const T* src = base + int64_t(key) * row_len + h * D + ch * 8;
+      kv = *reinterpret_cast<const int4*>(src + hidden);
+      vv = *reinterpret_cast<const int4*>(src + 2 * hidden);
+    }
+    *reinterpret_cast<int4*>(Ks + key * KS + ch * 8) = kv;
+    *reinterpret_cast<int4*>(Vs + key * KS + ch * 8) = vv;
+  }
+  __syncthreads();
+
+  for (int tile = tile_begin + warp; tile < tile_end; tile += kMmaWarps) {
+    const int q0 = tile * 16;
+    const int r0 = q0 + g, r1 = q0 + g + 8;  // the two rows this thread holds
+    // Q fragments straight from global memory (read once per tile).
+    uint32_t qf[D / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const int c = h * D + kk * 16 + 2 * t;
+      const T* p0 = base + int64_t(r0) * row_len + c;
+      const T* p1 = base + int64_t(r1) * row_len + c;
+      qf[kk][0] = r0 < seq ? ld32(p0) : 0u;
+      qf[kk][1] = r1 < seq ? ld32(p1) : 0u;
+      qf[kk][2] = r0 < seq ? ld32(p0 + 8) : 0u;
+      qf[kk][3] = r1 < seq ? ld32(p1 + 8) : 0u;
+    }
+    float o[D / 8][4];
+#pragma unroll
+    for (int nd = 0; nd < D / 8; ++nd) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+
+    const int k_end = causal ? min(kv_len, q0 + 16) : kv_len;
+    for (int kb = 0; kb < k_end; kb += kKeyBlock) {
+      // S = Q K^T for 16 queries x 64 keys: 8 n-blocks of 8 keys.
+      float s[8][4];
+#pragma unroll
+      for (int nb = 0; nb < 8; ++nb) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+        for (int nb = 0; nb < 8; ++nb) {
+          const T* kp = Ks + (kb + nb * 8 + g) * KS + kk * 16 + 2 * t;
+          mma16816<T>(s[nb], qf[kk], ld32(kp), ld32(kp + 8));
+        }
+      }
+      // Scale (in log2 units), mask, and the running row maxima.
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int nb = 0; nb < 8; ++nb) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = kb + nb * 8 + 2 * t + (e & 1);
+          const int row = (e < 2) ? r0 : r1;
+          const bool valid = key < kv_len && (!causal || key <= row);
+          s[nb][e] = valid ? s[nb][e] * scale_log2 : -INFINITY;
+          mx[e >> 1] = fmaxf(mx[e >> 1], s[nb][e]);
+        }
+      }
+      float m_use[2], alpha[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        // The 4 threads of a quad share a row: reduce across them.
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        const float m_new = fmaxf(m[r], mx[r]);
+        m_use[r] = m_new == -INFINITY ? 0.f : m_new;
+        alpha[r] = exp2f(m[r] - m_use[r]);
+        m[r] = m_new;
+        l[r] *= alpha[r];  // per-thread partial sums, reduced over the quad at the end
+      }
+#pragma unroll
+      for (int nb = 0; nb < 8; ++nb) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float p = exp2f(s[nb][e] - m_use[e >> 1]);
+          l[e >> 1] += p;
+          s[nb][e] = p;
+        }
+      }
+#pragma unroll
+      for (int nd = 0; nd < D / 8; ++nd) {
+        o[nd][0] *= alpha[0]; o[nd][1] *= alpha[0];
+        o[nd][2] *= alpha[1]; o[nd][3] *= alpha[1];
+      }
+      // O += P V: the S accumulators of n-blocks 2j and 2j+1 are exactly the
+      // A fragment of keys 16j..16j+15, so P never leaves registers.
+#pragma unroll
+      for (int j = 0; j < kKeyBlock / 16; ++j) {
+        const uint32_t a[4] = {pack2<T>(s[2 * j][0], s[2 * j][1]), pack2<T>(s[2 * j][2], s[2 * j][3]),
+                               pack2<T>(s[2 * j + 1][0], s[2 * j + 1][1]),
+                               pack2<T>(s[2 * j + 1][2], s[2 * j + 1][3])};
+        // Lanes 0-15 address keys kb+16j+0..15 at dims nd*8.., lanes 16-31
+        // the same keys at dims (nd+1)*8..: one ldmatrix feeds two mmas.
+        const T* vrow = Vs + (kb + j * 16 + (lane & 15)) * KS + (lane >> 4) * 8;
+#pragma unroll
+        for (int nd = 0; nd < D / 8; nd += 2) {
+          uint32_t b[4];
+          ldmatrix_x4_trans(b, vrow + nd * 8);
+          mma16816<T>(o[nd], a, b[0], b[1]);
+          mma16816<T>(o[nd + 1], a, b[2], b[3]);
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+    const float inv0 = 1.f / l[0], inv1 = 1.f / l[1];
+    T* o0 = out + (int64_t(b) * seq + r0) * hidden + h * D + 2 * t;
+    T* o1 = out + (int64_t(b) * seq + r1) * hidden + h * D + 2 * t;
+#pragma unroll
+    for (int nd = 0; nd < D / 8; ++nd) {
+      if (r0 < seq) *reinterpret_cast<uint32_t*>(o0 + nd * 8) = pack2<T>(o[nd][0] * inv0, o[nd][1] * inv0);
+      if (r1 < seq) *reinterpret_cast<uint32_t*>(o1 + nd * 8) = pack2<T>(o[nd][2] * inv1, o[nd][3] * inv1);
+    }
+  }
+}
+
+struct MmaPlan {
+  size_t smem = 0;
+};
+
+MmaPlan mma_plan(const AttnShape& s) {
+  const int kv_pad = (s.seq + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
+  MmaPlan p;
+  p.smem = size_t(2) * 2 * size_t(kv_pad) * (s.head_dim + 8);  // K and V, 16-bit
+  return p;
+}
+
+// Shared memory a block may use on this GPU (227 KB on H100, 163 KB on A100).
+int max_smem_optin() {
+  int dev = 0, v = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+    cudaGetLastError();
+    return 48 * 1024;
+  }
+  return v;
+}
+
+bool mma_supported(DType type, const AttnShape& s) {
+  if (type == DType::F32) return false;
+  if (s.head_dim != 32 && s.head_dim != 64 && s.head_dim != 128) return false;
+  return mma_plan(s).smem <= 227 * 1024;  // checked against the device at launch
+}
+
+template <typename T>
+void launch_mma(const Exec& exec, const T* qkv, T* out, const AttnShape& s, int num_sms) {
+  const MmaPlan plan = mma_plan(s);
+  if (plan.smem > 48 * 1024)
+    require(plan.smem <= size_t(max_smem_optin()), "attention",
+            "sequence too long for the tensor-core kernel's shared memory");
+  const int n_tiles = (s.seq + 15) / 16;
+  const int bh = s.batch * s.heads;
+  // Enough blocks to fill the GPU twice over; each split reloads K/V, so
+  // split only when batch*heads alone leaves SMs idle.
+  const int want = static_cast<int>(ceil_div(2 * std::max(num_sms, 1), bh));
+  int splits = std::max(1, std::min(want, static_cast<int>(ceil_div(n_tiles, kMmaWarps))));
+  const int tiles_per_block = static_cast<int>(ceil_div(n_tiles, splits));
+  splits = static_cast<int>(ceil_div(n_tiles, tiles_per_block));
+  const dim3 grid(bh, splits);
+  const float sl2 = s.scale * kLog2e;
+  auto go = [&](auto kernel) {
+    if (plan.smem > 48 * 1024)
+      CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(plan.smem)));
+    kernel<<<grid, kMmaWarps * 32, plan.smem, exec.stream>>>(qkv, out, s.seq, s.heads, s.causal, sl2,
+                                                             tiles_per_block);
+  };
+  switch (s.head_dim) {
+    case 32: go(attn_mma_kernel<T, 32>); break;
+    case 64: go(attn_mma_kernel<T, 64>); break;
+    default: go(attn_mma_kernel<T, 128>); break;
+  }
+}
+
+}  // namespace
+
+AttnImpl attention_choice(DType type, const AttnShape& s) {
+  return mma_supported(type, s) ? AttnImpl::TensorCore : AttnImpl::Simt;
+}
+
+void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& s,
+               int num_sms, AttnImpl impl) {
+  require(s.batch >= 0 && s.seq > 0 && s.heads > 0 && s.head_dim > 0, "attention", "bad shape");
+  require(s.head_dim <= 256, "attention", "head_dim above 256 is not supported");
+  require(qkv && out && qkv != out, "attention", "null or aliased buffers");
+  if (s.batch == 0) return;
+  if (impl == AttnImpl::Auto) impl = attention_choice(type, s);
+  if (impl == AttnImpl::TensorCore) {
+    require(mma_supported(type, s), "attention",
+            "tensor-core kernel needs fp16/bf16 and head_dim 32, 64 or 128");
+    require(aligned16(qkv) && aligned16(out), "attention", "buffers must be 16-byte aligned");
+    if (type == DType::F16)
+      launch_mma(exec, static_cast<const __half*>(qkv), static_cast<__half*>(out), s, num_sms);
+    else
+      launch_mma(exec, static_cast<const __nv_bfloat16*>(qkv), static_cast<__nv_bfloat16*>(out), s, num_sms);
+  } else {
+    dispatch_dtype(type, [&](auto tv) {
+      using T = decltype(tv);
+      launch_simt(exec, static_cast<const T*>(qkv), static_cast<T*>(out), s);
+    });
+  }
+  CLIP_CHECK_LAUNCH(exec, "attention");
+}
+
+}  // namespace clip::cuda

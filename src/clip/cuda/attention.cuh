@@ -1,0 +1,31 @@
+// Multi-head self-attention for CLIP's short sequences (50, 77, 197, 257
+// tokens), optionally causal (the text tower), softmax in float32:
+//   out[b, s, h*D:(h+1)*D] = softmax(scale * q k^T [+ causal mask]) v
+// with q, k, v read from the fused QKV projection.
+#pragma once
+#include "clip/cuda/cuda_common.h"
+
+namespace clip::cuda {
+
+enum class AttnImpl {
+  Auto,        // tensor cores where supported, else SIMT
+  Simt,        // float32 FMA kernel: any type and head_dim <= 256
+  TensorCore,  // mma.sync m16n8k16, fp16/bf16, head_dim 32/64/128; throws if unsupported
+};
+
+struct AttnShape {
+  int batch = 0, seq = 0, heads = 0, head_dim = 0;
+  bool causal = false;
+  float scale = 0.f;  // usually head_dim^-0.5
+};
+
+// qkv: type [batch*seq, 3*heads*head_dim] laid out [q | k | v], each head's
+// head_dim values contiguous; out: type [batch*seq, heads*head_dim].
+// num_sms sizes the grid split for small batches.
+void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& shape,
+               int num_sms, AttnImpl impl = AttnImpl::Auto);
+
+// Which kernel Auto picks for this shape and type (for tests and logs).
+AttnImpl attention_choice(DType type, const AttnShape& shape);
+
+}  // namespace clip::cuda

@@ -1,0 +1,73 @@
+// Linear layers through cuBLASLt:  out[M, N] (+)= x[M, K] * w[N, K]^T + bias[N]
+// (w in PyTorch's [out, in] layout). The bias add and, with `accumulate`,
+// the residual add (beta = 1, C = D = out) happen in cuBLASLt's epilogue, so
+// the out-projection and fc2 update the float32 residual stream in place
+// with no extra pass over memory. Plans (descriptors + the heuristic's
+// algorithm) are cached per shape so a call costs one cublasLtMatmul.
+#pragma once
+#include <cublasLt.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "clip/cuda/cuda_common.h"
+
+namespace clip::cuda {
+
+enum class GemmCompute {
+  F32,    // CUBLAS_COMPUTE_32F with float32 operands: no TF32
+  TF32,   // CUBLAS_COMPUTE_32F_FAST_TF32 with float32 operands
+  Mixed,  // fp16/bf16 operands, float32 accumulation (CUBLAS_COMPUTE_32F)
+};
+
+struct GemmShape {
+  int64_t M = 0, N = 0, K = 0;
+  DType in_type = DType::F32;   // x and w
+  DType out_type = DType::F32;  // out (also C when accumulating)
+  GemmCompute compute = GemmCompute::F32;
+  bool accumulate = false;      // out += ...
+  bool bias = false;            // bias[N] added in the epilogue
+  // Type of the bias handed to cuBLASLt: float32, or the output type (the
+  // combination cuBLASLt documents as its default; with a 16-bit output a
+  // float32 bias is not offered on Hopper, see the tests).
+  DType bias_type = DType::F32;
+  auto key() const {
+    return std::make_tuple(M, N, K, int(in_type), int(out_type), int(compute), accumulate, bias, int(bias_type));
+  }
+};
+
+class GemmRunner {
+ public:
+  // CLIPFIND_CUDA_BIAS_EPILOGUE=0: never fuse the bias (debugging aid).
+  // CLIPFIND_CUDA_GEMM_TUNE=0: take cuBLASLt's first heuristic pick instead
+  // of timing its top candidates on each shape's first call.
+  GemmRunner(void* workspace, size_t workspace_bytes);
+  ~GemmRunner();
+  GemmRunner(const GemmRunner&) = delete;
+  GemmRunner& operator=(const GemmRunner&) = delete;
+
+  // Runs the product. `bias` has shape.bias_type; when cuBLASLt has no bias
+  // epilogue for the combination, the float32 `bias_f32` (or `bias` itself
+  // when that is float32) is added by a separate kernel instead.
+  void linear(const Exec& exec, const GemmShape& shape, const void* x, const void* w, const void* bias,
+              void* out, const float* bias_f32 = nullptr);
+  // Whether this shape's bias is applied in the epilogue (tests/logs).
+  bool bias_fused(const GemmShape& shape);
+  size_t plans() const { return plans_.size(); }
+
+ private:
+  struct Plan;
+  Plan& plan_for(const GemmShape& shape);
+  void tune(Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w, const void* bias);
+  static constexpr int kCandidates = 8;  // heuristic picks timed on a shape's first call
+  bool tune_ = true;
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_;
+  size_t workspace_bytes_;
+  bool allow_bias_epilogue_ = true;
+  std::map<decltype(GemmShape{}.key()), std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace clip::cuda

@@ -1,0 +1,78 @@
+#include "clip/cuda/profiler.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "clip/cuda/cuda_common.h"
+
+namespace clip::cuda {
+
+OpProfiler::OpProfiler() {
+  const char* e = std::getenv("CLIPFIND_CUDA_PROFILE");
+  enabled_ = e && *e && std::strcmp(e, "0") != 0;
+}
+
+OpProfiler::~OpProfiler() {
+  if (enabled_ && !by_shape_.empty()) std::fprintf(stderr, "%s", report().c_str());
+  for (cudaEvent_t e : pool_) cudaEventDestroy(e);
+}
+
+cudaEvent_t OpProfiler::event(size_t i) {
+  while (pool_.size() <= i) {
+    cudaEvent_t e;
+    CUDA_CHECK(cudaEventCreate(&e));
+    pool_.push_back(e);
+  }
+  return pool_[i];
+}
+
+void OpProfiler::begin(cudaStream_t stream, const std::string& shape) {
+  stream_ = stream;
+  shape_ = shape;
+  names_.clear();
+  names_.push_back("start");
+  CUDA_CHECK(cudaEventRecord(event(0), stream_));
+}
+
+void OpProfiler::mark(const char* op) {
+  if (!enabled_ || names_.empty()) return;
+  CUDA_CHECK(cudaEventRecord(event(names_.size()), stream_));
+  names_.push_back(op);
+}
+
+void OpProfiler::end() {
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  Acc& acc = by_shape_[shape_];
+  acc.passes++;
+  for (size_t i = 1; i < names_.size(); ++i) {
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, pool_[i - 1], pool_[i]));
+    auto& slot = acc.ops[names_[i]];
+    if (slot.second == 0 && acc.passes == 1) acc.order.push_back(names_[i]);
+    slot.first += ms;
+    slot.second++;
+  }
+  names_.clear();
+}
+
+std::string OpProfiler::report() const {
+  std::string s;
+  char line[256];
+  for (const auto& [shape, acc] : by_shape_) {
+    double total = 0;
+    for (const auto& [op, v] : acc.ops) total += v.first;
+    std::snprintf(line, sizeof line, "# profile %s: %.3f ms per pass (%d passes)\n", shape.c_str(),
+                  total / acc.passes, acc.passes);
+    s += line;
+    for (const std::string& op : acc.order) {
+      const auto& v = acc.ops.at(op);
+      std::snprintf(line, sizeof line, "#   %-14s %9.3f ms/pass %5.1f%%  (%d launches/pass)\n", op.c_str(),
+                    v.first / acc.passes, 100.0 * v.first / total, v.second / acc.passes);
+      s += line;
+    }
+  }
+  return s;
+}
+
+}  // namespace clip::cuda

@@ -1,0 +1,36 @@
+// Opt-in per-op timing of the forward pass (CLIPFIND_CUDA_PROFILE=1): an
+// event after each op, summed per op name and per batch shape, printed to
+// stderr when the backend is destroyed. Profiling runs eagerly (graphs off),
+// so it shows where the time goes, not the graph-replay total.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace clip::cuda {
+
+class OpProfiler {
+ public:
+  OpProfiler();
+  ~OpProfiler();
+  bool enabled() const { return enabled_; }
+  void begin(cudaStream_t stream, const std::string& shape);  // starts one forward pass
+  void mark(const char* op);                                   // after the op's launch
+  void end();                                                  // synchronises, accumulates
+  std::string report() const;
+
+ private:
+  cudaEvent_t event(size_t i);
+  bool enabled_ = false;
+  cudaStream_t stream_ = nullptr;
+  std::string shape_;
+  std::vector<cudaEvent_t> pool_;
+  std::vector<const char*> names_;
+  struct Acc { std::map<std::string, std::pair<double, int>> ops; int passes = 0; std::vector<std::string> order; };
+  std::map<std::string, Acc> by_shape_;
+};
+
+}  // namespace clip::cuda

@@ -1,0 +1,83 @@
+// The one object that owns the GPU resources of a backend (faiss
+// GpuResources style): the stream, the cuBLASLt handle and its workspace,
+// pinned staging memory and the scratch buffers sized for the largest batch
+// seen so far. Nothing here is process-wide: two backends (say on two
+// devices) never share state.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <memory>
+
+#include "clip/cuda/cuda_common.h"
+#include "clip/cuda/gemm.h"
+
+namespace clip::cuda {
+
+// cudaMalloc'd memory with its size, counted in the owner's tally.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(size_t bytes, size_t* tally);
+  ~DeviceBuffer() { reset(); }
+  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void reset();
+  void* get() const { return ptr_; }
+  template <typename T> T* as() const { return static_cast<T*>(ptr_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+  size_t* tally_ = nullptr;
+};
+
+// cudaMallocHost'd memory: host side of asynchronous copies.
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  ~PinnedBuffer() { reset(); }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  void reserve(size_t bytes);  // grows (contents lost), never shrinks
+  void reset();
+  void* get() const { return ptr_; }
+  template <typename T> T* as() const { return static_cast<T*>(ptr_); }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+class CudaResources {
+ public:
+  // Selects `device` and creates the stream and cuBLASLt handle; reads
+  // CLIPFIND_CUDA_SYNC (1: synchronise and check after every launch).
+  explicit CudaResources(int device);
+  ~CudaResources();
+  CudaResources(const CudaResources&) = delete;
+  CudaResources& operator=(const CudaResources&) = delete;
+
+  int device() const { return device_; }
+  int num_sms() const { return num_sms_; }
+  const Exec& exec() const { return exec_; }
+  cudaStream_t stream() const { return exec_.stream; }
+  GemmRunner& gemm() { return *gemm_; }
+
+  DeviceBuffer alloc(size_t bytes) { return DeviceBuffer(bytes, &allocated_); }
+  size_t allocated_bytes() const { return allocated_; }  // everything alloc() handed out, live
+  void synchronize() const;
+
+ private:
+  int device_ = 0;
+  int num_sms_ = 0;
+  Exec exec_;
+  size_t allocated_ = 0;
+  DeviceBuffer workspace_;
+  std::unique_ptr<GemmRunner> gemm_;
+};
+
+}  // namespace clip::cuda

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the clipfind CLI (embed, tokenize) against the golden
+files from tools/make_reference.py, plus its behaviour on bad input.
+
+    python3 tests/test_cli.py --clipfind build/src/app/clipfind
+
+Standard library only: CI runs it through ctest.
+"""
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests/data"
+CLIP_PNG = ROOT.parent / "shared/clip-data/CLIP.png"
+CLIPFIND = None  # set from the command line
+TOL = 1e-4  # DESIGN.md: fp32 within 1e-4 absolute
+
+
+def run(*args):
+    return subprocess.run([str(CLIPFIND), *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def golden(name):
+    return json.loads((DATA / "golden" / f"{name}.json").read_text())
+
+
+def max_abs(a, b):
+    assert len(a) == len(b), (len(a), len(b))
+    worst = 0.0
+    for ra, rb in zip(a, b):
+        assert len(ra) == len(rb), (len(ra), len(rb))
+        worst = max(worst, max(abs(x - y) for x, y in zip(ra, rb)))
+    return worst
+
+
+class Tokenize(unittest.TestCase):
+    def test_ids_match_transformers(self):
+        for name in ("full_fp32_quickgelu_p32", "text_only"):
+            g = golden(name)
+            r = run("tokenize", "--model", DATA / "models" / name, *g["texts"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lines = r.stdout.splitlines()
+            self.assertEqual(len(lines), len(g["texts"]))
+            for line, want in zip(lines, g["ids"]):
+                self.assertEqual(json.loads(line), want)
+
+    def test_needs_a_text(self):
+        r = run("tokenize", "--model", DATA / "models/text_only")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("TEXT", r.stderr + r.stdout)
+
+
+class Embed(unittest.TestCase):
+    def test_texts_match_transformers(self):
+        for name in ("full_fp32_quickgelu_p32", "full_fp16_gelu_p14", "full_fp32_eos2", "text_only"):
+            g = golden(name)
+            args = [a for t in g["texts"] for a in ("--text", t)]
+            r = run("embed", "--model", DATA / "models" / name, *args, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            out = json.loads(r.stdout)
+            self.assertNotIn("image_embeds", out)
+            err = max_abs(out["text_embeds"], g["text_embeds"])
+            print(f"[cli] {name} text max|a-b| {err:.3g}")
+            self.assertLess(err, TOL)
+
+    def test_image_file_matches_transformers(self):
+        if not CLIP_PNG.exists():
+            self.skipTest(f"{CLIP_PNG} not present")
+        for name in ("full_fp32_quickgelu_p32", "full_bf16_p16_sharded", "vision_only_p16"):
+            g = golden(name)
+            r = run("embed", "--model", DATA / "models" / name, "--image", CLIP_PNG, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            err = max_abs(json.loads(r.stdout)["image_embeds"], g["clip_png_embeds"])
+            print(f"[cli] {name} CLIP.png max|a-b| {err:.3g}")
+            self.assertLess(err, TOL)
+
+    def test_normalize(self):
+        g = golden("full_fp32_quickgelu_p32")
+        r = run("embed", "--model", DATA / "models/full_fp32_quickgelu_p32", "--text", g["texts"][0],
+                "--json", "--normalize")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        v = json.loads(r.stdout)["text_embeds"][0]
+        self.assertAlmostEqual(math.sqrt(sum(x * x for x in v)), 1.0, places=5)
+        ref = g["text_embeds"][0]
+        norm = math.sqrt(sum(x * x for x in ref))
+        self.assertLess(max(abs(a - b / norm) for a, b in zip(v, ref)), 1e-5)
+
+    def test_plain_output_one_line_per_input(self):
+        r = run("embed", "--model", DATA / "models/full_fp32_quickgelu_p32", "--text", "a dog", "--text", "a cat")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 2)
+        self.assertTrue(lines[0].startswith("text\ta dog\t"))
+        self.assertEqual(len(lines[0].split("\t")[2].split()), 32)
+
+    def test_help(self):
+        r = run("embed", "--help")
+        self.assertEqual(r.returncode, 0)
+        for word in ("--model", "--image", "--text", "--json", "--normalize", "--device"):
+            self.assertIn(word, r.stdout)
+
+
+class BadInput(unittest.TestCase):
+    """Each bad input: non-zero exit, a message naming the file, nothing on stdout."""
+
+    def check_error(self, args, *must_mention):
+        r = run(*args)
+        self.assertNotEqual(r.returncode, 0, f"{args} succeeded: {r.stdout[:200]}")
+        self.assertEqual(r.stdout, "", "no partial output on error")
+        for word in must_mention:
+            self.assertIn(str(word), r.stderr)
+        self.assertNotIn("terminate called", r.stderr)
+        return r
+
+    def test_missing_model_folder(self):
+        self.check_error(["embed", "--model", "/nonexistent/model", "--text", "x"], "/nonexistent/model")
+
+    def test_folder_without_weights(self):
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "config.json").write_text("{}")
+            self.check_error(["embed", "--model", d, "--text", "x"], d)
+
+    def test_zero_byte_image(self):
+        with tempfile.TemporaryDirectory() as d:
+            img = Path(d) / "empty.png"
+            img.write_bytes(b"")
+            self.check_error(["embed", "--model", DATA / "models/full_fp32_quickgelu_p32", "--image", img], img)
+
+    def test_text_file_named_png(self):
+        with tempfile.TemporaryDirectory() as d:
+            img = Path(d) / "notes.png"
+            img.write_text("this is not an image\n")
+            self.check_error(["embed", "--model", DATA / "models/full_fp32_quickgelu_p32", "--image", img], img)
+
+    def test_missing_image(self):
+        self.check_error(["embed", "--model", DATA / "models/full_fp32_quickgelu_p32", "--image",
+                          "/nonexistent/cat.jpg"], "/nonexistent/cat.jpg")
+
+    def test_text_on_vision_only_model(self):
+        self.check_error(["embed", "--model", DATA / "models/vision_only_p16", "--text", "x"], "text")
+
+    def test_image_on_text_only_model(self):
+        if not CLIP_PNG.exists():
+            self.skipTest(f"{CLIP_PNG} not present")
+        self.check_error(["embed", "--model", DATA / "models/text_only", "--image", CLIP_PNG], "vision")
+
+    def test_nothing_to_embed(self):
+        self.check_error(["embed", "--model", DATA / "models/text_only"], "--text")
+
+    def test_bad_device_and_precision(self):
+        m = DATA / "models/text_only"
+        self.check_error(["embed", "--model", m, "--text", "x", "--device", "tpu"], "tpu")
+        self.check_error(["embed", "--model", m, "--text", "x", "--device", "cpu", "--precision", "fp16"], "fp16")
+
+
+def main():
+    global CLIPFIND
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clipfind", required=True)
+    args, rest = ap.parse_known_args()
+    CLIPFIND = Path(args.clipfind)
+    unittest.main(argv=[sys.argv[0], "-v", *rest])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,488 @@
+// Every CUDA op against a CPU reference (test_cuda_reference.h) on random
+// inputs, with a per-op tolerance, in one harness that can also time the ops
+// (CLIPFIND_OPS_TIME=1: the CudaOpsPerf tests print median microseconds and
+// achieved bandwidth/FLOP rate at CLIP's real shapes).
+//
+// Inputs are rounded to the op's storage type first and the reference is
+// computed from the rounded values, so a tolerance bounds the kernel's own
+// error (its arithmetic plus the rounding of its output), not the input's.
+// Without a usable GPU every test skips and prints why.
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "clip/cuda/attention.cuh"
+#include "clip/cuda/bias_act.cuh"
+#include "clip/cuda/convert.cuh"
+#include "clip/cuda/cuda_backend.h"
+#include "clip/cuda/embed.cuh"
+#include "clip/cuda/gemm.h"
+#include "clip/cuda/layernorm.cuh"
+#include "clip/cuda/resources.h"
+#include "random_model.h"
+#include "test_cuda_reference.h"
+
+namespace clip::cuda {
+namespace {
+
+using testing::Rng;
+
+#define SKIP_WITHOUT_GPU()                                        \
+  do {                                                            \
+    std::string why_;                                             \
+    if (!::clip::cuda_available(&why_)) {                         \
+      std::printf("[  SKIPPED ] no usable GPU: %s\n", why_.c_str()); \
+      GTEST_SKIP() << "no usable GPU: " << why_;                  \
+    }                                                             \
+  } while (0)
+
+// ---- device memory helpers ----------------------------------------------------
+
+struct Dev {
+  void* p = nullptr;
+  size_t bytes = 0;
+  explicit Dev(size_t b) : bytes(b) {
+    if (b) CUDA_CHECK(cudaMalloc(&p, b));
+  }
+  ~Dev() {
+    if (p) cudaFree(p);
+  }
+  Dev(const Dev&) = delete;
+  template <typename T> T* as() const { return static_cast<T*>(p); }
+};
+
+Exec test_exec() { return Exec{nullptr, true}; }  // default stream, synchronising checks
+
+// host float32 -> device `type`
+std::unique_ptr<Dev> upload(const std::vector<float>& v, DType type) {
+  Dev tmp(v.size() * 4);
+  CUDA_CHECK(cudaMemcpy(tmp.p, v.data(), v.size() * 4, cudaMemcpyHostToDevice));
+  auto d = std::make_unique<Dev>(v.size() * dtype_size(type));
+  convert(test_exec(), tmp.p, DType::F32, d->p, type, v.size());
+  return d;
+}
+
+std::vector<float> download(const void* p, DType type, size_t n) {
+  Dev tmp(n * 4);
+  convert(test_exec(), p, type, tmp.p, DType::F32, n);
+  std::vector<float> v(n);
+  CUDA_CHECK(cudaMemcpy(v.data(), tmp.p, n * 4, cudaMemcpyDeviceToHost));
+  return v;
+}
+
+// The values `v` would hold after rounding to `type` (through the GPU's own
+// conversion, so host and device agree bit for bit).
+std::vector<float> rounded(const std::vector<float>& v, DType type) {
+  if (type == DType::F32) return v;
+  auto d = upload(v, type);
+  return download(d->p, type, v.size());
+}
+
+std::vector<float> random_vec(Rng& r, size_t n, float std = 1.f, float mean = 0.f) {
+  std::vector<float> v(n);
+  for (float& x : v) x = mean + r.sym(std);
+  return v;
+}
+
+// Poison so that an element the kernel forgets to write cannot pass.
+void poison(void* p, size_t bytes) { CUDA_CHECK(cudaMemset(p, 0xFF, bytes)); }  // NaN in every type
+
+struct Tol {
+  double atol, rtol;
+};
+
+// Per-type output tolerance for values of order 1: a few units of the
+// type's rounding (fp16 2^-11, bf16 2^-8) plus the kernel's own arithmetic.
+Tol output_tol(DType t, double f32 = 2e-5) {
+  switch (t) {
+    case DType::F32: return {f32, f32};
+    case DType::F16: return {2e-3, 2e-3};
+    case DType::BF16: return {1.6e-2, 1.6e-2};
+  }
+  return {0, 0};
+}
+
+// Asserts |got - want| <= atol + rtol*|want| everywhere (NaN fails) and
+// prints the worst error.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, Tol tol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double worst = 0, worst_excess = -1;
+  size_t bad = 0, first_bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs(double(got[i]) - want[i]);
+    const double lim = tol.atol + tol.rtol * std::fabs(want[i]);
+    if (!(err <= lim)) {
+      if (!bad) first_bad = i;
+      ++bad;
+    }
+    if (!(err <= worst)) worst = err;  // NaN makes worst NaN
+    worst_excess = std::max(worst_excess, err - lim);
+  }
+  std::printf("  %-58s max|err| %.3g\n", what.c_str(), worst);
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " values off; first at " << first_bad
+                     << ": got " << got[first_bad] << " want " << want[first_bad];
+}
+
+// Median time of `fn` in microseconds over `reps` runs after warm-up.
+// The events go on `stream`, the one `fn` launches on.
+double time_us(const std::function<void()>& fn, cudaStream_t stream = nullptr, int reps = 30) {
+  for (int i = 0; i < 3; ++i) fn();
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<float> ms;
+  for (int i = 0; i < reps; ++i) {
+    CUDA_CHECK(cudaEventRecord(a, stream));
+    fn();
+    CUDA_CHECK(cudaEventRecord(b, stream));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float t = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::nth_element(ms.begin(), ms.begin() + reps / 2, ms.end());
+  return ms[reps / 2] * 1e3;
+}
+
+bool timing_enabled() {
+  const char* e = std::getenv("CLIPFIND_OPS_TIME");
+  return e && *e && std::string(e) != "0";
+}
+
+const DType kTypes[] = {DType::F32, DType::F16, DType::BF16};
+
+// ---- LayerNorm -------------------------------------------------------------------
+
+TEST(CudaOps, LayerNorm) {
+  SKIP_WITHOUT_GPU();
+  Rng r(1);
+  for (DType t : kTypes) {
+    for (int H : {64, 512, 768, 1024, 1280, 100, 2304}) {  // 100 and 2304: the block-per-row kernel
+      for (bool gather : {false, true}) {
+        const int M = 37, rows_out = gather ? 5 : M;
+        // Offset mean and large-ish spread: statistics must not cancel.
+        std::vector<float> x = random_vec(r, size_t(M) * H, 2.f, 3.f);
+        std::vector<float> g = random_vec(r, H, 0.1f, 1.f), b = random_vec(r, H, 0.1f);
+        std::vector<int32_t> rows = {36, 0, 7, 7, 20};
+        auto dx = upload(x, DType::F32), dg = upload(g, DType::F32), db = upload(b, DType::F32);
+        Dev drows(rows.size() * 4), dout(size_t(rows_out) * H * dtype_size(t));
+        CUDA_CHECK(cudaMemcpy(drows.p, rows.data(), rows.size() * 4, cudaMemcpyHostToDevice));
+        poison(dout.p, dout.bytes);
+        layernorm(test_exec(), dx->as<float>(), gather ? drows.as<int32_t>() : nullptr, rows_out, H, dg->as<float>(),
+                  db->as<float>(), 1e-5f, dout.p, t);
+        std::vector<float> xin = x;
+        if (gather) {
+          xin.clear();
+          for (int32_t s : rows) xin.insert(xin.end(), x.begin() + size_t(s) * H, x.begin() + size_t(s + 1) * H);
+        }
+        std::vector<float> want = ref::layernorm(xin, rows_out, H, g.data(), b.data(), 1e-5f);
+        expect_close(download(dout.p, t, want.size()), want, output_tol(t),
+                     std::string("layernorm ") + dtype_name(t) + " H=" + std::to_string(H) + (gather ? " gather" : ""));
+      }
+    }
+  }
+  // In place, float32 (the vision tower's pre-norm path shape).
+  for (int H : {768, 100}) {
+    const int M = 9;
+    std::vector<float> x = random_vec(r, size_t(M) * H, 1.f, -2.f), g = random_vec(r, H, 0.1f, 1.f),
+                       b = random_vec(r, H, 0.1f);
+    auto dx = upload(x, DType::F32), dg = upload(g, DType::F32), db = upload(b, DType::F32);
+    layernorm(test_exec(), dx->as<float>(), nullptr, M, H, dg->as<float>(), db->as<float>(), 1e-5f, dx->p, DType::F32);
+    expect_close(download(dx->p, DType::F32, x.size()), ref::layernorm(x, M, H, g.data(), b.data(), 1e-5f),
+                 output_tol(DType::F32), "layernorm f32 in place H=" + std::to_string(H));
+  }
+}
+
+TEST(CudaOps, VisionEmbedLayerNorm) {
+  SKIP_WITHOUT_GPU();
+  Rng r(2);
+  for (DType t : kTypes) {
+    for (int H : {768, 100}) {
+      const int n = 3, S = 50;
+      std::vector<float> patches = rounded(random_vec(r, size_t(n) * (S - 1) * H), t);
+      std::vector<float> cls = random_vec(r, H), pos = random_vec(r, size_t(S) * H, 0.5f);
+      std::vector<float> g = random_vec(r, H, 0.1f, 1.f), b = random_vec(r, H, 0.1f);
+      auto dp = upload(patches, t), dc = upload(cls, DType::F32), dpos = upload(pos, DType::F32),
+           dg = upload(g, DType::F32), db = upload(b, DType::F32);
+      Dev h(size_t(n) * S * H * 4);
+      poison(h.p, h.bytes);
+      vision_embed_layernorm(test_exec(), dp->p, t, dc->as<float>(), dpos->as<float>(), n, S, H, dg->as<float>(),
+                             db->as<float>(), 1e-5f, h.as<float>());
+      std::vector<float> e(size_t(n) * S * H);
+      for (int bb = 0; bb < n; ++bb)
+        for (int s = 0; s < S; ++s)
+          for (int i = 0; i < H; ++i)
+            e[(size_t(bb) * S + s) * H + i] =
+                (s == 0 ? cls[i] : patches[(size_t(bb) * (S - 1) + s - 1) * H + i]) + pos[size_t(s) * H + i];
+      expect_close(download(h.p, DType::F32, e.size()), ref::layernorm(e, int64_t(n) * S, H, g.data(), b.data(), 1e-5f),
+                   output_tol(DType::F32), std::string("vision_embed_layernorm patches ") + dtype_name(t) +
+                                               " H=" + std::to_string(H));
+    }
+  }
+}
+
+// ---- bias + activation -----------------------------------------------------------
+
+TEST(CudaOps, BiasAct) {
+  SKIP_WITHOUT_GPU();
+  Rng r(3);
+  const Act acts[] = {Act::None, Act::QuickGelu, Act::Gelu};
+  const char* names[] = {"none", "quick_gelu", "gelu"};
+  for (DType t : kTypes) {
+    for (int a = 0; a < 3; ++a) {
+      for (int cols : {3072, 100, 6}) {  // 100, 6: not a multiple of 8 -> scalar path for 16-bit types
+        for (bool with_bias : {true, false}) {
+          if (acts[a] == Act::None && !with_bias) continue;
+          const int rows = 33;
+          std::vector<float> y = rounded(random_vec(r, size_t(rows) * cols, 3.f), t);
+          std::vector<float> bias = random_vec(r, cols, 0.5f);
+          auto dy = upload(y, t), dbias = upload(bias, DType::F32);
+          bias_act(test_exec(), dy->p, t, rows, cols, with_bias ? dbias->as<float>() : nullptr, acts[a]);
+          std::vector<float> want(y.size());
+          for (size_t i = 0; i < y.size(); ++i) {
+            const float v = y[i] + (with_bias ? bias[i % cols] : 0.f);
+            want[i] = acts[a] == Act::Gelu ? ref::gelu(v) : acts[a] == Act::QuickGelu ? ref::quick_gelu(v) : v;
+          }
+          expect_close(download(dy->p, t, y.size()), want, output_tol(t, 1e-5),
+                       std::string("bias_act ") + dtype_name(t) + " " + names[a] + " cols=" + std::to_string(cols) +
+                           (with_bias ? " +bias" : ""));
+        }
+      }
+    }
+  }
+}
+
+// ---- embeddings ------------------------------------------------------------------
+
+TEST(CudaOps, Im2colPatches) {
+  SKIP_WITHOUT_GPU();
+  Rng r(4);
+  struct Case { int n, C, img, p; };
+  for (DType t : kTypes) {
+    for (Case c : {Case{2, 3, 224, 32}, Case{1, 3, 224, 14}, Case{1, 3, 224, 16}, Case{2, 3, 30, 7} /* remainder dropped */}) {
+      std::vector<float> px = random_vec(r, size_t(c.n) * c.C * c.img * c.img);
+      auto dpx = upload(px, DType::F32);
+      const int g = c.img / c.p, K = c.C * c.p * c.p;
+      Dev out(size_t(c.n) * g * g * K * dtype_size(t));
+      poison(out.p, out.bytes);
+      im2col_patches(test_exec(), dpx->as<float>(), c.n, c.C, c.img, c.p, out.p, t);
+      std::vector<float> want(size_t(c.n) * g * g * K);
+      for (int b = 0; b < c.n; ++b)
+        for (int gy = 0; gy < g; ++gy)
+          for (int gx = 0; gx < g; ++gx)
+            for (int ch = 0; ch < c.C; ++ch)
+              for (int ky = 0; ky < c.p; ++ky)
+                for (int kx = 0; kx < c.p; ++kx)
+                  want[(size_t(b) * g * g + gy * g + gx) * K + (ch * c.p + ky) * c.p + kx] =
+                      px[((size_t(b) * c.C + ch) * c.img + gy * c.p + ky) * c.img + gx * c.p + kx];
+      expect_close(download(out.p, t, want.size()), rounded(want, t), {0, 0},
+                   std::string("im2col ") + dtype_name(t) + " p=" + std::to_string(c.p) + " img=" + std::to_string(c.img));
+    }
+  }
+}
+
+TEST(CudaOps, TextEmbed) {
+  SKIP_WITHOUT_GPU();
+  Rng r(5);
+  for (DType t : kTypes) {
+    const int vocab = 49408, H = 512, n = 3, seq = 9, maxpos = 77;
+    std::vector<float> tok = rounded(random_vec(r, size_t(vocab) * H), t), pos = random_vec(r, size_t(maxpos) * H);
+    std::vector<int32_t> ids(n * seq);
+    for (auto& id : ids) id = r.below(vocab);
+    ids[0] = vocab - 1;
+    auto dtok = upload(tok, t), dpos = upload(pos, DType::F32);
+    Dev dids(ids.size() * 4), h(size_t(n) * seq * H * 4);
+    CUDA_CHECK(cudaMemcpy(dids.p, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
+    poison(h.p, h.bytes);
+    text_embed(test_exec(), dids.as<int32_t>(), n, seq, dtok->p, t, dpos->as<float>(), H, h.as<float>());
+    std::vector<float> want(size_t(n) * seq * H);
+    for (int rr = 0; rr < n * seq; ++rr)
+      for (int i = 0; i < H; ++i) want[size_t(rr) * H + i] = tok[size_t(ids[rr]) * H + i] + pos[size_t(rr % seq) * H + i];
+    expect_close(download(h.p, DType::F32, want.size()), want, {1e-6, 1e-6}, std::string("text_embed ") + dtype_name(t));
+  }
+}
+
+// ---- attention -------------------------------------------------------------------
+
+struct AttnCase {
+  int B, S, heads, D;
+  bool causal;
+};
+
+void check_attention(Rng& r, DType t, AttnImpl impl, AttnCase c, int num_sms) {
+  const int H = c.heads * c.D;
+  std::vector<float> qkv = rounded(random_vec(r, size_t(c.B) * c.S * 3 * H), t);
+  auto dq = upload(qkv, t);
+  Dev out(size_t(c.B) * c.S * H * dtype_size(t));
+  poison(out.p, out.bytes);
+  AttnShape s{c.B, c.S, c.heads, c.D, c.causal, 1.f / std::sqrt(float(c.D))};
+  attention(test_exec(), dq->p, out.p, t, s, num_sms, impl);
+  const std::vector<float> want = ref::attention(qkv, c.B, c.S, c.heads, c.D, c.causal, s.scale);
+  // fp16/bf16 tensor cores also round P to the storage type before P*V.
+  Tol tol = t == DType::F32 ? Tol{2e-5, 2e-5} : t == DType::F16 ? Tol{3e-3, 3e-3} : Tol{2e-2, 2e-2};
+  char name[160];
+  std::snprintf(name, sizeof name, "attention %s %s B=%d S=%d heads=%d D=%d%s", dtype_name(t),
+                impl == AttnImpl::TensorCore ? "tensor-core" : "simt", c.B, c.S, c.heads, c.D,
+                c.causal ? " causal" : "");
+  expect_close(download(out.p, t, want.size()), want, tol, name);
+}
+
+TEST(CudaOps, Attention) {
+  SKIP_WITHOUT_GPU();
+  Rng r(6);
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const AttnCase cases[] = {
+      {3, 50, 4, 64, false},  {2, 77, 4, 64, true},  {2, 197, 3, 64, false}, {2, 257, 2, 64, false},
+      {1, 7, 8, 64, true},    {2, 1, 2, 64, false},  {2, 17, 2, 64, true},   {2, 50, 2, 32, false},
+      {2, 77, 2, 128, true},  {1, 300, 2, 64, true}, {2, 40, 2, 80, false} /* SIMT only */,
+      {3, 77, 8, 64, true},   {3, 9, 8, 64, true} /* B/32 text in test_cuda_model */,
+  };
+  for (DType t : kTypes) {
+    for (const AttnCase& c : cases) {
+      AttnShape s{c.B, c.S, c.heads, c.D, c.causal, 1.f};
+      check_attention(r, t, AttnImpl::Simt, c, sms);
+      if (attention_choice(t, s) == AttnImpl::TensorCore) check_attention(r, t, AttnImpl::TensorCore, c, sms);
+    }
+  }
+  // With a large batch the grid is not split: another code path for the tile ranges.
+  check_attention(r, DType::F16, AttnImpl::TensorCore, {64, 50, 12, 64, false}, sms);
+  check_attention(r, DType::BF16, AttnImpl::TensorCore, {48, 77, 8, 64, true}, sms);
+}
+
+// ---- GEMM (cuBLASLt with epilogues) -----------------------------------------------
+
+TEST(CudaOps, Gemm) {
+  SKIP_WITHOUT_GPU();
+  Rng r(7);
+  CudaResources res(0);
+  struct Mode { GemmCompute compute; DType in; const char* name; };
+  const Mode modes[] = {{GemmCompute::F32, DType::F32, "fp32"}, {GemmCompute::TF32, DType::F32, "tf32"},
+                        {GemmCompute::Mixed, DType::F16, "fp16"}, {GemmCompute::Mixed, DType::BF16, "bf16"}};
+  struct Shape { int M, N, K; };
+  for (const Mode& m : modes) {
+    // The text tower's shapes too (B/32 text, 3 texts of 77 or 9 tokens).
+    for (Shape sh : {Shape{50, 2304, 768}, Shape{7, 512, 512}, Shape{100, 96, 64}, Shape{1, 512, 768},
+                     Shape{231, 1536, 512}, Shape{231, 2048, 512}, Shape{231, 512, 2048}, Shape{27, 512, 2048},
+                     Shape{3, 512, 512}}) {
+      for (DType out_type : {DType::F32, DType::F16, DType::BF16}) {
+        // plain, +bias (float32), +bias accumulate, +bias in the output type
+        for (int variant = 0; variant < 4; ++variant) {
+          const bool bias = variant >= 1, acc = variant == 2, typed_bias = variant == 3;
+          if (out_type != DType::F32 && out_type != m.in) continue;
+          if (acc && out_type != DType::F32) continue;  // the residual stream is float32
+          if (typed_bias && out_type == DType::F32) continue;
+          std::vector<float> x = rounded(random_vec(r, size_t(sh.M) * sh.K), m.in);
+          std::vector<float> w = rounded(random_vec(r, size_t(sh.N) * sh.K, 1.f / std::sqrt(float(sh.K))), m.in);
+          std::vector<float> b = random_vec(r, sh.N, 0.5f);
+          if (typed_bias) b = rounded(b, out_type);
+          std::vector<float> c0 = random_vec(r, size_t(sh.M) * sh.N);
+          auto dx = upload(x, m.in), dw = upload(w, m.in), db = upload(b, DType::F32),
+               dbt = upload(b, typed_bias ? out_type : DType::F32);
+          auto dout = acc ? upload(c0, DType::F32) : std::make_unique<Dev>(size_t(sh.M) * sh.N * dtype_size(out_type));
+          if (!acc) poison(dout->p, dout->bytes);
+          GemmShape gs;
+          gs.M = sh.M; gs.N = sh.N; gs.K = sh.K;
+          gs.in_type = m.in; gs.out_type = out_type; gs.compute = m.compute;
+          gs.accumulate = acc; gs.bias = bias;
+          gs.bias_type = typed_bias ? out_type : DType::F32;
+          res.gemm().linear(res.exec(), gs, dx->p, dw->p, bias ? dbt->p : nullptr, dout->p,
+                            bias ? db->as<float>() : nullptr);
+          res.synchronize();
+          std::vector<float> want = ref::linear(x, sh.M, sh.K, w.data(), bias ? b.data() : nullptr, sh.N);
+          if (acc)
+            for (size_t i = 0; i < want.size(); ++i) want[i] += c0[i];
+          // TF32 rounds the operands to 10 mantissa bits inside the product.
+          Tol tol = m.compute == GemmCompute::TF32 ? Tol{4e-3, 4e-3} : output_tol(out_type, 2e-5);
+          char name[160];
+          std::snprintf(name, sizeof name, "gemm %s out=%s M=%d N=%d K=%d%s%s (bias %s)", m.name, dtype_name(out_type),
+                        sh.M, sh.N, sh.K, bias ? (typed_bias ? " +bias(out type)" : " +bias") : "", acc ? " +acc" : "",
+                        !bias ? "-" : res.gemm().bias_fused(gs) ? "in epilogue" : "separate kernel");
+          expect_close(download(dout->p, out_type, want.size()), want, tol, name);
+        }
+      }
+    }
+  }
+}
+
+// ---- timing at real shapes (CLIPFIND_OPS_TIME=1) ------------------------------------
+
+TEST(CudaOpsPerf, RealShapes) {
+  SKIP_WITHOUT_GPU();
+  if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  Rng r(8);
+  struct A { const char* name; AttnCase c; };
+  for (A a : {A{"B/32 vision b256", {256, 50, 12, 64, false}}, A{"B/16 vision b256", {256, 197, 12, 64, false}},
+              A{"L/14 vision b256", {256, 257, 16, 64, false}}, A{"B/32 text b256", {256, 77, 8, 64, true}}}) {
+    for (DType t : {DType::F16, DType::F32}) {
+      const AttnCase& c = a.c;
+      const int H = c.heads * c.D;
+      auto q = upload(random_vec(r, size_t(c.B) * c.S * 3 * H), t);
+      Dev out(size_t(c.B) * c.S * H * dtype_size(t));
+      AttnShape s{c.B, c.S, c.heads, c.D, c.causal, 0.125f};
+      const Exec ex{nullptr, false};
+      const double us = time_us([&] { attention(ex, q->p, out.p, t, s, sms); });
+      const double flop = 4.0 * c.B * c.heads * double(c.S) * c.S * c.D * (c.causal ? 0.5 : 1.0);
+      std::printf("  attention %-18s %s %-11s %9.1f us  %6.1f TFLOP/s\n", a.name, dtype_name(t),
+                  attention_choice(t, s) == AttnImpl::TensorCore ? "tensor-core" : "simt", us, flop / us * 1e-6);
+    }
+  }
+  {
+    // The four GEMMs of a ViT-B/32 layer at batch 1024 (M = 1024*50 tokens), fp16.
+    CudaResources res(0);
+    const int64_t M = 1024 * 50;
+    struct G { const char* name; int N, K; bool acc; };
+    auto x = upload(random_vec(r, size_t(M) * 3072), DType::F16);
+    auto w = upload(random_vec(r, size_t(3072) * 3072, 0.02f), DType::F16);
+    auto b = upload(random_vec(r, 3072), DType::F32);  // as f16 too: the first half is read either way
+    Dev out(size_t(M) * 3072 * 4);
+    for (G g : {G{"qkv", 2304, 768, false}, G{"out_proj+res", 768, 768, true}, G{"fc1", 3072, 768, false},
+                G{"fc2+res", 768, 3072, true}}) {
+      GemmShape gs;
+      gs.M = M; gs.N = g.N; gs.K = g.K;
+      gs.in_type = DType::F16; gs.out_type = g.acc ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
+      gs.accumulate = g.acc; gs.bias = g.acc || g.N == 2304;
+      gs.bias_type = g.acc ? DType::F32 : DType::F16;
+      const double us =
+          time_us([&] { res.gemm().linear(res.exec(), gs, x->p, w->p, b->p, out.p, b->as<float>()); }, res.stream());
+      std::printf("  gemm fp16 B/32 b1024 %-13s M=%lld N=%d K=%d %9.1f us  %6.1f TFLOP/s (bias %s)\n", g.name,
+                  (long long)M, g.N, g.K, us, 2.0 * M * g.N * g.K / us * 1e-6,
+                  !gs.bias ? "-" : res.gemm().bias_fused(gs) ? "fused" : "separate");
+    }
+  }
+  for (int H : {768, 1024}) {
+    const int64_t M = 256 * 257;
+    auto x = upload(random_vec(r, size_t(M) * H), DType::F32);
+    auto g = upload(random_vec(r, H, 0.1f, 1.f), DType::F32), b = upload(random_vec(r, H), DType::F32);
+    Dev out(size_t(M) * H * 2);
+    const Exec ex{nullptr, false};
+    const double us = time_us([&] {
+      layernorm(ex, x->as<float>(), nullptr, M, H, g->as<float>(), b->as<float>(), 1e-5f, out.p, DType::F16);
+    });
+    std::printf("  layernorm f32->f16 M=%lld H=%d %9.1f us  %6.0f GB/s\n", (long long)M, H, us, M * H * 6.0 / us * 1e-3);
+  }
+  {
+    const int64_t M = 256 * 257;
+    const int N = 4096;
+    auto y = upload(random_vec(r, size_t(M) * N), DType::F16);
+    auto b = upload(random_vec(r, N), DType::F32);
+    const Exec ex{nullptr, false};
+    const double us = time_us([&] { bias_act(ex, y->p, DType::F16, M, N, b->as<float>(), Act::QuickGelu); });
+    std::printf("  bias_act f16 quick_gelu M=%lld N=%d %9.1f us  %6.0f GB/s\n", (long long)M, N, us,
+                M * N * 4.0 / us * 1e-3);
+  }
+}
+
+}  // namespace
+}  // namespace clip::cuda

@@ -1,0 +1,29 @@
+// A plain, slow, double-accumulating CLIP forward pass written from the
+// transformers modelling code, independent of both backends: the arbiter
+// when the CUDA and CPU backends disagree. Also the per-op references.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "clip/backend.h"
+#include "clip/config.h"
+#include "clip/weights.h"
+
+namespace clip::ref {
+
+// y[m, n] = sum_k x[m, k] w[n, k] + b[n]   (x [M, K], w [N, K])
+std::vector<float> linear(const std::vector<float>& x, int64_t M, int64_t K, const float* w, const float* b,
+                          int64_t N);
+// Row-wise LayerNorm of x [M, H].
+std::vector<float> layernorm(const std::vector<float>& x, int64_t M, int H, const float* g, const float* b,
+                             float eps);
+// qkv [B*S, 3*heads*D] -> out [B*S, heads*D]
+std::vector<float> attention(const std::vector<float>& qkv, int B, int S, int heads, int D, bool causal,
+                             float scale);
+float quick_gelu(float x);
+float gelu(float x);
+
+Tensor encode_images(const ClipConfig& c, const ModelWeights& w, const Tensor& pixels);
+Tensor encode_texts(const ClipConfig& c, const ModelWeights& w, const TextBatch& batch);
+
+}  // namespace clip::ref
