@@ -98,6 +98,9 @@ std::unique_ptr<Engine> Engine::load(const std::filesystem::path& model_dir,
   s.model = load_model(model_dir);
   if (s.model.config.text) s.tokenizer.emplace(Tokenizer::from_folder(model_dir));
   s.backend = make_backend(s.model, options);
+  // Backends keep their own copies (packed for the CPU GEMMs, or on the GPU):
+  // the host float32 weights are not needed again.
+  s.model.weights = ModelWeights{};
   return engine;
 }
 

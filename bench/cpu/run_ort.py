@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""ONNX Runtime side of the CPU comparison (bench/cpu/compare.sh).
+
+Exports transformers' CLIPVisionModelWithProjection / CLIPTextModelWithProjection
+with ViT-B/32 shapes and random weights to ONNX (fp32, dynamic batch and
+sequence) under bench/out/, then times them with ONNX Runtime on the cases
+bench_cpu times, printing the same tab-separated lines:
+    engine  case  batch  seconds_per_call(median)  items_per_s  GFLOP/s
+
+    run_ort.py [--out DIR] [--threads 2] [--min-seconds 2] [--cases image,query,text] [--export-only]
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+# ViT-B/32 (openai/clip-vit-base-patch32); the same numbers as bench_cpu.cpp.
+VISION = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+              num_attention_heads=12, image_size=224, patch_size=32,
+              projection_dim=512, hidden_act="quick_gelu")
+TEXT = dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
+            num_attention_heads=8, vocab_size=49408, max_position_embeddings=77,
+            projection_dim=512, hidden_act="quick_gelu",
+            bos_token_id=49406, eos_token_id=49407, pad_token_id=1)
+
+
+def tower_macs(tokens, h, inter, layers, proj=512):
+    return layers * (tokens * (4.0 * h * h + 2.0 * h * inter) + 2.0 * tokens * tokens * h) + h * proj
+
+
+IMAGE_MACS = tower_macs(50, 768, 3072, 12) + 49 * 768 * 3 * 32 * 32
+
+
+def text_macs(tokens):
+    return tower_macs(tokens, 512, 2048, 12)
+
+
+def export(out_dir):
+    vision_path = os.path.join(out_dir, "clip_b32_vision.onnx")
+    text_path = os.path.join(out_dir, "clip_b32_text.onnx")
+    if os.path.exists(vision_path) and os.path.exists(text_path):
+        return vision_path, text_path
+    import torch
+    from transformers import (CLIPTextConfig, CLIPTextModelWithProjection, CLIPVisionConfig,
+                              CLIPVisionModelWithProjection)
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        vision = CLIPVisionModelWithProjection(CLIPVisionConfig(**VISION)).eval()
+        pixels = torch.randn(2, 3, 224, 224)
+        torch.onnx.export(vision, (pixels,), vision_path, input_names=["pixel_values"],
+                          output_names=["image_embeds"],
+                          dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+        text = CLIPTextModelWithProjection(CLIPTextConfig(**TEXT)).eval()
+        ids = torch.randint(0, 49000, (2, 9))
+        ids[:, -1] = 49407
+        torch.onnx.export(text, (ids,), text_path, input_names=["input_ids"],
+                          output_names=["text_embeds"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
+                                        "text_embeds": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    print(f"# exported {vision_path} and {text_path}", file=sys.stderr)
+    return vision_path, text_path
+
+
+def median_seconds(fn, min_seconds):
+    fn(0)
+    fn(1)
+    times = []
+    start = time.perf_counter()
+    i = 0
+    while len(times) < 5 or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - t0)
+        i += 1
+    return statistics.median(times)
+
+
+def report(case, batch, seconds, macs):
+    print(f"ort\t{case}\t{batch}\t{seconds:.6f}\t{batch / seconds:.2f}\t"
+          f"{2.0 * macs * batch / seconds / 1e9:.1f}", flush=True)
+
+
+def texts(count, seq, variant):
+    ids = np.empty((count, seq), dtype=np.int64)
+    for i in range(count):
+        ids[i, 0] = 49406
+        for t in range(1, seq - 1):
+            ids[i, t] = (variant * 7919 + i * 104729 + t * 31) % 49000
+        ids[i, seq - 1] = 49407
+    return ids
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "out"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--min-seconds", type=float, default=2.0)
+    ap.add_argument("--cases", default="image,query,text")
+    ap.add_argument("--export-only", action="store_true")
+    args = ap.parse_args()
+    vision_path, text_path = export(args.out)
+    if args.export_only:
+        return
+
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = args.threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    print(f"# onnxruntime {ort.__version__}, {args.threads} intra-op threads", file=sys.stderr)
+
+    if "image" in args.cases:
+        sess = ort.InferenceSession(vision_path, opts, providers=["CPUExecutionProvider"])
+        for batch in (1, 8, 32):
+            rng = np.random.default_rng(batch)
+            pix = [rng.standard_normal((batch, 3, 224, 224), dtype=np.float32) for _ in range(2)]
+            s = median_seconds(lambda i: sess.run(None, {"pixel_values": pix[i % 2]}), args.min_seconds)
+            report("image", batch, s, IMAGE_MACS)
+    if "query" in args.cases or "text" in args.cases:
+        sess = ort.InferenceSession(text_path, opts, providers=["CPUExecutionProvider"])
+        if "query" in args.cases:
+            q = [texts(1, 7, 0), texts(1, 7, 1)]
+            s = median_seconds(lambda i: sess.run(None, {"input_ids": q[i % 2]}), args.min_seconds / 2)
+            report("text7", 1, s, text_macs(7))
+        if "text" in args.cases:
+            for batch in (1, 8, 32):
+                b = [texts(batch, 77, 0), texts(batch, 77, 1)]
+                s = median_seconds(lambda i: sess.run(None, {"input_ids": b[i % 2]}), args.min_seconds)
+                report("text77", batch, s, text_macs(77))
+
+
+if __name__ == "__main__":
+    main()

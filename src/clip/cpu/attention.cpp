@@ -1,0 +1,133 @@
+#include "clip/cpu/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "clip/cpu/ops.h"
+#include "clip/cpu/simd.h"
+
+namespace clip::cpu {
+
+namespace {
+
+constexpr int kRows = 4;  // queries handled together: each key/value load feeds 4 FMAs
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// One (item, head): keys transposed and values copied into padded, 16-aligned
+// tiles so that every inner loop runs on whole vectors.
+struct HeadTiles {
+  int seq, seq_pad, dim, dim_pad;
+  float* kt;      // [dim_pad][seq_pad], zero padded
+  float* v;       // [seq_pad][dim_pad], zero padded
+  float* q;       // [kRows][dim_pad], scaled queries
+  float* scores;  // [kRows][seq_pad]
+};
+
+void load_keys_values(const float* qkv, int64_t row_stride, int64_t k_off, int64_t v_off,
+                      HeadTiles& t) {
+  std::fill(t.kt, t.kt + int64_t(t.dim_pad) * t.seq_pad, 0.f);
+  std::fill(t.v, t.v + int64_t(t.seq_pad) * t.dim_pad, 0.f);
+  for (int j = 0; j < t.seq; ++j) {
+    const float* k = qkv + j * row_stride + k_off;
+    const float* v = qkv + j * row_stride + v_off;
+    for (int c = 0; c < t.dim; ++c) t.kt[int64_t(c) * t.seq_pad + j] = k[c];
+    std::copy(v, v + t.dim, t.v + int64_t(j) * t.dim_pad);
+  }
+}
+
+// Attention for `rows` (<= kRows) queries of one head whose rows are already
+// in t.q; query r may see keys [0, visible[r]). Writes out_row(r)[0..dim).
+template <class OutRow>
+void attend_rows(HeadTiles& t, int rows, const int* visible, OutRow out_row) {
+  const int keys = *std::max_element(visible, visible + rows);
+  const int keys_pad = static_cast<int>(round_up(keys, kLanes));
+
+  // scores[r][j] = q_r . k_j, sixteen keys at a time.
+  for (int jb = 0; jb < keys_pad; jb += kLanes) {
+    f32x16 acc[kRows] = {};
+    for (int c = 0; c < t.dim; ++c) {
+      const f32x16 k = load16(t.kt + int64_t(c) * t.seq_pad + jb);
+      for (int r = 0; r < kRows; ++r) acc[r] += t.q[r * t.dim_pad + c] * k;
+    }
+    for (int r = 0; r < rows; ++r) store16(t.scores + r * t.seq_pad + jb, acc[r]);
+  }
+  for (int r = 0; r < rows; ++r) {
+    float* s = t.scores + r * t.seq_pad;
+    softmax(s, visible[r]);
+    std::fill(s + visible[r], s + keys_pad, 0.f);  // masked keys weigh nothing
+  }
+
+  // out_r = sum_j p_rj v_j, sixteen output columns at a time.
+  for (int cb = 0; cb < t.dim_pad; cb += kLanes) {
+    f32x16 acc[kRows] = {};
+    for (int j = 0; j < keys; ++j) {
+      const f32x16 v = load16(t.v + int64_t(j) * t.dim_pad + cb);
+      for (int r = 0; r < kRows; ++r) acc[r] += t.scores[r * t.seq_pad + j] * v;
+    }
+    for (int r = 0; r < rows; ++r) {
+      float* o = out_row(r);
+      const int n = std::min(kLanes, t.dim - cb);
+      for (int l = 0; l < n; ++l) o[cb + l] = acc[r][l];
+    }
+  }
+}
+
+}  // namespace
+
+float* AttentionScratch::get(int thread, size_t floats) {
+  if (static_cast<int>(buffers_.size()) <= thread) buffers_.resize(thread + 1);
+  if (buffers_[thread].size() < floats) buffers_[thread].resize(floats);
+  return buffers_[thread].data();
+}
+
+void attention(const float* qkv, const AttentionShape& s, const int32_t* query_pos, float* out,
+               ThreadPool& pool, AttentionScratch& scratch) {
+  const int hidden = s.hidden();
+  const int64_t row_stride = 3 * int64_t(hidden);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  const int seq_pad = static_cast<int>(round_up(s.seq, kLanes));
+  const int dim_pad = static_cast<int>(round_up(s.head_dim, kLanes));
+  const size_t tile_floats = size_t(dim_pad) * seq_pad * 2 + size_t(kRows) * (dim_pad + seq_pad);
+  // Reserve on this thread: the workers must not resize the vector of buffers.
+  for (int t = 0; t < pool.size(); ++t) scratch.get(t, tile_floats);
+
+  // One task is an (item, head) pair; group pairs so a task has at least
+  // ~64k multiply-adds (a few microseconds), else a text query's tiny heads
+  // would cost more in hand-offs than in arithmetic.
+  const int64_t queries = query_pos ? 1 : s.seq;
+  const int64_t work = std::max<int64_t>(1, queries * s.seq * s.head_dim * 2);
+  pool.parallel_for(int64_t(s.batch) * s.heads, std::max<int64_t>(1, 65536 / work),
+                    [&](int thread, int64_t begin, int64_t end) {
+    float* buf = scratch.get(thread, tile_floats);
+    HeadTiles t{s.seq, seq_pad, s.head_dim, dim_pad, buf, buf + int64_t(dim_pad) * seq_pad,
+                buf + 2 * int64_t(dim_pad) * seq_pad,
+                buf + 2 * int64_t(dim_pad) * seq_pad + kRows * dim_pad};
+    std::fill(t.q, t.q + kRows * dim_pad, 0.f);
+    for (int64_t task = begin; task < end; ++task) {
+      const int b = static_cast<int>(task / s.heads), h = static_cast<int>(task % s.heads);
+      const float* item = qkv + int64_t(b) * s.seq * row_stride;
+      const int64_t q_off = int64_t(h) * s.head_dim;
+      load_keys_values(item, row_stride, hidden + q_off, 2 * hidden + q_off, t);
+
+      // Which queries: all positions, or the one pooled position.
+      const int first = query_pos ? query_pos[b] : 0;
+      const int count = query_pos ? 1 : s.seq;
+      for (int i0 = first; i0 < first + count; i0 += kRows) {
+        const int rows = std::min(kRows, first + count - i0);
+        int visible[kRows];
+        for (int r = 0; r < rows; ++r) {
+          const float* q = item + int64_t(i0 + r) * row_stride + q_off;
+          for (int c = 0; c < s.head_dim; ++c) t.q[r * dim_pad + c] = q[c] * scale;
+          visible[r] = s.causal ? i0 + r + 1 : s.seq;
+        }
+        const int64_t out_base = query_pos ? b : int64_t(b) * s.seq + i0;
+        attend_rows(t, rows, visible,
+                    [&](int r) { return out + (out_base + r) * hidden + q_off; });
+      }
+    }
+  });
+}
+
+}  // namespace clip::cpu

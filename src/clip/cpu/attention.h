@@ -1,0 +1,40 @@
+// Multi-head scaled dot-product attention over a fused q|k|v buffer, as
+// transformers' CLIPAttention: softmax(q k^T * head_dim^-0.5 [+ causal mask]) v,
+// softmax in fp32 with the row maximum subtracted.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "clip/cpu/thread_pool.h"
+
+namespace clip::cpu {
+
+struct AttentionShape {
+  int batch = 0;
+  int seq = 0;  // tokens per item
+  int heads = 0;
+  int head_dim = 0;
+  bool causal = false;  // query i sees keys 0..i only (the text tower)
+  int hidden() const { return heads * head_dim; }
+};
+
+// Per-thread working memory, kept by the backend between calls.
+class AttentionScratch {
+ public:
+  float* get(int thread, size_t floats);
+
+ private:
+  std::vector<std::vector<float>> buffers_;
+};
+
+// qkv: [batch * seq, 3 * hidden] rows laid out q | k | v, heads side by side
+// in each. out: [batch * seq, hidden] with the heads side by side again.
+//
+// query_pos != nullptr asks for one query per item, at position
+// query_pos[b] (keys and values still cover the whole sequence); out then has
+// `batch` rows. The backend uses this in the last layer, where only the
+// pooled token's output matters.
+void attention(const float* qkv, const AttentionShape& shape, const int32_t* query_pos,
+               float* out, ThreadPool& pool, AttentionScratch& scratch);
+
+}  // namespace clip::cpu

@@ -1,0 +1,62 @@
+// The transformer encoder shared by both towers (CLIPEncoder): pre-LN layers
+//   h += out_proj(attention(ln1(h)));  h += fc2(act(fc1(ln2(h))))
+// with weights packed for the GEMM library at construction.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "clip/config.h"
+#include "clip/cpu/attention.h"
+#include "clip/cpu/gemm.h"
+#include "clip/cpu/thread_pool.h"
+#include "clip/weights.h"
+
+namespace clip::cpu {
+
+// Everything a forward pass runs on, owned by one backend: threads, GEMM
+// state and the activation buffers, which grow to the largest batch seen.
+struct CpuContext {
+  explicit CpuContext(int threads);
+  ThreadPool pool;
+  GemmContext gemm;
+  AttentionScratch attention;
+  std::vector<float> x, qkv, attn, mlp, pooled_x;  // per-pass activations
+};
+
+// Resizes v to at least n floats and returns its data.
+float* grow(std::vector<float>& v, size_t n);
+
+// Throws clip::Error naming `what` unless t has exactly this shape.
+void expect_shape(const Tensor& t, const std::vector<int64_t>& shape, const std::string& what);
+
+class Encoder {
+ public:
+  Encoder() = default;
+  // tower: "text" or "vision", for error messages. Checks every tensor's shape.
+  Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config,
+          int hidden, const std::string& tower);
+
+  int hidden() const { return hidden_; }
+
+  // h: [batch * seq, hidden], the embeddings; used as the residual stream and
+  // clobbered. Writes pooled[b] = final hidden state of token pool_pos[b] of
+  // item b (before the tower's final LayerNorm). The last layer runs its
+  // attention output, MLP and residuals only for those tokens: nothing else
+  // reaches the embeddings.
+  void forward(CpuContext& ctx, float* h, int batch, int seq, bool causal,
+               const int32_t* pool_pos, float* pooled) const;
+
+ private:
+  struct Layer {
+    std::vector<float> ln1_w, ln1_b, ln2_w, ln2_b;
+    Linear qkv;  // q, k and v stacked: one GEMM with N = 3 * hidden
+    Linear out, fc1, fc2;
+  };
+  std::vector<Layer> layers_;
+  int hidden_ = 0, heads_ = 0, intermediate_ = 0;
+  float eps_ = 1e-5f;
+  Epilogue act_ = Epilogue::QuickGelu;
+};
+
+}  // namespace clip::cpu
