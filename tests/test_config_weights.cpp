@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 
+#include "test_util.h"
 #include "clip/config.h"
 #include "clip/error.h"
 #include "clip/weights.h"
@@ -15,23 +16,6 @@
 using namespace cliptest;
 
 namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const clip::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-clip exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "message: " << (text)
 
 clip::ClipConfig config_from(const TempDir& tmp, const json& j) {
   write_text(tmp.path() / "config.json", j.dump());

@@ -14,11 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
 #include "clip/error.h"
 #include "clip/image.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+using namespace cliptest;
 
 namespace {
 
@@ -34,19 +37,6 @@ std::vector<uint8_t> read_bytes(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-std::string fnv1a64(const std::vector<uint8_t>& data) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (uint8_t b : data) h = (h ^ b) * 0x100000001b3ull;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-int max_abs_diff(const clip::Image& a, const clip::Image& b) {
-  int m = 0;
-  for (size_t i = 0; i < a.rgb.size(); ++i) m = std::max(m, std::abs(a.rgb[i] - b.rgb[i]));
-  return m;
-}
 
 // A scratch directory for the bad files this test makes.
 struct TempDir {
@@ -60,24 +50,6 @@ struct TempDir {
     return path / name;
   }
 };
-
-// Runs f, which must throw clip::Error; returns the message.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const clip::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-clip exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "message: " << (text)
 
 bool is_jpeg(const std::string& file) { return file.size() > 4 && file.ends_with(".jpg"); }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
 #include "clip/error.h"
 #include "clip/image.h"
 #include "clip/image_resize.h"
@@ -24,6 +25,8 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+using namespace cliptest;
 
 namespace {
 
@@ -34,19 +37,6 @@ json reference() {
   return json::parse(in);
 }
 
-std::string fnv1a64(const std::vector<uint8_t>& data) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (uint8_t b : data) h = (h ^ b) * 0x100000001b3ull;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-int max_abs_diff(const clip::Image& a, const clip::Image& b) {
-  int m = 0;
-  for (size_t i = 0; i < a.rgb.size(); ++i) m = std::max(m, std::abs(a.rgb[i] - b.rgb[i]));
-  return m;
-}
 
 clip::PreprocessConfig config(int edge, int crop_w, int crop_h) {
   clip::PreprocessConfig cfg;

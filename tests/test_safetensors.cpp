@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "test_util.h"
 #include "clip/error.h"
 #include "clip/safetensors.h"
 #include "safetensors_writer.h"
@@ -12,24 +13,6 @@
 using namespace cliptest;
 
 namespace {
-
-// Runs f, which must throw clip::Error; returns the message.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const clip::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-clip exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "message: " << (text)
 
 std::string parse_error(const std::vector<uint8_t>& bytes) {
   return error_of([&] { clip::parse_safetensors(bytes.data(), bytes.size(), "bad.safetensors"); });
