@@ -9,6 +9,7 @@ DEBS=(
   libopenblas-dev libdnnl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libsqlite3-dev ffmpeg
 )
 PIP=(tokenizers==0.23.3)
 

@@ -46,21 +46,26 @@ clip::Tensor formula_pixels(int n, int channels, int size) {
 struct Diff {
   double max_abs = 0;
   double median_rel = 0;
+  double min_cosine = 1;
 };
 
-// The seed's two figures: max |a-b| and median |a-b| / (|b| + 1e-5).
+// The seed's two figures, max |a-b| and median |a-b| / (|b| + 1e-5), and the
+// smallest cosine between corresponding rows.
 Diff compare(const clip::Tensor& got, const nlohmann::json& want) {
   Diff d;
   std::vector<double> rel;
   EXPECT_EQ(got.shape.at(0), static_cast<int64_t>(want.size()));
-  for (size_t r = 0; r < want.size(); ++r) {
+  for (size_t r = 0; r < want.size() && r < static_cast<size_t>(got.shape[0]); ++r) {
     EXPECT_EQ(got.shape.at(1), static_cast<int64_t>(want[r].size()));
+    double dot = 0, na = 0, nb = 0;
     for (size_t c = 0; c < want[r].size() && c < static_cast<size_t>(got.shape[1]); ++c) {
       const double b = want[r][c].get<double>();
       const double a = got.ptr()[r * got.shape[1] + c];
       d.max_abs = std::max(d.max_abs, std::abs(a - b));
       rel.push_back(std::abs(a - b) / (std::abs(b) + 1e-5));
+      dot += a * b, na += a * a, nb += b * b;
     }
+    d.min_cosine = std::min(d.min_cosine, dot / std::sqrt(na * nb + 1e-30));
   }
   if (!rel.empty()) {
     std::nth_element(rel.begin(), rel.begin() + rel.size() / 2, rel.end());
@@ -78,13 +83,27 @@ std::vector<fs::path> golden_files() {
   return files;
 }
 
-class GoldenModel : public ::testing::TestWithParam<fs::path> {};
+// What a backend must reach: fp32 within max_abs of transformers; reduced
+// precisions a minimum cosine (DESIGN.md).
+struct Tolerance {
+  double max_abs;
+  double min_cosine;
+};
 
-TEST_P(GoldenModel, MatchesTransformers) {
-  std::ifstream in(GetParam());
+void expect_close(const Diff& d, const Tolerance& tol, const std::string& what) {
+  std::printf("[golden] %s: max|a-b| %.3g, median rel %.3g, min cosine %.8f\n", what.c_str(),
+              d.max_abs, d.median_rel, d.min_cosine);
+  EXPECT_LT(d.max_abs, tol.max_abs) << what;
+  EXPECT_GE(d.min_cosine, tol.min_cosine) << what;
+}
+
+void check_golden(const fs::path& golden_file, const clip::EngineOptions& options,
+                  const Tolerance& tol) {
+  std::ifstream in(golden_file);
   const nlohmann::json golden = nlohmann::json::parse(in);
   const std::string name = golden.at("model");
-  const auto engine = clip::Engine::load(kData / "models" / name, {});
+  const auto engine = clip::Engine::load(kData / "models" / name, options);
+  const std::string tag = name + " [" + engine->backend_name() + "]";
 
   if (golden.contains("texts")) {
     ASSERT_TRUE(engine->has_text());
@@ -93,15 +112,12 @@ TEST_P(GoldenModel, MatchesTransformers) {
       EXPECT_EQ(engine->tokenize(texts[i]), golden["ids"][i].get<std::vector<int32_t>>())
           << "text " << i << ": '" << texts[i] << "'";
     }
-    const Diff d = compare(engine->embed_texts(texts), golden["text_embeds"]);
-    std::printf("[golden] %s text: max|a-b| %.3g, median rel %.3g\n", name.c_str(), d.max_abs,
-                d.median_rel);
-    EXPECT_LT(d.max_abs, 1e-4);
+    expect_close(compare(engine->embed_texts(texts), golden["text_embeds"]), tol, tag + " text");
     // One text alone gives the same as in the batch (the batch runs to the
     // longest end position; this one stops at its own).
-    const Diff one = compare(engine->embed_texts({texts[0]}),
-                             nlohmann::json::array({golden["text_embeds"][0]}));
-    EXPECT_LT(one.max_abs, 1e-4);
+    expect_close(compare(engine->embed_texts({texts[0]}),
+                         nlohmann::json::array({golden["text_embeds"][0]})),
+                 tol, tag + " text alone");
   } else {
     EXPECT_FALSE(engine->has_text());
     EXPECT_THROW(engine->embed_texts({"a dog"}), clip::Error);
@@ -111,14 +127,47 @@ TEST_P(GoldenModel, MatchesTransformers) {
     ASSERT_TRUE(engine->has_vision());
     const int n = golden.at("num_images");
     const int size = golden.at("image_size");
-    const Diff d = compare(engine->embed_pixels(formula_pixels(n, 3, size)), golden["image_embeds"]);
-    std::printf("[golden] %s image: max|a-b| %.3g, median rel %.3g\n", name.c_str(), d.max_abs,
-                d.median_rel);
-    EXPECT_LT(d.max_abs, 1e-4);
+    expect_close(compare(engine->embed_pixels(formula_pixels(n, 3, size)), golden["image_embeds"]),
+                 tol, tag + " image");
   } else {
     EXPECT_FALSE(engine->has_vision());
     EXPECT_THROW(engine->embed_pixels(formula_pixels(1, 3, 32)), clip::Error);
   }
+}
+
+// The CUDA checks run where a GPU is usable and say why they skip elsewhere.
+bool cuda_unusable(std::string* why) {
+  try {
+    clip::Engine::load(kData / "models" / "text_only", {"cuda", "fp32", 0});
+    return false;
+  } catch (const clip::Error& e) {
+    *why = e.what();
+    return true;
+  }
+}
+
+class GoldenModel : public ::testing::TestWithParam<fs::path> {};
+
+TEST_P(GoldenModel, MatchesTransformers) {
+  check_golden(GetParam(), {"cpu", "", 0}, {1e-4, 0.99999});
+}
+
+TEST_P(GoldenModel, MatchesTransformersOnCudaFp32) {
+  std::string why;
+  if (cuda_unusable(&why)) GTEST_SKIP() << "CUDA: " << why;
+  check_golden(GetParam(), {"cuda", "fp32", 0}, {1e-4, 0.99999});
+}
+
+TEST_P(GoldenModel, MatchesTransformersOnCudaFp16) {
+  std::string why;
+  if (cuda_unusable(&why)) GTEST_SKIP() << "CUDA: " << why;
+  check_golden(GetParam(), {"cuda", "fp16", 0}, {1.0, 0.9999});
+}
+
+TEST_P(GoldenModel, MatchesTransformersOnCudaBf16) {
+  std::string why;
+  if (cuda_unusable(&why)) GTEST_SKIP() << "CUDA: " << why;
+  check_golden(GetParam(), {"cuda", "bf16", 0}, {1.0, 0.999});
 }
 
 INSTANTIATE_TEST_SUITE_P(All, GoldenModel, ::testing::ValuesIn(golden_files()),

@@ -246,6 +246,7 @@ def main():
     ap.add_argument("--tokenizer", default=str(TOKENIZER_DIR),
                     help="folder with vocab.json + merges.txt + tokenizer_config.json")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--only", nargs="*", help="names of the models to write (default: all)")
     args = ap.parse_args()
     tok_dir = Path(args.tokenizer)
     tok = AutoTokenizer.from_pretrained(tok_dir)
@@ -257,6 +258,8 @@ def main():
         specs = small_models(tok)
         models_dir, golden_dir = ROOT / "tests/data/models", ROOT / "tests/data/golden"
     for i, (name, spec) in enumerate(specs.items()):
+        if args.only and name not in args.only:
+            continue
         write_model(name, spec, tok, tok_dir, models_dir, golden_dir, args.seed + i)
 
 

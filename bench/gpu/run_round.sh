@@ -24,16 +24,7 @@ stamp() { echo "=== [$(($(date +%s) - T0)) s] $*"; }
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 
 # ---- 1. carried packages (utf8proc, oneDNN + OpenCL loader it links) ----------
-DEB=/tmp/debroot
-if ls .debs/*.deb >/dev/null 2>&1; then
-  mkdir -p $DEB
-  for f in .debs/*.deb; do dpkg -x "$f" $DEB; done
-  # Debian's .pc files say prefix=/usr; point them at the unpacked tree.
-  sed -i "s|^prefix=/usr\$|prefix=$DEB/usr|" $DEB/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc 2>/dev/null
-  export PKG_CONFIG_PATH=$DEB/usr/lib/x86_64-linux-gnu/pkgconfig:$DEB/usr/share/pkgconfig:${PKG_CONFIG_PATH:-}
-  export LD_LIBRARY_PATH=$DEB/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-  export CMAKE_PREFIX_PATH=$DEB/usr:${CMAKE_PREFIX_PATH:-}
-fi
+source bench/gpu/carried_debs.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
 
 # ---- 2. build -------------------------------------------------------------------

@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   std::vector<clipfind::Command> commands = {
       clipfind::add_embed_command(root),
       clipfind::add_tokenize_command(root),
+      clipfind::add_index_command(root),
+      clipfind::add_search_command(root),
+      clipfind::add_frame_command(root),
   };
   try {
     root.parse(argc, argv);

@@ -1,0 +1,108 @@
+// clipfind index: add videos, images and folders of them to an index.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include "app/commands.h"
+#include "app/index_pipeline.h"
+
+namespace clipfind {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+// First Ctrl-C: finish cleanly (the video being indexed is dropped, the ones
+// before it are committed). A second one kills the process the default way.
+extern "C" void on_sigint(int) {
+  g_stop.store(true);
+  std::signal(SIGINT, SIG_DFL);
+}
+
+struct IndexOptions {
+  std::vector<std::string> inputs;
+  std::string index = "clipfind-index";
+  std::string model;
+  double every = 1.0;
+  bool keyframes = false;
+  bool scenes = false;
+  double scene_threshold = 0.12;
+  bool reindex = false;
+  int batch = 32;
+  int max_side = 448;
+  bool quiet_progress = false;
+  clip::EngineOptions engine;
+};
+
+int run_index_command(const IndexOptions& o) {
+  IndexRequest r;
+  r.inputs.assign(o.inputs.begin(), o.inputs.end());
+  r.index_dir = o.index;
+  r.model_dir = o.model;
+  r.engine = o.engine;
+  r.sampling.every = o.every;
+  r.sampling.scene_threshold = o.scene_threshold;
+  if (o.keyframes) r.sampling.mode = video::Sampling::keyframes;
+  if (o.scenes) r.sampling.mode = video::Sampling::scenes;
+  r.reindex = o.reindex;
+  r.batch = o.batch;
+  r.max_short_side = o.max_side;
+  r.progress = !o.quiet_progress && isatty(STDERR_FILENO);
+  r.stop = &g_stop;
+  std::signal(SIGINT, on_sigint);
+  const IndexSummary s = run_index(r);
+  std::signal(SIGINT, SIG_DFL);
+
+  std::fprintf(stderr,
+               "%s: %d indexed (%ld frames), %d unchanged, %d forgotten, %zu failed in %.1f s"
+               " [decode %.1f s, preprocess+encode %.1f s (encoder busy %.0f%%), write %.1f s]\n",
+               o.index.c_str(), s.indexed, s.frames, s.skipped, s.forgotten, s.failed.size(), s.seconds, s.decode_s,
+               s.embed_s, s.pipeline_s > 0 ? 100.0 * s.embed_s / s.pipeline_s : 0.0, s.write_s);
+  if (!s.failed.empty()) {
+    std::fprintf(stderr, "failed files:\n");
+    for (const auto& [path, why] : s.failed) std::fprintf(stderr, "  %s\n", why.c_str());
+  }
+  if (s.interrupted) {
+    std::fprintf(stderr, "interrupted: run the same command again to resume\n");
+    return 130;
+  }
+  return s.failed.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+Command add_index_command(CLI::App& root) {
+  auto o = std::make_shared<IndexOptions>();
+  CLI::App* app = root.add_subcommand(
+      "index",
+      "Add videos, images and folders of them to an index. Unchanged files are skipped,\n"
+      "changed ones re-indexed, deleted ones forgotten; Ctrl-C stops cleanly and a re-run resumes.");
+  app->add_option("PATH", o->inputs, "video or image files, or folders searched recursively")->required();
+  app->add_option("--index", o->index, "index folder")->capture_default_str();
+  app->add_option("--model", o->model, "CLIP model folder (default: the one the index was built with)")
+      ->check(CLI::ExistingDirectory);
+  auto* every = app->add_option("--every", o->every, "seconds between sampled frames")
+                    ->capture_default_str()
+                    ->check(CLI::PositiveNumber);
+  auto* key = app->add_flag("--keyframes", o->keyframes, "sample key frames only (fast: the rest is never decoded)");
+  auto* scenes = app->add_flag("--scenes", o->scenes, "sample a frame whenever the picture changes enough");
+  key->excludes(every)->excludes(scenes);
+  scenes->excludes(every);
+  app->add_option("--scene-threshold", o->scene_threshold, "mean grey difference (0-1) that counts as a change")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app->add_flag("--reindex", o->reindex, "drop everything and rebuild (e.g. with another model)");
+  app->add_option("--batch", o->batch, "frames per encoder call")->capture_default_str()->check(CLI::Range(1, 4096));
+  app->add_option("--max-side", o->max_side, "decode frames with the short side at most this")
+      ->capture_default_str()
+      ->check(CLI::Range(64, 4096));
+  app->add_flag("--no-progress", o->quiet_progress, "log lines instead of a progress bar");
+  add_engine_options(*app, o->engine);
+  app->footer("Example: clipfind index ~/Videos --model models/clip-vit-base-patch32 --every 2");
+  return {app, [o] { return run_index_command(*o); }};
+}
+
+}  // namespace clipfind

@@ -1,0 +1,253 @@
+#include "index/catalog.h"
+#include "index/half.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <memory>
+
+namespace clipfind::index {
+
+namespace {
+
+// A prepared statement that finalises itself; errors name the catalog file.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql, const std::filesystem::path& file) : db_(db), file_(file) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) fail();
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& bind(int i, int64_t v) { return check(sqlite3_bind_int64(s_, i, v)); }
+  Stmt& bind(int i, double v) { return check(sqlite3_bind_double(s_, i, v)); }
+  Stmt& bind(int i, const std::string& v) {
+    return check(sqlite3_bind_text(s_, i, v.c_str(), int(v.size()), SQLITE_TRANSIENT));
+  }
+  Stmt& bind_blob(int i, const void* p, size_t n) {
+    return check(sqlite3_bind_blob64(s_, i, p, n, SQLITE_STATIC));
+  }
+  // true: a row is ready; false: done.
+  bool step() {
+    const int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) fail();
+    return false;
+  }
+  void reset() { sqlite3_reset(s_); sqlite3_clear_bindings(s_); }
+  int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
+  double f64(int c) const { return sqlite3_column_double(s_, c); }
+  std::string text(int c) const {
+    const auto* t = sqlite3_column_text(s_, c);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+  const void* blob(int c, size_t& n) const {
+    const void* p = sqlite3_column_blob(s_, c);
+    n = size_t(sqlite3_column_bytes(s_, c));
+    return p;
+  }
+
+ private:
+  Stmt& check(int rc) {
+    if (rc != SQLITE_OK) fail();
+    return *this;
+  }
+  [[noreturn]] void fail() const { throw Error(file_.string() + ": " + sqlite3_errmsg(db_)); }
+  sqlite3* db_;
+  const std::filesystem::path& file_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+// Rolls back unless committed: an exception halfway through a video leaves
+// the catalog as it was before that video.
+class Transaction {
+ public:
+  explicit Transaction(const std::function<void(const char*)>& exec) : exec_(exec) { exec_("BEGIN IMMEDIATE"); }
+  ~Transaction() {
+    if (!done_) {
+      try { exec_("ROLLBACK"); } catch (...) {}
+    }
+  }
+  void commit() { exec_("COMMIT"); done_ = true; }
+
+ private:
+  std::function<void(const char*)> exec_;
+  bool done_ = false;
+};
+
+constexpr const char* kVideoColumns =
+    "id, path, size, mtime_ns, duration, fps, width, height, model, status, error, frames";
+
+VideoRecord read_video(const Stmt& s) {
+  VideoRecord r;
+  r.id = s.i64(0); r.path = s.text(1); r.size = s.i64(2); r.mtime_ns = s.i64(3);
+  r.duration = s.f64(4); r.fps = s.f64(5); r.width = int(s.i64(6)); r.height = int(s.i64(7));
+  r.model = s.text(8); r.status = s.text(9); r.error = s.text(10); r.frames = s.i64(11);
+  return r;
+}
+
+}  // namespace
+
+Catalog::Catalog(const std::filesystem::path& dir, bool create) : dir_(dir), file_(dir / "catalog.sqlite") {
+  namespace fs = std::filesystem;
+  if (!fs::exists(file_)) {
+    if (!create) throw Error(dir.string() + ": no index here (run `clipfind index` first, or pass --index DIR)");
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw Error(dir.string() + ": cannot create the index folder: " + ec.message());
+  }
+  const int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
+  if (sqlite3_open_v2(file_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw Error(file_.string() + ": cannot open: " + msg);
+  }
+  try {
+    sqlite3_busy_timeout(db_, 10000);  // a second clipfind (search during index) waits, not fails
+    exec("PRAGMA journal_mode=WAL");
+    // NORMAL in WAL mode is still consistent after a crash; only the last
+    // commits may be lost on power failure, and they are re-done by resuming.
+    exec("PRAGMA synchronous=NORMAL");
+    Stmt probe(db_, "SELECT count(*) FROM sqlite_master WHERE name='meta'", file_);
+    probe.step();
+    if (probe.i64(0) == 0) {
+      if (!create) throw Error(file_.string() + ": not a clipfind index");
+      exec("BEGIN IMMEDIATE");
+      exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+      exec("CREATE TABLE IF NOT EXISTS videos(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL,"
+           " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, duration REAL, fps REAL, width INTEGER,"
+           " height INTEGER, model TEXT NOT NULL, status TEXT NOT NULL, error TEXT, frames INTEGER NOT NULL)");
+      exec("CREATE TABLE IF NOT EXISTS frames(video INTEGER NOT NULL, time REAL NOT NULL, embedding BLOB NOT NULL)");
+      exec("CREATE INDEX IF NOT EXISTS frames_by_video ON frames(video)");
+      exec(("INSERT OR IGNORE INTO meta VALUES('schema_version','" + std::to_string(kSchemaVersion) + "')").c_str());
+      exec("COMMIT");
+    }
+    const auto version = meta("schema_version");
+    if (!version || std::stoi(*version) != kSchemaVersion) {
+      throw Error(file_.string() + ": index schema version " + version.value_or("?") + ", this clipfind reads " +
+                  std::to_string(kSchemaVersion) + " (rebuild it with `clipfind index --reindex`)");
+    }
+  } catch (...) {
+    sqlite3_close(db_);
+    throw;
+  }
+}
+
+Catalog::~Catalog() { sqlite3_close(db_); }
+
+void Catalog::exec(const char* sql) const {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string msg = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    throw Error(file_.string() + ": " + msg);
+  }
+}
+
+std::optional<std::string> Catalog::meta(const std::string& key) const {
+  Stmt s(db_, "SELECT value FROM meta WHERE key=?", file_);
+  s.bind(1, key);
+  if (!s.step()) return std::nullopt;
+  return s.text(0);
+}
+
+void Catalog::set_meta(const std::string& key, const std::string& value) {
+  Stmt s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", file_);
+  s.bind(1, key).bind(2, value);
+  s.step();
+}
+
+std::vector<VideoRecord> Catalog::videos() const {
+  Stmt s(db_, (std::string("SELECT ") + kVideoColumns + " FROM videos ORDER BY path").c_str(), file_);
+  std::vector<VideoRecord> out;
+  while (s.step()) out.push_back(read_video(s));
+  return out;
+}
+
+std::optional<VideoRecord> Catalog::find(const std::string& path) const {
+  Stmt s(db_, (std::string("SELECT ") + kVideoColumns + " FROM videos WHERE path=?").c_str(), file_);
+  s.bind(1, path);
+  if (!s.step()) return std::nullopt;
+  return read_video(s);
+}
+
+void Catalog::put_video(const VideoRecord& r, const std::vector<double>& times, const std::vector<float>& emb,
+                        int dim) {
+  if (emb.size() != times.size() * size_t(dim)) throw Error(r.path + ": embeddings do not match frame count");
+  Transaction tx([this](const char* sql) { exec(sql); });
+  {
+    Stmt del_frames(db_, "DELETE FROM frames WHERE video IN (SELECT id FROM videos WHERE path=?)", file_);
+    del_frames.bind(1, r.path).step();
+    Stmt del(db_, "DELETE FROM videos WHERE path=?", file_);
+    del.bind(1, r.path).step();
+    Stmt ins(db_,
+             "INSERT INTO videos(path, size, mtime_ns, duration, fps, width, height, model, status, error, frames)"
+             " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+             file_);
+    ins.bind(1, r.path).bind(2, r.size).bind(3, r.mtime_ns).bind(4, r.duration).bind(5, r.fps);
+    ins.bind(6, int64_t(r.width)).bind(7, int64_t(r.height)).bind(8, r.model).bind(9, r.status);
+    ins.bind(10, r.error).bind(11, int64_t(times.size()));
+    ins.step();
+    const int64_t id = sqlite3_last_insert_rowid(db_);
+    Stmt fr(db_, "INSERT INTO frames(video, time, embedding) VALUES(?,?,?)", file_);
+    for (size_t i = 0; i < times.size(); ++i) {
+      fr.reset();
+      fr.bind(1, id).bind(2, times[i]).bind_blob(3, emb.data() + i * size_t(dim), size_t(dim) * sizeof(float));
+      fr.step();
+    }
+  }
+  tx.commit();
+}
+
+void Catalog::forget(const std::string& path) {
+  Transaction tx([this](const char* sql) { exec(sql); });
+  {
+    Stmt del_frames(db_, "DELETE FROM frames WHERE video IN (SELECT id FROM videos WHERE path=?)", file_);
+    del_frames.bind(1, path).step();
+    Stmt del(db_, "DELETE FROM videos WHERE path=?", file_);
+    del.bind(1, path).step();
+  }
+  tx.commit();
+}
+
+void Catalog::clear() {
+  Transaction tx([this](const char* sql) { exec(sql); });
+  exec("DELETE FROM frames");
+  exec("DELETE FROM videos");
+  tx.commit();
+}
+
+FrameTable Catalog::load_frames() const {
+  FrameTable t;
+  const auto dim = meta("dim");
+  t.dim = dim ? std::stoi(*dim) : 0;
+  Stmt s(db_,
+         "SELECT f.video, f.time, f.embedding FROM frames f JOIN videos v ON v.id = f.video"
+         " WHERE v.status = 'ok' ORDER BY f.video, f.time",
+         file_);
+  std::vector<float> row(size_t(std::max(t.dim, 0)));
+  while (s.step()) {
+    size_t n = 0;
+    const void* p = s.blob(2, n);
+    if (t.dim <= 0 || n != size_t(t.dim) * sizeof(float)) {
+      throw Error(file_.string() + ": frame embedding of " + std::to_string(n) + " bytes, expected dim " +
+                  std::to_string(t.dim) + " floats (rebuild with --reindex)");
+    }
+    std::memcpy(row.data(), p, n);  // the BLOB may be unaligned
+    t.add(s.i64(0), s.f64(1), row.data());
+  }
+  return t;
+}
+
+void FrameTable::add(int64_t v, double t, const float* e) {
+  video.push_back(v);
+  time.push_back(t);
+  for (int c = 0; c < dim; ++c) embeddings.push_back(float_to_half(e[c]));
+}
+
+float FrameTable::at(size_t row, int col) const { return half_to_float(embeddings[row * size_t(dim) + size_t(col)]); }
+
+}  // namespace clipfind::index

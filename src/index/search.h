@@ -1,0 +1,38 @@
+// Exact cosine search over frame embeddings, and merging neighbouring hits of
+// one video into segments (a scene that matches yields one result, not ten).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "index/catalog.h"
+
+namespace clipfind::index {
+
+struct Hit {
+  size_t row = 0;
+  float score = 0.0f;
+};
+
+// The k rows of `table` with the largest dot product with `query` (both
+// L2-normalised, so this is cosine similarity), best first; ties by row.
+std::vector<Hit> top_k(const FrameTable& table, const float* query, size_t k);
+
+struct Segment {
+  int64_t video = 0;
+  double start = 0.0;  // first matching frame
+  double end = 0.0;    // last matching frame
+  double time = 0.0;   // best frame
+  float score = 0.0f;  // best frame's score
+};
+
+// Groups hits (best first) of one video whose times are at most `gap` seconds
+// apart into segments; returns at most k, best score first.
+std::vector<Segment> merge_segments(const FrameTable& table, const std::vector<Hit>& hits, double gap, size_t k);
+
+// Both steps: enough candidates that merging still leaves k segments in the
+// usual case (kCandidatesPerResult per result).
+std::vector<Segment> search(const FrameTable& table, const float* query, size_t k, double gap);
+constexpr size_t kCandidatesPerResult = 20;
+
+}  // namespace clipfind::index

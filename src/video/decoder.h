@@ -1,0 +1,55 @@
+// Video decoding with FFmpeg: sampled RGB frames with their presentation times.
+//
+//   VideoInfo info = decode_video("a.mp4", {}, [](Frame&& f) { ... f.time, f.image ... });
+//
+// Times are seconds from the stream's start, from timestamps (never from frame
+// counts). Pictures are upright (display matrix applied) and scaled down so the
+// short side is at most max_short_side. Errors are video::Error naming the file.
+#pragma once
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+#include "clip/image.h"
+#include "video/sampler.h"
+
+namespace clipfind::video {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct VideoInfo {
+  double duration = 0.0;  // seconds; 0 when the container does not say
+  double fps = 0.0;       // average frame rate; 0 when unknown
+  int width = 0;          // upright, before any scaling
+  int height = 0;
+  int rotation = 0;       // clockwise degrees applied
+  long decoded = 0;       // frames decoded (all of them, sampled or not)
+};
+
+struct Frame {
+  double time = 0.0;
+  clip::Image image;
+};
+
+struct DecodeOptions {
+  SamplingOptions sampling;
+  // Bounded size handed to CLIP preprocessing: big enough for its 224-336 px
+  // crops, small enough that the bicubic resize there stays cheap. 0: no limit.
+  int max_short_side = 448;
+  int threads = 0;                          // decoder threads; 0: FFmpeg chooses
+  const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to stop early
+};
+
+VideoInfo decode_video(const std::filesystem::path& path, const DecodeOptions& options,
+                       const std::function<void(Frame&&)>& on_frame);
+
+// The picture shown at `seconds` (the last frame starting at or before it; the
+// first frame for earlier times), upright, full size.
+Frame frame_at(const std::filesystem::path& path, double seconds);
+
+}  // namespace clipfind::video

@@ -1,0 +1,40 @@
+#include "video/sampler.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace clipfind::video {
+
+namespace {
+// Timestamps come from integer pts times a rational time base; 1 µs of slack
+// keeps a frame at exactly 2.0 s from losing to 1.9999999 in floating point.
+constexpr double kSlack = 1e-6;
+}  // namespace
+
+EverySampler::EverySampler(double every) : every_(every) {
+  if (!(every > 0.0)) throw std::invalid_argument("--every must be a positive number of seconds");
+}
+
+bool EverySampler::keep(double time) {
+  if (time + kSlack < next_) return false;
+  next_ = (std::floor(time / every_ + kSlack) + 1.0) * every_;
+  return true;
+}
+
+SceneSampler::SceneSampler(double threshold) : threshold_(threshold) {}
+
+bool SceneSampler::keep(const uint8_t* thumb) {
+  const size_t n = static_cast<size_t>(kSide) * kSide;
+  if (last_.empty()) {
+    last_.assign(thumb, thumb + n);
+    return true;
+  }
+  long sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += std::abs(int(thumb[i]) - int(last_[i]));
+  if (double(sum) / (255.0 * double(n)) <= threshold_) return false;
+  last_.assign(thumb, thumb + n);
+  return true;
+}
+
+}  // namespace clipfind::video

@@ -1,0 +1,45 @@
+// Which decoded frames to keep, decided from presentation timestamps only.
+// Counting frames breaks on 29.97 fps, VFR and odd time bases (clifs kept only
+// frame 0 of a 29.97 fps video that way), so nothing here knows a frame rate.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace clipfind::video {
+
+enum class Sampling { every, keyframes, scenes };
+
+struct SamplingOptions {
+  Sampling mode = Sampling::every;
+  double every = 1.0;             // seconds between samples (Sampling::every)
+  double scene_threshold = 0.12;  // mean |grey diff| in [0, 1] that counts as a cut
+};
+
+// Keeps the first frame at or after each multiple of `every` seconds:
+// 0, every, 2*every, ... A frame that jumps over several multiples (VFR, gaps)
+// is kept once, and the next target is the first multiple after it.
+class EverySampler {
+ public:
+  explicit EverySampler(double every);
+  bool keep(double time);
+
+ private:
+  double every_;
+  double next_ = 0.0;
+};
+
+// Keeps the first frame and every frame whose 32x32 grey thumbnail differs
+// from the last kept one by more than the threshold (mean absolute difference).
+class SceneSampler {
+ public:
+  static constexpr int kSide = 32;
+  explicit SceneSampler(double threshold);
+  // thumb: kSide * kSide grey bytes.
+  bool keep(const uint8_t* thumb);
+
+ private:
+  double threshold_;
+  std::vector<uint8_t> last_;
+};
+
+}  // namespace clipfind::video

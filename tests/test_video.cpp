@@ -1,0 +1,316 @@
+// Decoding and sampling (issue 4): exact sampled timestamps on constant,
+// NTSC-style and variable frame rates, rotation, key frames, scene changes,
+// frame extraction, and a clear error naming the file for each kind of bad input.
+// The videos are generated here with the `ffmpeg` command.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "video/decoder.h"
+#include "video/rotate.h"
+#include "video/sampler.h"
+#include "video/write_jpeg.h"
+
+namespace fs = std::filesystem;
+using namespace clipfind::video;
+
+namespace {
+
+fs::path g_dir;
+
+void ffmpeg(const std::string& args) {
+  const std::string cmd = "ffmpeg -nostdin -v error -y " + args;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+// Generated videos are kept in the build tree and made once: ctest runs each
+// test in its own process, often several at a time, so each file is written
+// under a private name and renamed into place (atomic; a racing twin is harmless).
+void make(const std::string& name, const std::string& args_before_output) {
+  const fs::path final_path = g_dir / name;
+  if (fs::exists(final_path)) return;
+  const fs::path tmp = g_dir / ("tmp-" + std::to_string(::getpid()) + "-" + name);
+  ffmpeg(args_before_output + " " + tmp.string());
+  fs::rename(tmp, final_path);
+}
+
+void write_once(const std::string& name, const std::string& bytes) {
+  if (fs::exists(g_dir / name)) return;
+  const fs::path tmp = g_dir / ("tmp-" + std::to_string(::getpid()) + "-" + name);
+  std::ofstream(tmp, std::ios::binary) << bytes;
+  fs::rename(tmp, g_dir / name);
+}
+
+class Videos : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    g_dir = fs::path(CLIPFIND_BINARY_DIR) / "tests" / "video_fixtures";
+    fs::create_directories(g_dir);
+    const std::string d = g_dir.string() + "/";
+    make("25.mp4", "-f lavfi -i testsrc2=s=160x120:r=25:d=4 -pix_fmt yuv420p");
+    make("2997.mp4", "-f lavfi -i testsrc2=s=160x120:r=30000/1001:d=4 -pix_fmt yuv420p");
+    make("23976.mp4", "-f lavfi -i testsrc2=s=160x120:r=24000/1001:d=4 -pix_fmt yuv420p");
+    make("23976.mkv", "-f lavfi -i testsrc2=s=160x120:r=24000/1001:d=4 -pix_fmt yuv420p");
+    // Variable frame rate: 25 fps for a second, then one frame every ~0.3 s.
+    make("vfr.mkv", "-f lavfi -i testsrc2=s=160x120:r=25 -frames:v 40 -vf \"settb=1/1000,setpts='if(lt(N,25),"
+                    "N*0.04,1+(N-25)*0.3)/TB'\" -fps_mode passthrough -pix_fmt yuv420p");
+    // Left half blue, right half red; then a phone-style display matrix.
+    make("upright.mp4",
+         "-f lavfi -i color=red:s=320x240:r=25:d=1 -vf drawbox=x=0:y=0:w=160:h=240:color=blue:t=fill -pix_fmt yuv420p");
+    make("rotated.mp4", "-i " + d + "upright.mp4 -c copy -metadata:s:v rotate=90");
+    make("gop25.mp4", "-f lavfi -i testsrc2=s=160x120:r=25:d=4 -c:v libx264 -g 25 -sc_threshold 0 -pix_fmt yuv420p");
+    make("cuts.mp4", "-f lavfi -i color=red:s=64x64:r=25:d=1 -f lavfi -i color=blue:s=64x64:r=25:d=1 -f lavfi -i "
+                     "color=green:s=64x64:r=25:d=1 -filter_complex concat=n=3 -pix_fmt yuv420p");
+    make("720p.mp4", "-f lavfi -i testsrc2=s=1280x720:r=25:d=1 -pix_fmt yuv420p");
+    make("audio_only.mp4", "-f lavfi -i sine=d=1 -c:a aac");
+    write_once("zero.mp4", "");
+    write_once("text.mp4", "this is not a video\n");
+    if (!fs::exists(d + "truncated.mp4")) {
+      const fs::path tmp = d + "tmp-" + std::to_string(::getpid()) + "-truncated.mp4";
+      fs::copy_file(d + "25.mp4", tmp, fs::copy_options::overwrite_existing);
+      fs::resize_file(tmp, fs::file_size(tmp) / 2);
+      fs::rename(tmp, d + "truncated.mp4");
+    }
+  }
+
+  static fs::path file(const std::string& name) { return g_dir / name; }
+};
+
+std::vector<double> sample_times(const fs::path& p, SamplingOptions s, VideoInfo* info = nullptr,
+                                 std::vector<Frame>* frames = nullptr) {
+  std::vector<double> t;
+  DecodeOptions o;
+  o.sampling = s;
+  VideoInfo i = decode_video(p, o, [&](Frame&& f) {
+    t.push_back(f.time);
+    if (frames) frames->push_back(std::move(f));
+  });
+  if (info) *info = i;
+  return t;
+}
+
+SamplingOptions every(double s) {
+  SamplingOptions o;
+  o.every = s;
+  return o;
+}
+
+// Expected times of the first frame at or after each multiple of `every`, for
+// a constant rate num/den fps: frame n = ceil(j * every * num / den).
+std::vector<double> expected_cfr(double every, long num, long den, int frames) {
+  std::vector<double> out;
+  long last = -1;
+  for (int j = 0;; ++j) {
+    const long n = long(std::ceil(j * every * double(num) / double(den) - 1e-9));
+    if (n >= frames) break;
+    if (n > last) out.push_back(double(n) * double(den) / double(num));
+    last = n;
+  }
+  return out;
+}
+
+void expect_times(const std::vector<double>& got, const std::vector<double>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << "sample " << i;
+}
+
+// All frame times as ffprobe reports them: an independent reading of the file.
+std::vector<double> ffprobe_times(const fs::path& p) {
+  const std::string cmd = "ffprobe -v error -select_streams v -show_entries frame=pts_time -of csv=p=0 " + p.string();
+  FILE* f = popen(cmd.c_str(), "r");
+  std::vector<double> t;
+  char line[256];
+  while (f && std::fgets(line, sizeof line, f)) {
+    char* end = nullptr;
+    const double v = std::strtod(line, &end);
+    if (end != line) t.push_back(v);
+  }
+  if (f) pclose(f);
+  return t;
+}
+
+// For each multiple of `every`, the first of `all` (sorted) at or after it; once.
+std::vector<double> first_at_multiples(const std::vector<double>& all, double every) {
+  std::vector<double> out;
+  for (int j = 0; all.size() && j * every <= all.back() + 1e-9; ++j) {
+    for (double t : all) {
+      if (t >= j * every - 1e-9) {
+        if (out.empty() || t > out.back()) out.push_back(t);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(EverySampler, KeepsFirstFrameAtOrAfterEachMultiple) {
+  EverySampler s(1.0);
+  std::vector<double> kept;
+  for (double t : {0.0, 0.4, 0.999, 1.0, 1.5, 3.7, 3.9, 4.0, 4.01}) {
+    if (s.keep(t)) kept.push_back(t);
+  }
+  EXPECT_EQ(kept, (std::vector<double>{0.0, 1.0, 3.7, 4.0}));
+}
+
+TEST(EverySampler, FloatingPointMultiplesAreNotMissed) {
+  EverySampler s(0.1);
+  int kept = 0;
+  for (int i = 0; i < 100; ++i) kept += s.keep(i * 0.02);  // 50 fps for 2 s
+  EXPECT_EQ(kept, 20);
+}
+
+TEST(EverySampler, RejectsNonPositiveInterval) { EXPECT_THROW(EverySampler(0.0), std::invalid_argument); }
+
+TEST_F(Videos, Every1s25fps) {
+  VideoInfo info;
+  expect_times(sample_times(file("25.mp4"), every(1.0), &info), {0, 1, 2, 3});
+  EXPECT_EQ(info.width, 160);
+  EXPECT_EQ(info.height, 120);
+  EXPECT_NEAR(info.fps, 25.0, 1e-9);
+  EXPECT_NEAR(info.duration, 4.0, 0.05);
+  EXPECT_EQ(info.decoded, 100);
+}
+
+TEST_F(Videos, EveryHalfSecond25fps) {
+  expect_times(sample_times(file("25.mp4"), every(0.5)), expected_cfr(0.5, 25, 1, 100));
+}
+
+TEST_F(Videos, Ntsc2997KeepsEverySecondNotJustFrameZero) {
+  // clifs' frame counting kept only frame 0 here; by timestamp: 0, 1.001, 2.002, 3.003.
+  expect_times(sample_times(file("2997.mp4"), every(1.0)), {0, 1.001, 2.002, 3.003});
+  expect_times(sample_times(file("2997.mp4"), every(0.25)), expected_cfr(0.25, 30000, 1001, 120));
+}
+
+TEST_F(Videos, Film23976) {
+  expect_times(sample_times(file("23976.mp4"), every(1.0)), {0, 1.001, 2.002, 3.003});
+  expect_times(sample_times(file("23976.mp4"), every(0.5)), expected_cfr(0.5, 24000, 1001, 96));
+}
+
+TEST_F(Videos, Film23976InMatroskaMillisecondTimeBase) {
+  // Matroska stores milliseconds: 0.5005 s is written as 0.501 s. The samples
+  // are the container's times, as ffprobe reads them.
+  expect_times(sample_times(file("23976.mkv"), every(1.0)), {0, 1.001, 2.002, 3.003});
+  expect_times(sample_times(file("23976.mkv"), every(0.5)), first_at_multiples(ffprobe_times(file("23976.mkv")), 0.5));
+}
+
+TEST_F(Videos, VariableFrameRate) {
+  const auto all = ffprobe_times(file("vfr.mkv"));
+  ASSERT_EQ(all.size(), 40u);
+  const std::vector<double> want = first_at_multiples(all, 1.0);
+  // Dense first second, then sparse: 0, 1, then the first frames after 2, 3, 4, 5.
+  ASSERT_EQ(want.size(), 6u);
+  EXPECT_NEAR(want[1], 1.0, 1e-9);
+  expect_times(sample_times(file("vfr.mkv"), every(1.0)), want);
+}
+
+TEST_F(Videos, RotationIsApplied) {
+  VideoInfo info;
+  std::vector<Frame> frames;
+  sample_times(file("rotated.mp4"), every(1.0), &info, &frames);
+  ASSERT_FALSE(frames.empty());
+  // ffmpeg 5's `rotate=90` tag stores a display matrix of +90 degrees
+  // counter-clockwise, i.e. 270 clockwise; the ffmpeg command's own autorotate
+  // turns the blue left half to the bottom, and so must we.
+  EXPECT_EQ(info.rotation, 270);
+  const clip::Image& im = frames[0].image;
+  ASSERT_EQ(im.width, 240);
+  ASSERT_EQ(im.height, 320);
+  auto px = [&](int x, int y) { return &im.rgb[(size_t(y) * im.width + x) * 3]; };
+  EXPECT_GT(px(120, 40)[0], 200);  // red on top
+  EXPECT_LT(px(120, 40)[2], 60);
+  EXPECT_GT(px(120, 280)[2], 200);  // blue below
+  EXPECT_LT(px(120, 280)[0], 60);
+}
+
+TEST_F(Videos, KeyframesOnly) {
+  VideoInfo info;
+  SamplingOptions s;
+  s.mode = Sampling::keyframes;
+  expect_times(sample_times(file("gop25.mp4"), s, &info), {0, 1, 2, 3});
+  EXPECT_EQ(info.decoded, 4);  // the other 96 frames never reached the decoder
+}
+
+TEST_F(Videos, ScenesOnePerCut) {
+  SamplingOptions s;
+  s.mode = Sampling::scenes;
+  expect_times(sample_times(file("cuts.mp4"), s), {0, 1, 2});
+}
+
+TEST_F(Videos, FramesAreBoundedInSize) {
+  std::vector<Frame> frames;
+  sample_times(file("720p.mp4"), every(1.0), nullptr, &frames);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].image.height, 448);
+  EXPECT_EQ(frames[0].image.width, 796);
+}
+
+TEST_F(Videos, FrameAtTime) {
+  Frame f = frame_at(file("25.mp4"), 1.5);
+  EXPECT_NEAR(f.time, 1.48, 1e-6);  // the frame on screen at 1.5 s started at 1.48
+  EXPECT_EQ(f.image.width, 160);
+  f = frame_at(file("2997.mp4"), 2.002);
+  EXPECT_NEAR(f.time, 2.002, 1e-6);
+  f = frame_at(file("rotated.mp4"), 0.0);
+  EXPECT_EQ(f.image.width, 240);
+  const fs::path out = file("thumb-" + std::to_string(::getpid()) + ".jpg");
+  write_jpeg(f.image, out);
+  EXPECT_GT(fs::file_size(out), 100u);
+  EXPECT_FALSE(fs::exists(out.string() + ".tmp"));
+  fs::remove(out);
+}
+
+TEST_F(Videos, BadFilesNameTheFileAndSayWhy) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"audio_only.mp4", "no video stream"},
+      {"zero.mp4", "empty file"},
+      {"text.mp4", "cannot open"},
+      {"truncated.mp4", "cannot open"},  // the moov atom is at the end, so half a file has none
+      {"missing.mp4", "cannot open"},
+  };
+  for (const auto& [name, why] : cases) {
+    try {
+      sample_times(file(name), every(1.0));
+      ADD_FAILURE() << name << " decoded without error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(file(name).string()), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(Videos, StopFlagEndsEarly) {
+  std::atomic<bool> stop{false};
+  DecodeOptions o;
+  o.sampling = every(0.04);
+  o.stop = &stop;
+  int n = 0;
+  decode_video(file("25.mp4"), o, [&](Frame&&) {
+    if (++n == 3) stop = true;
+  });
+  EXPECT_EQ(n, 3);
+}
+
+TEST(Rotate, QuarterTurns) {
+  clip::Image in;
+  in.width = 2;
+  in.height = 1;
+  in.rgb = {1, 1, 1, 2, 2, 2};  // [1 2]
+  clip::Image cw = rotate_clockwise(in, 90);
+  ASSERT_EQ(cw.width, 1);
+  ASSERT_EQ(cw.height, 2);
+  EXPECT_EQ(cw.rgb[0], 1);  // 1 on top, 2 below
+  EXPECT_EQ(cw.rgb[3], 2);
+  clip::Image ccw = rotate_clockwise(in, 270);
+  EXPECT_EQ(ccw.rgb[0], 2);
+  clip::Image half = rotate_clockwise(in, 180);
+  EXPECT_EQ(half.rgb[0], 2);
+}

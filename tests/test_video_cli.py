@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `clipfind index`, `search` and `frame` (issue 4).
+
+    python3 tests/test_video_cli.py --clipfind build/src/app/clipfind
+
+Videos are generated with the `ffmpeg` command. The model has random weights,
+so the checks are about mechanics (bad files, resume, skip/re-index/forget,
+model mismatch, the JSON contract) and about queries whose answer is known
+without semantics: an exact frame of an indexed video must find that frame.
+Standard library only: CI runs it through ctest.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "tests/data/models/full_fp32_quickgelu_p32"
+OTHER_MODEL = ROOT / "tests/data/models/full_fp32_eos2"
+CLIPFIND = None  # set from the command line
+TMP = None
+
+
+def run(*args, timeout=120):
+    return subprocess.run([str(CLIPFIND), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *map(str, args)], check=True)
+
+
+def testsrc(path, seconds, rate="25", size="320x240"):
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s={size}:r={rate}:d={seconds}", "-pix_fmt", "yuv420p", path)
+
+
+def setUpModule():
+    global TMP
+    TMP = Path(tempfile.mkdtemp(prefix="clipfind_video_cli_"))
+    lib = TMP / "library"
+    (lib / "photos").mkdir(parents=True)
+    testsrc(lib / "a.mp4", 4)
+    testsrc(lib / "b.mkv", 3, rate="30000/1001")
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=200x200:d=1", "-frames:v", "1", lib / "photos/p.png")
+    bad = TMP / "bad"
+    bad.mkdir()
+    ffmpeg("-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", bad / "audio_only.mp4")
+    (bad / "zero.mp4").write_bytes(b"")
+    (bad / "text.mp4").write_text("not a video\n")
+    whole = (lib / "a.mp4").read_bytes()
+    (bad / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
+
+
+def tearDownModule():
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def videos(index):
+    with sqlite3.connect(index / "catalog.sqlite") as db:
+        return {Path(p).name: (status, frames) for p, status, frames in
+                db.execute("SELECT path, status, frames FROM videos")}
+
+
+def frame_times(index, name):
+    with sqlite3.connect(index / "catalog.sqlite") as db:
+        return [t for (t,) in db.execute(
+            "SELECT f.time FROM frames f JOIN videos v ON v.id=f.video WHERE v.path LIKE ? ORDER BY f.time",
+            ("%/" + name,))]
+
+
+class IndexAndSearch(unittest.TestCase):
+    def setUp(self):
+        self.index = TMP / f"idx-{self._testMethodName}"
+        self.lib = TMP / f"lib-{self._testMethodName}"
+        shutil.copytree(TMP / "library", self.lib)
+
+    def tearDown(self):
+        shutil.rmtree(self.index, ignore_errors=True)
+        shutil.rmtree(self.lib, ignore_errors=True)
+
+    def index_lib(self, *extra):
+        return run("index", "--index", self.index, "--model", MODEL, "--no-progress", self.lib, *extra)
+
+    def test_index_search_json_contract(self):
+        r = self.index_lib()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(videos(self.index), {"a.mp4": ("ok", 4), "b.mkv": ("ok", 3), "p.png": ("ok", 1)})
+        # 29.97 fps, sampled by timestamp (frame counting would keep only frame 0).
+        self.assertEqual([round(t, 9) for t in frame_times(self.index, "b.mkv")], [0.0, 1.001, 2.002])
+        r = run("search", "--index", self.index, "a test pattern", "-k", "2", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["query"], "a test pattern")
+        self.assertLessEqual(len(out["results"]), 2)
+        for res in out["results"]:
+            self.assertEqual(set(res), {"video", "start", "end", "time", "score"})
+            self.assertTrue(Path(res["video"]).is_absolute())
+            self.assertLessEqual(res["start"], res["time"])
+            self.assertLessEqual(res["time"], res["end"])
+        scores = [res["score"] for res in out["results"]]
+        self.assertEqual(scores, sorted(scores, reverse=True))
+        # Plain output: path, hh:mm:ss.mmm, score.
+        r = run("search", "--index", self.index, "a test pattern", "-k", "1")
+        path, stamp, score = r.stdout.split()
+        self.assertRegex(stamp, r"^\d\d:\d\d:\d\d\.\d\d\d$")
+        float(score)
+
+    def test_image_query_finds_its_own_frame(self):
+        self.assertEqual(self.index_lib("--every", "0.5").returncode, 0)
+        # The exact frame at 2 s of a.mp4 (a sampled one; same decoder, same size) must come back first.
+        png = TMP / "query.png"
+        ffmpeg("-i", self.lib / "a.mp4", "-vf", "select=eq(n\\,50)", "-frames:v", "1", png)
+        r = run("search", "--index", self.index, "--image", png, "-k", "3", "--json", "--gap", "0.1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        best = json.loads(r.stdout)["results"][0]
+        self.assertEqual(Path(best["video"]).name, "a.mp4")
+        self.assertAlmostEqual(best["time"], 2.0, places=6)
+        self.assertGreater(best["score"], 0.99)
+        # --video restricts the search to matching paths.
+        r = run("search", "--index", self.index, "--image", png, "--json", "--video", "*.mkv")
+        self.assertTrue(all(x["video"].endswith(".mkv") for x in json.loads(r.stdout)["results"]))
+        # The photo finds itself.
+        r = run("search", "--index", self.index, "--image", self.lib / "photos/p.png", "-k", "1", "--json")
+        best = json.loads(r.stdout)["results"][0]
+        self.assertEqual((Path(best["video"]).name, best["time"]), ("p.png", 0.0))
+
+    def test_rerun_skips_reindexes_and_forgets(self):
+        self.assertEqual(self.index_lib().returncode, 0)
+        r = self.index_lib()
+        self.assertIn("0 indexed (0 frames), 3 unchanged", r.stderr)
+        testsrc(self.lib / "a.mp4", 2)  # changed: re-indexed with its new frames
+        (self.lib / "b.mkv").unlink()   # deleted: forgotten
+        r = self.index_lib()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1 indexed (2 frames), 1 unchanged, 1 forgotten", r.stderr)
+        self.assertEqual(videos(self.index), {"a.mp4": ("ok", 2), "p.png": ("ok", 1)})
+
+    def test_other_model_is_refused_until_reindex(self):
+        self.assertEqual(self.index_lib().returncode, 0)
+        r = run("index", "--index", self.index, "--model", OTHER_MODEL, self.lib)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--reindex", r.stderr)
+        self.assertEqual(len(videos(self.index)), 3)  # untouched
+        r = run("index", "--index", self.index, "--model", OTHER_MODEL, "--reindex", "--no-progress", self.lib)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("3 indexed", r.stderr)
+        r = run("search", "--index", self.index, "--model", MODEL, "x")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--reindex", r.stderr)
+        self.assertEqual(run("search", "--index", self.index, "x").returncode, 0)
+
+    def test_bad_files_are_reported_and_the_rest_indexed(self):
+        r = run("index", "--index", self.index, "--model", MODEL, "--no-progress", self.lib, TMP / "bad",
+                TMP / "bad/missing.mp4")
+        self.assertEqual(r.returncode, 1)
+        for name, why in [("audio_only.mp4", "no video stream"), ("zero.mp4", "empty file"),
+                          ("text.mp4", "cannot open"), ("truncated.mp4", "cannot open"),
+                          ("missing.mp4", "no such file")]:
+            self.assertRegex(r.stderr, f"{name}: {why}")
+        self.assertIn("3 indexed", r.stderr)
+        self.assertIn("5 failed", r.stderr)
+        v = videos(self.index)
+        self.assertEqual(v["a.mp4"], ("ok", 4))
+        self.assertEqual(v["text.mp4"], ("error", 0))
+        self.assertEqual(run("search", "--index", self.index, "x").returncode, 0)
+
+    def test_search_without_index_fails_clearly(self):
+        r = run("search", "--index", TMP / "nowhere", "x")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nowhere", r.stderr)
+        self.assertFalse((TMP / "nowhere").exists())
+        r = run("index", "--index", self.index, self.lib)  # new index, no model
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--model", r.stderr)
+
+
+class Frame(unittest.TestCase):
+    def test_frame_at_time(self):
+        out = TMP / "thumb.jpg"
+        r = run("frame", TMP / "library/a.mp4", "--at", "00:00:01.5", "-o", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("00:00:01.480", r.stdout)  # the frame on screen at 1.5 s
+        self.assertEqual(out.read_bytes()[:2], b"\xff\xd8")
+        r = run("frame", TMP / "bad/text.mp4", "--at", "1", "-o", TMP / "bad.jpg")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("text.mp4", r.stderr)
+        self.assertFalse((TMP / "bad.jpg").exists())
+        r = run("frame", TMP / "library/a.mp4", "--at", "1:75", "-o", out)
+        self.assertNotEqual(r.returncode, 0)
+
+
+class KillAndResume(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.lib = TMP / "many"
+        cls.lib.mkdir()
+        for i in range(6):
+            testsrc(cls.lib / f"v{i}.mp4", 10, size="160x120")
+
+    def interrupt_then_resume(self, sig, index):
+        """Starts indexing, sends `sig` once a video is committed, checks the
+        index is whole, then resumes. Returns the first run's exit status."""
+        lib = self.lib
+        args = [str(CLIPFIND), "index", "--index", str(index), "--model", str(MODEL), "--no-progress",
+                "--every", "0.04", str(lib)]
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        committed = 0
+        deadline = time.time() + 60
+        while p.poll() is None and time.time() < deadline:
+            try:
+                committed = sum(1 for s, _ in videos(index).values() if s == "ok")
+            except sqlite3.Error:
+                committed = 0  # not created yet
+            if committed >= 1:
+                break
+            time.sleep(0.005)
+        killed = p.poll() is None
+        if killed:
+            os.kill(p.pid, sig)
+        rc = p.wait()
+        if killed:  # a Ctrl-C may land after another commit: count again
+            committed = sum(1 for s, _ in videos(index).values() if s == "ok")
+        with sqlite3.connect(index / "catalog.sqlite") as db:
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+            # Every committed video has all its frames: no half-written video.
+            for n, frames in db.execute("SELECT v.frames, count(f.video) FROM videos v LEFT JOIN frames f "
+                                        "ON f.video = v.id GROUP BY v.id"):
+                self.assertEqual(n, frames)
+        self.assertEqual(run("search", "--index", index, "x").returncode, 0)
+        r = run("index", "--index", index, "--no-progress", "--every", "0.04", lib)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"{committed} unchanged" if killed else "6 unchanged", r.stderr)
+        self.assertEqual(set(videos(index).values()), {("ok", 250)})
+        return rc if killed else None
+
+    def test_sigkill_midway_then_resume(self):
+        self.interrupt_then_resume(signal.SIGKILL, TMP / "idx-kill")
+
+    def test_ctrl_c_stops_cleanly_then_resume(self):
+        rc = self.interrupt_then_resume(signal.SIGINT, TMP / "idx-int")
+        if rc is not None:
+            self.assertEqual(rc, 130)
+
+
+def main():
+    global CLIPFIND
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clipfind", required=True)
+    args, rest = ap.parse_known_args()
+    CLIPFIND = Path(args.clipfind).resolve()
+    unittest.main(argv=[sys.argv[0], "-v", *rest])
+
+
+if __name__ == "__main__":
+    main()
