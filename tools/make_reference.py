@@ -240,6 +240,20 @@ def write_model(name, spec, tok, tok_dir, models_dir, golden_dir, seed):
     return golden
 
 
+def write_existing(folder):
+    """Golden values for a model folder kept elsewhere in the repository; the
+    test finds it through "model_dir" (relative to the repository root)."""
+    model = CLIPModel.from_pretrained(folder, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(folder)
+    tcfg, vcfg = model.config.text_config, model.config.vision_config
+    golden = embed(model, "full", tok, tcfg.max_position_embeddings, tcfg.eos_token_id, vcfg.image_size)
+    name = folder.name.replace("-", "_")
+    golden.update(model=name, model_dir=str(folder.relative_to(ROOT)),
+                  transformers=transformers.__version__, torch=torch.__version__)
+    (ROOT / "tests/data/golden" / f"{name}.json").write_text(json.dumps(golden))
+    print(f"{name}: golden values for {folder}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", metavar="OUT_DIR", help="write real-shape models (not for the repository)")
@@ -247,7 +261,13 @@ def main():
                     help="folder with vocab.json + merges.txt + tokenizer_config.json")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--only", nargs="*", help="names of the models to write (default: all)")
+    ap.add_argument("--existing", metavar="MODEL_DIR",
+                    help="write tests/data/golden/<folder name>.json for a saved CLIPModel folder "
+                         "(e.g. models/shapes-clip) instead of making random models")
     args = ap.parse_args()
+    if args.existing:
+        write_existing(Path(args.existing).resolve())
+        return
     tok_dir = Path(args.tokenizer)
     tok = AutoTokenizer.from_pretrained(tok_dir)
     if args.full:

@@ -58,6 +58,11 @@ class Engine {
   std::unique_ptr<State> state_;
 };
 
+// True when this build has the CUDA backend and a usable GPU; otherwise
+// false and *why says what is missing (no CUDA in this build, no device,
+// driver too old, ...).
+bool cuda_usable(std::string* why);
+
 // Divides each row by its L2 norm (rows of zeros stay zero).
 void l2_normalize_rows(Tensor& t);
 

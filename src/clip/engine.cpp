@@ -204,6 +204,15 @@ Tensor Engine::embed_image_files(const std::vector<std::filesystem::path>& files
   return result;
 }
 
+bool cuda_usable(std::string* why) {
+#ifdef CLIPFIND_HAVE_CUDA
+  return cuda_available(why);
+#else
+  if (why) *why = "this build of clipfind has no CUDA backend";
+  return false;
+#endif
+}
+
 void l2_normalize_rows(Tensor& t) {
   if (t.shape.size() != 2) throw Error("l2_normalize_rows needs a 2-d tensor, got " + shape_str(t.shape));
   const size_t cols = static_cast<size_t>(t.shape[1]);
