@@ -29,7 +29,6 @@ checks our behaviour on them explicitly; --sweep re-derives both lists):
 Invalid UTF-8 cannot occur (Python strings); ours rejects it with an error.
 """
 import argparse
-import gzip
 import json
 import os
 import random
@@ -38,6 +37,9 @@ import sys
 
 from tokenizers import AddedToken, Regex, Tokenizer, normalizers, pre_tokenizers, processors
 from tokenizers.models import BPE
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from tokenizer_reference import clip_merges_from_gz, clip_vocab_from_merges  # noqa: E402 (stdlib only)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data", "tokenizer")
@@ -72,26 +74,11 @@ EXCEPTIONS = {c for a, b in NEWER_THAN_UTF8PROC + NEWER_THAN_HF_NFC for c in ran
 
 # ---------------------------------------------------------------- reference
 
-def bytes_to_unicode():
-    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-          + list(range(ord("®"), ord("ÿ") + 1)))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
 def clip_vocab_merges(gz_path):
-    """openai/CLIP's expansion of bpe_simple_vocab_16e6.txt.gz."""
-    lines = gzip.open(gz_path).read().decode("utf-8").split("\n")
-    merges = [tuple(line.split()) for line in lines[1:49152 - 256 - 2 + 1]]
-    base = bytes_to_unicode()
-    tokens = base + [b + "</w>" for b in base] + ["".join(m) for m in merges] + [BOS, EOS]
-    return {t: i for i, t in enumerate(tokens)}, merges
+    """openai/CLIP's expansion of bpe_simple_vocab_16e6.txt.gz (shared with
+    tools/tokenizer_reference.py, which made the committed corpora)."""
+    merges = clip_merges_from_gz(gz_path)
+    return {t: i for i, t in enumerate(clip_vocab_from_merges(merges))}, merges
 
 
 def folder_vocab_merges(folder):
