@@ -29,15 +29,6 @@
 namespace clip {
 namespace {
 
-#define SKIP_WITHOUT_GPU()                                           \
-  do {                                                               \
-    std::string why_;                                                \
-    if (!::clip::cuda_available(&why_)) {                            \
-      std::printf("[  SKIPPED ] no usable GPU: %s\n", why_.c_str()); \
-      GTEST_SKIP() << "no usable GPU: " << why_;                     \
-    }                                                                \
-  } while (0)
-
 struct Diff {
   double max_abs = 0, median_rel = 0, min_cos = 1;
 };

@@ -34,15 +34,6 @@ namespace {
 
 using testing::Rng;
 
-#define SKIP_WITHOUT_GPU()                                        \
-  do {                                                            \
-    std::string why_;                                             \
-    if (!::clip::cuda_available(&why_)) {                         \
-      std::printf("[  SKIPPED ] no usable GPU: %s\n", why_.c_str()); \
-      GTEST_SKIP() << "no usable GPU: " << why_;                  \
-    }                                                             \
-  } while (0)
-
 // ---- device memory helpers ----------------------------------------------------
 
 struct Dev {

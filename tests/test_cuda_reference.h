@@ -2,12 +2,27 @@
 // transformers modelling code, independent of both backends: the arbiter
 // when the CUDA and CPU backends disagree. Also the per-op references.
 #pragma once
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
 #include <cstdint>
 #include <vector>
 
 #include "clip/backend.h"
 #include "clip/config.h"
+#include "clip/cuda/cuda_backend.h"
 #include "clip/weights.h"
+
+// GPU tests skip, saying why, where no usable GPU is present (CI).
+#define SKIP_WITHOUT_GPU()                                               \
+  do {                                                                   \
+    std::string why_;                                                    \
+    if (!::clip::cuda_available(&why_)) {                                \
+      std::printf("[  SKIPPED ] no usable GPU: %s\n", why_.c_str());     \
+      GTEST_SKIP() << "no usable GPU: " << why_;                         \
+    }                                                                    \
+  } while (0)
 
 namespace clip::ref {
 
