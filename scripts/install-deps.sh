@@ -10,6 +10,8 @@ DEBS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libsqlite3-dev ffmpeg
+  python3-numpy
+  libcpp-httplib-dev chromium chromium-driver python3-selenium wrk
 )
 PIP=(tokenizers==0.23.3)
 

@@ -154,7 +154,7 @@ TEST(Resize, WindowEqualsCroppedFullResize) {
     const clip::Image full = clip::resize_bicubic(img, w, h);
     for (auto [x0, y0, cw, ch] :
          {std::array{0, 0, w, h}, {1, 2, w / 2, h / 3}, {w - 3, h - 1, 3, 1}}) {
-      const clip::Image win = clip::detail::resize_bicubic_window(img, w, h, x0, y0, cw, ch);
+      const clip::Image win = clip::detail::resize_bicubic_window(img.view(), w, h, x0, y0, cw, ch);
       ASSERT_EQ(win.width, cw);
       for (int y = 0; y < ch; ++y) {
         const uint8_t* a = &full.rgb[(static_cast<size_t>(y0 + y) * w + x0) * 3];
@@ -163,7 +163,7 @@ TEST(Resize, WindowEqualsCroppedFullResize) {
       }
     }
   }
-  EXPECT_THROW(clip::detail::resize_bicubic_window(img, 10, 10, 8, 0, 3, 3), clip::Error);
+  EXPECT_THROW(clip::detail::resize_bicubic_window(img.view(), 10, 10, 8, 0, 3, 3), clip::Error);
 }
 
 // A 1 x 20000 strip at 224 means a 224 x 4480000 resize; only the

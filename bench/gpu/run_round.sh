@@ -38,7 +38,7 @@ cmake -S . -B $BUILD $GEN -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -D
   || { tail -40 "$OUT/build.log"; echo "configure failed"; }
 stamp "build"
 # Each target on its own so one failure does not hide the others.
-for t in clip_cuda test_cuda_ops bench_gpu test_cuda_model; do
+for t in clip_cuda test_cuda_ops bench_gpu bench_frames test_cuda_model test_cuda_preprocess; do
   cmake --build $BUILD -j16 --target $t >>"$OUT/build.log" 2>&1 || {
     grep -E "error|Error" "$OUT/build.log" | head -20
     echo "BUILD FAILED: $t"
@@ -69,6 +69,7 @@ if [ -x $BUILD/bench/gpu/bench_gpu ]; then
   timeout 150 $BUILD/bench/gpu/bench_gpu --json "$OUT/bench.jsonl" >"$OUT/bench_gpu.log" 2>&1
   rc=$?; echo "bench_gpu exit $rc"; [ $rc -ne 0 ] && tail -5 "$OUT/bench_gpu.log"
   grep "^#" "$OUT/bench_gpu.log"
+  timeout 90 $BUILD/bench/gpu/bench_frames --json "$OUT/bench.jsonl" 2>&1 | tail -5
   stamp "per-op profile"
   CLIPFIND_CUDA_PROFILE=1 timeout 60 $BUILD/bench/gpu/bench_gpu --models B/32,L/14 --quick >>"$OUT/bench_gpu.log" 2>&1
   grep -E "^# profile|^#   " "$OUT/bench_gpu.log" | head -80
@@ -102,7 +103,8 @@ rows = [json.loads(l) for l in open(os.path.join(out, "bench.jsonl"))] if os.pat
 by = {}
 for r in rows:
     by[(r["engine"], r["model"], r["tower"], r["batch"], r["seq"])] = r
-ours = [r for r in rows if r["engine"] == "clipfind" and r["precision"] == "fp16"]
+ours = [r for r in rows if r["engine"] == "clipfind" and r["precision"] == "fp16" and "tower" in r]
+frames = [r for r in rows if r.get("bench") == "frames"]
 def fmt(x, d=0):
     return "-" if x is None else f"{x:,.{d}f}"
 print("| model | tower | batch | tokens | clipfind items/s | ms | wall ms | TFLOP/s | GPU MiB | torch eager items/s | ×eager | torch.compile items/s | ×compile |")
@@ -115,6 +117,12 @@ for r in ours:
     print(f"| {r['model']} | {r['tower']} | {r['batch']} | {r['seq']} | {fmt(ips)} | {r['ms']:.3f} | {r['wall_ms']:.3f} | "
           f"{r['tflops']:.0f} | {r['gpu_mem_mb']:.0f} | {fmt(e and e['items_per_s'])} | "
           f"{fmt(e and ips / e['items_per_s'], 2)} | {fmt(c and c['items_per_s'])} | {fmt(c and ips / c['items_per_s'], 2)} |")
+print()
+print("| frames | source | frames/s | floor (pinned H2D / frame size) | of floor | H2D GB/s |")
+print("|---|---|---:|---:|---:|---:|")
+for r in frames:
+    print(f"| {r['width']}x{r['height']} → {r['model']} {r['precision']} | {r['source']} | {r['frames_per_s']:,.0f} | "
+          f"{r['floor_frames_per_s']:,.0f} | {r['of_floor']:.2f} | {r['h2d_gb_s']:.1f} |")
 print()
 print("| model | tower | precision | vs | max abs | median rel | min cosine |")
 print("|---|---|---|---|---:|---:|---:|")

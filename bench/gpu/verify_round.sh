@@ -17,7 +17,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 
 BUILD=build-verify
-cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -DCLIPFIND_BUILD_BENCH=OFF \
+cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -DCLIPFIND_BUILD_BENCH=ON \
   -DCLIPFIND_CUDA=ON -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" \
   -DCMAKE_CUDA_ARCHITECTURES="80;90" >"$OUT/verify_build.log" 2>&1 || { tail -30 "$OUT/verify_build.log"; exit 1; }
 cmake --build $BUILD -j16 >>"$OUT/verify_build.log" 2>&1 || { grep -E "error" "$OUT/verify_build.log" | head -30; exit 1; }
@@ -33,3 +33,6 @@ python3 tools/make_reference.py --full /tmp/fullref --only vit_b32 vit_l14 >"$OU
 CLIPFIND_GOLDEN_ROOT=/tmp/fullref timeout 300 $BUILD/tests/test_golden_model >"$OUT/verify_full.log" 2>&1
 echo "=== real shapes vs transformers on this machine: exit $?"
 grep -E "^\[golden\]|FAILED|PASSED" "$OUT/verify_full.log"
+
+echo "=== frames: 1080p uint8 from host memory -> GPU preprocessing -> ViT-B/32 fp16"
+timeout 120 $BUILD/bench/gpu/bench_frames --frames 256 --json "$OUT/frames.jsonl" 2>&1 | tail -6

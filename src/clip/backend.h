@@ -8,10 +8,16 @@
 #include <vector>
 
 #include "clip/config.h"
+#include "clip/error.h"
+#include "clip/image.h"
 #include "clip/tensor.h"
 #include "clip/weights.h"
 
 namespace clip {
+
+namespace detail {
+struct PreprocessPlan;
+}
 
 struct TextBatch {
   int count = 0;                 // number of texts
@@ -29,6 +35,17 @@ class Backend {
   virtual Tensor encode_images(const Tensor& pixels) = 0;
   // Returns [count, projection_dim], unnormalised.
   virtual Tensor encode_texts(const TextBatch& batch) = 0;
+  // Backends that preprocess 8-bit RGB images themselves (the CUDA one, on
+  // the GPU, to the same floats as preprocess_batch) say so here; the engine
+  // then calls encode_rgb for the whole list, with plans[i] =
+  // detail::plan_preprocess(images[i]'s size, the model's config). Others
+  // get pixels preprocessed on the CPU through encode_images.
+  virtual bool takes_rgb() const { return false; }
+  virtual Tensor encode_rgb(const std::vector<ImageView>& images,
+                            const std::vector<const detail::PreprocessPlan*>& plans) {
+    (void)images, (void)plans;
+    throw Error(name() + " backend does not preprocess images");
+  }
 };
 
 // threads <= 0: all hardware threads.

@@ -48,6 +48,9 @@ class Engine {
 
   Tensor embed_texts(const std::vector<std::string>& texts);
   Tensor embed_images(const std::vector<Image>& images);
+  // The same from borrowed pixels (no copy). On CUDA the resize/crop/
+  // normalise runs on the GPU, overlapped with uploading and encoding.
+  Tensor embed_image_views(const std::vector<ImageView>& images);
   Tensor embed_image_files(const std::vector<std::filesystem::path>& files);
   // Already preprocessed pixels [n, 3, size, size].
   Tensor embed_pixels(const Tensor& pixels);

@@ -3,13 +3,16 @@
 // (tokenising, pooling positions, truncation, batching) happens here once.
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <optional>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "clip/backend.h"
 #include "clip/clip.h"
 #include "clip/preprocess.h"
+#include "clip/preprocess_plan.h"
 #include "clip/tokenizer.h"
 #include "clip/weights.h"
 #ifdef CLIPFIND_HAVE_CUDA
@@ -74,7 +77,15 @@ std::unique_ptr<Backend> make_backend(const LoadedModel& model, const EngineOpti
   CudaOptions cuda;
   cuda.device = choice.index;
   if (!options.precision.empty()) cuda.precision = parse_precision(options.precision);
-  return make_cuda_backend(model.config, model.weights, cuda);
+  if (options.device != "auto") return make_cuda_backend(model.config, model.weights, cuda);
+  // "auto" promises a working engine: a GPU that cannot take the model (out
+  // of memory, a failing driver) falls back to the CPU, saying so.
+  try {
+    return make_cuda_backend(model.config, model.weights, cuda);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "clipfind: warning: the GPU could not be used (%s); running on the CPU\n", e.what());
+    return make_cpu_backend(model.config, model.weights, options.threads);
+  }
 #else
   throw Error("this build of clipfind has no CUDA backend");
 #endif
@@ -182,11 +193,52 @@ Tensor Engine::embed_pixels(const Tensor& pixels) {
 }
 
 Tensor Engine::embed_images(const std::vector<Image>& images) {
+  std::vector<ImageView> views;
+  views.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    const Image& im = images[i];
+    if (im.width <= 0 || im.height <= 0 ||
+        im.rgb.size() != static_cast<size_t>(im.width) * im.height * 3) {
+      throw Error("image " + std::to_string(i) + ": not a valid RGB image (" +
+                  std::to_string(im.width) + "x" + std::to_string(im.height) + ", " +
+                  std::to_string(im.rgb.size()) + " bytes)");
+    }
+    views.push_back(im.view());
+  }
+  return embed_image_views(views);
+}
+
+Tensor Engine::embed_image_views(const std::vector<ImageView>& images) {
   if (!has_vision()) throw Error("this model has no vision tower: it cannot embed images");
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (images[i].width <= 0 || images[i].height <= 0 || images[i].rgb == nullptr) {
+      throw Error("image " + std::to_string(i) + ": not a valid RGB image (" +
+                  std::to_string(images[i].width) + "x" + std::to_string(images[i].height) + ")");
+    }
+  }
+  if (state_->backend->takes_rgb()) {
+    // One plan per distinct size (a video's frames share one).
+    std::map<std::pair<int, int>, detail::PreprocessPlan> by_size;
+    std::vector<const detail::PreprocessPlan*> plans;
+    plans.reserve(images.size());
+    for (size_t i = 0; i < images.size(); ++i) {
+      const auto key = std::make_pair(images[i].width, images[i].height);
+      auto it = by_size.find(key);
+      if (it == by_size.end()) {
+        try {
+          it = by_size.emplace(key, detail::plan_preprocess(key.first, key.second, state_->model.preprocess)).first;
+        } catch (const Error& e) {
+          throw Error("image " + std::to_string(i) + " of the batch: " + e.what());
+        }
+      }
+      plans.push_back(&it->second);
+    }
+    return state_->backend->encode_rgb(images, plans);
+  }
   Tensor result({0, projection_dim()});
   for (size_t start = 0; start < images.size(); start += kMaxImageChunk) {
     const size_t count = std::min(kMaxImageChunk, images.size() - start);
-    std::vector<Image> chunk(images.begin() + start, images.begin() + start + count);
+    std::vector<ImageView> chunk(images.begin() + start, images.begin() + start + count);
     append_rows(result, embed_pixels(preprocess_batch(chunk, state_->model.preprocess)));
   }
   return result;

@@ -8,10 +8,21 @@
 
 namespace clip {
 
+// Borrowed 8-bit RGB pixels (rows of width * 3 bytes, no padding): what the
+// preprocessing reads, so a caller's own buffers (decoded video frames,
+// pinned host memory) need no copy into an Image.
+struct ImageView {
+  int width = 0;
+  int height = 0;
+  const uint8_t* rgb = nullptr;  // height * width * 3 bytes
+};
+
 struct Image {
   int width = 0;
   int height = 0;
   std::vector<uint8_t> rgb;  // height * width * 3, row-major, interleaved RGB
+
+  ImageView view() const { return {width, height, rgb.data()}; }
 };
 
 // Decodes PNG or JPEG (by content, not by extension). Grey, grey+alpha,

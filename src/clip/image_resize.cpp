@@ -41,7 +41,8 @@
 namespace clip {
 namespace {
 
-constexpr int kPrecisionBits = 32 - 8 - 2;
+using detail::AxisKernel;
+constexpr int kPrecisionBits = detail::kResizePrecisionBits;
 constexpr double kBicubicSupport = 2.0;
 
 double bicubic(double x) {
@@ -51,18 +52,6 @@ double bicubic(double x) {
   if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
   return 0.0;
 }
-
-// Per output index along one axis: the first input index, how many inputs
-// contribute, and their fixed-point weights (ksize slots, zero padded).
-struct AxisKernel {
-  int ksize = 0;
-  std::vector<int> first;
-  std::vector<int> count;
-  std::vector<int32_t> weights;  // outputs * ksize
-
-  int span_begin() const { return first.front(); }
-  int span_end() const { return first.back() + count.back(); }  // first[] only grows
-};
 
 // Pillow's precompute_coeffs() + normalize_coeffs_8bpc() for box (0, in_size),
 // for the outputs [o_begin, o_begin + o_count) of out_size only.
@@ -260,18 +249,16 @@ void resample_columns(const uint8_t* src, int src_w, int col0, int cols, int row
 
 namespace detail {
 
-Image resize_bicubic_window(const Image& src, int out_width, int out_height, int x0, int y0,
-                            int width, int height) {
-  if (src.width <= 0 || src.height <= 0 ||
-      src.rgb.size() != static_cast<size_t>(src.width) * src.height * 3) {
-    throw Error("resize_bicubic: source image is " + std::to_string(src.width) + "x" +
-                std::to_string(src.height) + " with " + std::to_string(src.rgb.size()) +
-                " bytes, not a valid RGB image");
+ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y0, int width,
+                       int height) {
+  if (src_w <= 0 || src_h <= 0) {
+    throw Error("resize_bicubic: source image is " + std::to_string(src_w) + "x" +
+                std::to_string(src_h) + ", not a valid RGB image");
   }
-  if (out_width <= 0 || out_height <= 0 || width <= 0 || height <= 0 || x0 < 0 || y0 < 0 ||
-      x0 > out_width - width || y0 > out_height - height) {
-    throw Error("resize_bicubic: invalid output size " + std::to_string(out_width) + "x" +
-                std::to_string(out_height) + " (window " + std::to_string(width) + "x" +
+  if (out_w <= 0 || out_h <= 0 || width <= 0 || height <= 0 || x0 < 0 || y0 < 0 ||
+      x0 > out_w - width || y0 > out_h - height) {
+    throw Error("resize_bicubic: invalid output size " + std::to_string(out_w) + "x" +
+                std::to_string(out_h) + " (window " + std::to_string(width) + "x" +
                 std::to_string(height) + " at " + std::to_string(x0) + "," + std::to_string(y0) +
                 ")");
   }
@@ -279,14 +266,41 @@ Image resize_bicubic_window(const Image& src, int out_width, int out_height, int
     throw Error("resize_bicubic: output of " + std::to_string(width) + "x" +
                 std::to_string(height) + " pixels is too large");
   }
+  ResizePlan p;
+  p.x0 = x0;
+  p.y0 = y0;
+  p.width = width;
+  p.height = height;
+  p.horizontal = out_w != src_w;
+  p.vertical = out_h != src_h;
+  if (p.horizontal) p.kh = make_kernel(src_w, out_w, x0, width);
+  if (p.vertical) p.kv = make_kernel(src_h, out_h, y0, height);
+  if (p.horizontal && p.vertical) {
+    const int shrink_h = src_h - out_h, shrink_w = src_w - out_w;
+    p.vertical_first = shrink_h > 0 && shrink_h > 2 * shrink_w;  // Pillow 13's order
+    const AxisKernel& inner = p.vertical_first ? p.kh : p.kv;
+    p.span0 = inner.span_begin();
+    p.span = inner.span_end() - inner.span_begin();
+  }
+  return p;
+}
+
+Image resize_bicubic_window(const ImageView& src, int out_width, int out_height, int x0, int y0,
+                            int width, int height) {
+  return resize_with_plan(src, plan_resize(src.width, src.height, out_width, out_height, x0, y0,
+                                           width, height));
+}
+
+Image resize_with_plan(const ImageView& src, ResizePlan p) {
+  if (src.rgb == nullptr) throw Error("resize_bicubic: source image has no pixels");
+  const int x0 = p.x0, y0 = p.y0, width = p.width, height = p.height;
+  const size_t src_bytes = static_cast<size_t>(src.width) * src.height * 3;
   Image out;
   out.width = width;
   out.height = height;
   out.rgb.resize(static_cast<size_t>(width) * height * 3);
-  const bool horizontal = out_width != src.width;
-  const bool vertical = out_height != src.height;
 
-  if (!horizontal && !vertical) {  // PIL returns a copy
+  if (!p.horizontal && !p.vertical) {  // PIL returns a copy
     for (int y = 0; y < height; ++y) {
       const uint8_t* from = &src.rgb[(static_cast<size_t>(y0 + y) * src.width + x0) * 3];
       std::copy(from, from + static_cast<size_t>(width) * 3,
@@ -294,39 +308,39 @@ Image resize_bicubic_window(const Image& src, int out_width, int out_height, int
     }
     return out;
   }
-  if (!vertical) {
-    resample_rows(src.rgb.data(), src.rgb.size(), src.width, y0, height,
-                  make_kernel(src.width, out_width, x0, width), width, out.rgb.data());
+  if (!p.vertical) {
+    resample_rows(src.rgb, src_bytes, src.width, y0, height, p.kh, width, out.rgb.data());
     return out;
   }
-  const AxisKernel kv = make_kernel(src.height, out_height, y0, height);
-  if (!horizontal) {
-    resample_columns(src.rgb.data(), src.width, x0, width, 0, kv, out.rgb.data());
+  if (!p.horizontal) {
+    resample_columns(src.rgb, src.width, x0, width, 0, p.kv, out.rgb.data());
     return out;
   }
-  AxisKernel kh = make_kernel(src.width, out_width, x0, width);
-  const int shrink_h = src.height - out_height, shrink_w = src.width - out_width;
-  if (shrink_h > 0 && shrink_h > 2 * shrink_w) {  // Pillow 13's vertical-first case
+  if (p.vertical_first) {
     // Only the input columns the horizontal pass reads go through the vertical one.
-    const int col0 = kh.span_begin(), cols = kh.span_end() - kh.span_begin();
-    std::vector<uint8_t> tmp(static_cast<size_t>(cols) * height * 3);
-    resample_columns(src.rgb.data(), src.width, col0, cols, 0, kv, tmp.data());
-    for (int& f : kh.first) f -= col0;
-    resample_rows(tmp.data(), tmp.size(), cols, 0, height, kh, width, out.rgb.data());
+    std::vector<uint8_t> tmp(static_cast<size_t>(p.span) * height * 3);
+    resample_columns(src.rgb, src.width, p.span0, p.span, 0, p.kv, tmp.data());
+    for (int& f : p.kh.first) f -= p.span0;
+    resample_rows(tmp.data(), tmp.size(), p.span, 0, height, p.kh, width, out.rgb.data());
     return out;
   }
   // Only the input rows the vertical pass reads go through the horizontal one.
-  const int row0 = kv.span_begin(), rows = kv.span_end() - kv.span_begin();
-  std::vector<uint8_t> tmp(static_cast<size_t>(rows) * width * 3);
-  resample_rows(src.rgb.data(), src.rgb.size(), src.width, row0, rows, kh, width, tmp.data());
-  resample_columns(tmp.data(), width, 0, width, row0, kv, out.rgb.data());
+  std::vector<uint8_t> tmp(static_cast<size_t>(p.span) * width * 3);
+  resample_rows(src.rgb, src_bytes, src.width, p.span0, p.span, p.kh, width, tmp.data());
+  resample_columns(tmp.data(), width, 0, width, p.span0, p.kv, out.rgb.data());
   return out;
 }
 
 }  // namespace detail
 
 Image resize_bicubic(const Image& src, int out_width, int out_height) {
-  return detail::resize_bicubic_window(src, out_width, out_height, 0, 0, out_width, out_height);
+  if (src.rgb.size() != static_cast<size_t>(src.width) * src.height * 3 || src.width <= 0 ||
+      src.height <= 0) {
+    throw Error("resize_bicubic: source image is " + std::to_string(src.width) + "x" +
+                std::to_string(src.height) + " with " + std::to_string(src.rgb.size()) +
+                " bytes, not a valid RGB image");
+  }
+  return detail::resize_bicubic_window(src.view(), out_width, out_height, 0, 0, out_width, out_height);
 }
 
 }  // namespace clip

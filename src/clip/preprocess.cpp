@@ -12,6 +12,7 @@
 
 #include "clip/error.h"
 #include "clip/image_resize.h"
+#include "clip/preprocess_plan.h"
 
 namespace clip {
 namespace {
@@ -102,15 +103,19 @@ Image place_on_canvas(const Image& part, int crop_w, int crop_h, int x, int y) {
   return out;
 }
 
-// The center crop of `src` resized to (w, h) -- or of `src` itself when w, h
-// are its size -- computing only the pixels that survive the crop.
-Image resize_and_crop(const Image& src, int w, int h, int crop_w, int crop_h) {
+// The center crop of an image resized to (w, h) -- or not resized, when w, h
+// are its size: the window of the resize inside the crop, and where it goes.
+void plan_crop(int src_w, int src_h, int w, int h, int crop_w, int crop_h,
+               detail::PreprocessPlan* plan) {
   const int x0 = crop_start(w, crop_w), y0 = crop_start(h, crop_h);
   // The part of the crop window inside the (resized) image.
   const int xs = std::max(x0, 0), ys = std::max(y0, 0);
   const int xe = std::min(x0 + crop_w, w), ye = std::min(y0 + crop_h, h);
-  const Image part = detail::resize_bicubic_window(src, w, h, xs, ys, xe - xs, ye - ys);
-  return place_on_canvas(part, crop_w, crop_h, xs - x0, ys - y0);
+  plan->resize = detail::plan_resize(src_w, src_h, w, h, xs, ys, xe - xs, ye - ys);
+  plan->crop_w = crop_w;
+  plan->crop_h = crop_h;
+  plan->place_x = xs - x0;
+  plan->place_y = ys - y0;
 }
 
 }  // namespace
@@ -120,42 +125,68 @@ Image center_crop(const Image& src, int crop_width, int crop_height) {
     throw Error("center_crop: invalid crop size " + std::to_string(crop_width) + "x" +
                 std::to_string(crop_height));
   }
-  return resize_and_crop(src, src.width, src.height, crop_width, crop_height);
+  if (src.rgb.size() != static_cast<size_t>(src.width) * src.height * 3) {
+    throw Error("center_crop: not a valid RGB image (" + std::to_string(src.width) + "x" +
+                std::to_string(src.height) + ")");
+  }
+  detail::PreprocessPlan plan;
+  plan_crop(src.width, src.height, src.width, src.height, crop_width, crop_height, &plan);
+  return place_on_canvas(detail::resize_with_plan(src.view(), plan.resize), crop_width, crop_height,
+                         plan.place_x, plan.place_y);
 }
 
-void preprocess_image(const Image& image, const PreprocessConfig& cfg, float* out) {
+namespace detail {
+
+PreprocessPlan plan_preprocess(int width, int height, const PreprocessConfig& cfg) {
   check_config(cfg);
-  if (image.width <= 0 || image.height <= 0 ||
-      image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    throw Error("preprocess: not a valid RGB image (" + std::to_string(image.width) + "x" +
-                std::to_string(image.height) + ")");
+  if (width <= 0 || height <= 0) {
+    throw Error("preprocess: not a valid RGB image (" + std::to_string(width) + "x" +
+                std::to_string(height) + ")");
   }
-  int w = image.width, h = image.height;
-  if (cfg.do_resize) short_side_size(image.width, image.height, cfg.shortest_edge, &w, &h);
-  Image ready;
+  int w = width, h = height;
+  if (cfg.do_resize) short_side_size(width, height, cfg.shortest_edge, &w, &h);
+  PreprocessPlan plan;
   if (cfg.do_center_crop) {
-    ready = resize_and_crop(image, w, h, cfg.crop_width, cfg.crop_height);
+    plan_crop(width, height, w, h, cfg.crop_width, cfg.crop_height, &plan);
   } else if (w == cfg.crop_width && h == cfg.crop_height) {
-    ready = resize_bicubic(image, w, h);
+    plan.resize = plan_resize(width, height, w, h, 0, 0, w, h);
+    plan.crop_w = w;
+    plan.crop_h = h;
   } else {
     throw Error("preprocess: the image is " + std::to_string(w) + "x" + std::to_string(h) +
                 (cfg.do_resize ? " after resizing" : "") + " but the model expects " +
                 std::to_string(cfg.crop_width) + "x" + std::to_string(cfg.crop_height) +
                 " (enable do_center_crop or resize the image first)");
   }
+  for (int c = 0; c < 3; ++c) make_table(cfg, c, plan.table[c]);
+  return plan;
+}
 
-  float table[3][256];
-  for (int c = 0; c < 3; ++c) make_table(cfg, c, table[c]);
+}  // namespace detail
+
+void preprocess_image(const ImageView& image, const PreprocessConfig& cfg, float* out) {
+  const detail::PreprocessPlan plan = detail::plan_preprocess(image.width, image.height, cfg);
+  const Image ready = place_on_canvas(detail::resize_with_plan(image, plan.resize), plan.crop_w,
+                                      plan.crop_h, plan.place_x, plan.place_y);
   const size_t plane = static_cast<size_t>(ready.width) * ready.height;
   const uint8_t* px = ready.rgb.data();
   for (size_t i = 0; i < plane; ++i) {
-    out[i] = table[0][px[3 * i]];
-    out[plane + i] = table[1][px[3 * i + 1]];
-    out[2 * plane + i] = table[2][px[3 * i + 2]];
+    out[i] = plan.table[0][px[3 * i]];
+    out[plane + i] = plan.table[1][px[3 * i + 1]];
+    out[2 * plane + i] = plan.table[2][px[3 * i + 2]];
   }
 }
 
-Tensor preprocess_batch(const std::vector<Image>& images, const PreprocessConfig& cfg) {
+void preprocess_image(const Image& image, const PreprocessConfig& cfg, float* out) {
+  if (image.width <= 0 || image.height <= 0 ||
+      image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3) {
+    throw Error("preprocess: not a valid RGB image (" + std::to_string(image.width) + "x" +
+                std::to_string(image.height) + ")");
+  }
+  preprocess_image(image.view(), cfg, out);
+}
+
+Tensor preprocess_batch(const std::vector<ImageView>& images, const PreprocessConfig& cfg) {
   check_config(cfg);
   const int64_t n = static_cast<int64_t>(images.size());
   Tensor out({n, 3, cfg.crop_height, cfg.crop_width});
@@ -190,6 +221,20 @@ Tensor preprocess_batch(const std::vector<Image>& images, const PreprocessConfig
     }
   }
   return out;
+}
+
+Tensor preprocess_batch(const std::vector<Image>& images, const PreprocessConfig& cfg) {
+  std::vector<ImageView> views;
+  views.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    const Image& im = images[i];
+    if (im.rgb.size() != static_cast<size_t>(std::max(im.width, 0)) * std::max(im.height, 0) * 3) {
+      throw Error("image " + std::to_string(i) + " of the batch: preprocess: not a valid RGB image (" +
+                  std::to_string(im.width) + "x" + std::to_string(im.height) + ")");
+    }
+    views.push_back(im.view());
+  }
+  return preprocess_batch(views, cfg);
 }
 
 }  // namespace clip

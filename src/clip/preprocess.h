@@ -20,8 +20,10 @@ Image center_crop(const Image& src, int crop_width, int crop_height);
 
 // Whole pipeline for one image into `out` ([3, crop_h, crop_w] floats, CHW).
 void preprocess_image(const Image& image, const PreprocessConfig& cfg, float* out);
+void preprocess_image(const ImageView& image, const PreprocessConfig& cfg, float* out);
 
 // [n, 3, crop_h, crop_w].
 Tensor preprocess_batch(const std::vector<Image>& images, const PreprocessConfig& cfg);
+Tensor preprocess_batch(const std::vector<ImageView>& images, const PreprocessConfig& cfg);
 
 }  // namespace clip

@@ -28,6 +28,8 @@
 #include "clip/cuda/bias_act.cuh"
 #include "clip/cuda/convert.cuh"
 #include "clip/cuda/embed.cuh"
+#include "clip/cuda/frame_upload.h"
+#include "clip/cuda/gpu_preprocess.h"
 #include "clip/cuda/layernorm.cuh"
 #include "clip/cuda/profiler.h"
 #include "clip/cuda/resources.h"
@@ -249,6 +251,9 @@ class CudaBackendImpl final : public CudaBackend {
     // (debugging aid: rules the tensor-core kernel in or out).
     if (const char* a = std::getenv("CLIPFIND_CUDA_ATTN"); a && std::strcmp(a, "simt") == 0)
       attn_impl_ = cuda::AttnImpl::Simt;
+    // CLIPFIND_CUDA_PREPROCESS=0: images preprocessed on the CPU instead.
+    if (const char* p = std::getenv("CLIPFIND_CUDA_PREPROCESS"); p && std::strcmp(p, "0") == 0)
+      gpu_preprocess_ = false;
     const char* g = std::getenv("CLIPFIND_CUDA_GRAPHS");
     graphs_ = options.graphs && !(g && std::strcmp(g, "0") == 0);
     const size_t before = res_.allocated_bytes();
@@ -295,6 +300,58 @@ class CudaBackendImpl final : public CudaBackend {
     CUDA_CHECK(cudaEventRecord(staged_, res_.stream()));
     run(Tower::Vision, n, 0);
     return download(out);
+  }
+
+  bool takes_rgb() const override { return gpu_preprocess_ && config_.vision && config_.vision->num_channels == 3; }
+
+  // Chunks of up to kRgbChunk images (and ~kRgbChunkBytes of pixels): the
+  // upload of chunk k+1 (copy stream) runs while chunk k is preprocessed and
+  // encoded (compute stream); results land in pinned memory, read once at
+  // the end.
+  Tensor encode_rgb(const std::vector<ImageView>& images,
+                    const std::vector<const detail::PreprocessPlan*>& plans) override {
+    const VisionConfig& c = vision_config();
+    if (plans.size() != images.size()) throw Error("CUDA backend: one preprocessing plan per image expected");
+    for (const auto* p : plans)
+      if (p->crop_w != c.image_size || p->crop_h != c.image_size)
+        throw Error("CUDA backend: preprocessing makes " + std::to_string(p->crop_w) + "x" +
+                    std::to_string(p->crop_h) + " images but the model takes " + std::to_string(c.image_size) +
+                    "x" + std::to_string(c.image_size));
+    const size_t n = images.size(), dim = config_.projection_dim;
+    Tensor out({int64_t(n), int64_t(dim)});
+    if (n == 0) return out;
+    wait_staging_free();  // host_out_ may be read by an earlier call's copy
+    host_out_.reserve(n * dim * 4);
+    const size_t pixels_per_image = size_t(3) * c.image_size * c.image_size;
+    for (size_t start = 0; start < n;) {
+      size_t end = start, bytes = 0;
+      while (end < n && end - start < kRgbChunk &&
+             (end == start || bytes + cuda::FrameUploader::slot_bytes(images[end]) <= kRgbChunkBytes))
+        bytes += cuda::FrameUploader::slot_bytes(images[end++]);
+      const int m = int(end - start);
+      ensure_vision(m);
+      const std::vector<const uint8_t*> frames = uploader_.upload(&images[start], m);
+      // Runs of images of one size, evenly spaced, go through in one launch.
+      for (int i = 0; i < m;) {
+        const ImageView& a = images[start + i];
+        const size_t stride = cuda::FrameUploader::slot_bytes(a);
+        int j = i + 1;
+        while (j < m && images[start + j].width == a.width && images[start + j].height == a.height &&
+               frames[j] == frames[j - 1] + stride && j - i < 65535)
+          ++j;
+        preprocessor_.run(res_.exec(), *plans[start + i], a.width, a.height, frames[i], stride, j - i,
+                          s_.pixels.as<float>() + size_t(i) * pixels_per_image);
+        i = j;
+      }
+      uploader_.release();
+      run(Tower::Vision, m, 0);
+      CUDA_CHECK(cudaMemcpyAsync(host_out_.as<float>() + start * dim, s_.out.get(), size_t(m) * dim * 4,
+                                 cudaMemcpyDeviceToHost, res_.stream()));
+      start = end;
+    }
+    res_.synchronize();
+    std::memcpy(out.ptr(), host_out_.get(), n * dim * 4);
+    return out;
   }
 
   Tensor encode_texts(const TextBatch& batch) override {
@@ -633,6 +690,8 @@ class CudaBackendImpl final : public CudaBackend {
   }
 
   static constexpr size_t kMaxGraphs = 32;
+  static constexpr size_t kRgbChunk = 64;
+  static constexpr size_t kRgbChunkBytes = size_t(256) << 20;
 
   ClipConfig config_;
   Precision precision_;
@@ -641,6 +700,9 @@ class CudaBackendImpl final : public CudaBackend {
   bool graphs_ = true;
   cuda::AttnImpl attn_impl_ = cuda::AttnImpl::Auto;
   cuda::CudaResources res_;
+  cuda::GpuPreprocessor preprocessor_{res_};
+  cuda::FrameUploader uploader_{res_};
+  bool gpu_preprocess_ = true;
   DevVision vision_;
   DevText text_;
   size_t weight_bytes_ = 0;

@@ -55,6 +55,7 @@ CudaResources::CudaResources(int device) : device_(device) {
   CUDA_CHECK(cudaSetDevice(device));
   CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device));
   CUDA_CHECK(cudaStreamCreateWithFlags(&exec_.stream, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
   const char* sync = std::getenv("CLIPFIND_CUDA_SYNC");
   exec_.sync_check = sync && std::strcmp(sync, "0") != 0 && *sync != '\0';
   // 32 MiB: what cuBLASLt's Hopper kernels ask for at most.
@@ -67,7 +68,9 @@ CudaResources::~CudaResources() {
   if (exec_.stream) cudaStreamSynchronize(exec_.stream);
   gemm_.reset();
   workspace_.reset();
+  if (copy_stream_) cudaStreamSynchronize(copy_stream_);
   if (exec_.stream) cudaStreamDestroy(exec_.stream);
+  if (copy_stream_) cudaStreamDestroy(copy_stream_);
 }
 
 void CudaResources::synchronize() const { CUDA_CHECK(cudaStreamSynchronize(exec_.stream)); }

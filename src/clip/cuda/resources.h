@@ -65,6 +65,9 @@ class CudaResources {
   int num_sms() const { return num_sms_; }
   const Exec& exec() const { return exec_; }
   cudaStream_t stream() const { return exec_.stream; }
+  // A second stream for host-to-device copies that overlap the compute on
+  // stream() (frame uploads); ordered against it with events only.
+  cudaStream_t copy_stream() const { return copy_stream_; }
   GemmRunner& gemm() { return *gemm_; }
 
   DeviceBuffer alloc(size_t bytes) { return DeviceBuffer(bytes, &allocated_); }
@@ -75,6 +78,7 @@ class CudaResources {
   int device_ = 0;
   int num_sms_ = 0;
   Exec exec_;
+  cudaStream_t copy_stream_ = nullptr;
   size_t allocated_ = 0;
   DeviceBuffer workspace_;
   std::unique_ptr<GemmRunner> gemm_;
