@@ -20,21 +20,13 @@
 #include "clip/cuda/cuda_backend.h"
 #include "clip/preprocess.h"
 #include "clip/preprocess_plan.h"
+#include "check_cuda.h"
 #include "random_model.h"
 
 namespace {
 
 using namespace clip;
 using Clock = std::chrono::steady_clock;
-
-#define CHECK_CUDA(x)                                                                          \
-  do {                                                                                         \
-    cudaError_t e_ = (x);                                                                      \
-    if (e_ != cudaSuccess) {                                                                   \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                            \
-    }                                                                                          \
-  } while (0)
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 

@@ -22,20 +22,12 @@
 #include <vector>
 
 #include "clip/cuda/cuda_backend.h"
+#include "check_cuda.h"
 #include "random_model.h"
 
 namespace {
 
 using namespace clip;
-
-#define CHECK_CUDA(x)                                                                     \
-  do {                                                                                    \
-    cudaError_t e_ = (x);                                                                 \
-    if (e_ != cudaSuccess) {                                                              \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                       \
-    }                                                                                     \
-  } while (0)
 
 // Multiply-adds x2 of one tower pass over `seq` tokens (GEMMs + attention).
 double tower_flops(const TowerConfig& c, int seq) {
