@@ -1,33 +1,73 @@
 #!/usr/bin/env bash
-# The main job on a small default: builds clipfind if needed, then tokenizes
-# and embeds an image and a few texts with a small model folder, printing the
-# image-text cosine similarities.
+# The main job: find the moments of a video from a sentence. On a fresh Debian
+# machine, in a few minutes:
+#   1. installs what building clipfind needs (scripts/install-deps.sh --build),
+#   2. builds the clipfind program alone (Release, CPU, no tests) in build-demo/,
+#   3. generates the sample video of the shapes world and its script
+#      (samples/shapes.mp4 + samples/shapes.json, tools/make_shapes_video.py),
+#   4. indexes it with models/shapes-clip (samples/shapes-index),
+#   5. searches sentences drawn from the script ("two blue squares", "a yellow
+#      star on the left") and prints each hit's time and whether the script
+#      says it is right (tools/shapes_queries.py).
 #
-#   scripts/demo.sh [MODEL_DIR] [IMAGE]
+#   scripts/demo.sh ["your own sentence"...]
 #
-# The default model is a small random-initialised CLIP folder from the tests
-# (no pretrained weights can be downloaded here), so the scores show the
-# machinery, not meaning; any Hugging Face CLIP folder works in its place.
+# DEMO_SEED picks another video (default 1), DEMO_QUERIES how many sentences
+# are drawn (default 8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=${1:-tests/data/models/full_fp32_quickgelu_p32}
-image=${2:-../shared/clip-data/CLIP.png}
-[ -x build/src/app/clipfind ] || { scripts/install-deps.sh; scripts/build.sh; }
-bin=build/src/app/clipfind
+seed=${DEMO_SEED:-1}
+n_queries=${DEMO_QUERIES:-8}
+build=build-demo
+bin=$build/src/app/clipfind
+model=models/shapes-clip
+video=samples/shapes.mp4
+index=samples/shapes-index
 
-texts=("a diagram of a neural network" "a photo of a dog" "a red circle on the left")
-echo "model: $model"
-echo "== clipfind tokenize"
-$bin tokenize --model "$model" "${texts[@]}"
-echo "== clipfind embed (normalised), cosine similarity of $image to each text"
-args=()
-for t in "${texts[@]}"; do args+=(--text "$t"); done
-$bin embed --model "$model" --image "$image" "${args[@]}" --json --normalize |
-  python3 -c '
-import json, sys
-texts = sys.argv[1:]
-out = json.load(sys.stdin)
-img = out["image_embeds"][0]
-for t, e in zip(texts, out["text_embeds"]):
-    print(f"{sum(a * b for a, b in zip(img, e)):+.4f}  {t}")
-' "${texts[@]}"
+now() { date +%s.%N; }
+start=$(now); last=$start; laps=()
+lap() {  # lap NAME: time since the previous lap
+  local t; t=$(now)
+  laps+=("$1 $(awk -v a="$last" -v b="$t" 'BEGIN { printf "%.1f", b - a }') s")
+  last=$t
+}
+
+echo "== 1. dependencies"
+scripts/install-deps.sh --build
+lap deps
+# A python3 that has numpy (python3-numpy is Debian's; pyenv or a venv may come first on PATH).
+py=python3
+"$py" -c "import numpy" 2>/dev/null || py=/usr/bin/python3
+"$py" -c "import numpy" 2>/dev/null || { echo "demo.sh: no python3 with numpy (apt-get install python3-numpy)" >&2; exit 1; }
+
+echo "== 2. build clipfind ($build)"
+# A build folder of its own: scripts/build.sh's ./build keeps the tests and the options it was given.
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_CUDA=OFF \
+        -DCLIPFIND_BUILD_TESTS=OFF -DCLIPFIND_BUILD_BENCH=OFF >/dev/null
+fi
+if ! cmake --build "$build" --target clipfind -j"$(nproc)" >"$build/build.log" 2>&1; then
+  tail -n 40 "$build/build.log" >&2
+  echo "demo.sh: building clipfind failed (whole log: $build/build.log)" >&2
+  exit 1
+fi
+lap build
+
+echo "== 3. sample video"
+"$py" tools/make_shapes_video.py -o "$video" --seed "$seed"
+lap video
+
+echo "== 4. index ($index)"
+"$bin" index "$video" --model "$model" --index "$index" --no-progress
+lap index
+
+echo "== 5. search"
+queries=()
+for q in "$@"; do queries+=(--query "$q"); done
+"$py" tools/shapes_queries.py --clipfind "$bin" --index "$index" --script "${video%.mp4}.json" \
+      -n "$n_queries" --top 3 "${queries[@]}"
+lap search
+
+echo "== done in $(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s (${laps[*]})"
+echo "Try: $bin search --index $index \"a yellow star on the left\""
+echo "     $bin frame $video --at 00:00:10 -o frame.jpg"

@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
 # Installs the Debian packages and PyPI packages clipfind builds and tests with.
 # Safe to run again: does nothing when everything is there.
+#
+#   scripts/install-deps.sh           # everything: build, tests, fuzzing, benchmarks
+#   scripts/install-deps.sh --build   # only building and running clipfind (scripts/demo.sh)
 set -euo pipefail
 
+# Building the clipfind program and running it on the sample video.
+BUILD_DEBS=(
+  build-essential cmake ninja-build pkg-config python3 python3-numpy zlib1g-dev
+  nlohmann-json3-dev libutf8proc-dev libpng-dev libjpeg62-turbo-dev libcli11-dev libdnnl-dev
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libsqlite3-dev ffmpeg
+  libcpp-httplib-dev
+)
+# The rest: tests, fuzzing, benchmarks, the browser test.
 DEBS=(
-  build-essential cmake ninja-build pkg-config git python3 python3-pip zlib1g-dev
-  nlohmann-json3-dev libutf8proc-dev libpng-dev libjpeg62-turbo-dev libcli11-dev
-  libopenblas-dev libdnnl-dev
+  "${BUILD_DEBS[@]}"
+  git python3-pip libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libsqlite3-dev ffmpeg
-  python3-numpy
-  libcpp-httplib-dev chromium chromium-driver python3-selenium wrk
+  chromium chromium-driver python3-selenium wrk
 )
 PIP=(tokenizers==0.23.3)
+case "${1:-}" in
+  "") ;;
+  --build) DEBS=("${BUILD_DEBS[@]}"); PIP=() ;;
+  *) echo "usage: $0 [--build]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${DEBS[@]}"; do
