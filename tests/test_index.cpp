@@ -8,11 +8,14 @@
 #include <fstream>
 #include <random>
 
+#include <sqlite3.h>
+
 #include "app/time_format.h"
 #include "index/catalog.h"
 #include "index/fingerprint.h"
 #include "index/half.h"
 #include "index/search.h"
+#include "index/vector_file.h"
 
 namespace fs = std::filesystem;
 using namespace clipfind::index;
@@ -54,6 +57,56 @@ VideoRecord record(const std::string& path, const std::string& status = "ok") {
   r.model = "fp";
   r.status = status;
   return r;
+}
+
+// A catalog of dim 8 holding videos a (10 frames), b (error), c (5 frames)
+// with random unit embeddings.
+void fill(Catalog& c, unsigned seed = 3) {
+  c.set_meta("dim", "8");
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  auto frames = [&](int n) {
+    std::vector<float> e(size_t(n) * 8);
+    for (int r = 0; r < n; ++r) {
+      float norm = 0;
+      for (int k = 0; k < 8; ++k) norm += (e[size_t(r) * 8 + k] = g(rng)) * e[size_t(r) * 8 + k];
+      for (int k = 0; k < 8; ++k) e[size_t(r) * 8 + k] /= std::sqrt(norm);
+    }
+    return e;
+  };
+  std::vector<double> ten(10), five(5);
+  for (int i = 0; i < 10; ++i) ten[i] = 0.5 * i;
+  for (int i = 0; i < 5; ++i) five[i] = i;
+  c.put_video(record("/v/a.mp4"), ten, frames(10), 8);
+  c.put_video(record("/v/b.mp4", "error"), {}, {}, 8);
+  c.put_video(record("/v/c.mp4"), five, frames(5), 8);
+}
+
+// Same rows, same bits.
+void expect_same_table(const FrameTable& a, const FrameTable& b) {
+  ASSERT_EQ(a.dim, b.dim);
+  ASSERT_EQ(a.rows(), b.rows());
+  for (size_t r = 0; r < a.rows(); ++r) {
+    EXPECT_EQ(a.video[r], b.video[r]) << r;
+    EXPECT_EQ(a.time[r], b.time[r]) << r;
+  }
+  EXPECT_TRUE(std::equal(a.embeddings.begin(), a.embeddings.end(), b.embeddings.begin(), b.embeddings.end()));
+}
+
+std::string note_of(const Catalog& c) {
+  std::string note;
+  c.load_frames(&note);
+  return note;
+}
+
+void run_sql(const fs::path& db_file, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_file.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
 }
 
 }  // namespace
@@ -104,6 +157,25 @@ TEST(Catalog, PutReplacesForgetAndClearRemove) {
   EXPECT_EQ(c.load_frames().rows(), 0u);
 }
 
+TEST(Catalog, StoresHalfFloats) {
+  TempDir d;
+  Catalog c(d.path, true);
+  c.set_meta("dim", "4");
+  c.put_video(record("/v/a.mp4"), {0.0}, {0.1f, -0.2f, 0.3f, 1.0f}, 4);
+  const FrameTable t = c.read_frames();
+  ASSERT_EQ(t.rows(), 1u);
+  EXPECT_EQ(t.embeddings[0], float_to_half(0.1f));
+  EXPECT_EQ(t.embeddings[3], 0x3c00);
+  // A row of another size is refused, naming the catalog.
+  run_sql(d.path / "catalog.sqlite", "UPDATE frames SET embedding = x'0000'");
+  try {
+    c.read_frames();
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("catalog.sqlite"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Catalog, FailedPutLeavesNothingBehind) {
   TempDir d;
   Catalog c(d.path, true);
@@ -129,10 +201,216 @@ TEST(Catalog, RejectsOtherSchemaVersions) {
   }
 }
 
+TEST(Catalog, EveryChangeBumpsTheGeneration) {
+  TempDir d;
+  Catalog c(d.path, true);
+  const CatalogStamp s0 = c.stamp();
+  EXPECT_NE(s0.catalog_id, 0u);
+  c.set_meta("dim", "4");
+  EXPECT_EQ(c.stamp(), s0);  // meta alone does not change the frames
+  c.put_video(record("/v/a.mp4"), {0.0}, std::vector<float>(4, 0.5f), 4);
+  const CatalogStamp s1 = c.stamp();
+  EXPECT_GT(s1.generation, s0.generation);
+  EXPECT_EQ(s1.catalog_id, s0.catalog_id);
+  c.forget("/v/a.mp4");
+  const CatalogStamp s2 = c.stamp();
+  EXPECT_GT(s2.generation, s1.generation);
+  c.put_video(record("/v/a.mp4"), {0.0}, std::vector<float>(4, 0.5f), 4);
+  c.clear();
+  EXPECT_GT(c.stamp().generation, s2.generation + 1);
+  // A failed put changes nothing, so neither does it change the generation.
+  const CatalogStamp s3 = c.stamp();
+  EXPECT_THROW(c.put_video(record("/v/a.mp4"), {0.0, 1.0}, std::vector<float>(4, 0.5f), 4), Error);
+  EXPECT_EQ(c.stamp(), s3);
+}
+
+TEST(Catalog, UpgradesVersion1InPlace) {
+  TempDir d;
+  {
+    Catalog c(d.path, true);
+    c.set_meta("dim", "4");
+    c.put_video(record("/v/a.mp4"), {0.0, 1.0}, std::vector<float>(8, 0.5f), 4);
+  }
+  // What a version 1 catalog looked like: no generation, triggers or id, and
+  // float32 embeddings (0.1 is not a half float: it must be rounded on reading).
+  run_sql(d.path / "catalog.sqlite",
+          "DROP TRIGGER videos_insert_bumps; DROP TRIGGER videos_update_bumps; DROP TRIGGER videos_delete_bumps;"
+          "DELETE FROM meta WHERE key IN ('generation', 'catalog_id');"
+          "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+          // 0x3dcccccd is 0.1f, little-endian.
+          "UPDATE frames SET embedding = x'cdcccc3dcdcccc3dcdcccc3dcdcccc3d'");
+  Catalog c(d.path, false);
+  EXPECT_EQ(c.meta("schema_version"), "2");
+  const CatalogStamp s = c.stamp();
+  EXPECT_NE(s.catalog_id, 0u);
+  const FrameTable t = c.load_frames();  // frames kept as they were, read as float32
+  ASSERT_EQ(t.rows(), 2u);
+  EXPECT_EQ(t.embeddings[5], float_to_half(0.1f));
+  EXPECT_TRUE(c.update_vector_file());
+  expect_same_table(c.load_frames(), t);
+  c.forget("/v/a.mp4");
+  EXPECT_GT(c.stamp().generation, s.generation);  // the triggers are there
+}
+
+TEST(VectorFile, MapsTheSameFramesAsSQLiteAndSearchesAlike) {
+  TempDir d;
+  Catalog c(d.path, true);
+  fill(c);
+  EXPECT_NE(note_of(c).find("missing"), std::string::npos);
+  EXPECT_TRUE(c.update_vector_file());
+  EXPECT_FALSE(c.update_vector_file());  // already current: not rewritten
+  std::string note;
+  const FrameTable mapped = c.load_frames(&note);
+  EXPECT_EQ(note, "");
+  EXPECT_EQ(mapped.rows(), 15u);  // a and c; b failed
+  const FrameTable read = c.read_frames();
+  expect_same_table(mapped, read);
+  // A mapped table stays valid and unchanged when the file is replaced.
+  fill(c, 9);
+  ASSERT_TRUE(c.update_vector_file());
+  expect_same_table(mapped, read);
+  for (int hot = 0; hot < 8; ++hot) {
+    const auto q = unit(8, hot, 0.2f);
+    const auto a = search(c.load_frames(), q.data(), 4, 1.0);
+    const auto b = search(c.read_frames(), q.data(), 4, 1.0);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].video, b[i].video);
+      EXPECT_EQ(a[i].time, b[i].time);
+      EXPECT_EQ(a[i].start, b[i].start);
+      EXPECT_EQ(a[i].end, b[i].end);
+      EXPECT_EQ(a[i].score, b[i].score);
+    }
+  }
+}
+
+TEST(VectorFile, StaleFileIsBypassedThenRebuilt) {
+  TempDir d;
+  Catalog c(d.path, true);
+  fill(c);
+  ASSERT_TRUE(c.update_vector_file());
+  c.forget("/v/c.mp4");
+  const std::string note = note_of(c);
+  EXPECT_NE(note.find("stale"), std::string::npos) << note;
+  EXPECT_NE(note.find("vectors.f16"), std::string::npos) << note;
+  EXPECT_EQ(c.load_frames().rows(), 10u);  // the catalog's frames, not the file's 15
+  EXPECT_TRUE(c.update_vector_file());
+  EXPECT_EQ(note_of(c), "");
+  EXPECT_EQ(c.load_frames().rows(), 10u);
+}
+
+TEST(VectorFile, GenerationWrittenTwiceIsStillStale) {
+  // As after a power failure that lost the last commits: the catalog goes
+  // back to an older generation, and new writes reach the file's number again.
+  TempDir d;
+  Catalog c(d.path, true);
+  fill(c);
+  const CatalogStamp before = c.stamp();
+  ASSERT_TRUE(c.update_vector_file());
+  c.forget("/v/c.mp4");
+  run_sql(d.path / "catalog.sqlite",
+          ("UPDATE meta SET value = '" + std::to_string(before.generation) + "' WHERE key = 'generation'").c_str());
+  EXPECT_EQ(c.stamp().generation, before.generation);
+  const std::string note = note_of(c);
+  EXPECT_NE(note.find("written again"), std::string::npos) << note;
+  EXPECT_EQ(c.load_frames().rows(), 10u);
+}
+
+TEST(VectorFile, RecreatedCatalogDoesNotTrustTheOldFile) {
+  TempDir d;
+  {
+    Catalog c(d.path, true);
+    fill(c);
+    ASSERT_TRUE(c.update_vector_file());
+  }
+  const fs::path keep = d.path.string() + ".vectors";
+  fs::copy_file(d.path / "vectors.f16", keep);
+  fs::remove_all(d.path);
+  Catalog c(d.path, true);  // the same writes again: the same generation
+  fill(c, 5);
+  fs::copy_file(keep, d.path / "vectors.f16");
+  fs::remove(keep);
+  const std::string note = note_of(c);
+  EXPECT_NE(note.find("another catalog"), std::string::npos) << note;
+  expect_same_table(c.load_frames(), c.read_frames());
+}
+
+TEST(VectorFile, TornOrDamagedFilesAreBypassed) {
+  TempDir d;
+  Catalog c(d.path, true);
+  fill(c);
+  const FrameTable truth = c.read_frames();
+  const fs::path f = c.vector_file();
+  ASSERT_TRUE(c.update_vector_file());
+  const auto whole_size = fs::file_size(f);
+  std::string whole;
+  {
+    std::ifstream in(f, std::ios::binary);
+    whole.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto write = [&](const std::string& bytes) { std::ofstream(f, std::ios::binary | std::ios::trunc) << bytes; };
+  struct Case {
+    const char* what;
+    std::string bytes;
+    const char* expect;
+  };
+  std::string flipped_header = whole, flipped_trailer = whole, other_version = whole;
+  flipped_header[20] ^= 1;                        // the row count
+  flipped_trailer[whole.size() - 9] ^= 1;         // the trailer's generation
+  other_version[8] = 9;                           // version 9 (and a checksum to match: no)
+  const Case cases[] = {
+      {"empty", "", "torn"},
+      {"cut in the header", whole.substr(0, 100), "torn"},
+      {"cut in the embeddings", whole.substr(0, 4096 + 50), "torn"},
+      {"cut before the trailer", whole.substr(0, whole_size - 32), "torn"},
+      {"longer", whole + std::string(64, '\0'), "torn"},
+      {"header bit flip", flipped_header, "damaged header"},
+      {"trailer bit flip", flipped_trailer, "trailer"},
+      {"other version", other_version, "damaged header"},
+      {"not ours", std::string(8192, 'x'), "bad magic"},
+  };
+  for (const Case& k : cases) {
+    write(k.bytes);
+    std::string note;
+    const FrameTable t = c.load_frames(&note);
+    EXPECT_NE(note.find(k.expect), std::string::npos) << k.what << ": " << note;
+    expect_same_table(t, truth);  // from SQLite, whole
+    EXPECT_TRUE(c.update_vector_file()) << k.what;  // and rebuilt
+    EXPECT_EQ(note_of(c), "") << k.what;
+  }
+}
+
+TEST(VectorFile, WriterLeavesNothingBehindAndCleansUpAfterTheKilled) {
+  TempDir d;
+  Catalog c(d.path, true);
+  fill(c);
+  // A temporary file of a writer that died (no such process).
+  const fs::path orphan = d.path / "vectors.f16.tmp.2147483646.0";
+  std::ofstream(orphan) << "half written";
+  {
+    VectorFileWriter w(c.vector_file(), 8);  // abandoned: not committed
+    const std::vector<uint16_t> e(8, float_to_half(0.5f));
+    w.add(1, 0.0, e.data());
+  }
+  EXPECT_TRUE(c.update_vector_file());
+  for (const auto& e : fs::directory_iterator(d.path)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+  }
+  // An index without frames yet has an empty, valid file.
+  TempDir d2;
+  Catalog empty(d2.path, true);
+  EXPECT_FALSE(empty.update_vector_file());  // no dim yet: nothing to write
+  empty.set_meta("dim", "8");
+  empty.put_video(record("/v/x.mp4", "error"), {}, {}, 8);
+  EXPECT_TRUE(empty.update_vector_file());
+  std::string note;
+  EXPECT_EQ(empty.load_frames(&note).rows(), 0u);
+  EXPECT_EQ(note, "");
+}
+
 TEST(Search, TopKIsExactAndOrdered) {
   // 200k rows: large enough that the scan is split across threads.
-  FrameTable t;
-  t.dim = 16;
+  FrameTableBuilder b(16);
   std::mt19937 rng(7);
   std::normal_distribution<float> g;
   const int n = 200000;
@@ -144,8 +422,9 @@ TEST(Search, TopKIsExactAndOrdered) {
       norm += x * x;
     }
     for (float& x : v) x /= std::sqrt(norm);
-    t.add(r % 7, r, v.data());
+    b.add(r % 7, r, v.data());
   }
+  const FrameTable t = b.build();
   std::vector<float> q(16);
   for (float& x : q) x = g(rng) / 4.0f;  // not axis-aligned: every lane of the dot counts
   const auto hits = top_k(t, q.data(), 10);
@@ -169,9 +448,8 @@ TEST(Search, TopKIsExactAndOrdered) {
 TEST(Search, PlantedSegmentsComeBackMergedInOrder) {
   // Video 1: frames at 0..9 s; the query direction is planted at 3, 4, 5 s
   // (best at 4 s) and weakly at 8 s. Video 2: a single strong match at 2 s.
-  FrameTable t;
-  t.dim = 8;
-  auto add = [&](int64_t video, double time, std::vector<float> v) { t.add(video, time, v.data()); };
+  FrameTableBuilder b(8);
+  auto add = [&](int64_t video, double time, std::vector<float> v) { b.add(video, time, v.data()); };
   for (int s = 0; s < 10; ++s) {
     std::vector<float> v = unit(8, 1 + s % 3);  // orthogonal to the query
     if (s == 3 || s == 5) v = unit(8, 0, 0.5f);
@@ -180,6 +458,7 @@ TEST(Search, PlantedSegmentsComeBackMergedInOrder) {
     add(1, s, v);
   }
   for (int s = 0; s < 5; ++s) add(2, s, s == 2 ? unit(8, 0, 0.3f) : unit(8, 4));
+  const FrameTable t = b.build();
   const auto q = unit(8, 0);
   const auto segs = search(t, q.data(), 3, 2.0);
   ASSERT_EQ(segs.size(), 3u);

@@ -177,7 +177,8 @@ TEST_F(Videos, Every1s25fps) {
   EXPECT_EQ(info.height, 120);
   EXPECT_NEAR(info.fps, 25.0, 1e-9);
   EXPECT_NEAR(info.duration, 4.0, 0.05);
-  EXPECT_EQ(info.decoded, 100);
+  // Frames nothing refers to and shown between samples are not decoded.
+  EXPECT_LE(info.decoded, 100);
 }
 
 TEST_F(Videos, EveryHalfSecond25fps) {

@@ -68,6 +68,19 @@ def videos(index):
                 db.execute("SELECT path, status, frames FROM videos")}
 
 
+def frame_rows(index):
+    """Every frame as (file name, time, embedding bytes), in a stable order."""
+    with sqlite3.connect(index / "catalog.sqlite") as db:
+        return sorted((Path(p).name, t, bytes(e)) for p, t, e in db.execute(
+            "SELECT v.path, f.time, f.embedding FROM frames f JOIN videos v ON v.id = f.video"))
+
+
+def search_json(index, *args):
+    r = run("search", "--index", index, *args, "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["results"], r.stderr
+
+
 def frame_times(index, name):
     with sqlite3.connect(index / "catalog.sqlite") as db:
         return [t for (t,) in db.execute(
@@ -181,6 +194,85 @@ class IndexAndSearch(unittest.TestCase):
         self.assertIn("--model", r.stderr)
 
 
+class ManyInFlight(unittest.TestCase):
+    """Several files decoded at once, batches mixing files: the same index as one at a time."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lib = TMP / "clips"
+        cls.lib.mkdir()
+        for i in range(12):  # short clips of different lengths, rates and sizes
+            testsrc(cls.lib / f"c{i:02d}.mp4", 1 + i % 3, rate=["25", "30000/1001"][i % 2],
+                    size=["160x120", "320x240", "240x320"][i % 3])
+        (cls.lib / "broken.mp4").write_text("not a video\n")  # fails alone, the others go on
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=200x200:d=1", "-frames:v", "1", cls.lib / "still.png")
+
+    def index(self, name, *extra):
+        index = TMP / name
+        shutil.rmtree(index, ignore_errors=True)
+        r = run("index", "--index", index, "--model", MODEL, "--no-progress", "--every", "0.25", "--batch", "7",
+                *extra, self.lib)
+        self.assertEqual(r.returncode, 1, r.stderr)  # broken.mp4
+        self.assertIn("13 indexed", r.stderr)
+        self.assertIn("broken.mp4: cannot open", r.stderr)
+        return index
+
+    def test_in_flight_equals_one_at_a_time(self):
+        one = self.index("idx-one", "--decoders", "1")
+        many = self.index("idx-many", "--decoders", "4")
+        rows = frame_rows(one)
+        self.assertGreater(len(rows), 13 * 4)
+        self.assertEqual(rows, frame_rows(many))  # same frames, same times, same embedding bytes
+        self.assertEqual(videos(one), videos(many))
+        # And the searches agree, mapped from vectors.f16 or not.
+        png = TMP / "clip_query.png"
+        ffmpeg("-i", self.lib / "c04.mp4", "-vf", "select=eq(n\\,25)", "-frames:v", "1", png)
+        a, err_a = search_json(one, "--image", png, "-k", "5")
+        b, err_b = search_json(many, "--image", png, "-k", "5")
+        self.assertEqual(a, b)
+        self.assertNotIn("note:", err_a + err_b)  # vectors.f16 current after each run
+        self.assertEqual(Path(a[0]["video"]).name, "c04.mp4")
+
+
+class VectorFile(unittest.TestCase):
+    def test_search_mapped_equals_sqlite_and_stale_file_is_bypassed(self):
+        index = TMP / "idx-vectors"
+        lib = TMP / "lib-vectors"
+        shutil.copytree(TMP / "library", lib)
+        r = run("index", "--index", index, "--model", MODEL, "--no-progress", "--every", "0.5", lib)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue((index / "vectors.f16").is_file())
+        mapped, err = search_json(index, "a test pattern", "-k", "5", "--gap", "0.1")
+        self.assertNotIn("note:", err)
+        # Without the file: the same answers from SQLite, and a note saying why.
+        (index / "vectors.f16").rename(index / "vectors.away")
+        from_sqlite, err = search_json(index, "a test pattern", "-k", "5", "--gap", "0.1")
+        self.assertEqual(mapped, from_sqlite)
+        self.assertIn("vectors.f16: missing", err)
+        # An old file after the catalog changed (a.mp4 forgotten) is stale: never used.
+        (index / "vectors.away").rename(index / "vectors.f16")
+        old_bytes = (index / "vectors.f16").read_bytes()
+        (lib / "a.mp4").unlink()
+        r = run("index", "--index", index, "--no-progress", lib)
+        self.assertIn("1 forgotten", r.stderr)
+        fresh = (index / "vectors.f16").read_bytes()
+        (index / "vectors.f16").write_bytes(old_bytes)
+        results, err = search_json(index, "a test pattern", "-k", "5")
+        self.assertIn("stale", err)
+        self.assertFalse(any(x["video"].endswith("a.mp4") for x in results))
+        # A torn file (cut short) too; `index` with nothing to do rewrites it.
+        (index / "vectors.f16").write_bytes(fresh[: len(fresh) // 2])
+        results2, err = search_json(index, "a test pattern", "-k", "5")
+        self.assertIn("torn", err)
+        self.assertEqual(results, results2)
+        r = run("index", "--index", index, "--no-progress", lib)
+        self.assertIn("0 indexed", r.stderr)
+        self.assertIn("vectors.f16 rewritten", r.stderr)
+        results3, err = search_json(index, "a test pattern", "-k", "5")
+        self.assertNotIn("note:", err)
+        self.assertEqual(results, results3)
+
+
 class Frame(unittest.TestCase):
     def test_frame_at_time(self):
         out = TMP / "thumb.jpg"
@@ -233,11 +325,20 @@ class KillAndResume(unittest.TestCase):
             for n, frames in db.execute("SELECT v.frames, count(f.video) FROM videos v LEFT JOIN frames f "
                                         "ON f.video = v.id GROUP BY v.id"):
                 self.assertEqual(n, frames)
-        self.assertEqual(run("search", "--index", index, "x").returncode, 0)
+        # Searchable whatever vectors.f16 holds: current, stale (bypassed) or
+        # missing; the same answers as straight from SQLite.
+        a, _ = search_json(index, "x", "-k", "3")
+        if (index / "vectors.f16").exists():
+            (index / "vectors.f16").rename(index / "vectors.away")
+            b, _ = search_json(index, "x", "-k", "3")
+            (index / "vectors.away").rename(index / "vectors.f16")
+            self.assertEqual(a, b)
         r = run("index", "--index", index, "--no-progress", "--every", "0.04", lib)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(f"{committed} unchanged" if killed else "6 unchanged", r.stderr)
         self.assertEqual(set(videos(index).values()), {("ok", 250)})
+        _, err = search_json(index, "x")
+        self.assertNotIn("note:", err)  # resuming brought vectors.f16 up to date
         return rc if killed else None
 
     def test_sigkill_midway_then_resume(self):

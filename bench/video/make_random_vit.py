@@ -5,6 +5,11 @@ only: a 1M-float random block is tiled over each tensor, which is fast and keeps
 activations finite.
 
     python3 bench/video/make_random_vit.py OUT_DIR [--patch 32] [--hidden 768] [--layers 12]
+
+With --text-from MODEL_DIR it writes a whole CLIPModel instead: a small text
+tower (--text-hidden, --text-layers) using that folder's vocab.json and
+merges.txt, so `clipfind search TEXT` works on indexes of --proj dims (the
+search benchmark plants 512-dim frames and needs queries of that size).
 """
 import argparse
 import json
@@ -20,6 +25,9 @@ ap.add_argument("--layers", type=int, default=12)
 ap.add_argument("--heads", type=int, default=12)
 ap.add_argument("--image", type=int, default=224)
 ap.add_argument("--proj", type=int, default=512)
+ap.add_argument("--text-from", help="model folder whose vocab.json/merges.txt the text tower uses")
+ap.add_argument("--text-hidden", type=int, default=128)
+ap.add_argument("--text-layers", type=int, default=2)
 a = ap.parse_args()
 out = Path(a.out)
 out.mkdir(parents=True, exist_ok=True)
@@ -49,6 +57,32 @@ for l in range(a.layers):
     tensors[p + "mlp.fc2.weight"] = ([H, I], "rand")
     tensors[p + "mlp.fc2.bias"] = ([H], "zeros")
 
+if a.text_from:
+    src = Path(a.text_from)
+    vocab = json.loads((src / "vocab.json").read_text())
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
+        if (src / name).exists():
+            (out / name).write_bytes((src / name).read_bytes())
+    T, V = a.text_hidden, len(vocab)
+    tensors["logit_scale"] = ([], "zeros")
+    tensors["text_model.embeddings.token_embedding.weight"] = ([V, T], "rand")
+    tensors["text_model.embeddings.position_embedding.weight"] = ([77, T], "rand")
+    tensors["text_model.final_layer_norm.weight"] = ([T], "ones")
+    tensors["text_model.final_layer_norm.bias"] = ([T], "zeros")
+    tensors["text_projection.weight"] = ([a.proj, T], "rand")
+    for l in range(a.text_layers):
+        p = f"text_model.encoder.layers.{l}."
+        for n in ("layer_norm1", "layer_norm2"):
+            tensors[p + n + ".weight"] = ([T], "ones")
+            tensors[p + n + ".bias"] = ([T], "zeros")
+        for n in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            tensors[p + f"self_attn.{n}.weight"] = ([T, T], "rand")
+            tensors[p + f"self_attn.{n}.bias"] = ([T], "zeros")
+        tensors[p + "mlp.fc1.weight"] = ([4 * T, T], "rand")
+        tensors[p + "mlp.fc1.bias"] = ([4 * T], "zeros")
+        tensors[p + "mlp.fc2.weight"] = ([T, 4 * T], "rand")
+        tensors[p + "mlp.fc2.bias"] = ([T], "zeros")
+
 rng = random.Random(0)
 block = struct.pack("<1048576f", *(rng.gauss(0, 0.02) for _ in range(1048576)))
 
@@ -77,11 +111,22 @@ with open(out / "model.safetensors", "wb") as f:
     f.write(struct.pack("<Q", len(h)) + h)
     for b in blobs:
         f.write(b)
-(out / "config.json").write_text(json.dumps({
-    "architectures": ["CLIPVisionModelWithProjection"], "model_type": "clip_vision_model",
-    "hidden_act": "quick_gelu", "hidden_size": H, "image_size": a.image, "intermediate_size": I,
-    "layer_norm_eps": 1e-5, "num_attention_heads": a.heads, "num_channels": 3, "num_hidden_layers": a.layers,
-    "patch_size": P, "projection_dim": a.proj}, indent=2))
+vision_config = {
+    "model_type": "clip_vision_model", "hidden_act": "quick_gelu", "hidden_size": H, "image_size": a.image,
+    "intermediate_size": I, "layer_norm_eps": 1e-5, "num_attention_heads": a.heads, "num_channels": 3,
+    "num_hidden_layers": a.layers, "patch_size": P, "projection_dim": a.proj}
+if a.text_from:
+    config = {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": a.proj,
+              "vision_config": vision_config,
+              "text_config": {"model_type": "clip_text_model", "hidden_act": "quick_gelu", "hidden_size": T,
+                              "intermediate_size": 4 * T, "layer_norm_eps": 1e-5, "num_attention_heads": 2,
+                              "num_hidden_layers": a.text_layers, "max_position_embeddings": 77,
+                              "vocab_size": V, "projection_dim": a.proj,
+                              "bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"],
+                              "pad_token_id": vocab["<|endoftext|>"]}}
+else:
+    config = {"architectures": ["CLIPVisionModelWithProjection"], **vision_config}
+(out / "config.json").write_text(json.dumps(config, indent=2))
 (out / "preprocessor_config.json").write_text(json.dumps({
     "crop_size": {"height": a.image, "width": a.image}, "do_center_crop": True, "do_normalize": True,
     "do_rescale": True, "do_resize": True, "image_mean": [0.48145466, 0.4578275, 0.40821073],

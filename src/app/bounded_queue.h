@@ -1,4 +1,4 @@
-// A blocking FIFO with a capacity: the decoder thread waits when the encoder
+// A blocking FIFO with a capacity: decoder threads wait when the encoder
 // falls behind, so memory stays bounded whatever the video length.
 #pragma once
 #include <condition_variable>
@@ -32,6 +32,23 @@ class BoundedQueue {
     items_.pop_front();
     not_full_.notify_one();
     return item;
+  }
+
+  // nullopt when nothing is ready right now (or closed and drained): lets the
+  // consumer do something useful instead of waiting.
+  std::optional<T> try_pop() {
+    std::lock_guard lock(m_);
+    if (items_.empty()) return std::nullopt;
+    T item = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return item;
+  }
+
+  // True once closed and drained: pop() would return nullopt at once.
+  bool finished() {
+    std::lock_guard lock(m_);
+    return closed_ && items_.empty();
   }
 
   void close() {

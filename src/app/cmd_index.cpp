@@ -1,10 +1,12 @@
 // clipfind index: add videos, images and folders of them to an index.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <thread>
 
 #include "app/commands.h"
 #include "app/index_pipeline.h"
@@ -32,6 +34,7 @@ struct IndexOptions {
   double scene_threshold = 0.12;
   bool reindex = false;
   int batch = 32;
+  int decoders = 0;
   int max_side = 448;
   bool quiet_progress = false;
   clip::EngineOptions engine;
@@ -49,6 +52,7 @@ int run_index_command(const IndexOptions& o) {
   if (o.scenes) r.sampling.mode = video::Sampling::scenes;
   r.reindex = o.reindex;
   r.batch = o.batch;
+  r.decoders = o.decoders;
   r.max_short_side = o.max_side;
   r.progress = !o.quiet_progress && isatty(STDERR_FILENO);
   r.stop = &g_stop;
@@ -56,11 +60,28 @@ int run_index_command(const IndexOptions& o) {
   const IndexSummary s = run_index(r);
   std::signal(SIGINT, SIG_DFL);
 
-  std::fprintf(stderr,
-               "%s: %d indexed (%ld frames), %d unchanged, %d forgotten, %zu failed in %.1f s"
-               " [decode %.1f s, preprocess+encode %.1f s (encoder busy %.0f%%), write %.1f s]\n",
-               o.index.c_str(), s.indexed, s.frames, s.skipped, s.forgotten, s.failed.size(), s.seconds, s.decode_s,
-               s.embed_s, s.pipeline_s > 0 ? 100.0 * s.embed_s / s.pipeline_s : 0.0, s.write_s);
+  std::fprintf(stderr, "%s: %d indexed (%ld frames), %d unchanged, %d forgotten, %zu failed in %.1f s\n",
+               o.index.c_str(), s.indexed, s.frames, s.skipped, s.forgotten, s.failed.size(), s.seconds);
+  if (s.pipeline_s > 0) {
+    // Where the time went. Decoder figures are thread-seconds summed over the
+    // decoder threads; "busy" is the encoder's share of the pipeline's wall time.
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    std::fprintf(stderr,
+                 "  pipeline %.1f s, %.1f frames/s: %d decoders: decode %.1f s, preprocess %.1f s, blocked on a full "
+                 "queue %.1f s; encoder: embed %.1f s in %ld batches (busy %.0f%%), starved %.1f s; write %.1f s; "
+                 "CPU %.1f s (%.0f%% of %u cores)\n",
+                 s.pipeline_s, s.frames / s.pipeline_s, s.decoders, s.decode_s, s.preprocess_s, s.decoders_blocked_s,
+                 s.embed_s, s.batches, 100.0 * s.embed_s / s.pipeline_s, s.encoder_starved_s, s.write_s, s.cpu_s,
+                 100.0 * s.cpu_s / (s.pipeline_s * cores), cores);
+  }
+  if (s.vectors_written > 0) {
+    std::fprintf(stderr, "  vectors.f16 rewritten %d time%s (%.1f s)\n", s.vectors_written,
+                 s.vectors_written == 1 ? "" : "s", s.vectors_s);
+  }
+  if (!s.vectors_error.empty()) {
+    std::fprintf(stderr, "warning: %s (search reads the catalog instead, slower; the next `clipfind index` retries)\n",
+                 s.vectors_error.c_str());
+  }
   if (!s.failed.empty()) {
     std::fprintf(stderr, "failed files:\n");
     for (const auto& [path, why] : s.failed) std::fprintf(stderr, "  %s\n", why.c_str());
@@ -96,6 +117,9 @@ Command add_index_command(CLI::App& root) {
       ->check(CLI::Range(0.0, 1.0));
   app->add_flag("--reindex", o->reindex, "drop everything and rebuild (e.g. with another model)");
   app->add_option("--batch", o->batch, "frames per encoder call")->capture_default_str()->check(CLI::Range(1, 4096));
+  app->add_option("--decoders", o->decoders, "files decoded at once (0: from the number of cores)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   app->add_option("--max-side", o->max_side, "decode frames with the short side at most this")
       ->capture_default_str()
       ->check(CLI::Range(64, 4096));

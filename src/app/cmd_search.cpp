@@ -1,7 +1,9 @@
 // clipfind search: moments that match a sentence or an image.
 #include <fnmatch.h>
 
+#include <chrono>
 #include <cstdio>
+#include <string>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -9,8 +11,7 @@
 #include "app/commands.h"
 #include "app/time_format.h"
 #include "index/catalog.h"
-#include "index/fingerprint.h"
-#include "index/search.h"
+#include "index/query.h"
 
 namespace clipfind {
 
@@ -25,47 +26,58 @@ struct SearchOptions {
   int k = 10;
   double gap = 0.0;
   bool json = false;
+  bool timings = false;
   clip::EngineOptions engine;
+};
+
+// Milliseconds per step of one search, for --timings (the benchmark's split).
+class StepTimer {
+ public:
+  void lap(const char* step) {
+    const auto now = std::chrono::steady_clock::now();
+    laps_ += std::string(laps_.empty() ? "" : ", ") + step + " " +
+             std::to_string(std::chrono::duration<double, std::milli>(now - last_).count()).substr(0, 6) + " ms";
+    last_ = now;
+  }
+  const std::string& str() const { return laps_; }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  std::string laps_;
 };
 
 int run_search(const SearchOptions& o) {
   if (o.text.empty() == o.image.empty()) throw std::runtime_error("give either a TEXT or --image FILE");
+  StepTimer timer;
   index::Catalog cat(o.index, false);
-  const auto stored_fp = cat.meta("model");
-  if (!stored_fp) throw std::runtime_error(o.index + ": the index is empty (run `clipfind index` first)");
-  const std::string model_dir = o.model.empty() ? cat.meta("model_path").value_or("") : o.model;
-  const std::string fp = index::model_fingerprint(model_dir);
-  if (fp != *stored_fp) {
-    throw std::runtime_error(o.index + ": built with model fingerprint " + *stored_fp + " but " + model_dir +
-                             " has " + fp + " (rebuild with `clipfind index --reindex --model " + model_dir + "`)");
-  }
+  const std::string model_dir = index::query_model(cat, o.model);
+  timer.lap("open");
 
   auto engine = clip::Engine::load(model_dir, o.engine);
+  timer.lap("model");
   clip::Tensor q = o.image.empty() ? engine->embed_texts({o.text}) : engine->embed_image_files({o.image});
   clip::l2_normalize_rows(q);
+  timer.lap("query");
 
-  index::FrameTable table = cat.load_frames();
+  std::string bypassed;  // why vectors.f16 was not used, if it was not
+  index::FrameTable table = cat.load_frames(&bypassed);
+  if (!bypassed.empty()) {
+    std::fprintf(stderr, "note: %s: searching the catalog instead (slower); `clipfind index` rebuilds it\n",
+                 bypassed.c_str());
+  }
+  timer.lap(bypassed.empty() ? "frames (mapped)" : "frames (SQLite)");
   std::map<int64_t, std::string> paths;
   for (const auto& v : cat.videos()) paths[v.id] = v.path;
   if (!o.video_glob.empty()) {
     // Drop rows of other videos up front so top-k ranks only the wanted ones.
-    index::FrameTable kept;
-    kept.dim = table.dim;
-    for (size_t r = 0; r < table.rows(); ++r) {
-      if (fnmatch(o.video_glob.c_str(), paths[table.video[r]].c_str(), 0) != 0) continue;
-      kept.video.push_back(table.video[r]);
-      kept.time.push_back(table.time[r]);
-      kept.embeddings.insert(kept.embeddings.end(), table.embeddings.begin() + long(r) * table.dim,
-                             table.embeddings.begin() + long(r + 1) * table.dim);  // half floats, copied as is
-    }
-    table = std::move(kept);
+    table = index::select_videos(table, [&](int64_t v) {
+      return fnmatch(o.video_glob.c_str(), paths[v].c_str(), 0) == 0;
+    });
   }
-  if (q.dim(1) != table.dim && table.rows() > 0) {
-    throw std::runtime_error(o.index + ": stored embeddings have dim " + std::to_string(table.dim) +
-                             ", the model gives " + std::to_string(q.dim(1)));
-  }
-  const double gap = o.gap > 0 ? o.gap : 2.0 * std::stod(cat.meta("interval").value_or("1"));
-  const auto segs = index::search(table, q.ptr(), size_t(o.k), gap);
+  const double gap = o.gap > 0 ? o.gap : index::default_gap(cat);
+  timer.lap("videos");
+  const auto segs = index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(o.k), gap, o.index);
+  timer.lap("search");
 
   if (o.json) {
     nlohmann::json results = nlohmann::json::array();
@@ -80,6 +92,7 @@ int run_search(const SearchOptions& o) {
       std::printf("%s  %s  %.4f\n", paths[s.video].c_str(), format_hms(s.time).c_str(), s.score);
     }
   }
+  if (o.timings) std::fprintf(stderr, "timings: %s over %zu frames\n", timer.str().c_str(), table.rows());
   return 0;
 }
 
@@ -97,6 +110,7 @@ Command add_search_command(CLI::App& root) {
   app->add_option("--model", o->model, "model folder (default: the one the index was built with)");
   app->add_flag("--json", o->json,
                 R"(print {"query": ..., "results": [{"video", "start", "end", "time", "score"}, ...]})");
+  app->add_flag("--timings", o->timings, "print how long each step took on stderr");
   add_engine_options(*app, o->engine);
   app->footer("Example: clipfind search \"a yellow ambulance at night\" -k 5");
   return {app, [o] { return run_search(*o); }};

@@ -1,6 +1,7 @@
 // `clipfind index` without the command line: find files, skip unchanged ones,
-// decode + sample on one thread while the engine embeds on this one, and write
-// each video in one transaction.
+// decode + sample several files at once on a few threads while the engine
+// embeds on this one (batches mix files), write each video in one transaction
+// on a writer thread, and keep DIR/vectors.f16 current.
 #pragma once
 #include <atomic>
 #include <filesystem>
@@ -21,6 +22,7 @@ struct IndexRequest {
   video::SamplingOptions sampling;
   bool reindex = false;
   int batch = 32;           // frames per embed call
+  int decoders = 0;         // files decoded at once; 0: from the core count
   int max_short_side = 448;
   bool progress = false;    // a progress line on stderr (a terminal) instead of log lines
   const std::atomic<bool>* stop = nullptr;
@@ -29,8 +31,20 @@ struct IndexRequest {
 struct IndexSummary {
   int indexed = 0, skipped = 0, forgotten = 0;
   long frames = 0;
-  double seconds = 0.0, decode_s = 0.0, embed_s = 0.0, write_s = 0.0;
+  int decoders = 0;  // decoder threads used
+  long batches = 0;  // embed calls (frames / batches: the mean batch)
+  double seconds = 0.0;
+  // Thread-seconds per stage (decoders add up: they can exceed the wall
+  // time): decoding and sampling, CLIP preprocessing (on the decoder threads
+  // for the CPU backend), the encoder inside embed calls, SQLite commits.
+  double decode_s = 0.0, preprocess_s = 0.0, embed_s = 0.0, write_s = 0.0;
+  double decoders_blocked_s = 0.0;  // decoders waiting for room in the queue (the encoder is behind)
+  double encoder_starved_s = 0.0;   // the encoder waiting for frames (the decoders are behind)
   double pipeline_s = 0.0;  // from the model being loaded to the end: what the encoder could fill
+  double cpu_s = 0.0;       // process CPU time over the pipeline (all threads, user + system)
+  double vectors_s = 0.0;   // rewriting vectors.f16 (times it was rewritten: vectors_written)
+  int vectors_written = 0;
+  std::string vectors_error;  // why vectors.f16 could not be written (search then reads SQLite)
   std::vector<std::pair<std::string, std::string>> failed;  // path, why
   bool interrupted = false;
 };

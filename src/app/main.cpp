@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
       clipfind::add_index_command(root),
       clipfind::add_search_command(root),
       clipfind::add_frame_command(root),
+      clipfind::add_serve_command(root),
   };
   try {
     root.parse(argc, argv);

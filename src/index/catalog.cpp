@@ -4,9 +4,12 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <random>
 
 namespace clipfind::index {
 
@@ -62,10 +65,13 @@ class Stmt {
 };
 
 // Rolls back unless committed: an exception halfway through a video leaves
-// the catalog as it was before that video.
+// the catalog as it was before that video. A read transaction (BEGIN without
+// IMMEDIATE) sees one state of the catalog from its first read to its end.
 class Transaction {
  public:
-  explicit Transaction(const std::function<void(const char*)>& exec) : exec_(exec) { exec_("BEGIN IMMEDIATE"); }
+  explicit Transaction(const std::function<void(const char*)>& exec, bool write = true) : exec_(exec) {
+    exec_(write ? "BEGIN IMMEDIATE" : "BEGIN");
+  }
   ~Transaction() {
     if (!done_) {
       try { exec_("ROLLBACK"); } catch (...) {}
@@ -80,6 +86,26 @@ class Transaction {
 
 constexpr const char* kVideoColumns =
     "id, path, size, mtime_ns, duration, fps, width, height, model, status, error, frames";
+
+// Each change of the videos table, in the same transaction (frames only ever
+// change together with their video's row), counts up the generation and
+// draws a new random change id. The counter makes messages readable; the
+// random id makes the stamp unique even if a power failure loses the last
+// commits (synchronous=NORMAL) and later ones reuse their generation numbers.
+constexpr const char* kBumpGeneration =
+    " BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation';"
+    " UPDATE meta SET value = lower(hex(randomblob(8))) WHERE key = 'change_id'; END";
+
+// 16 random hex digits. A new catalog's id is one, so a deleted and
+// re-created index never matches a vector file left from the old one.
+std::string random_id() {
+  std::random_device rd;
+  uint64_t id = 0;
+  while (id == 0) id = (uint64_t(rd()) << 32) ^ rd();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
 
 VideoRecord read_video(const Stmt& s) {
   VideoRecord r;
@@ -122,11 +148,12 @@ Catalog::Catalog(const std::filesystem::path& dir, bool create) : dir_(dir), fil
            " height INTEGER, model TEXT NOT NULL, status TEXT NOT NULL, error TEXT, frames INTEGER NOT NULL)");
       exec("CREATE TABLE IF NOT EXISTS frames(video INTEGER NOT NULL, time REAL NOT NULL, embedding BLOB NOT NULL)");
       exec("CREATE INDEX IF NOT EXISTS frames_by_video ON frames(video)");
-      exec(("INSERT OR IGNORE INTO meta VALUES('schema_version','" + std::to_string(kSchemaVersion) + "')").c_str());
+      exec("INSERT OR IGNORE INTO meta VALUES('schema_version','1')");
       exec("COMMIT");
     }
+    if (meta("schema_version") == "1") upgrade_from_v1();
     const auto version = meta("schema_version");
-    if (!version || std::stoi(*version) != kSchemaVersion) {
+    if (!version || *version != std::to_string(kSchemaVersion)) {
       throw Error(file_.string() + ": index schema version " + version.value_or("?") + ", this clipfind reads " +
                   std::to_string(kSchemaVersion) + " (rebuild it with `clipfind index --reindex`)");
     }
@@ -137,6 +164,22 @@ Catalog::Catalog(const std::filesystem::path& dir, bool create) : dir_(dir), fil
 }
 
 Catalog::~Catalog() { sqlite3_close(db_); }
+
+// Version 1 had no generation: add it, its triggers and a catalog id. The
+// frames stay as they are (float32), so this is instant at any size.
+void Catalog::upgrade_from_v1() {
+  Transaction tx([this](const char* sql) { exec(sql); });
+  if (meta("schema_version") != "1") return;  // another process upgraded it meanwhile
+  exec(("INSERT OR IGNORE INTO meta VALUES('catalog_id','" + random_id() + "')").c_str());
+  exec("INSERT OR IGNORE INTO meta VALUES('generation','1')");
+  exec(("INSERT OR IGNORE INTO meta VALUES('change_id','" + random_id() + "')").c_str());
+  for (const std::string change : {"insert", "update", "delete"}) {
+    exec(("CREATE TRIGGER IF NOT EXISTS videos_" + change + "_bumps AFTER " + change + " ON videos" + kBumpGeneration)
+             .c_str());
+  }
+  exec(("UPDATE meta SET value='" + std::to_string(kSchemaVersion) + "' WHERE key='schema_version'").c_str());
+  tx.commit();
+}
 
 void Catalog::exec(const char* sql) const {
   char* err = nullptr;
@@ -193,9 +236,11 @@ void Catalog::put_video(const VideoRecord& r, const std::vector<double>& times, 
     ins.step();
     const int64_t id = sqlite3_last_insert_rowid(db_);
     Stmt fr(db_, "INSERT INTO frames(video, time, embedding) VALUES(?,?,?)", file_);
+    std::vector<uint16_t> row(static_cast<size_t>(dim));
     for (size_t i = 0; i < times.size(); ++i) {
+      for (int c = 0; c < dim; ++c) row[size_t(c)] = float_to_half(emb[i * size_t(dim) + size_t(c)]);
       fr.reset();
-      fr.bind(1, id).bind(2, times[i]).bind_blob(3, emb.data() + i * size_t(dim), size_t(dim) * sizeof(float));
+      fr.bind(1, id).bind(2, times[i]).bind_blob(3, row.data(), row.size() * sizeof(uint16_t));
       fr.step();
     }
   }
@@ -220,34 +265,90 @@ void Catalog::clear() {
   tx.commit();
 }
 
-FrameTable Catalog::load_frames() const {
-  FrameTable t;
-  const auto dim = meta("dim");
-  t.dim = dim ? std::stoi(*dim) : 0;
+CatalogStamp Catalog::stamp() const {
+  CatalogStamp st;
+  Stmt s(db_, "SELECT key, value FROM meta WHERE key IN ('catalog_id', 'generation', 'change_id')", file_);
+  while (s.step()) {
+    const std::string key = s.text(0), value = s.text(1);
+    if (key == "catalog_id") st.catalog_id = std::strtoull(value.c_str(), nullptr, 16);
+    else if (key == "change_id") st.change_id = std::strtoull(value.c_str(), nullptr, 16);
+    else st.generation = std::strtoull(value.c_str(), nullptr, 10);
+  }
+  return st;
+}
+
+void Catalog::scan_frames(int dim, const std::function<void(int64_t, double, const uint16_t*)>& row) const {
   Stmt s(db_,
          "SELECT f.video, f.time, f.embedding FROM frames f JOIN videos v ON v.id = f.video"
          " WHERE v.status = 'ok' ORDER BY f.video, f.time",
          file_);
-  std::vector<float> row(size_t(std::max(t.dim, 0)));
+  const size_t d = size_t(std::max(dim, 0));
+  std::vector<uint16_t> half_row(d);
+  std::vector<float> single(d);
   while (s.step()) {
     size_t n = 0;
     const void* p = s.blob(2, n);
-    if (t.dim <= 0 || n != size_t(t.dim) * sizeof(float)) {
+    // memcpy: a BLOB may be unaligned.
+    if (dim > 0 && n == d * sizeof(uint16_t)) {
+      std::memcpy(half_row.data(), p, n);
+    } else if (dim > 0 && n == d * sizeof(float)) {  // written by schema version 1
+      std::memcpy(single.data(), p, n);
+      for (size_t c = 0; c < d; ++c) half_row[c] = float_to_half(single[c]);
+    } else {
       throw Error(file_.string() + ": frame embedding of " + std::to_string(n) + " bytes, expected dim " +
-                  std::to_string(t.dim) + " floats (rebuild with --reindex)");
+                  std::to_string(dim) + " half floats (rebuild with --reindex)");
     }
-    std::memcpy(row.data(), p, n);  // the BLOB may be unaligned
-    t.add(s.i64(0), s.f64(1), row.data());
+    row(s.i64(0), s.f64(1), half_row.data());
   }
-  return t;
 }
 
-void FrameTable::add(int64_t v, double t, const float* e) {
-  video.push_back(v);
-  time.push_back(t);
-  for (int c = 0; c < dim; ++c) embeddings.push_back(float_to_half(e[c]));
+FrameTable Catalog::read_frames(CatalogStamp* stamp_out) const {
+  Transaction tx([this](const char* sql) { exec(sql); }, false);
+  const auto dim = meta("dim");
+  FrameTableBuilder b(dim ? std::stoi(*dim) : 0);
+  {
+    // Room for every row up front: growing 1M rows by doubling copies gigabytes.
+    Stmt count(db_, "SELECT coalesce(sum(frames), 0) FROM videos WHERE status = 'ok'", file_);
+    count.step();
+    b.reserve(size_t(std::max<int64_t>(count.i64(0), 0)));
+  }
+  if (stamp_out) *stamp_out = stamp();
+  scan_frames(dim ? std::stoi(*dim) : 0, [&](int64_t v, double t, const uint16_t* e) { b.add_half(v, t, e); });
+  tx.commit();
+  return b.build();
 }
 
-float FrameTable::at(size_t row, int col) const { return half_to_float(embeddings[row * size_t(dim) + size_t(col)]); }
+FrameTable Catalog::load_frames(std::string* note) const {
+  // The file first, then the catalog's stamp: generations only grow, so a
+  // file whose stamp equals the one read after it holds that very state.
+  std::string why;
+  auto vf = open_vector_file(vector_file(), &why);
+  if (vf) {
+    const CatalogStamp now = stamp();
+    if (vf->stamp == now) return std::move(vf->table);
+    why = vector_file().string() + ": stale (";
+    if (vf->stamp.catalog_id != now.catalog_id) why += "written for another catalog)";
+    else if (vf->stamp.generation != now.generation) {
+      why += "catalog generation " + std::to_string(vf->stamp.generation) + ", now " + std::to_string(now.generation) + ")";
+    } else {
+      why += "catalog generation " + std::to_string(now.generation) + " was lost and written again since)";
+    }
+  }
+  if (note) *note = why;
+  return read_frames();
+}
+
+bool Catalog::update_vector_file() const {
+  if (auto vf = open_vector_file(vector_file(), nullptr); vf && vf->stamp == stamp()) return false;
+  Transaction tx([this](const char* sql) { exec(sql); }, false);
+  const auto dim = meta("dim");
+  if (!dim) return false;
+  const CatalogStamp at = stamp();
+  VectorFileWriter w(vector_file(), std::stoi(*dim));
+  scan_frames(std::stoi(*dim), [&](int64_t v, double t, const uint16_t* e) { w.add(v, t, e); });
+  tx.commit();  // the rows are read: writers need not wait for the file
+  w.commit(at);
+  return true;
+}
 
 }  // namespace clipfind::index

@@ -1,15 +1,25 @@
 // The index's catalog: one SQLite file (DIR/catalog.sqlite, WAL mode) holding
-// videos and their frame embeddings (L2-normalised float32 BLOBs).
+// videos and their frame embeddings (L2-normalised, IEEE binary16 BLOBs: what
+// search uses, at a quarter of float32's size: at 2 KB a row SQLite fitted
+// one row per 4 KB page), the source of truth; beside it DIR/vectors.f16, the
+// same frames in a file search maps (vector_file.h), rebuilt by `index`.
 //
 // Each video is written in one transaction, so a process killed at any moment
-// leaves an index that opens, searches, and resumes where it stopped.
+// leaves an index that opens, searches, and resumes where it stopped. Every
+// change of the videos table increments the catalog's generation (SQLite
+// triggers, so no write path can forget it); the vector file records the
+// generation it was built from and is used only while the two agree.
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "index/frame_table.h"
+#include "index/vector_file.h"
 
 struct sqlite3;
 
@@ -35,21 +45,12 @@ struct VideoRecord {
   int64_t frames = 0;
 };
 
-// All searchable frames, loaded once per search: row i is video[i] at time[i].
-// Embeddings are kept in half precision (see half.h for why).
-struct FrameTable {
-  int dim = 0;
-  std::vector<int64_t> video;
-  std::vector<double> time;
-  std::vector<uint16_t> embeddings;  // rows * dim, IEEE binary16
-  size_t rows() const { return time.size(); }
-  void add(int64_t v, double t, const float* embedding);
-  float at(size_t row, int col) const;
-};
-
 class Catalog {
  public:
-  static constexpr int kSchemaVersion = 1;
+  // 2: the generation counter and its triggers, the catalog id, half-float
+  // embeddings. Version 1 catalogs are upgraded in place when opened; their
+  // float32 rows stay and are read as such.
+  static constexpr int kSchemaVersion = 2;
 
   // Opens DIR/catalog.sqlite; create: make the folder and schema if missing.
   Catalog(const std::filesystem::path& dir, bool create);
@@ -65,16 +66,35 @@ class Catalog {
   std::optional<VideoRecord> find(const std::string& path) const;
 
   // Replaces any earlier record of rec.path and its frames, in one transaction.
-  // embeddings: times.size() rows of `dim` floats.
+  // embeddings: times.size() rows of `dim` floats (stored as half floats).
   void put_video(const VideoRecord& rec, const std::vector<double>& times, const std::vector<float>& embeddings,
                  int dim);
   void forget(const std::string& path);
   void clear();  // every video and frame (for --reindex)
 
-  FrameTable load_frames() const;
+  // Which state the catalog is in (see vector_file.h).
+  CatalogStamp stamp() const;
+  std::filesystem::path vector_file() const { return dir_ / "vectors.f16"; }
+
+  // The searchable frames (videos with status "ok"), ordered by video then
+  // time: mapped from vectors.f16 when it holds the current state, else read
+  // from SQLite. In that case *note (when given) says why the file was not
+  // used (missing, stale, torn ...), for the caller to pass on.
+  FrameTable load_frames(std::string* note = nullptr) const;
+  // The same, always read from SQLite, in one read transaction; *stamp: the
+  // state they were read at.
+  FrameTable read_frames(CatalogStamp* stamp = nullptr) const;
+  // Rewrites vectors.f16 from SQLite unless it already holds the current
+  // state (a read transaction, then an atomic replace). Returns whether it
+  // wrote. Does nothing, returning false, before the first video gave a dim.
+  bool update_vector_file() const;
 
  private:
   void exec(const char* sql) const;
+  void upgrade_from_v1();
+  // Rows of searchable frames in (video, time) order, inside the caller's transaction.
+  void scan_frames(int dim,
+                   const std::function<void(int64_t video, double time, const uint16_t* embedding)>& row) const;
   std::filesystem::path dir_;
   std::filesystem::path file_;
   sqlite3* db_ = nullptr;

@@ -113,11 +113,28 @@ class OpenVideo {
       }
       // Non-key packets never reach the decoder on the --keyframes path.
       const bool wanted = !keyframes_only_ || (packet_->flags & AV_PKT_FLAG_KEY);
+      if (packet_->stream_index == index_ && wanted && !keyframes_only_) {
+        // A frame no other frame refers to (most B-frames) that shows before
+        // the next sample time is not decoded at all: the kept frames are
+        // the same, bit for bit, and a third of the work can go.
+        ctx_->skip_frame = shown_before(*packet_, skip_nonref_before_) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
+      }
       if (packet_->stream_index == index_ && wanted) {
         if (avcodec_send_packet(ctx_.get(), packet_.get()) < 0) ++bad_packets_;
       }
       av_packet_unref(packet_.get());
     }
+  }
+
+  // From now on, frames shown before `seconds` may be skipped if nothing
+  // refers to them (negative: none).
+  void skip_nonref_before(double seconds) { skip_nonref_before_ = seconds; }
+
+  // Whether packet p is shown before `seconds`, with a millisecond to spare
+  // (rounding of its timestamp); false when it has no timestamp.
+  bool shown_before(const AVPacket& p, double seconds) const {
+    if (seconds <= 0.0 || p.pts == AV_NOPTS_VALUE) return false;
+    return double(p.pts - start_) * av_q2d(stream_->time_base) + 1e-3 < seconds;
   }
 
   // Seconds from the stream start; NaN when the frame has no timestamp.
@@ -181,6 +198,7 @@ class OpenVideo {
   int rotation_ = 0;
   int64_t start_ = 0;
   bool keyframes_only_ = false;
+  double skip_nonref_before_ = -1.0;
   bool flushed_ = false;
   long decoded_ = 0, bad_packets_ = 0;
 };
@@ -196,7 +214,10 @@ VideoInfo decode_video(const std::filesystem::path& path, const DecodeOptions& o
   uint8_t thumb[SceneSampler::kSide * SceneSampler::kSide];
   double last_time = -1.0;
   long kept = 0;
-  while (const AVFrame* f = v.next()) {
+  for (;;) {
+    if (o.sampling.mode == Sampling::every) v.skip_nonref_before(every.next());
+    const AVFrame* f = v.next();
+    if (!f) break;
     if (o.stop && o.stop->load()) break;
     if (keyframes && !f->key_frame) continue;  // decoders that ignore skip_frame
     double t = v.time_of(f);

@@ -22,6 +22,8 @@ class EverySampler {
  public:
   explicit EverySampler(double every);
   bool keep(double time);
+  // keep() refuses every frame before this time (less its 1 us slack).
+  double next() const { return next_; }
 
  private:
   double every_;

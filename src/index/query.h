@@ -1,0 +1,34 @@
+// What `clipfind search` and `clipfind serve` share between an index on disk
+// and a query embedding: which model embeds queries, how close hits merge,
+// narrowing to some videos, and the search itself.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "index/catalog.h"
+#include "index/search.h"
+
+namespace clipfind::index {
+
+// The model folder to embed queries with: `model_dir` when given, else the one
+// the index was built with. Throws when the index is empty or when the
+// folder's fingerprint differs from the index's (embeddings of two models
+// cannot be compared).
+std::string query_model(const Catalog& catalog, const std::string& model_dir);
+
+// Hits of one video this many seconds apart merge into one segment: twice the
+// sampling interval the index was built with.
+double default_gap(const Catalog& catalog);
+
+// The rows of videos that `keep` accepts, so top-k ranks only those.
+FrameTable select_videos(const FrameTable& table, const std::function<bool(int64_t video)>& keep);
+
+// Segments for an L2-normalised query of `dim` floats, best first. Throws,
+// naming `index_name`, when the table holds embeddings of another size.
+std::vector<Segment> search_embedding(const FrameTable& table, const float* query, int dim, size_t k,
+                                      double gap, const std::string& index_name);
+
+}  // namespace clipfind::index
