@@ -9,7 +9,7 @@ them as PNG (exactly the model's 96 px, so preprocessing is only /255 and
 mean/std), embeds them and the prompts with `clipfind embed --json
 --normalize`, and picks each family's best prompt per image. The answers
 must equal transformers' fp32 answers on the same images
-(tests/data/golden/shapes_heldout_np.json, made by
+(tests/data/shapes/heldout_np.json, made by
 tools/make_shapes_heldout_np.py) for every image and family, except where
 transformers' top-1/top-2 cosine margin is below MARGIN: there, float
 rounding may legitimately pick the runner-up. Also prints the C++ held-out
@@ -36,7 +36,7 @@ from shapes_render_np import render_np  # noqa: E402
 from shapes_words import labels  # noqa: E402
 
 MODEL = ROOT / "models/shapes-clip"
-GOLDEN = ROOT / "tests/data/golden/shapes_heldout_np.json"
+GOLDEN = ROOT / "tests/data/shapes/heldout_np.json"
 MARGIN = 1e-3    # cosine similarity: C++ and transformers agree to ~1e-5 on these
 BATCH = 500      # images per `clipfind embed` call
 

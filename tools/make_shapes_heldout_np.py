@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/data/golden/shapes_heldout_np.json: transformers' fp32
+"""Writes tests/data/shapes/heldout_np.json: transformers' fp32
 zero-shot answers of models/shapes-clip on the held-out scenes rendered with
 numpy (tools/shapes_render_np.py), which CI can render again without torch.
 
@@ -43,7 +43,7 @@ def sha256_file(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="models/shapes-clip")
-    ap.add_argument("--out", default="tests/data/golden/shapes_heldout_np.json")
+    ap.add_argument("--out", default="tests/data/shapes/heldout_np.json")
     args = ap.parse_args()
     import transformers
     from transformers import AutoTokenizer, CLIPModel

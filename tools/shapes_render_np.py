@@ -10,7 +10,7 @@ shapes_geometry.paint), box-filter down, blend towards the 5-tap binomial blur,
 Gaussian pixel noise, 8-bit quantisation — except that the noise comes from
 numpy.random.default_rng(scenes["noise_seed"]) instead of a torch Generator
 (which numpy cannot reproduce). So render_np's images are not render's: their
-references (tests/data/golden/shapes_heldout_np.json) are made from render_np.
+references (tests/data/shapes/heldout_np.json) are made from render_np.
 """
 import numpy as np
 

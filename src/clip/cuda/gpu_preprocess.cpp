@@ -48,8 +48,8 @@ DevAxis on_device(const int32_t* base, const Offsets& o, int ksize) {
 
 }  // namespace
 
-const GpuPreprocessor::Passes& GpuPreprocessor::passes_for(const detail::PreprocessPlan& plan, int src_w,
-                                                           int src_h) {
+const GpuPreprocessor::Passes& GpuPreprocessor::passes_for(const Exec& exec, const detail::PreprocessPlan& plan,
+                                                           int src_w, int src_h) {
   const auto key = std::make_pair(src_w, src_h);
   if (auto it = cache_.find(key); it != cache_.end()) return it->second;
   if (cache_.size() >= kMaxCachedSizes) {
@@ -99,8 +99,13 @@ const GpuPreprocessor::Passes& GpuPreprocessor::passes_for(const detail::Preproc
 
   Passes p;
   p.arrays = res_.alloc(blob.size() * sizeof(int32_t));
-  // Synchronous: once per source size, and the host vector dies here.
-  CUDA_CHECK(cudaMemcpy(p.arrays.get(), blob.data(), blob.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
+  // On the stream the passes run on, then waited for (once per source size;
+  // the host vector dies here). Not a plain cudaMemcpy: from pageable memory
+  // it may return before the DMA lands, and the kernels on a non-blocking
+  // stream would not wait for it (seen: a plan half old, every value off).
+  CUDA_CHECK(cudaMemcpyAsync(p.arrays.get(), blob.data(), blob.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
+                             exec.stream));
+  CUDA_CHECK(cudaStreamSynchronize(exec.stream));
   const int32_t* base = p.arrays.as<int32_t>();
   a.kernel = on_device(base, oa, ka.ksize);
   b.kernel = on_device(base, ob, kb.ksize);
@@ -114,7 +119,7 @@ const GpuPreprocessor::Passes& GpuPreprocessor::passes_for(const detail::Preproc
 void GpuPreprocessor::run(const Exec& exec, const detail::PreprocessPlan& plan, int src_w, int src_h,
                           const uint8_t* frames, size_t frame_bytes, int n, float* out) {
   if (n <= 0) return;
-  const Passes& p = passes_for(plan, src_w, src_h);
+  const Passes& p = passes_for(exec, plan, src_w, src_h);
   const size_t tmp_frame = size_t(p.first.out_rows) * p.first.out_cols * 3;
   if (tmp_.bytes() < tmp_frame * n) {
     res_.synchronize();

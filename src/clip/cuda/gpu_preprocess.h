@@ -33,7 +33,7 @@ class GpuPreprocessor {
     const float* table = nullptr;
     bool padded = false;  // the resized image does not cover the crop
   };
-  const Passes& passes_for(const detail::PreprocessPlan& plan, int src_w, int src_h);
+  const Passes& passes_for(const Exec& exec, const detail::PreprocessPlan& plan, int src_w, int src_h);
 
   static constexpr size_t kMaxCachedSizes = 16;
   CudaResources& res_;
