@@ -1,0 +1,172 @@
+#include "app/index_encoder.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <thread>
+#include <utility>
+
+namespace clipfind {
+
+namespace {
+
+// On the CPU backend the encoder runs this many nice steps below the
+// decoders (its threads: the one embedding and the backend's workers, which
+// inherit the nice value of the thread that loads the engine). A decoder that
+// falls behind leaves the encoder idle, time lost for good; one that runs
+// ahead only waits on a full queue. Measured on 2 cores (bench/video/
+// RESULTS.md): the encoder's idle time drops from ~20% to ~9% of the run.
+constexpr int kEncoderNiceSteps = 3;
+
+}  // namespace
+
+void on_thread_behind_decoders(const std::function<void()>& f) {
+  std::exception_ptr error;
+  std::thread t([&] {
+    name_this_thread("cf-encode");
+    errno = 0;
+    (void)nice(kEncoderNiceSteps);  // best effort: a failure only costs the priority
+    try {
+      f();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+void Encoder::run() {
+  const size_t batch = size_t(std::max(req_.batch, 1));
+  for (;;) {
+    if ((req_.stop && req_.stop->load()) || writer_gone_) return;
+    std::optional<Work> w = in_.try_pop();
+    if (!w) {
+      // Nothing ready. Full batches are cheapest per frame on the CPU
+      // (measured: quarter batches cost ~3% more), so a part batch is
+      // embedded now only when a file's commit waits on it or nothing more
+      // will come; otherwise wait for frames.
+      if (!batch_.empty() && (file_waits() || in_.finished())) {
+        flush();
+        continue;
+      }
+      const auto t0 = Clock::now();
+      w = in_.pop();
+      times_.starved.add(since(t0));
+      if (!w) {  // decoders done (or stopped by Ctrl-C), queue drained
+        if (!(req_.stop && req_.stop->load())) flush();
+        return;
+      }
+    }
+    if (auto* f = std::get_if<SampledFrame>(&*w)) {
+      add(std::move(*f));
+      if (batch_.size() >= batch) flush();
+    } else {
+      FileEnd& e = std::get<FileEnd>(*w);
+      Open& o = open_[e.file];
+      if (!e.ok) o.error = e.error;
+      o.end = std::move(e);
+      finish_ready();
+    }
+  }
+}
+
+// A file has ended and waits only for its frames in the batch.
+bool Encoder::file_waits() const {
+  for (const auto& [file, o] : open_) {
+    if (o.end && o.in_batch > 0) return true;
+  }
+  return false;
+}
+
+void Encoder::add(SampledFrame&& f) {
+  ++open_[f.file].in_batch;
+  batch_.push_back({f.file, f.time});
+  if (pixels_) pixel_rows_.push_back(std::move(f.pixels));
+  else images_.push_back(std::move(f.image));
+}
+
+// These rows of the batch, in one engine call.
+clip::Tensor Encoder::embed(const std::vector<size_t>& rows) {
+  if (pixels_) {
+    const auto& cfg = engine_.preprocess_config();
+    const size_t per = size_t(3) * cfg.crop_height * cfg.crop_width;
+    clip::Tensor t({int64_t(rows.size()), 3, cfg.crop_height, cfg.crop_width});
+    for (size_t i = 0; i < rows.size(); ++i) std::memcpy(t.ptr() + i * per, pixel_rows_[rows[i]].data(), per * 4);
+    return engine_.embed_pixels(t);
+  }
+  if (rows.size() == images_.size()) return engine_.embed_images(images_);
+  std::vector<clip::Image> some;
+  for (size_t r : rows) some.push_back(images_[r]);
+  return engine_.embed_images(some);
+}
+
+void Encoder::keep(const std::vector<size_t>& rows, const clip::Tensor& e) {
+  const size_t dim = size_t(e.dim(1));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    Open& o = open_[batch_[rows[i]].file];
+    if (!o.error.empty()) continue;  // failed meanwhile: its frames are dropped
+    o.times.push_back(batch_[rows[i]].time);
+    o.embeddings.insert(o.embeddings.end(), e.ptr() + i * dim, e.ptr() + (i + 1) * dim);
+  }
+}
+
+void Encoder::flush() {
+  if (batch_.empty()) return;
+  const auto t0 = Clock::now();
+  std::vector<size_t> all(batch_.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  try {
+    clip::Tensor e = embed(all);
+    clip::l2_normalize_rows(e);
+    keep(all, e);
+  } catch (const std::exception&) {
+    // The batch mixes files: embed each file's frames alone, so only the
+    // file whose frame the engine rejects fails.
+    std::map<size_t, std::vector<size_t>> by_file;
+    for (size_t i = 0; i < batch_.size(); ++i) by_file[batch_[i].file].push_back(i);
+    for (const auto& [file, rows] : by_file) {
+      try {
+        clip::Tensor e = embed(rows);
+        clip::l2_normalize_rows(e);
+        keep(rows, e);
+      } catch (const std::exception& err) {
+        Open& o = open_[file];
+        if (o.error.empty()) o.error = naming(files_[file], err.what());
+      }
+    }
+  }
+  times_.embed.add(since(t0));
+  ++times_.batches;
+  for (const Pending& p : batch_) --open_[p.file].in_batch;
+  const long n = long(batch_.size());
+  batch_.clear();
+  pixel_rows_.clear();
+  images_.clear();
+  finish_ready();
+  progress_.embedded(n, open_.size());
+}
+
+void Encoder::finish_ready() {
+  for (auto it = open_.begin(); it != open_.end();) {
+    Open& o = it->second;
+    if (!o.end || o.in_batch > 0) {
+      ++it;
+      continue;
+    }
+    FinishedFile f{std::move(*o.end), std::move(o.times), std::move(o.embeddings)};
+    if (!o.error.empty()) {
+      f.end.ok = false;
+      f.end.error = o.error;
+      f.times.clear();
+      f.embeddings.clear();
+    }
+    if (!out_.push(std::move(f))) writer_gone_ = true;
+    it = open_.erase(it);
+  }
+}
+
+}  // namespace clipfind

@@ -1,0 +1,75 @@
+// The encoding stage of `clipfind index`: batches frames across files, embeds
+// them, and hands each finished file to the writer.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/bounded_queue.h"
+#include "app/index_pipeline.h"
+#include "app/index_progress.h"
+#include "app/index_stages.h"
+#include "clip/clip.h"
+
+namespace clipfind {
+
+// Runs f on a new thread named "cf-encode", kEncoderNiceSteps (index_encoder.cpp)
+// below this one (Linux: a nice value is per thread), and waits for it;
+// rethrows what f throws.
+void on_thread_behind_decoders(const std::function<void()>& f);
+
+// Embeds frames in batches that may mix files (with many short videos every
+// batch is still full), and hands a file to the writer once its end has been
+// seen and its last frame embedded. On the CPU backend a frame's embedding
+// does not depend on the batch it was in, so the index equals one built one
+// file at a time, byte for byte (tests/test_video_cli.py ManyInFlight).
+class Encoder {
+ public:
+  Encoder(clip::Engine& engine, const IndexRequest& req, const std::vector<std::filesystem::path>& files, bool pixels,
+          BoundedQueue<Work>& in, BoundedQueue<FinishedFile>& out, StageTimes& times, Progress& progress)
+      : engine_(engine), req_(req), files_(files), pixels_(pixels), in_(in), out_(out), times_(times),
+        progress_(progress) {}
+
+  // Until the decoders are done, or Ctrl-C (then unfinished files are dropped).
+  void run();
+
+ private:
+  // A file with frames seen and not yet handed to the writer.
+  struct Open {
+    std::vector<double> times;
+    std::vector<float> embeddings;
+    size_t in_batch = 0;          // its frames in batch_, not embedded yet
+    std::optional<FileEnd> end;   // set once the decoder finished it
+    std::string error;            // set when it failed (decoding or embedding)
+  };
+  struct Pending {
+    size_t file;
+    double time;
+  };
+
+  bool file_waits() const;
+  void add(SampledFrame&& f);
+  clip::Tensor embed(const std::vector<size_t>& rows);
+  void keep(const std::vector<size_t>& rows, const clip::Tensor& e);
+  void flush();
+  void finish_ready();
+
+  clip::Engine& engine_;
+  const IndexRequest& req_;
+  const std::vector<std::filesystem::path>& files_;
+  bool pixels_;
+  BoundedQueue<Work>& in_;
+  BoundedQueue<FinishedFile>& out_;
+  StageTimes& times_;
+  Progress& progress_;
+  std::map<size_t, Open> open_;
+  std::vector<Pending> batch_;
+  std::vector<std::vector<float>> pixel_rows_;  // with pixels_
+  std::vector<clip::Image> images_;             // without
+  bool writer_gone_ = false;                    // the writer failed: stop (run_index reports why)
+};
+
+}  // namespace clipfind

@@ -1,0 +1,72 @@
+// What flows between the stages of `clipfind index` (index_pipeline.cpp shows
+// how they connect) and the timing helpers they share.
+#pragma once
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "clip/clip.h"
+#include "video/decoder.h"
+
+namespace clipfind {
+
+using Clock = std::chrono::steady_clock;
+inline double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Thread-seconds that several threads add to.
+class Seconds {
+ public:
+  void add(double s) { ns_.fetch_add(int64_t(s * 1e9), std::memory_order_relaxed); }
+  double get() const { return double(ns_.load(std::memory_order_relaxed)) * 1e-9; }
+
+ private:
+  std::atomic<int64_t> ns_{0};
+};
+
+// Named threads show up in top and perf; threads FFmpeg starts inherit the name.
+inline void name_this_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
+
+// An error message that names the file (decoder errors already do).
+inline std::string naming(const std::filesystem::path& file, const std::string& what) {
+  return what.rfind(file.string(), 0) == 0 ? what : file.string() + ": " + what;
+}
+
+// One sampled frame of todo[file]: preprocessed pixels when the decoder
+// threads preprocess (CPU backend), else the RGB picture for the engine (the
+// CUDA backend preprocesses on the GPU).
+struct SampledFrame {
+  size_t file = 0;
+  double time = 0.0;
+  clip::Image image;
+  std::vector<float> pixels;  // [3, crop_h, crop_w]
+};
+
+// After a file's last frame: how its decoding ended.
+struct FileEnd {
+  size_t file = 0;
+  bool ok = false;
+  video::VideoInfo info;
+  std::string error;
+};
+
+using Work = std::variant<SampledFrame, FileEnd>;
+
+// A file whose frames are all embedded, or that failed: for the writer.
+struct FinishedFile {
+  FileEnd end;
+  std::vector<double> times;
+  std::vector<float> embeddings;  // times.size() rows, L2-normalised
+};
+
+struct StageTimes {
+  Seconds decode, preprocess, blocked, embed, starved, write;
+  std::atomic<long> batches{0};
+};
+
+}  // namespace clipfind
