@@ -124,6 +124,9 @@ Server::Server(ServeOptions o) : state_(std::make_unique<State>(std::move(o))) {
   httplib::Server& http = s.http;
   const int threads = std::max(1, opt.http_threads);
   http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  // A response goes out in two writes (headers, then body): with Nagle's
+  // algorithm the second waits for the client's delayed ACK (~40 ms).
+  http.set_tcp_nodelay(true);
   http.set_read_timeout(kReadTimeoutS, 0);
   http.set_write_timeout(kWriteTimeoutS, 0);
   http.set_keep_alive_timeout(kKeepAliveS);
