@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "image_fixtures.h"
 #include "test_util.h"
 #include "clip/error.h"
 #include "clip/image.h"
@@ -24,13 +25,6 @@ using nlohmann::json;
 using namespace cliptest;
 
 namespace {
-
-const fs::path kImages = fs::path(CLIPFIND_TEST_DATA) / "images";
-
-json reference() {
-  std::ifstream in(kImages / "reference.json");
-  return json::parse(in);
-}
 
 std::vector<uint8_t> read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

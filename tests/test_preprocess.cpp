@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "image_fixtures.h"
 #include "test_util.h"
 #include "clip/error.h"
 #include "clip/image.h"
@@ -29,13 +30,6 @@ using nlohmann::json;
 using namespace cliptest;
 
 namespace {
-
-const fs::path kImages = fs::path(CLIPFIND_TEST_DATA) / "images";
-
-json reference() {
-  std::ifstream in(kImages / "reference.json");
-  return json::parse(in);
-}
 
 
 clip::PreprocessConfig config(int edge, int crop_w, int crop_h) {

@@ -193,19 +193,7 @@ Tensor Engine::embed_pixels(const Tensor& pixels) {
 }
 
 Tensor Engine::embed_images(const std::vector<Image>& images) {
-  std::vector<ImageView> views;
-  views.reserve(images.size());
-  for (size_t i = 0; i < images.size(); ++i) {
-    const Image& im = images[i];
-    if (im.width <= 0 || im.height <= 0 ||
-        im.rgb.size() != static_cast<size_t>(im.width) * im.height * 3) {
-      throw Error("image " + std::to_string(i) + ": not a valid RGB image (" +
-                  std::to_string(im.width) + "x" + std::to_string(im.height) + ", " +
-                  std::to_string(im.rgb.size()) + " bytes)");
-    }
-    views.push_back(im.view());
-  }
-  return embed_image_views(views);
+  return embed_image_views(checked_views(images, "image"));
 }
 
 Tensor Engine::embed_image_views(const std::vector<ImageView>& images) {

@@ -107,4 +107,22 @@ Image decode_image_file(const std::filesystem::path& path) {
   return decode_image_bytes(bytes.data(), bytes.size(), name);
 }
 
+ImageView checked_view(const Image& image, const std::string& what) {
+  if (image.width <= 0 || image.height <= 0 ||
+      image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3) {
+    throw Error(what + ": not a valid RGB image (" + std::to_string(image.width) + "x" +
+                std::to_string(image.height) + ", " + std::to_string(image.rgb.size()) + " bytes)");
+  }
+  return image.view();
+}
+
+std::vector<ImageView> checked_views(const std::vector<Image>& images, const std::string& what) {
+  std::vector<ImageView> views;
+  views.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    views.push_back(checked_view(images[i], what + " " + std::to_string(i)));
+  }
+  return views;
+}
+
 }  // namespace clip

@@ -25,6 +25,12 @@ struct Image {
   ImageView view() const { return {width, height, rgb.data()}; }
 };
 
+// The view of `image` once it is checked to be well formed (positive size,
+// width * height * 3 bytes); otherwise clip::Error "<what>: not a valid RGB
+// image (WxH, N bytes)". checked_views names the failing one "<what> i".
+ImageView checked_view(const Image& image, const std::string& what);
+std::vector<ImageView> checked_views(const std::vector<Image>& images, const std::string& what);
+
 // Decodes PNG or JPEG (by content, not by extension). Grey, grey+alpha,
 // palette, RGBA and 16-bit inputs become 8-bit RGB like PIL's convert("RGB")
 // (alpha dropped, not blended). Throws clip::Error naming the file.

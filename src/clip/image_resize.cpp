@@ -334,13 +334,8 @@ Image resize_with_plan(const ImageView& src, ResizePlan p) {
 }  // namespace detail
 
 Image resize_bicubic(const Image& src, int out_width, int out_height) {
-  if (src.rgb.size() != static_cast<size_t>(src.width) * src.height * 3 || src.width <= 0 ||
-      src.height <= 0) {
-    throw Error("resize_bicubic: source image is " + std::to_string(src.width) + "x" +
-                std::to_string(src.height) + " with " + std::to_string(src.rgb.size()) +
-                " bytes, not a valid RGB image");
-  }
-  return detail::resize_bicubic_window(src.view(), out_width, out_height, 0, 0, out_width, out_height);
+  return detail::resize_bicubic_window(checked_view(src, "resize_bicubic"), out_width, out_height, 0, 0,
+                                       out_width, out_height);
 }
 
 }  // namespace clip

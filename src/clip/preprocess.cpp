@@ -125,13 +125,10 @@ Image center_crop(const Image& src, int crop_width, int crop_height) {
     throw Error("center_crop: invalid crop size " + std::to_string(crop_width) + "x" +
                 std::to_string(crop_height));
   }
-  if (src.rgb.size() != static_cast<size_t>(src.width) * src.height * 3) {
-    throw Error("center_crop: not a valid RGB image (" + std::to_string(src.width) + "x" +
-                std::to_string(src.height) + ")");
-  }
+  const ImageView view = checked_view(src, "center_crop");
   detail::PreprocessPlan plan;
   plan_crop(src.width, src.height, src.width, src.height, crop_width, crop_height, &plan);
-  return place_on_canvas(detail::resize_with_plan(src.view(), plan.resize), crop_width, crop_height,
+  return place_on_canvas(detail::resize_with_plan(view, plan.resize), crop_width, crop_height,
                          plan.place_x, plan.place_y);
 }
 
@@ -178,12 +175,7 @@ void preprocess_image(const ImageView& image, const PreprocessConfig& cfg, float
 }
 
 void preprocess_image(const Image& image, const PreprocessConfig& cfg, float* out) {
-  if (image.width <= 0 || image.height <= 0 ||
-      image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    throw Error("preprocess: not a valid RGB image (" + std::to_string(image.width) + "x" +
-                std::to_string(image.height) + ")");
-  }
-  preprocess_image(image.view(), cfg, out);
+  preprocess_image(checked_view(image, "preprocess"), cfg, out);
 }
 
 Tensor preprocess_batch(const std::vector<ImageView>& images, const PreprocessConfig& cfg) {
@@ -224,17 +216,7 @@ Tensor preprocess_batch(const std::vector<ImageView>& images, const PreprocessCo
 }
 
 Tensor preprocess_batch(const std::vector<Image>& images, const PreprocessConfig& cfg) {
-  std::vector<ImageView> views;
-  views.reserve(images.size());
-  for (size_t i = 0; i < images.size(); ++i) {
-    const Image& im = images[i];
-    if (im.rgb.size() != static_cast<size_t>(std::max(im.width, 0)) * std::max(im.height, 0) * 3) {
-      throw Error("image " + std::to_string(i) + " of the batch: preprocess: not a valid RGB image (" +
-                  std::to_string(im.width) + "x" + std::to_string(im.height) + ")");
-    }
-    views.push_back(im.view());
-  }
-  return preprocess_batch(views, cfg);
+  return preprocess_batch(checked_views(images, "preprocess: image"), cfg);
 }
 
 }  // namespace clip

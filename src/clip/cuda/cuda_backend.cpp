@@ -320,7 +320,6 @@ class CudaBackendImpl final : public CudaBackend {
     const size_t n = images.size(), dim = config_.projection_dim;
     Tensor out({int64_t(n), int64_t(dim)});
     if (n == 0) return out;
-    wait_staging_free();  // host_out_ may be read by an earlier call's copy
     host_out_.reserve(n * dim * 4);
     const size_t pixels_per_image = size_t(3) * c.image_size * c.image_size;
     for (size_t start = 0; start < n;) {

@@ -89,7 +89,6 @@ const GpuPreprocessor::Passes& GpuPreprocessor::passes_for(const Exec& exec, con
     b = {false, {}, 0, 0, W, H, W};
     kb = identity(H, 0);
   }
-  (void)src_h;
 
   std::vector<int32_t> blob;
   const Offsets oa = append(blob, ka), ob = append(blob, kb);
