@@ -39,6 +39,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# CUTLASS headers (PyPI's nvidia-cutlass wheel) for the Hopper GEMMs of the
+# CUDA build; the --build set (the demo) builds without them.
+[ "${1:-}" = --build ] || "$(dirname "$0")/fetch-cutlass.sh"
+
 for spec in "${PIP[@]}"; do
   mod=${spec%%=*}
   if ! python3 -c "import $mod" 2>/dev/null; then

@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <functional>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "clip/cuda/attention.cuh"
@@ -26,6 +28,7 @@
 #include "clip/cuda/gemm.h"
 #include "clip/cuda/layernorm.cuh"
 #include "clip/cuda/resources.h"
+#include "clip/cuda/sm90/sm90_gemm.h"
 #include "random_model.h"
 #include "test_cuda_reference.h"
 
@@ -336,7 +339,9 @@ TEST(CudaOps, Attention) {
       {3, 50, 4, 64, false},  {2, 77, 4, 64, true},  {2, 197, 3, 64, false}, {2, 257, 2, 64, false},
       {1, 7, 8, 64, true},    {2, 1, 2, 64, false},  {2, 17, 2, 64, true},   {2, 50, 2, 32, false},
       {2, 77, 2, 128, true},  {1, 300, 2, 64, true}, {2, 40, 2, 80, false} /* SIMT only */,
-      {3, 77, 8, 64, true},   {3, 9, 8, 64, true} /* B/32 text in test_cuda_model */,
+      {3, 77, 8, 64, true},   {3, 9, 8, 64, true} /* B/32 text in test_cuda_model */, {2, 257, 2, 32, true},
+      // Key walks that end with 16-key chunks after 64-key blocks (and that round up to 64).
+      {2, 33, 2, 64, false},  {2, 96, 2, 64, true},  {2, 100, 2, 64, false}, {2, 113, 2, 128, true},
   };
   for (DType t : kTypes) {
     for (const AttnCase& c : cases) {
@@ -366,9 +371,12 @@ TEST(CudaOps, Gemm) {
                      Shape{231, 1536, 512}, Shape{231, 2048, 512}, Shape{231, 512, 2048}, Shape{27, 512, 2048},
                      Shape{3, 512, 512}}) {
       for (DType out_type : {DType::F32, DType::F16, DType::BF16}) {
-        // plain, +bias (float32), +bias accumulate, +bias in the output type
-        for (int variant = 0; variant < 4; ++variant) {
+        // plain, +bias (float32), +bias accumulate, +bias in the output type,
+        // +bias and QuickGELU, +bias and GELU (fc1: on Hopper an sm90 kernel
+        // may be picked for these, elsewhere cuBLASLt + bias_act)
+        for (int variant = 0; variant < 6; ++variant) {
           const bool bias = variant >= 1, acc = variant == 2, typed_bias = variant == 3;
+          const Act act = variant == 4 ? Act::QuickGelu : variant == 5 ? Act::Gelu : Act::None;
           if (out_type != DType::F32 && out_type != m.in) continue;
           if (acc && out_type != DType::F32) continue;  // the residual stream is float32
           if (typed_bias && out_type == DType::F32) continue;
@@ -386,21 +394,96 @@ TEST(CudaOps, Gemm) {
           gs.in_type = m.in; gs.out_type = out_type; gs.compute = m.compute;
           gs.accumulate = acc; gs.bias = bias;
           gs.bias_type = typed_bias ? out_type : DType::F32;
+          gs.act = act;
           res.gemm().linear(res.exec(), gs, dx->p, dw->p, bias ? dbt->p : nullptr, dout->p,
                             bias ? db->as<float>() : nullptr);
           res.synchronize();
           std::vector<float> want = ref::linear(x, sh.M, sh.K, w.data(), bias ? b.data() : nullptr, sh.N);
           if (acc)
             for (size_t i = 0; i < want.size(); ++i) want[i] += c0[i];
+          for (float& v : want) v = act == Act::QuickGelu ? ref::quick_gelu(v) : act == Act::Gelu ? ref::gelu(v) : v;
           // TF32 rounds the operands to 10 mantissa bits inside the product.
           Tol tol = m.compute == GemmCompute::TF32 ? Tol{4e-3, 4e-3} : output_tol(out_type, 2e-5);
           char name[160];
-          std::snprintf(name, sizeof name, "gemm %s out=%s M=%d N=%d K=%d%s%s (bias %s)", m.name, dtype_name(out_type),
-                        sh.M, sh.N, sh.K, bias ? (typed_bias ? " +bias(out type)" : " +bias") : "", acc ? " +acc" : "",
-                        !bias ? "-" : res.gemm().bias_fused(gs) ? "in epilogue" : "separate kernel");
+          std::snprintf(name, sizeof name, "gemm %s out=%s M=%d N=%d K=%d%s%s%s (bias %s, %s)", m.name,
+                        dtype_name(out_type), sh.M, sh.N, sh.K, bias ? (typed_bias ? " +bias(out type)" : " +bias") : "",
+                        acc ? " +acc" : "", act == Act::QuickGelu ? " +quick_gelu" : act == Act::Gelu ? " +gelu" : "",
+                        !bias ? "-" : res.gemm().bias_fused(gs) ? "in epilogue" : "separate kernel",
+                        res.gemm().kernel_name(gs).c_str());
           expect_close(download(dout->p, out_type, want.size()), want, tol, name);
         }
       }
+    }
+  }
+}
+
+// ---- Hopper GEMMs with fused epilogues (sm90/, CUTLASS) ------------------------------
+
+// Skips (and says why) unless sm90 kernels are compiled in and this GPU runs them.
+#define SKIP_WITHOUT_SM90()                                                                      \
+  do {                                                                                           \
+    SKIP_WITHOUT_GPU();                                                                          \
+    if (sm90::variants().empty()) {                                                              \
+      std::printf("[  SKIPPED ] built without the sm90 kernels (no CUTLASS headers or sm_90)\n"); \
+      GTEST_SKIP() << "built without the sm90 kernels";                                          \
+    }                                                                                            \
+    if (!sm90::device_supported(0)) {                                                            \
+      std::printf("[  SKIPPED ] GPU 0 is not compute capability 9.0\n");                         \
+      GTEST_SKIP() << "GPU 0 is not compute capability 9.0";                                     \
+    }                                                                                            \
+  } while (0)
+
+// Every compiled variant, called directly, against the float64-accumulated
+// reference: ragged M (not a multiple of any tile), small M (text queries),
+// N not a multiple of 128 and the residual update in place.
+TEST(CudaOps, Sm90GemmVariants) {
+  SKIP_WITHOUT_SM90();
+  Rng r(11);
+  CudaResources res(0);
+  Dev workspace(32 << 20);
+  struct Shape { int M, N, K; };
+  const Shape shapes[] = {{7, 512, 512}, {50, 2304, 768}, {231, 2048, 512}, {1000, 768, 3072}, {3329, 1032, 64}};
+  for (const sm90::Variant& v : sm90::variants()) {
+    for (Shape sh : shapes) {
+      const bool residual = v.epilogue == sm90::Epilogue::BiasResidual;
+      const DType out_type = residual ? DType::F32 : DType::F16;
+      std::vector<float> x = rounded(random_vec(r, size_t(sh.M) * sh.K), DType::F16);
+      std::vector<float> w = rounded(random_vec(r, size_t(sh.N) * sh.K, 1.f / std::sqrt(float(sh.K))), DType::F16);
+      std::vector<float> b = random_vec(r, sh.N, 0.5f);
+      std::vector<float> c0 = random_vec(r, size_t(sh.M) * sh.N);
+      auto dx = upload(x, DType::F16), dw = upload(w, DType::F16), db = upload(b, DType::F32);
+      auto dout = residual ? upload(c0, DType::F32) : std::make_unique<Dev>(size_t(sh.M) * sh.N * 2);
+      if (!residual) poison(dout->p, dout->bytes);
+      const sm90::Problem p{sh.M, sh.N, sh.K, dx->p, dw->p, db->as<float>(), dout->p, res.num_sms()};
+      ASSERT_EQ(v.run(p, workspace.p, workspace.bytes, nullptr), sm90::Status::Ok) << v.name;
+      CUDA_CHECK(cudaDeviceSynchronize());
+      std::vector<float> want = ref::linear(x, sh.M, sh.K, w.data(), b.data(), sh.N);
+      for (size_t i = 0; i < want.size(); ++i) {
+        switch (v.epilogue) {
+          case sm90::Epilogue::BiasQuickGelu: want[i] = ref::quick_gelu(want[i]); break;
+          case sm90::Epilogue::BiasGelu: want[i] = ref::gelu(want[i]); break;
+          case sm90::Epilogue::BiasResidual: want[i] += c0[i]; break;
+          case sm90::Epilogue::Bias: break;
+        }
+      }
+      char name[160];
+      std::snprintf(name, sizeof name, "%s %s M=%d N=%d K=%d", v.name, sm90::epilogue_name(v.epilogue), sh.M, sh.N,
+                    sh.K);
+      expect_close(download(dout->p, out_type, want.size()), want, output_tol(out_type), name);
+    }
+  }
+}
+
+// Shapes the kernels cannot take are refused, not run: K or N not a
+// multiple of 8, N not even a multiple of 4 (16-byte rows for TMA).
+TEST(CudaOps, Sm90GemmRefusesUnalignedShapes) {
+  SKIP_WITHOUT_SM90();
+  Dev x(64 * 588 * 2), w(1024 * 588 * 2), b(1024 * 4), out(64 * 1024 * 4), workspace(32 << 20);
+  for (const sm90::Variant& v : sm90::variants()) {
+    for (auto [N, K] : {std::pair{1024, 588}, std::pair{1022, 512}}) {
+      const sm90::Problem p{64, N, K, x.p, w.p, b.as<float>(), out.p, 0};
+      EXPECT_EQ(v.run(p, workspace.p, workspace.bytes, nullptr), sm90::Status::Unsupported)
+          << v.name << " N=" << N << " K=" << K;
     }
   }
 }
@@ -425,31 +508,45 @@ TEST(CudaOpsPerf, RealShapes) {
       const Exec ex{nullptr, false};
       const double us = time_us([&] { attention(ex, q->p, out.p, t, s, sms); });
       const double flop = 4.0 * c.B * c.heads * double(c.S) * c.S * c.D * (c.causal ? 0.5 : 1.0);
-      std::printf("  attention %-18s %s %-11s %9.1f us  %6.1f TFLOP/s\n", a.name, dtype_name(t),
-                  attention_choice(t, s) == AttnImpl::TensorCore ? "tensor-core" : "simt", us, flop / us * 1e-6);
+      std::printf("  attention %-18s %s %-11s %d warps %9.1f us  %6.1f TFLOP/s\n", a.name, dtype_name(t),
+                  attention_choice(t, s) == AttnImpl::TensorCore ? "tensor-core" : "simt",
+                  attention_block_warps(t, s), us, flop / us * 1e-6);
     }
   }
-  {
-    // The four GEMMs of a ViT-B/32 layer at batch 1024 (M = 1024*50 tokens), fp16.
+  for (auto [model, M, H] : {std::tuple{"B/32 b1024", int64_t(1024) * 50, 768},
+                              std::tuple{"L/14 b256", int64_t(256) * 257, 1024}}) {
+    // The four GEMMs of a layer, fp16, through the runner (which picks
+    // cuBLASLt or an sm90 kernel on the first call; named in the output).
     CudaResources res(0);
-    const int64_t M = 1024 * 50;
-    struct G { const char* name; int N, K; bool acc; };
-    auto x = upload(random_vec(r, size_t(M) * 3072), DType::F16);
-    auto w = upload(random_vec(r, size_t(3072) * 3072, 0.02f), DType::F16);
-    auto b = upload(random_vec(r, 3072), DType::F32);  // as f16 too: the first half is read either way
-    Dev out(size_t(M) * 3072 * 4);
-    for (G g : {G{"qkv", 2304, 768, false}, G{"out_proj+res", 768, 768, true}, G{"fc1", 3072, 768, false},
-                G{"fc2+res", 768, 3072, true}}) {
+    const int I = 4 * H;
+    struct G { const char* name; int N, K; bool acc; Act act; };
+    auto x = upload(random_vec(r, size_t(M) * I), DType::F16);
+    auto w = upload(random_vec(r, size_t(I) * I, 0.02f), DType::F16);
+    auto b = upload(random_vec(r, I), DType::F32);  // as f16 too: the first half is read either way
+    Dev out(size_t(M) * I * 4);
+    for (G g : {G{"qkv", 3 * H, H, false, Act::None}, G{"out_proj+res", H, H, true, Act::None},
+                G{"fc1+quick_gelu", I, H, false, Act::QuickGelu}, G{"fc2+res", H, I, true, Act::None}}) {
       GemmShape gs;
       gs.M = M; gs.N = g.N; gs.K = g.K;
       gs.in_type = DType::F16; gs.out_type = g.acc ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
-      gs.accumulate = g.acc; gs.bias = g.acc || g.N == 2304;
-      gs.bias_type = g.acc ? DType::F32 : DType::F16;
+      gs.accumulate = g.acc; gs.bias = true; gs.act = g.act;
+      gs.bias_type = g.acc || g.act != Act::None ? DType::F32 : DType::F16;
       const double us =
           time_us([&] { res.gemm().linear(res.exec(), gs, x->p, w->p, b->p, out.p, b->as<float>()); }, res.stream());
-      std::printf("  gemm fp16 B/32 b1024 %-13s M=%lld N=%d K=%d %9.1f us  %6.1f TFLOP/s (bias %s)\n", g.name,
-                  (long long)M, g.N, g.K, us, 2.0 * M * g.N * g.K / us * 1e-6,
-                  !gs.bias ? "-" : res.gemm().bias_fused(gs) ? "fused" : "separate");
+      std::printf("  gemm fp16 %s %-15s M=%lld N=%d K=%d %9.1f us  %6.1f TFLOP/s (%s)\n", model, g.name,
+                  (long long)M, g.N, g.K, us, 2.0 * M * g.N * g.K / us * 1e-6, res.gemm().kernel_name(gs).c_str());
+    }
+    // The cost of fc1's fused activation: each sm90 kernel with the bias
+    // alone and with bias + QuickGELU (called directly).
+    if (res.gemm().sm90_enabled()) {
+      const sm90::Problem p{M, I, H, x->p, w->p, b->as<float>(), out.p, res.num_sms()};
+      Dev workspace(32 << 20);
+      for (const sm90::Variant& v : sm90::variants()) {
+        if (v.epilogue != sm90::Epilogue::Bias && v.epilogue != sm90::Epilogue::BiasQuickGelu) continue;
+        const double us = time_us([&] { v.run(p, workspace.p, workspace.bytes, res.stream()); }, res.stream());
+        std::printf("  sm90 fc1 %s %-32s %-16s %9.1f us  %6.1f TFLOP/s\n", model, v.name, sm90::epilogue_name(v.epilogue),
+                    us, 2.0 * M * I * H / us * 1e-6);
+      }
     }
   }
   for (int H : {768, 1024}) {

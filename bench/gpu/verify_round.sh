@@ -13,6 +13,7 @@ cd "$ROOT"
 OUT=${OUT:-$ROOT/bench/out}
 mkdir -p "$OUT"
 source bench/gpu/carried_debs.sh
+scripts/fetch-cutlass.sh || echo "no CUTLASS headers: building with cuBLASLt alone"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 

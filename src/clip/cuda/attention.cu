@@ -3,6 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <type_traits>
 
 namespace clip::cuda {
 namespace {
@@ -123,13 +127,15 @@ void launch_simt(const Exec& exec, const T* qkv, T* out, const AttnShape& s) {
 // range of 16-query tiles; it first copies all keys it can see into shared
 // memory (K and V both as [key][D+8], 16-byte stores; the +8 padding puts the
 // 8 rows a fragment load touches on distinct banks; V's fragments come
-// transposed out of ldmatrix.trans), then each warp runs
-// its query tiles over 64-key blocks: S = Q K^T on tensor cores, masking and
-// online softmax in float32 registers, P (rounded to T) times V on tensor
-// cores. CLIP's sequences (<= 257 tokens, ~88 KB of K/V at D = 64) fit in
+// transposed out of ldmatrix.trans), then each warp runs its query tiles
+// over 64-key blocks (16-key chunks at the tail): S = Q K^T on tensor cores,
+// masking and online softmax in float32 registers, P (rounded to T) times V
+// on tensor cores. CLIP's sequences (<= 257 tokens, ~88 KB of K/V at D = 64) fit in
 // shared memory whole, so there is no K/V pipelining to get wrong.
 // ============================================================================
-constexpr int kMmaWarps = 4, kKeyBlock = 64;
+// Warps per block (one 16-query tile each per round) are picked per shape at
+// launch, up to kMaxMmaWarps; see pick_warps().
+constexpr int kMaxMmaWarps = 8, kKeyBlock = 64;
 
 template <typename T>
 __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
@@ -176,14 +182,23 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(addr));
 }
 
+// Keys a block walks through for kv_len visible keys: 64-key blocks while
+// more than 32 keys remain, then 16-key chunks, so 257 keys cost 272 rather
+// than 320 and 197 cost 208 rather than 256 (the padding keys are computed
+// and masked). K/V shared memory is zero-filled up to this length.
+__host__ __device__ constexpr int padded_keys(int n) {
+  const int full = n <= 32 ? 0 : (n - 32 + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
+  return full >= n ? full : full + (n - full + 15) / 16 * 16;
+}
+
 template <typename T, int D>
-__global__ void __launch_bounds__(kMmaWarps * 32)
+__global__ void __launch_bounds__(kMaxMmaWarps * 32)
     attn_mma_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, bool causal,
                     float scale_log2, int tiles_per_block) {
   static_assert(D % 16 == 0 && D <= 128, "head_dim");
   constexpr int KS = D + 8;  // K/V row stride in elements (keeps rows 16-byte aligned)
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
   const int g = lane >> 2, t = lane & 3;  // mma fragment coordinates
   const int b = blockIdx.x / heads, h = blockIdx.x % heads;
   const int hidden = heads * D, row_len = 3 * hidden;
@@ -195,9 +210,28 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
   if (tile_begin >= tile_end) return;
   // Keys this block can see: all, or with the causal mask up to its last query.
   const int kv_len = causal ? min(seq, tile_end * 16) : seq;
-  const int kv_pad = (kv_len + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
+  const int kv_pad = padded_keys(kv_len);
   T* Ks = reinterpret_cast<T*>(smem_raw);  // [kv_pad][KS]
   T* Vs = Ks + size_t(kv_pad) * KS;        // [kv_pad][KS]
+
+  // Q fragments come straight from global memory, one tile ahead: the loads
+  // for a warp's next tile are in flight while it computes the current one
+  // (and the first tile's while the block fills K/V), not exposed per tile.
+  auto load_q = [&](uint32_t(&qf)[D / 16][4], int tile) {
+    const int r0 = tile * 16 + g, r1 = r0 + 8;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const int c = h * D + kk * 16 + 2 * t;
+      const T* p0 = base + int64_t(r0) * row_len + c;
+      const T* p1 = base + int64_t(r1) * row_len + c;
+      qf[kk][0] = r0 < seq ? ld32(p0) : 0u;
+      qf[kk][1] = r1 < seq ? ld32(p1) : 0u;
+      qf[kk][2] = r0 < seq ? ld32(p0 + 8) : 0u;
+      qf[kk][3] = r1 < seq ? ld32(p1 + 8) : 0u;
+    }
+  };
+  uint32_t q_next[D / 16][4];
+  if (tile_begin + warp < tile_end) load_q(q_next, tile_begin + warp);
 
   // K and V -> shared memory, 16 bytes per load; keys past kv_len are zero
   // so that 0-probability padding never multiplies garbage (0 * NaN = NaN).
@@ -215,44 +249,39 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
   }
   __syncthreads();
 
-  for (int tile = tile_begin + warp; tile < tile_end; tile += kMmaWarps) {
+  for (int tile = tile_begin + warp; tile < tile_end; tile += n_warps) {
     const int q0 = tile * 16;
     const int r0 = q0 + g, r1 = q0 + g + 8;  // the two rows this thread holds
-    // Q fragments straight from global memory (read once per tile).
     uint32_t qf[D / 16][4];
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const int c = h * D + kk * 16 + 2 * t;
-      const T* p0 = base + int64_t(r0) * row_len + c;
-      const T* p1 = base + int64_t(r1) * row_len + c;
-      qf[kk][0] = r0 < seq ? ld32(p0) : 0u;
-      qf[kk][1] = r1 < seq ? ld32(p1) : 0u;
-      qf[kk][2] = r0 < seq ? ld32(p0 + 8) : 0u;
-      qf[kk][3] = r1 < seq ? ld32(p1 + 8) : 0u;
-    }
+    for (int kk = 0; kk < D / 16; ++kk)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) qf[kk][e] = q_next[kk][e];
+    if (tile + n_warps < tile_end) load_q(q_next, tile + n_warps);
+
     float o[D / 8][4];
 #pragma unroll
     for (int nd = 0; nd < D / 8; ++nd) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 
-    const int k_end = causal ? min(kv_len, q0 + 16) : kv_len;
-    for (int kb = 0; kb < k_end; kb += kKeyBlock) {
-      // S = Q K^T for 16 queries x 64 keys: 8 n-blocks of 8 keys.
-      float s[8][4];
+    // One block of NB*8 keys from kb: S = Q K^T on tensor cores, scale (in
+    // log2 units), mask, online softmax, O += P V.
+    auto key_block = [&](auto nb_count, int kb) {
+      constexpr int NB = decltype(nb_count)::value;
+      float s[NB][4];
 #pragma unroll
-      for (int nb = 0; nb < 8; ++nb) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
+      for (int nb = 0; nb < NB; ++nb) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
 #pragma unroll
-        for (int nb = 0; nb < 8; ++nb) {
+        for (int nb = 0; nb < NB; ++nb) {
           const T* kp = Ks + (kb + nb * 8 + g) * KS + kk * 16 + 2 * t;
           mma16816<T>(s[nb], qf[kk], ld32(kp), ld32(kp + 8));
         }
       }
-      // Scale (in log2 units), mask, and the running row maxima.
       float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-      for (int nb = 0; nb < 8; ++nb) {
+      for (int nb = 0; nb < NB; ++nb) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int key = kb + nb * 8 + 2 * t + (e & 1);
@@ -275,7 +304,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
         l[r] *= alpha[r];  // per-thread partial sums, reduced over the quad at the end
       }
 #pragma unroll
-      for (int nb = 0; nb < 8; ++nb) {
+      for (int nb = 0; nb < NB; ++nb) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const float p = exp2f(s[nb][e] - m_use[e >> 1]);
@@ -288,10 +317,10 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
         o[nd][0] *= alpha[0]; o[nd][1] *= alpha[0];
         o[nd][2] *= alpha[1]; o[nd][3] *= alpha[1];
       }
-      // O += P V: the S accumulators of n-blocks 2j and 2j+1 are exactly the
-      // A fragment of keys 16j..16j+15, so P never leaves registers.
+      // The S accumulators of n-blocks 2j and 2j+1 are exactly the A
+      // fragment of keys 16j..16j+15, so P never leaves registers.
 #pragma unroll
-      for (int j = 0; j < kKeyBlock / 16; ++j) {
+      for (int j = 0; j < NB / 2; ++j) {
         const uint32_t a[4] = {pack2<T>(s[2 * j][0], s[2 * j][1]), pack2<T>(s[2 * j][2], s[2 * j][3]),
                                pack2<T>(s[2 * j + 1][0], s[2 * j + 1][1]),
                                pack2<T>(s[2 * j + 1][2], s[2 * j + 1][3])};
@@ -300,13 +329,20 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
         const T* vrow = Vs + (kb + j * 16 + (lane & 15)) * KS + (lane >> 4) * 8;
 #pragma unroll
         for (int nd = 0; nd < D / 8; nd += 2) {
-          uint32_t b[4];
-          ldmatrix_x4_trans(b, vrow + nd * 8);
-          mma16816<T>(o[nd], a, b[0], b[1]);
-          mma16816<T>(o[nd + 1], a, b[2], b[3]);
+          uint32_t bf[4];
+          ldmatrix_x4_trans(bf, vrow + nd * 8);
+          mma16816<T>(o[nd], a, bf[0], bf[1]);
+          mma16816<T>(o[nd + 1], a, bf[2], bf[3]);
         }
       }
-    }
+    };
+
+    // The same walk as padded_keys(): 64-key blocks, then 16-key chunks.
+    const int k_end = causal ? min(kv_len, q0 + 16) : kv_len;
+    int kb = 0;
+    for (; k_end - kb > 32; kb += kKeyBlock) key_block(std::integral_constant<int, kKeyBlock / 8>{}, kb);
+    for (; kb < k_end; kb += 16) key_block(std::integral_constant<int, 2>{}, kb);
+
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
@@ -328,7 +364,7 @@ struct MmaPlan {
 };
 
 MmaPlan mma_plan(const AttnShape& s) {
-  const int kv_pad = (s.seq + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
+  const int kv_pad = padded_keys(s.seq);
   MmaPlan p;
   p.smem = size_t(2) * 2 * size_t(kv_pad) * (s.head_dim + 8);  // K and V, 16-bit
   return p;
@@ -351,32 +387,73 @@ bool mma_supported(DType type, const AttnShape& s) {
   return mma_plan(s).smem <= 227 * 1024;  // checked against the device at launch
 }
 
+// Warps per block for n_tiles query tiles: the count that keeps the most
+// warps doing useful work per SM, i.e. resident warps (registers and shared
+// memory decide, so ask the occupancy API) times the share of tile slots the
+// last round fills. ViT-L/14's 17 tiles on 4 warps leave 3 of 20 slots idle
+// and its 78 KB of K/V allow 2 blocks per SM (8 warps); 6 warps fill 17 of
+// 18 slots with 12 warps resident. 50 tokens (4 tiles) stay on 4 warps.
+template <typename Kernel>
+int pick_warps_uncached(Kernel kernel, int n_tiles, size_t smem) {
+  int best = 4;
+  double best_useful = -1.0;
+  for (int w = 4; w <= kMaxMmaWarps; ++w) {
+    int blocks = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, w * 32, smem) != cudaSuccess) {
+      cudaGetLastError();
+      continue;
+    }
+    const int rounds = static_cast<int>(ceil_div(n_tiles, w));
+    const double useful = double(blocks) * n_tiles / rounds;  // busy warps per SM
+    if (useful > best_useful + 1e-9) best = w, best_useful = useful;
+  }
+  return best;
+}
+
+// The same answer for every launch of a shape: computed once per (device,
+// kernel, tiles, shared memory), since the occupancy queries cost host time
+// on every un-captured small-batch pass.
+template <typename Kernel>
+int pick_warps(Kernel kernel, int n_tiles, size_t smem) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, const void*, int, size_t>, int> cache;
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  const auto key = std::make_tuple(dev, reinterpret_cast<const void*>(kernel), n_tiles, smem);
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, pick_warps_uncached(kernel, n_tiles, smem)).first;
+  return it->second;
+}
+
 template <typename T>
-void launch_mma(const Exec& exec, const T* qkv, T* out, const AttnShape& s, int num_sms) {
+int launch_mma(const Exec& exec, const T* qkv, T* out, const AttnShape& s, int num_sms, bool launch) {
   const MmaPlan plan = mma_plan(s);
   if (plan.smem > 48 * 1024)
     require(plan.smem <= size_t(max_smem_optin()), "attention",
             "sequence too long for the tensor-core kernel's shared memory");
   const int n_tiles = (s.seq + 15) / 16;
   const int bh = s.batch * s.heads;
-  // Enough blocks to fill the GPU twice over; each split reloads K/V, so
-  // split only when batch*heads alone leaves SMs idle.
-  const int want = static_cast<int>(ceil_div(2 * std::max(num_sms, 1), bh));
-  int splits = std::max(1, std::min(want, static_cast<int>(ceil_div(n_tiles, kMmaWarps))));
-  const int tiles_per_block = static_cast<int>(ceil_div(n_tiles, splits));
-  splits = static_cast<int>(ceil_div(n_tiles, tiles_per_block));
-  const dim3 grid(bh, splits);
   const float sl2 = s.scale * kLog2e;
   auto go = [&](auto kernel) {
     if (plan.smem > 48 * 1024)
       CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(plan.smem)));
-    kernel<<<grid, kMmaWarps * 32, plan.smem, exec.stream>>>(qkv, out, s.seq, s.heads, s.causal, sl2,
-                                                             tiles_per_block);
+    const int warps = pick_warps(kernel, n_tiles, plan.smem);
+    if (!launch) return warps;
+    // Enough blocks to fill the GPU twice over; each split reloads K/V, so
+    // split only when batch*heads alone leaves SMs idle.
+    const int want = static_cast<int>(ceil_div(2 * std::max(num_sms, 1), std::max(bh, 1)));
+    int splits = std::max(1, std::min(want, static_cast<int>(ceil_div(n_tiles, warps))));
+    const int tiles_per_block = static_cast<int>(ceil_div(n_tiles, splits));
+    splits = static_cast<int>(ceil_div(n_tiles, tiles_per_block));
+    const dim3 grid(bh, splits);
+    kernel<<<grid, warps * 32, plan.smem, exec.stream>>>(qkv, out, s.seq, s.heads, s.causal, sl2, tiles_per_block);
+    return warps;
   };
   switch (s.head_dim) {
-    case 32: go(attn_mma_kernel<T, 32>); break;
-    case 64: go(attn_mma_kernel<T, 64>); break;
-    default: go(attn_mma_kernel<T, 128>); break;
+    case 32: return go(attn_mma_kernel<T, 32>);
+    case 64: return go(attn_mma_kernel<T, 64>);
+    default: return go(attn_mma_kernel<T, 128>);
   }
 }
 
@@ -384,6 +461,13 @@ void launch_mma(const Exec& exec, const T* qkv, T* out, const AttnShape& s, int 
 
 AttnImpl attention_choice(DType type, const AttnShape& s) {
   return mma_supported(type, s) ? AttnImpl::TensorCore : AttnImpl::Simt;
+}
+
+int attention_block_warps(DType type, const AttnShape& s) {
+  if (attention_choice(type, s) != AttnImpl::TensorCore) return kSimtWarps;
+  const Exec none{};
+  return type == DType::F16 ? launch_mma<__half>(none, nullptr, nullptr, s, 0, false)
+                            : launch_mma<__nv_bfloat16>(none, nullptr, nullptr, s, 0, false);
 }
 
 void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& s,
@@ -398,9 +482,10 @@ void attention(const Exec& exec, const void* qkv, void* out, DType type, const A
             "tensor-core kernel needs fp16/bf16 and head_dim 32, 64 or 128");
     require(aligned16(qkv) && aligned16(out), "attention", "buffers must be 16-byte aligned");
     if (type == DType::F16)
-      launch_mma(exec, static_cast<const __half*>(qkv), static_cast<__half*>(out), s, num_sms);
+      launch_mma(exec, static_cast<const __half*>(qkv), static_cast<__half*>(out), s, num_sms, true);
     else
-      launch_mma(exec, static_cast<const __nv_bfloat16*>(qkv), static_cast<__nv_bfloat16*>(out), s, num_sms);
+      launch_mma(exec, static_cast<const __nv_bfloat16*>(qkv), static_cast<__nv_bfloat16*>(out), s, num_sms,
+                 true);
   } else {
     dispatch_dtype(type, [&](auto tv) {
       using T = decltype(tv);

@@ -28,4 +28,7 @@ void attention(const Exec& exec, const void* qkv, void* out, DType type, const A
 // Which kernel Auto picks for this shape and type (for tests and logs).
 AttnImpl attention_choice(DType type, const AttnShape& shape);
 
+// Warps per block the Auto kernel launches with on the current device (logs).
+int attention_block_warps(DType type, const AttnShape& shape);
+
 }  // namespace clip::cuda

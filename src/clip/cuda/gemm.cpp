@@ -1,15 +1,41 @@
 #include "clip/cuda/gemm.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "clip/cuda/bias_act.cuh"
+#include "clip/cuda/sm90/sm90_gemm.h"
 
 namespace clip::cuda {
 namespace {
+
+bool env_is(const char* name, const char* value) {
+  const char* e = std::getenv(name);
+  return e && std::strcmp(e, value) == 0;
+}
+
+// The sm90 epilogue that computes this shape's whole linear layer, if any:
+// fp16 operands, a float32 bias, and an fp16 output (bias [+ activation])
+// or the float32 residual stream updated in place.
+std::optional<sm90::Epilogue> sm90_epilogue(const GemmShape& s) {
+  if (s.in_type != DType::F16 || s.compute != GemmCompute::Mixed || !s.bias) return std::nullopt;
+  if (s.accumulate)
+    return s.out_type == DType::F32 && s.act == Act::None ? std::optional(sm90::Epilogue::BiasResidual)
+                                                           : std::nullopt;
+  if (s.out_type != DType::F16) return std::nullopt;
+  switch (s.act) {
+    case Act::None: return sm90::Epilogue::Bias;
+    case Act::QuickGelu: return sm90::Epilogue::BiasQuickGelu;
+    case Act::Gelu: return sm90::Epilogue::BiasGelu;
+  }
+  return std::nullopt;
+}
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
@@ -29,6 +55,9 @@ struct GemmRunner::Plan {
   std::vector<cublasLtMatmulAlgo_t> candidates;  // the heuristic's top picks, best first
   bool bias_fused = false;
   bool tuned = false;
+  std::vector<const sm90::Variant*> sm90_candidates;  // kernels for this shape's epilogue
+  const sm90::Variant* sm90 = nullptr;                // chosen instead of cuBLASLt
+  std::optional<sm90::Epilogue> sm90_epilogue;
   ~Plan() {
     if (a) cublasLtMatrixLayoutDestroy(a);
     if (b) cublasLtMatrixLayoutDestroy(b);
@@ -40,10 +69,13 @@ struct GemmRunner::Plan {
 GemmRunner::GemmRunner(void* workspace, size_t workspace_bytes)
     : workspace_(workspace), workspace_bytes_(workspace_bytes) {
   CUBLAS_CHECK(cublasLtCreate(&handle_));
-  const char* e = std::getenv("CLIPFIND_CUDA_BIAS_EPILOGUE");
-  allow_bias_epilogue_ = !(e && std::strcmp(e, "0") == 0);
-  const char* t = std::getenv("CLIPFIND_CUDA_GEMM_TUNE");
-  tune_ = !(t && std::strcmp(t, "0") == 0);
+  allow_bias_epilogue_ = !env_is("CLIPFIND_CUDA_BIAS_EPILOGUE", "0");
+  tune_ = !env_is("CLIPFIND_CUDA_GEMM_TUNE", "0");
+  log_ = env_is("CLIPFIND_CUDA_GEMM_LOG", "1");
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
+  sm90_ = !sm90::variants().empty() && !env_is("CLIPFIND_CUDA_CUTLASS", "0") && sm90::device_supported(device);
 }
 
 GemmRunner::~GemmRunner() {
@@ -105,28 +137,51 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
 
   // A float32 bias with a 16-bit output is never asked for: where
   // cuBLASLt accepts the attribute it is not a documented combination.
-  const bool try_bias = s.bias && allow_bias_epilogue_ &&
+  // With an activation the bias goes with it into bias_act's pass.
+  const bool try_bias = s.bias && s.act == Act::None && allow_bias_epilogue_ &&
                         (s.bias_type == s.out_type || (s.bias_type == DType::F32 && s.out_type == DType::F32));
   std::unique_ptr<Plan> plan = try_bias ? build(true) : nullptr;
   if (!plan) plan = build(false);
   require(plan != nullptr, "gemm",
           "cuBLASLt found no algorithm for M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) +
               " K=" + std::to_string(s.K) + " in=" + dtype_name(s.in_type) + " out=" + dtype_name(s.out_type));
+  require(s.act == Act::None || !s.accumulate, "gemm", "an activation cannot go with accumulation");
+  plan->sm90_epilogue = sm90_epilogue(s);
+  // Small products (batch 1, text queries) stay on cuBLASLt: its small-M
+  // kernels were as fast or faster there, and timing them in isolation (weights
+  // hot in L2) did not predict the forward pass, where the sm90 picks made
+  // the B/32 batch-1 pass 3% slower.
+  constexpr int64_t kSm90MinRows = 1024;
+  if (sm90_ && plan->sm90_epilogue && s.M >= kSm90MinRows && s.K % 8 == 0 && s.N % 8 == 0)
+    for (const sm90::Variant& v : sm90::variants())
+      if (v.epilogue == *plan->sm90_epilogue) plan->sm90_candidates.push_back(&v);
   Plan& ref = *plan;
   plans_.emplace(s.key(), std::move(plan));
   return ref;
 }
 
-bool GemmRunner::bias_fused(const GemmShape& shape) { return plan_for(shape).bias_fused; }
+bool GemmRunner::bias_fused(const GemmShape& shape) {
+  const Plan& p = plan_for(shape);
+  return p.sm90 != nullptr || p.bias_fused;
+}
+
+std::string GemmRunner::kernel_name(const GemmShape& shape) {
+  const Plan& p = plan_for(shape);
+  return p.sm90 ? p.sm90->name : "cublasLt";
+}
 
 // cuBLASLt's heuristic is a model, and at small M (batch 1: 50 tokens) its
 // first pick was seen 10x off the best (0.5 ms for a 50x768x3072 product).
 // So the first call of each shape times the top candidates on the real
-// operands and keeps the fastest. An accumulating product writes into a
-// scratch copy of its output instead, so the residual stream is untouched.
-void GemmRunner::tune(Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w, const void* bias) {
+// operands and keeps the fastest; then the whole cuBLASLt path (with its
+// bias/activation pass) against each sm90 kernel. An accumulating product
+// writes into a scratch copy of its output, so the residual stream is
+// untouched.
+void GemmRunner::tune(Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w, const void* bias,
+                      const float* bias_f32) {
   p.tuned = true;
-  if (!tune_ || p.candidates.size() < 2) return;
+  if (!bias_f32) p.sm90_candidates.clear();  // the sm90 epilogues read a float32 bias
+  if (!tune_ || (p.candidates.size() < 2 && p.sm90_candidates.empty())) return;
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   CUDA_CHECK(cudaStreamIsCapturing(exec.stream, &capture));
   if (capture != cudaStreamCaptureStatusNone) return;  // never time inside a graph capture
@@ -137,48 +192,101 @@ void GemmRunner::tune(Plan& p, const GemmShape& s, const Exec& exec, const void*
     return;  // no room to tune: keep the heuristic's pick
   }
   CUDA_CHECK(cudaMemsetAsync(d, 0, bytes, exec.stream));
-  if (p.bias_fused)
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   cudaEvent_t e0, e1;
   CUDA_CHECK(cudaEventCreate(&e0));
   CUDA_CHECK(cudaEventCreate(&e1));
-  const float alpha = 1.f, beta = s.accumulate ? 1.f : 0.f;
-  float best = 1e30f, first = -1.f;
-  for (const cublasLtMatmulAlgo_t& algo : p.candidates) {
-    auto go = [&] {
-      return cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, d, p.d, d, p.d, &algo, workspace_,
-                            workspace_bytes_, exec.stream);
-    };
-    if (go() != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; skips algorithms that refuse
-    float times[5];
-    bool ok = true;
-    for (float& ms : times) {
-      CUDA_CHECK(cudaEventRecord(e0, exec.stream));
-      ok = ok && go() == CUBLAS_STATUS_SUCCESS;
-      CUDA_CHECK(cudaEventRecord(e1, exec.stream));
-      CUDA_CHECK(cudaEventSynchronize(e1));
-      CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+  // GPU time of one call: a warm-up, then 5 calls captured into a CUDA
+  // graph, replayed 3 times (median / 5). Timing the graph, not eager
+  // launches, leaves out the host's launch cost, which at small M exceeds
+  // the kernel's and differs between libraries (the forward pass of small
+  // batches is replayed from a graph too). Negative when the call fails.
+  auto time_ms = [&](const std::function<bool()>& go) {
+    if (!go()) return -1.f;
+    constexpr int kCalls = 5;
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t instance = nullptr;
+    bool ok = cudaStreamBeginCapture(exec.stream, cudaStreamCaptureModeRelaxed) == cudaSuccess;
+    if (ok) {
+      for (int i = 0; i < kCalls; ++i) ok = go() && ok;
+      ok = cudaStreamEndCapture(exec.stream, &graph) == cudaSuccess && ok;
     }
-    std::sort(times, times + 5);
-    const float median = times[2];
-    if (!ok) continue;
-    if (first < 0.f) {  // the heuristic's own pick (or the first that runs)
-      first = best = median;
-      p.algo = algo;
-      continue;
+    ok = ok && cudaGraphInstantiate(&instance, graph, 0) == cudaSuccess;
+    float times[3] = {-1.f, -1.f, -1.f};
+    for (int rep = -1; ok && rep < 3; ++rep) {  // rep -1: warm-up replay
+      ok = cudaEventRecord(e0, exec.stream) == cudaSuccess && cudaGraphLaunch(instance, exec.stream) == cudaSuccess &&
+           cudaEventRecord(e1, exec.stream) == cudaSuccess && cudaEventSynchronize(e1) == cudaSuccess;
+      if (ok && rep >= 0) ok = cudaEventElapsedTime(&times[rep], e0, e1) == cudaSuccess;
     }
-    // Leave the heuristic's pick only for a clear (>10%) win: timing noise
-    // on microsecond products must not swap in a worse algorithm.
-    if (ok && median < best && median < 0.9f * first) {
-      best = median;
-      p.algo = algo;
+    if (instance) cudaGraphExecDestroy(instance);
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    std::sort(times, times + 3);
+    return ok ? times[1] / kCalls : -1.f;
+  };
+
+  if (p.candidates.size() >= 2) {
+    if (p.bias_fused)
+      CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    const float alpha = 1.f, beta = s.accumulate ? 1.f : 0.f;
+    float best = 1e30f, first = -1.f;
+    for (const cublasLtMatmulAlgo_t& algo : p.candidates) {
+      const float ms = time_ms([&] {
+        return cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, d, p.d, d, p.d, &algo, workspace_,
+                              workspace_bytes_, exec.stream) == CUBLAS_STATUS_SUCCESS;
+      });
+      if (ms < 0.f) continue;  // skips algorithms that refuse
+      if (first < 0.f) {       // the heuristic's own pick (or the first that runs)
+        first = best = ms;
+        p.algo = algo;
+        continue;
+      }
+      // Leave the heuristic's pick only for a clear (>10%) win: timing noise
+      // on microsecond products must not swap in a worse algorithm.
+      if (ms < best && ms < 0.9f * first) {
+        best = ms;
+        p.algo = algo;
+      }
+    }
+    cudaGetLastError();
+  }
+
+  if (!p.sm90_candidates.empty()) {
+    const float base = time_ms([&] {
+      run_cublas(p, s, exec, x, w, bias, d, bias_f32);
+      return true;
+    });
+    float best = base;
+    const sm90::Problem problem{s.M, s.N, s.K, x, w, bias_f32, d, sm_count_};
+    for (const sm90::Variant* v : p.sm90_candidates) {
+      const float ms = time_ms([&] { return v->run(problem, workspace_, workspace_bytes_, exec.stream) == sm90::Status::Ok; });
+      cudaGetLastError();
+      if (log_)
+        std::fprintf(stderr, "gemm M=%lld N=%lld K=%lld %s: %s %.1f us (cublasLt %.1f us)\n", (long long)s.M,
+                     (long long)s.N, (long long)s.K, sm90::epilogue_name(v->epilogue), v->name, ms * 1e3f, base * 1e3f);
+      // A 3% margin keeps timing noise from swapping kernels back and forth.
+      if (ms > 0.f && ms < 0.97f * best) {
+        best = ms;
+        p.sm90 = v;
+      }
     }
   }
-  cudaGetLastError();
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   CUDA_CHECK(cudaStreamSynchronize(exec.stream));
   cudaFree(d);
+}
+
+void GemmRunner::run_cublas(const Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w,
+                            const void* bias, void* out, const float* bias_f32) {
+  if (p.bias_fused)
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  const float alpha = 1.f, beta = s.accumulate ? 1.f : 0.f;
+  // In place when accumulating: C and D are the same buffer and layout.
+  CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &p.algo,
+                              workspace_, workspace_bytes_, exec.stream));
+  CLIP_CHECK_LAUNCH(exec, "cublasLtMatmul");
+  if ((s.bias && !p.bias_fused) || s.act != Act::None)
+    bias_act(exec, out, s.out_type, s.M, static_cast<int>(s.N), s.bias ? bias_f32 : nullptr, s.act);
 }
 
 void GemmRunner::linear(const Exec& exec, const GemmShape& s, const void* x, const void* w,
@@ -187,16 +295,19 @@ void GemmRunner::linear(const Exec& exec, const GemmShape& s, const void* x, con
   require(!s.bias || bias, "gemm", "bias requested but null");
   if (s.bias_type == DType::F32 && !bias_f32) bias_f32 = static_cast<const float*>(bias);
   Plan& p = plan_for(s);
-  if (!p.tuned) tune(p, s, exec, x, w, bias);
   require(!s.bias || p.bias_fused || bias_f32, "gemm", "no epilogue for this bias type and no float32 bias given");
-  if (p.bias_fused)
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-  const float alpha = 1.f, beta = s.accumulate ? 1.f : 0.f;
-  // In place when accumulating: C and D are the same buffer and layout.
-  CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &p.algo,
-                              workspace_, workspace_bytes_, exec.stream));
-  CLIP_CHECK_LAUNCH(exec, "cublasLtMatmul");
-  if (s.bias && !p.bias_fused) bias_act(exec, out, s.out_type, s.M, static_cast<int>(s.N), bias_f32, Act::None);
+  if (!p.tuned) tune(p, s, exec, x, w, bias, bias_f32);
+  if (p.sm90 && bias_f32) {
+    const sm90::Problem problem{s.M, s.N, s.K, x, w, bias_f32, out, sm_count_};
+    const sm90::Status st = p.sm90->run(problem, workspace_, workspace_bytes_, exec.stream);
+    if (st == sm90::Status::Ok) {
+      CLIP_CHECK_LAUNCH(exec, p.sm90->name);
+      return;
+    }
+    require(st == sm90::Status::Unsupported, "gemm", std::string("sm90 kernel failed to launch: ") + p.sm90->name);
+    // Unsupported for these pointers (alignment): cuBLASLt below.
+  }
+  run_cublas(p, s, exec, x, w, bias, out, bias_f32);
 }
 
 }  // namespace clip::cuda

@@ -4,14 +4,21 @@
 // the out-projection and fc2 update the float32 residual stream in place
 // with no extra pass over memory. Plans (descriptors + the heuristic's
 // algorithm) are cached per shape so a call costs one cublasLtMatmul.
+//
+// On a Hopper GPU (sm_90, with CUTLASS in the build) a shape may instead run
+// one of the sm90/ kernels, which also fuse fc1's activation: each shape's
+// first call times cuBLASLt (plus its separate bias/activation pass) against
+// them on the real operands and keeps the fastest.
 #pragma once
 #include <cublasLt.h>
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <tuple>
 
+#include "clip/cuda/bias_act.cuh"
 #include "clip/cuda/cuda_common.h"
 
 namespace clip::cuda {
@@ -33,8 +40,13 @@ struct GemmShape {
   // combination cuBLASLt documents as its default; with a 16-bit output a
   // float32 bias is not offered on Hopper, see the tests).
   DType bias_type = DType::F32;
+  // Activation applied after the bias: out = act(x w^T + bias). Not with
+  // `accumulate`. cuBLASLt has no epilogue for CLIP's activations, so its
+  // path adds bias + activation in a second pass (bias_act).
+  Act act = Act::None;
   auto key() const {
-    return std::make_tuple(M, N, K, int(in_type), int(out_type), int(compute), accumulate, bias, int(bias_type));
+    return std::make_tuple(M, N, K, int(in_type), int(out_type), int(compute), accumulate, bias, int(bias_type),
+                           int(act));
   }
 };
 
@@ -42,7 +54,9 @@ class GemmRunner {
  public:
   // CLIPFIND_CUDA_BIAS_EPILOGUE=0: never fuse the bias (debugging aid).
   // CLIPFIND_CUDA_GEMM_TUNE=0: take cuBLASLt's first heuristic pick instead
-  // of timing its top candidates on each shape's first call.
+  // of timing its top candidates (and the sm90 kernels) on each shape's
+  // first call. CLIPFIND_CUDA_CUTLASS=0: never use the sm90 kernels.
+  // CLIPFIND_CUDA_GEMM_LOG=1: print each shape's choice and timings.
   GemmRunner(void* workspace, size_t workspace_bytes);
   ~GemmRunner();
   GemmRunner(const GemmRunner&) = delete;
@@ -55,14 +69,24 @@ class GemmRunner {
               void* out, const float* bias_f32 = nullptr);
   // Whether this shape's bias is applied in the epilogue (tests/logs).
   bool bias_fused(const GemmShape& shape);
+  // The kernel chosen for the shape so far: "cublasLt" or an sm90 variant.
+  std::string kernel_name(const GemmShape& shape);
+  // Whether sm90 kernels are compiled in and this GPU runs them.
+  bool sm90_enabled() const { return sm90_; }
   size_t plans() const { return plans_.size(); }
 
  private:
   struct Plan;
   Plan& plan_for(const GemmShape& shape);
-  void tune(Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w, const void* bias);
+  void tune(Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w, const void* bias,
+            const float* bias_f32);
+  void run_cublas(const Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w,
+                  const void* bias, void* out, const float* bias_f32);
   static constexpr int kCandidates = 8;  // heuristic picks timed on a shape's first call
   bool tune_ = true;
+  bool sm90_ = false;  // sm90 kernels compiled in, enabled and runnable here
+  bool log_ = false;
+  int sm_count_ = 0;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;
   size_t workspace_bytes_;

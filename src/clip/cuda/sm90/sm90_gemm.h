@@ -1,0 +1,57 @@
+// Hopper (sm_90a) GEMMs with the epilogue fused, built from CUTLASS's
+// warp-specialised TMA/wgmma kernels. cuBLASLt has no epilogue for CLIP's
+// QuickGELU (its GELU is the tanh form) and needs a separate pass over the
+// fc1 output for it; these kernels apply bias + activation (or bias +
+// float32 residual) on the accumulators before the single store.
+//
+// The GEMM convention is GemmRunner's: out[M, N] = x[M, K] * w[N, K]^T,
+// fp16 operands, float32 accumulation, bias float32 [N].
+//
+// Plain C++ interface: CUTLASS is only seen by the .cu files here, which
+// are compiled for sm_90a alone. Without CUTLASS in the build (or without
+// sm_90 among its architectures) variants() is empty.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace clip::cuda::sm90 {
+
+enum class Epilogue {
+  Bias,           // out fp16 = acc + bias
+  BiasQuickGelu,  // out fp16 = quick_gelu(acc + bias)   x * sigmoid(1.702 x)
+  BiasGelu,       // out fp16 = gelu(acc + bias)         exact erf form
+  BiasResidual,   // out fp32 = acc + bias + out          (the residual stream, in place)
+};
+const char* epilogue_name(Epilogue e);
+
+struct Problem {
+  int64_t M = 0, N = 0, K = 0;
+  const void* x = nullptr;     // fp16 [M, K], row-major
+  const void* w = nullptr;     // fp16 [N, K], row-major (PyTorch's [out, in])
+  const float* bias = nullptr; // [N]
+  void* out = nullptr;         // [M, N] row-major: fp16, or fp32 for BiasResidual
+  int sm_count = 0;            // the device's SMs (0: queried)
+};
+
+enum class Status { Ok, Unsupported, Failed };
+
+// One compiled kernel: a tile shape and schedule for one epilogue.
+struct Variant {
+  const char* name;
+  Epilogue epilogue;
+  // Unsupported: the shape or alignment is outside what the kernel takes
+  // (K or N not a multiple of 8, unaligned pointers, workspace too small).
+  Status (*run)(const Problem& p, void* workspace, size_t workspace_bytes, cudaStream_t stream);
+};
+
+// Every compiled variant (empty without CUTLASS/sm_90 in the build).
+const std::vector<Variant>& variants();
+
+// Whether `device` can run them: compute capability 9.0 exactly (sm_90a
+// code runs on no other architecture).
+bool device_supported(int device);
+
+}  // namespace clip::cuda::sm90

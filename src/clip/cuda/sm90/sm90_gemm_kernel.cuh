@@ -1,0 +1,154 @@
+// The CUTLASS kernel template behind sm90_gemm.h. Included only by the
+// sm90_gemm_*.cu instantiation files (one per epilogue, so they compile in
+// parallel), which are built for sm_90a alone.
+#pragma once
+#include <cute/tensor.hpp>
+#include <cutlass/cutlass.h>
+#include <cutlass/epilogue/collective/collective_builder.hpp>
+#include <cutlass/epilogue/fusion/operations.hpp>
+#include <cutlass/epilogue/thread/activation.h>
+#include <cutlass/gemm/collective/collective_builder.hpp>
+#include <cutlass/gemm/device/gemm_universal_adapter.h>
+#include <cutlass/gemm/kernel/gemm_universal.hpp>
+
+#include "clip/cuda/sm90/sm90_gemm.h"
+
+namespace clip::cuda::sm90 {
+
+// CLIP's QuickGELU, x * sigmoid(1.702 x). The epilogue calls it on
+// fragments (Array) of float32 values. It runs while the tensor cores wait
+// (the cooperative schedule does not overlap a tile's epilogue with the next
+// tile's mainloop), so it is kept to two MUFU operations: ex2 and an
+// approximate reciprocal (__fdividef, 2 ulp; x / inf gives 0 as it should).
+// IEEE division, as in bias_act, made fc1 30% slower here.
+template <class T>
+struct QuickGelu {
+  static const bool kIsHeavy = true;
+  CUTLASS_DEVICE T operator()(T const& x) const { return __fdividef(x, 1.f + __expf(-1.702f * x)); }
+};
+template <class T, int N>
+struct QuickGelu<cutlass::Array<T, N>> {
+  static const bool kIsHeavy = true;
+  CUTLASS_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& v) const {
+    cutlass::Array<T, N> y;
+    QuickGelu<T> f;
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < N; ++i) y[i] = f(v[i]);
+    return y;
+  }
+};
+
+// Per epilogue: output/source element types and CUTLASS's fusion operation.
+template <Epilogue E>
+struct EpilogueTraits;
+template <>
+struct EpilogueTraits<Epilogue::Bias> {
+  using ElementC = void;  // no source read
+  using ElementD = cutlass::half_t;
+  using Fusion = cutlass::epilogue::fusion::LinCombPerColBias<ElementD, float, float>;
+  static constexpr float kBeta = 0.f;
+};
+template <>
+struct EpilogueTraits<Epilogue::BiasQuickGelu> {
+  using ElementC = void;
+  using ElementD = cutlass::half_t;
+  using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<QuickGelu, ElementD, float, float>;
+  static constexpr float kBeta = 0.f;
+};
+template <>
+struct EpilogueTraits<Epilogue::BiasGelu> {
+  using ElementC = void;
+  using ElementD = cutlass::half_t;
+  using Fusion =
+      cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU, ElementD, float, float>;
+  static constexpr float kBeta = 0.f;
+};
+template <>
+struct EpilogueTraits<Epilogue::BiasResidual> {
+  using ElementC = float;  // C = D = the float32 residual stream
+  using ElementD = float;
+  using Fusion = cutlass::epilogue::fusion::LinCombPerColBias<float, float, float, float>;
+  static constexpr float kBeta = 1.f;
+};
+
+template <Epilogue E, class TileShape, class ClusterShape, class KernelSchedule, class EpilogueSchedule>
+struct Sm90Gemm {
+  using Traits = EpilogueTraits<E>;
+  using ElementAB = cutlass::half_t;
+  using ElementC = typename Traits::ElementC;
+  using ElementD = typename Traits::ElementD;
+  using LayoutA = cutlass::layout::RowMajor;     // x [M, K]
+  using LayoutB = cutlass::layout::ColumnMajor;  // w [N, K] row-major = B [K, N] column-major
+  using LayoutCD = cutlass::layout::RowMajor;    // out [M, N]
+  static constexpr int kAlignAB = 8;             // 16 bytes
+  static constexpr int kAlignD = 16 / sizeof(ElementD);
+  // A void source still needs an alignment argument; take D's.
+  static constexpr int kAlignC = kAlignD;
+
+  using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
+      cutlass::epilogue::collective::EpilogueTileAuto, float, float, ElementC, LayoutCD, kAlignC, ElementD,
+      LayoutCD, kAlignD, EpilogueSchedule, typename Traits::Fusion>::CollectiveOp;
+
+  using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA, kAlignAB, ElementAB, LayoutB,
+      kAlignAB, float, TileShape, ClusterShape,
+      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
+          sizeof(typename CollectiveEpilogue::SharedStorage))>,
+      KernelSchedule>::CollectiveOp;
+
+  using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop,
+                                                      CollectiveEpilogue>;
+  using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
+
+  static Status run(const Problem& p, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+    using StrideA = typename Kernel::StrideA;
+    using StrideB = typename Kernel::StrideB;
+    using StrideC = typename Kernel::StrideC;
+    using StrideD = typename Kernel::StrideD;
+    const int M = static_cast<int>(p.M), N = static_cast<int>(p.N), K = static_cast<int>(p.K);
+    const StrideA sa = cute::make_stride(int64_t(K), cute::Int<1>{}, int64_t(M) * K);
+    const StrideB sb = cute::make_stride(int64_t(K), cute::Int<1>{}, int64_t(N) * K);
+    const StrideC sc = cute::make_stride(int64_t(N), cute::Int<1>{}, int64_t(M) * N);
+    const StrideD sd = cute::make_stride(int64_t(N), cute::Int<1>{}, int64_t(M) * N);
+    auto* d = static_cast<ElementD*>(p.out);
+    const ElementD* c = std::is_void_v<ElementC> ? nullptr : d;  // in place for the residual
+
+    typename Gemm::Arguments args{cutlass::gemm::GemmUniversalMode::kGemm,
+                                  {M, N, K, 1},
+                                  {static_cast<const ElementAB*>(p.x), sa, static_cast<const ElementAB*>(p.w), sb},
+                                  {{}, reinterpret_cast<const std::conditional_t<std::is_void_v<ElementC>, ElementD, ElementC>*>(c), sc, d, sd}};
+    args.epilogue.thread.alpha = 1.f;
+    args.epilogue.thread.beta = Traits::kBeta;
+    args.epilogue.thread.bias_ptr = p.bias;
+    args.hw_info.sm_count = p.sm_count;
+
+    Gemm gemm;
+    if (gemm.can_implement(args) != cutlass::Status::kSuccess) return Status::Unsupported;
+    if (Gemm::get_workspace_size(args) > workspace_bytes) return Status::Unsupported;
+    if (gemm.initialize(args, workspace, stream) != cutlass::Status::kSuccess) return Status::Failed;
+    return gemm.run(stream) == cutlass::Status::kSuccess ? Status::Ok : Status::Failed;
+  }
+};
+
+// The tile shapes and schedules compiled for every epilogue; the runner
+// times them against cuBLASLt on each shape's first call. These two won
+// every large CLIP shape on the H100 (bench/RESULTS.md); 128x256 coop with a
+// 1x2 cluster, 64x256 and 64x128 pingpong were tried and never picked.
+using namespace cute;
+using Coop = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
+using CoopEpi = cutlass::epilogue::TmaWarpSpecializedCooperative;
+using Ping = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
+using PingEpi = cutlass::epilogue::TmaWarpSpecialized;
+
+template <Epilogue E>
+std::vector<Variant> variants_for() {
+  return {
+      {"cutlass 128x256x64 coop 2x1", E,
+       &Sm90Gemm<E, Shape<_128, _256, _64>, Shape<_2, _1, _1>, Coop, CoopEpi>::run},
+      {"cutlass 128x128x64 pingpong 1x1", E,
+       &Sm90Gemm<E, Shape<_128, _128, _64>, Shape<_1, _1, _1>, Ping, PingEpi>::run},
+  };
+}
+
+}  // namespace clip::cuda::sm90

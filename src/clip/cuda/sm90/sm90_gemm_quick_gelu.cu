@@ -1,0 +1,5 @@
+#include "clip/cuda/sm90/sm90_gemm_kernel.cuh"
+
+namespace clip::cuda::sm90 {
+std::vector<Variant> quick_gelu_variants() { return variants_for<Epilogue::BiasQuickGelu>(); }
+}  // namespace clip::cuda::sm90
