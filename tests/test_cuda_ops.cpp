@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <tuple>
@@ -25,6 +26,7 @@
 #include "clip/cuda/convert.cuh"
 #include "clip/cuda/cuda_backend.h"
 #include "clip/cuda/embed.cuh"
+#include "clip/cuda/gather.cuh"
 #include "clip/cuda/gemm.h"
 #include "clip/cuda/layernorm.cuh"
 #include "clip/cuda/resources.h"
@@ -328,6 +330,35 @@ void check_attention(Rng& r, DType t, AttnImpl impl, AttnCase c, int num_sms) {
                 impl == AttnImpl::TensorCore ? "tensor-core" : "simt", c.B, c.S, c.heads, c.D,
                 c.causal ? " causal" : "");
   expect_close(download(out.p, t, want.size()), want, tol, name);
+}
+
+// Rows picked out of a buffer, in any order and with repeats, for row sizes
+// that take the 16-byte path and ones that do not (odd byte counts, and a
+// destination off 16-byte alignment).
+TEST(CudaOps, GatherRows) {
+  SKIP_WITHOUT_GPU();
+  Rng r(9);
+  const std::vector<int32_t> rows = {5, 0, 63, 5, 17, 1, 40};
+  const int n = static_cast<int>(rows.size()), src_rows = 64;
+  Dev d_rows(n * 4);
+  CUDA_CHECK(cudaMemcpy(d_rows.p, rows.data(), n * 4, cudaMemcpyHostToDevice));
+  for (size_t row_bytes : {size_t(1536), size_t(3072), size_t(6), size_t(1)}) {
+    for (size_t dst_offset : {size_t(0), size_t(4)}) {
+      std::vector<unsigned char> src(src_rows * row_bytes);
+      for (auto& b : src) b = static_cast<unsigned char>(r.next() >> 24);
+      Dev d_src(src.size()), d_dst(n * row_bytes + dst_offset);
+      CUDA_CHECK(cudaMemcpy(d_src.p, src.data(), src.size(), cudaMemcpyHostToDevice));
+      poison(d_dst.p, d_dst.bytes);
+      unsigned char* dst = static_cast<unsigned char*>(d_dst.p) + dst_offset;
+      gather_rows(test_exec(), d_src.p, d_rows.as<int32_t>(), n, row_bytes, dst);
+      std::vector<unsigned char> got(n * row_bytes);
+      CUDA_CHECK(cudaMemcpy(got.data(), dst, got.size(), cudaMemcpyDeviceToHost));
+      for (int i = 0; i < n; ++i)
+        ASSERT_EQ(0, std::memcmp(got.data() + i * row_bytes, src.data() + rows[i] * row_bytes, row_bytes))
+            << "row " << i << " of " << row_bytes << " bytes, dst offset " << dst_offset;
+    }
+  }
+  EXPECT_THROW(gather_rows(test_exec(), d_rows.p, d_rows.as<int32_t>(), 1, 4, d_rows.p), Error);
 }
 
 TEST(CudaOps, Attention) {

@@ -13,6 +13,9 @@
 //   h  += y W2^T + b2                     cuBLASLt, bias + residual epilogue
 // On Hopper in fp16, each GEMM may instead be an sm90/ CUTLASS kernel with
 // the same epilogue (and fc1's activation) fused, where it times faster.
+// Only the pooled row of each item (class token, end-of-text token) reaches
+// the output, so the last layer gathers those rows after attention and runs
+// its out-projection, LN2 and MLP on n rows instead of n*seq.
 // Keeping h in float32 is what holds fp16/bf16 close to the fp32 result:
 // only the GEMM inputs are rounded, never the running sum.
 #include "clip/cuda/cuda_backend.h"
@@ -31,6 +34,7 @@
 #include "clip/cuda/convert.cuh"
 #include "clip/cuda/embed.cuh"
 #include "clip/cuda/frame_upload.h"
+#include "clip/cuda/gather.cuh"
 #include "clip/cuda/gpu_preprocess.h"
 #include "clip/cuda/layernorm.cuh"
 #include "clip/cuda/profiler.h"
@@ -398,6 +402,8 @@ class CudaBackendImpl final : public CudaBackend {
     DeviceBuffer pixels;  // float32 [n, C, S, S]
     DeviceBuffer ids;     // int32 [n, seq]
     DeviceBuffer rows;    // int32 [n]: rows pooled by the final norm
+    DeviceBuffer pooled_h;  // float32 [n, hidden]: the pooled rows of h through the last layer
+    DeviceBuffer pooled_x;  // T [n, hidden]: their attention output, then their LN2
     DeviceBuffer out;     // float32 [n, projection_dim]
   } s_;
 
@@ -460,6 +466,8 @@ class CudaBackendImpl final : public CudaBackend {
     wide_elems = std::max(wide_elems, size_t(tokens) * std::max(3 * c.hidden_size, c.intermediate_size));
     grow(s_.wide, wide_elems * t);
     grow(s_.rows, size_t(n) * 4);
+    grow(s_.pooled_h, size_t(n) * c.hidden_size * 4);
+    grow(s_.pooled_x, size_t(n) * c.hidden_size * t);
     grow(s_.out, size_t(n) * config_.projection_dim * 4);
   }
 
@@ -530,7 +538,10 @@ class CudaBackendImpl final : public CudaBackend {
     return s;
   }
 
-  void encoder(const DevTower& tw, const TowerConfig& c, int n, int seq, bool causal) {
+  // The layers on h (float32 [n*seq, hidden]). The last one continues on
+  // the pooled rows alone (s_.rows) after attention; returns the float32
+  // [n, hidden] buffer they end in, or h itself (every row) with no layers.
+  const float* encoder(const DevTower& tw, const TowerConfig& c, int n, int seq, bool causal) {
     const cuda::Exec& ex = res_.exec();
     const int64_t M = int64_t(n) * seq;
     const int H = c.hidden_size;
@@ -544,7 +555,8 @@ class CudaBackendImpl final : public CudaBackend {
     const cuda::Act act = c.activation == Activation::Gelu ? cuda::Act::Gelu : cuda::Act::QuickGelu;
     auto& gemm = res_.gemm();
     float* h = s_.h.as<float>();
-    for (const DevLayer& L : tw.layers) {
+    for (size_t i = 0; i < tw.layers.size(); ++i) {
+      const DevLayer& L = tw.layers[i];
       cuda::layernorm(ex, h, nullptr, M, H, L.ln1.gamma.as<float>(), L.ln1.beta.as<float>(), c.layer_norm_eps,
                       s_.x.get(), act_);
       prof_.mark("layernorm");
@@ -555,25 +567,45 @@ class CudaBackendImpl final : public CudaBackend {
       prof_.mark("gemm_qkv");
       cuda::attention(ex, s_.wide.get(), s_.x.get(), act_, as, res_.num_sms(), attn_impl_);
       prof_.mark("attention");
-      gemm.linear(ex, shape(M, L.out, DType::F32, true, true), s_.x.get(), L.out.w.get(), L.out.bias.as<float>(), h);
+      // From here on a row only mixes with itself: the last layer needs the pooled rows alone.
+      const bool last = i + 1 == tw.layers.size();
+      int64_t rows = M;
+      float* hl = h;
+      void* xl = s_.x.get();
+      if (last) {
+        const int32_t* pooled = s_.rows.as<int32_t>();
+        cuda::gather_rows(ex, s_.x.get(), pooled, n, size_t(H) * cuda::dtype_size(act_), s_.pooled_x.get());
+        cuda::gather_rows(ex, h, pooled, n, size_t(H) * 4, s_.pooled_h.get());
+        prof_.mark("gather_pooled");
+        rows = n;
+        hl = s_.pooled_h.as<float>();
+        xl = s_.pooled_x.get();
+      }
+      gemm.linear(ex, shape(rows, L.out, DType::F32, true, true), xl, L.out.w.get(), L.out.bias.as<float>(), hl);
       prof_.mark("gemm_out+res");
-      cuda::layernorm(ex, h, nullptr, M, H, L.ln2.gamma.as<float>(), L.ln2.beta.as<float>(), c.layer_norm_eps,
-                      s_.x.get(), act_);
+      cuda::layernorm(ex, hl, nullptr, rows, H, L.ln2.gamma.as<float>(), L.ln2.beta.as<float>(), c.layer_norm_eps,
+                      xl, act_);
       prof_.mark("layernorm");
-      GemmShape fs = shape(M, L.fc1, act_, false, true);
+      GemmShape fs = shape(rows, L.fc1, act_, false, true);
       fs.act = act;  // fused on Hopper; cuBLASLt + a bias_act pass elsewhere
-      gemm.linear(ex, fs, s_.x.get(), L.fc1.w.get(), L.fc1.bias.as<float>(), s_.wide.get());
+      gemm.linear(ex, fs, xl, L.fc1.w.get(), L.fc1.bias.as<float>(), s_.wide.get());
       prof_.mark("gemm_fc1+act");
-      gemm.linear(ex, shape(M, L.fc2, DType::F32, true, true), s_.wide.get(), L.fc2.w.get(), L.fc2.bias.as<float>(),
-                  h);
+      gemm.linear(ex, shape(rows, L.fc2, DType::F32, true, true), s_.wide.get(), L.fc2.w.get(),
+                  L.fc2.bias.as<float>(), hl);
       prof_.mark("gemm_fc2+res");
+      if (last) return hl;
     }
+    return h;
   }
 
-  void pool_and_project(const DevTower& tw, const DevNorm& ln, const TowerConfig& c, int n) {
+  // Final norm of the pooled rows and the projection. `pooled` is the
+  // encoder's result: already the n pooled rows, or (no layers) h, from
+  // which s_.rows picks them.
+  void pool_and_project(const DevTower& tw, const DevNorm& ln, const TowerConfig& c, int n, const float* pooled) {
     const cuda::Exec& ex = res_.exec();
-    cuda::layernorm(ex, s_.h.as<float>(), s_.rows.as<int32_t>(), n, c.hidden_size, ln.gamma.as<float>(),
-                    ln.beta.as<float>(), c.layer_norm_eps, s_.x.get(), act_);
+    const int32_t* rows = pooled == s_.h.as<float>() ? s_.rows.as<int32_t>() : nullptr;
+    cuda::layernorm(ex, pooled, rows, n, c.hidden_size, ln.gamma.as<float>(), ln.beta.as<float>(), c.layer_norm_eps,
+                    s_.x.get(), act_);
     prof_.mark("pool_ln");
     res_.gemm().linear(ex, shape(n, tw.projection, DType::F32, false, false), s_.x.get(), tw.projection.w.get(),
                        nullptr, s_.out.get());
@@ -602,8 +634,7 @@ class CudaBackendImpl final : public CudaBackend {
                                  vision_.pre_ln.gamma.as<float>(), vision_.pre_ln.beta.as<float>(),
                                  c.layer_norm_eps, s_.h.as<float>());
     prof_.mark("embed+pre_ln");
-    encoder(vision_, c, n, S, false);
-    pool_and_project(vision_, vision_.post_ln, c, n);
+    pool_and_project(vision_, vision_.post_ln, c, n, encoder(vision_, c, n, S, false));
   }
 
   void forward_text(int n, int seq) {
@@ -611,8 +642,7 @@ class CudaBackendImpl final : public CudaBackend {
     cuda::text_embed(res_.exec(), s_.ids.as<int32_t>(), n, seq, text_.tok.get(), act_, text_.pos.as<float>(),
                      c.hidden_size, s_.h.as<float>());
     prof_.mark("text_embed");
-    encoder(text_, c, n, seq, true);
-    pool_and_project(text_, text_.final_ln, c, n);
+    pool_and_project(text_, text_.final_ln, c, n, encoder(text_, c, n, seq, true));
   }
 
   void forward(Tower t, int n, int seq) {
