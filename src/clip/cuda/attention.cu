@@ -125,13 +125,14 @@ void launch_simt(const Exec& exec, const T* qkv, T* out, const AttnShape& s) {
 // Tensor-core kernel (fp16/bf16), FlashAttention-2 style with mma.sync
 // m16n8k16 and float32 accumulators. A block owns one (batch, head) and a
 // range of 16-query tiles; it first copies all keys it can see into shared
-// memory (K and V both as [key][D+8], 16-byte stores; the +8 padding puts the
-// 8 rows a fragment load touches on distinct banks; V's fragments come
-// transposed out of ldmatrix.trans), then each warp runs its query tiles
-// over 64-key blocks (16-key chunks at the tail): S = Q K^T on tensor cores,
-// masking and online softmax in float32 registers, P (rounded to T) times V
-// on tensor cores. CLIP's sequences (<= 257 tokens, ~88 KB of K/V at D = 64) fit in
-// shared memory whole, so there is no K/V pipelining to get wrong.
+// memory (K and V both as [key][D+8], 16-byte cp.async copies; the +8
+// padding puts the 8 rows a fragment load touches on distinct banks; V's
+// fragments come transposed out of ldmatrix.trans), then each warp runs its
+// query tiles over 64-key blocks (16-key chunks at the tail): S = Q K^T on
+// tensor cores, masking and online softmax in float32 registers, P (rounded
+// to T) times V on tensor cores. CLIP's sequences (<= 257 tokens, ~78 KB of
+// K/V at D = 64) fit in shared memory whole, so there is no K/V pipelining
+// to get wrong.
 // ============================================================================
 // Warps per block (one 16-query tile each per round) are picked per shape at
 // launch, up to kMaxMmaWarps; see pick_warps().
@@ -175,6 +176,15 @@ __device__ __forceinline__ uint32_t ld32(const T* p) { return *reinterpret_cast<
 // address of row (l & 7) of matrix (l >> 3); each thread receives, per
 // matrix, the two elements at rows 2t, 2t+1 of column g, which is exactly an
 // mma B fragment when the rows are keys and the columns head dimensions.
+// 16 bytes global -> shared without passing through registers (sm_80+);
+// with valid == false nothing is read and the 16 bytes are zero-filled.
+__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int src_bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem_row) {
   const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -233,20 +243,20 @@ __global__ void __launch_bounds__(kMaxMmaWarps * 32)
   uint32_t q_next[D / 16][4];
   if (tile_begin + warp < tile_end) load_q(q_next, tile_begin + warp);
 
-  // K and V -> shared memory, 16 bytes per load; keys past kv_len are zero
-  // so that 0-probability padding never multiplies garbage (0 * NaN = NaN).
+  // K and V -> shared memory, 16 bytes per asynchronous copy, all of a
+  // thread's copies in flight at once (a load-then-store loop waits one
+  // memory round trip per iteration: most of a 50-token block's time).
+  // Keys past kv_len are zero-filled so that 0-probability padding never
+  // multiplies garbage (0 * NaN = NaN).
   constexpr int kChunks = D / 8;
   for (int i = threadIdx.x; i < kv_pad * kChunks; i += blockDim.x) {
     const int key = i / kChunks, ch = i - key * kChunks;
-    int4 kv = make_int4(0, 0, 0, 0), vv = make_int4(0, 0, 0, 0);
-    if (key < kv_len) {
-      const T* src = base + int64_t(key) * row_len + h * D + ch * 8;
-      kv = *reinterpret_cast<const int4*>(src + hidden);
-      vv = *reinterpret_cast<const int4*>(src + 2 * hidden);
-    }
-    *reinterpret_cast<int4*>(Ks + key * KS + ch * 8) = kv;
-    *reinterpret_cast<int4*>(Vs + key * KS + ch * 8) = vv;
+    const bool valid = key < kv_len;
+    const T* src = base + int64_t(valid ? key : 0) * row_len + h * D + ch * 8;
+    cp_async_16(Ks + key * KS + ch * 8, src + hidden, valid);
+    cp_async_16(Vs + key * KS + ch * 8, src + 2 * hidden, valid);
   }
+  cp_async_wait_all();
   __syncthreads();
 
   for (int tile = tile_begin + warp; tile < tile_end; tile += n_warps) {
