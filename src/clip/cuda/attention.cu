@@ -436,35 +436,45 @@ int pick_warps(Kernel kernel, int n_tiles, size_t smem) {
   return it->second;
 }
 
+// The tensor-core kernel for a shape, ready to launch: the head_dim
+// instance, its shared memory allowed and its warps per block picked.
 template <typename T>
-int launch_mma(const Exec& exec, const T* qkv, T* out, const AttnShape& s, int num_sms, bool launch) {
-  const MmaPlan plan = mma_plan(s);
-  if (plan.smem > 48 * 1024)
-    require(plan.smem <= size_t(max_smem_optin()), "attention",
+struct MmaLaunch {
+  void (*kernel)(const T*, T*, int, int, bool, float, int);
+  size_t smem;
+  int warps;
+};
+
+template <typename T>
+MmaLaunch<T> mma_launch(const AttnShape& s) {
+  const size_t smem = mma_plan(s).smem;
+  if (smem > 48 * 1024)
+    require(smem <= size_t(max_smem_optin()), "attention",
             "sequence too long for the tensor-core kernel's shared memory");
+  MmaLaunch<T> l{s.head_dim == 32 ? attn_mma_kernel<T, 32>
+                 : s.head_dim == 64 ? attn_mma_kernel<T, 64>
+                                    : attn_mma_kernel<T, 128>,
+                 smem, 0};
+  if (smem > 48 * 1024)
+    CUDA_CHECK(cudaFuncSetAttribute(l.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  l.warps = pick_warps(l.kernel, (s.seq + 15) / 16, smem);
+  return l;
+}
+
+template <typename T>
+void launch_mma(const Exec& exec, const T* qkv, T* out, const AttnShape& s, int num_sms) {
+  const MmaLaunch<T> l = mma_launch<T>(s);
   const int n_tiles = (s.seq + 15) / 16;
   const int bh = s.batch * s.heads;
-  const float sl2 = s.scale * kLog2e;
-  auto go = [&](auto kernel) {
-    if (plan.smem > 48 * 1024)
-      CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(plan.smem)));
-    const int warps = pick_warps(kernel, n_tiles, plan.smem);
-    if (!launch) return warps;
-    // Enough blocks to fill the GPU twice over; each split reloads K/V, so
-    // split only when batch*heads alone leaves SMs idle.
-    const int want = static_cast<int>(ceil_div(2 * std::max(num_sms, 1), std::max(bh, 1)));
-    int splits = std::max(1, std::min(want, static_cast<int>(ceil_div(n_tiles, warps))));
-    const int tiles_per_block = static_cast<int>(ceil_div(n_tiles, splits));
-    splits = static_cast<int>(ceil_div(n_tiles, tiles_per_block));
-    const dim3 grid(bh, splits);
-    kernel<<<grid, warps * 32, plan.smem, exec.stream>>>(qkv, out, s.seq, s.heads, s.causal, sl2, tiles_per_block);
-    return warps;
-  };
-  switch (s.head_dim) {
-    case 32: return go(attn_mma_kernel<T, 32>);
-    case 64: return go(attn_mma_kernel<T, 64>);
-    default: return go(attn_mma_kernel<T, 128>);
-  }
+  // Enough blocks to fill the GPU twice over; each split reloads K/V, so
+  // split only when batch*heads alone leaves SMs idle.
+  const int want = static_cast<int>(ceil_div(2 * std::max(num_sms, 1), std::max(bh, 1)));
+  int splits = std::max(1, std::min(want, static_cast<int>(ceil_div(n_tiles, l.warps))));
+  const int tiles_per_block = static_cast<int>(ceil_div(n_tiles, splits));
+  splits = static_cast<int>(ceil_div(n_tiles, tiles_per_block));
+  const dim3 grid(bh, splits);
+  l.kernel<<<grid, l.warps * 32, l.smem, exec.stream>>>(qkv, out, s.seq, s.heads, s.causal, s.scale * kLog2e,
+                                                        tiles_per_block);
 }
 
 }  // namespace
@@ -475,9 +485,7 @@ AttnImpl attention_choice(DType type, const AttnShape& s) {
 
 int attention_block_warps(DType type, const AttnShape& s) {
   if (attention_choice(type, s) != AttnImpl::TensorCore) return kSimtWarps;
-  const Exec none{};
-  return type == DType::F16 ? launch_mma<__half>(none, nullptr, nullptr, s, 0, false)
-                            : launch_mma<__nv_bfloat16>(none, nullptr, nullptr, s, 0, false);
+  return type == DType::F16 ? mma_launch<__half>(s).warps : mma_launch<__nv_bfloat16>(s).warps;
 }
 
 void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& s,
@@ -492,10 +500,9 @@ void attention(const Exec& exec, const void* qkv, void* out, DType type, const A
             "tensor-core kernel needs fp16/bf16 and head_dim 32, 64 or 128");
     require(aligned16(qkv) && aligned16(out), "attention", "buffers must be 16-byte aligned");
     if (type == DType::F16)
-      launch_mma(exec, static_cast<const __half*>(qkv), static_cast<__half*>(out), s, num_sms, true);
+      launch_mma(exec, static_cast<const __half*>(qkv), static_cast<__half*>(out), s, num_sms);
     else
-      launch_mma(exec, static_cast<const __nv_bfloat16*>(qkv), static_cast<__nv_bfloat16*>(out), s, num_sms,
-                 true);
+      launch_mma(exec, static_cast<const __nv_bfloat16*>(qkv), static_cast<__nv_bfloat16*>(out), s, num_sms);
   } else {
     dispatch_dtype(type, [&](auto tv) {
       using T = decltype(tv);

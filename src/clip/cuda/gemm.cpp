@@ -57,7 +57,6 @@ struct GemmRunner::Plan {
   bool tuned = false;
   std::vector<const sm90::Variant*> sm90_candidates;  // kernels for this shape's epilogue
   const sm90::Variant* sm90 = nullptr;                // chosen instead of cuBLASLt
-  std::optional<sm90::Epilogue> sm90_epilogue;
   ~Plan() {
     if (a) cublasLtMatrixLayoutDestroy(a);
     if (b) cublasLtMatrixLayoutDestroy(b);
@@ -146,15 +145,15 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
           "cuBLASLt found no algorithm for M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) +
               " K=" + std::to_string(s.K) + " in=" + dtype_name(s.in_type) + " out=" + dtype_name(s.out_type));
   require(s.act == Act::None || !s.accumulate, "gemm", "an activation cannot go with accumulation");
-  plan->sm90_epilogue = sm90_epilogue(s);
+  const std::optional<sm90::Epilogue> epilogue = sm90_epilogue(s);
   // Small products (batch 1, text queries) stay on cuBLASLt: its small-M
   // kernels were as fast or faster there, and timing them in isolation (weights
   // hot in L2) did not predict the forward pass, where the sm90 picks made
   // the B/32 batch-1 pass 3% slower.
   constexpr int64_t kSm90MinRows = 1024;
-  if (sm90_ && plan->sm90_epilogue && s.M >= kSm90MinRows && s.K % 8 == 0 && s.N % 8 == 0)
+  if (sm90_ && epilogue && s.M >= kSm90MinRows && s.K % 8 == 0 && s.N % 8 == 0)
     for (const sm90::Variant& v : sm90::variants())
-      if (v.epilogue == *plan->sm90_epilogue) plan->sm90_candidates.push_back(&v);
+      if (v.epilogue == *epilogue) plan->sm90_candidates.push_back(&v);
   Plan& ref = *plan;
   plans_.emplace(s.key(), std::move(plan));
   return ref;
