@@ -31,6 +31,7 @@
 #include "clip/cuda/layernorm.cuh"
 #include "clip/cuda/resources.h"
 #include "clip/cuda/sm90/sm90_gemm.h"
+#include "clip/cuda/small_linear.cuh"
 #include "random_model.h"
 #include "test_cuda_reference.h"
 
@@ -359,6 +360,28 @@ TEST(CudaOps, GatherRows) {
     }
   }
   EXPECT_THROW(gather_rows(test_exec(), d_rows.p, d_rows.as<int32_t>(), 1, 4, d_rows.p), Error);
+  // Two tables in one launch (16-byte rows in one, 6-byte rows in the other:
+  // the byte-wise copy then serves both).
+  for (size_t second_bytes : {size_t(3072), size_t(6)}) {
+    const size_t first_bytes = 1536;
+    std::vector<unsigned char> a(src_rows * first_bytes), b(src_rows * second_bytes);
+    for (auto& v : a) v = static_cast<unsigned char>(r.next() >> 24);
+    for (auto& v : b) v = static_cast<unsigned char>(r.next() >> 24);
+    Dev da(a.size()), db(b.size()), oa(n * first_bytes), ob(n * second_bytes);
+    CUDA_CHECK(cudaMemcpy(da.p, a.data(), a.size(), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(db.p, b.data(), b.size(), cudaMemcpyHostToDevice));
+    poison(oa.p, oa.bytes);
+    poison(ob.p, ob.bytes);
+    const GatherTable second{db.p, second_bytes, ob.p};
+    gather_rows(test_exec(), d_rows.as<int32_t>(), n, GatherTable{da.p, first_bytes, oa.p}, &second);
+    std::vector<unsigned char> ga(oa.bytes), gb(ob.bytes);
+    CUDA_CHECK(cudaMemcpy(ga.data(), oa.p, ga.size(), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(gb.data(), ob.p, gb.size(), cudaMemcpyDeviceToHost));
+    for (int i = 0; i < n; ++i) {
+      ASSERT_EQ(0, std::memcmp(ga.data() + i * first_bytes, a.data() + rows[i] * first_bytes, first_bytes)) << i;
+      ASSERT_EQ(0, std::memcmp(gb.data() + i * second_bytes, b.data() + rows[i] * second_bytes, second_bytes)) << i;
+    }
+  }
 }
 
 TEST(CudaOps, Attention) {
@@ -446,6 +469,103 @@ TEST(CudaOps, Gemm) {
       }
     }
   }
+}
+
+// ---- small_linear: whole linear layers on few rows ----------------------------------
+
+// Every prologue (x, or LayerNorm of the float32 stream) with every epilogue
+// (bias, bias + QuickGELU / GELU, residual update, no bias), ragged row
+// counts and the text and vision shapes, and a second identical call that
+// must give the same bits (the quarters of K are summed in a fixed order).
+TEST(CudaOps, SmallLinear) {
+  SKIP_WITHOUT_GPU();
+  Rng r(17);
+  struct Shape { int M, N, K; };
+  for (DType t : {DType::F16, DType::BF16}) {
+    for (Shape sh : {Shape{7, 1536, 512}, Shape{1, 768, 3072}, Shape{16, 2048, 512}, Shape{3, 512, 2048},
+                     Shape{9, 4096, 1024}, Shape{1, 1024, 4096}, Shape{5, 72, 128}}) {
+      // The stream has an offset mean, as CLIP's does: the norm must centre.
+      const std::vector<float> hin = random_vec(r, size_t(sh.M) * sh.K, 1.f, 0.7f);
+      const std::vector<float> x = rounded(random_vec(r, size_t(sh.M) * sh.K), t);
+      const std::vector<float> w = rounded(random_vec(r, size_t(sh.N) * sh.K, 1.f / std::sqrt(float(sh.K))), t);
+      const std::vector<float> b = random_vec(r, sh.N, 0.5f);
+      const std::vector<float> gamma = random_vec(r, sh.K, 0.2f, 1.f), beta = random_vec(r, sh.K, 0.2f);
+      auto dh = upload(hin, DType::F32), dx = upload(x, t), dw = upload(w, t), db = upload(b, DType::F32);
+      auto dg = upload(gamma, DType::F32), dbeta = upload(beta, DType::F32);
+      // What the kernel multiplies: LN(h) rounded to t, or x.
+      const std::vector<float> a_ln = rounded(ref::layernorm(hin, sh.M, sh.K, gamma.data(), beta.data(), 1e-5f), t);
+      for (bool ln : {false, true}) {
+        if (!small_linear_fits(sh.M, sh.N, sh.K, ln)) continue;
+        for (int variant = 0; variant < 6; ++variant) {
+          const bool residual = variant == 3, no_bias = variant == 4, f32 = variant == 5;
+          const Act act = variant == 1 ? Act::QuickGelu : variant == 2 ? Act::Gelu : Act::None;
+          SmallLinear op;
+          op.M = sh.M; op.N = sh.N; op.K = sh.K;
+          op.type = t;
+          if (ln) {
+            op.ln_in = dh->as<float>();
+            op.gamma = dg->as<float>();
+            op.beta = dbeta->as<float>();
+          } else {
+            op.x = dx->p;
+          }
+          op.w = dw->p;
+          op.bias = no_bias ? nullptr : db->as<float>();
+          op.act = act;
+          op.out_f32 = f32;
+          const std::vector<float> c0 = random_vec(r, size_t(sh.M) * sh.N);
+          std::vector<float> want = ref::linear(ln ? a_ln : x, sh.M, sh.K, w.data(), no_bias ? nullptr : b.data(), sh.N);
+          for (size_t i = 0; i < want.size(); ++i)
+            want[i] = residual ? want[i] + c0[i]
+                      : act == Act::QuickGelu ? ref::quick_gelu(want[i])
+                      : act == Act::Gelu ? ref::gelu(want[i]) : want[i];
+          char name[160];
+          std::snprintf(name, sizeof name, "small_linear %s M=%d N=%d K=%d %s%s%s", dtype_name(t), sh.M, sh.N, sh.K,
+                        ln ? "LN " : "", residual ? "+residual" : no_bias ? "no bias" : f32 ? "+bias out=f32" : "+bias",
+                        act == Act::QuickGelu ? " +quick_gelu" : act == Act::Gelu ? " +gelu" : "");
+          std::vector<float> got[2];
+          for (int call = 0; call < 2; ++call) {
+            auto dres = upload(c0, DType::F32);
+            const DType out_type = f32 ? DType::F32 : t;
+            Dev out(size_t(sh.M) * sh.N * dtype_size(out_type));
+            poison(out.p, out.bytes);
+            if (residual) op.residual = dres->as<float>();
+            else op.out = out.p;
+            small_linear(test_exec(), op);
+            got[call] = residual ? download(dres->p, DType::F32, want.size()) : download(out.p, out_type, want.size());
+          }
+          // A float32 output (or the residual) carries only the product's
+          // error; a 16-bit output adds its own rounding.
+          expect_close(got[0], want, residual || f32 ? Tol{1e-3, 1e-3} : output_tol(t), name);
+          EXPECT_EQ(std::memcmp(got[0].data(), got[1].data(), got[0].size() * 4), 0) << name << ": calls differ";
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaOps, SmallLinearRefusesBadInput) {
+  SKIP_WITHOUT_GPU();
+  Dev w(size_t(64) * 256 * 2), b(64 * 4), out(size_t(32) * 64 * 2), x(size_t(32) * 256 * 2);
+  SmallLinear op;
+  op.M = kSmallMaxRows + 1; op.N = 64; op.K = 256;
+  op.x = x.p; op.w = w.p; op.bias = b.as<float>(); op.out = out.p;
+  EXPECT_THROW(small_linear(test_exec(), op), Error);  // too many rows
+  op.M = 8; op.N = 60;
+  EXPECT_THROW(small_linear(test_exec(), op), Error);  // N not a multiple of 8
+  op.N = 64; op.K = 96;
+  EXPECT_THROW(small_linear(test_exec(), op), Error);  // K not a multiple of 128
+  op.K = 256;
+  op.type = DType::F32;
+  EXPECT_THROW(small_linear(test_exec(), op), Error);  // no float32 operands
+  op.type = DType::F16;
+  op.x = static_cast<char*>(x.p) + 2;
+  EXPECT_THROW(small_linear(test_exec(), op), Error);  // unaligned
+  op.x = x.p;
+  op.residual = static_cast<float*>(out.p);
+  EXPECT_THROW(small_linear(test_exec(), op), Error);  // both outputs
+  op.residual = nullptr;
+  EXPECT_NO_THROW(small_linear(test_exec(), op));
 }
 
 // ---- Hopper GEMMs with fused epilogues (sm90/, CUTLASS) ------------------------------

@@ -1,21 +1,11 @@
 #include "clip/cuda/bias_act.cuh"
+#include "clip/cuda/activation.cuh"
 #include "clip/cuda/device_utils.cuh"
 
 #include <algorithm>
 
 namespace clip::cuda {
 namespace {
-
-template <Act A>
-__device__ __forceinline__ float activate(float x) {
-  if constexpr (A == Act::QuickGelu) {
-    return x / (1.f + __expf(-1.702f * x));  // x * sigmoid(1.702 x)
-  } else if constexpr (A == Act::Gelu) {
-    return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
-  } else {
-    return x;
-  }
-}
 
 // One 16-byte packet per thread (8 halves or 4 floats); cols is a multiple
 // of the packet size so a packet never straddles two rows.

@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "clip/cuda/attention.cuh"
@@ -38,6 +39,7 @@
 #include "clip/cuda/gpu_preprocess.h"
 #include "clip/cuda/layernorm.cuh"
 #include "clip/cuda/profiler.h"
+#include "clip/cuda/small_linear.cuh"
 #include "clip/cuda/resources.h"
 #include "clip/error.h"
 
@@ -255,13 +257,13 @@ class CudaBackendImpl final : public CudaBackend {
     CUDA_CHECK(cudaEventCreateWithFlags(&staged_, cudaEventDisableTiming));
     // CLIPFIND_CUDA_ATTN=simt: the float32 SIMT attention kernel everywhere
     // (debugging aid: rules the tensor-core kernel in or out).
-    if (const char* a = std::getenv("CLIPFIND_CUDA_ATTN"); a && std::strcmp(a, "simt") == 0)
-      attn_impl_ = cuda::AttnImpl::Simt;
+    if (cuda::env_is("CLIPFIND_CUDA_ATTN", "simt")) attn_impl_ = cuda::AttnImpl::Simt;
     // CLIPFIND_CUDA_PREPROCESS=0: images preprocessed on the CPU instead.
-    if (const char* p = std::getenv("CLIPFIND_CUDA_PREPROCESS"); p && std::strcmp(p, "0") == 0)
-      gpu_preprocess_ = false;
-    const char* g = std::getenv("CLIPFIND_CUDA_GRAPHS");
-    graphs_ = options.graphs && !(g && std::strcmp(g, "0") == 0);
+    gpu_preprocess_ = !cuda::env_is("CLIPFIND_CUDA_PREPROCESS", "0");
+    graphs_ = options.graphs && !cuda::env_is("CLIPFIND_CUDA_GRAPHS", "0");
+    // CLIPFIND_CUDA_SMALL_M=0: few-row passes through cuBLASLt and separate
+    // LayerNorm/activation kernels instead of small_linear (A/B switch).
+    small_m_ = !cuda::env_is("CLIPFIND_CUDA_SMALL_M", "0");
     const size_t before = res_.allocated_bytes();
     Uploader up(res_, act_);
     if (config.vision && weights.vision) load_vision(up, *config.vision, *weights.vision);
@@ -471,6 +473,15 @@ class CudaBackendImpl final : public CudaBackend {
     grow(s_.out, size_t(n) * config_.projection_dim * 4);
   }
 
+  // Whether a pass over `rows` tokens runs its linear layers through
+  // small_linear (16-bit precisions, at most kSmallMaxRows rows).
+  bool small_path(int64_t rows, const TowerConfig& c) const {
+    if (!small_m_ || act_ == DType::F32 || rows > cuda::kSmallMaxRows) return false;
+    const int M = static_cast<int>(rows), H = c.hidden_size, I = c.intermediate_size;
+    return cuda::small_linear_fits(M, 3 * H, H, true) && cuda::small_linear_fits(M, H, H, false) &&
+           cuda::small_linear_fits(M, I, H, true) && cuda::small_linear_fits(M, H, I, false);
+  }
+
   void ensure_vision(int n) {
     const VisionConfig& c = vision_config();
     const int g = c.grid();
@@ -555,6 +566,7 @@ class CudaBackendImpl final : public CudaBackend {
     const cuda::Act act = c.activation == Activation::Gelu ? cuda::Act::Gelu : cuda::Act::QuickGelu;
     auto& gemm = res_.gemm();
     float* h = s_.h.as<float>();
+    if (small_path(M, c)) return encoder_small(tw, c, n, M, as, act);
     for (size_t i = 0; i < tw.layers.size(); ++i) {
       const DevLayer& L = tw.layers[i];
       cuda::layernorm(ex, h, nullptr, M, H, L.ln1.gamma.as<float>(), L.ln1.beta.as<float>(), c.layer_norm_eps,
@@ -573,13 +585,15 @@ class CudaBackendImpl final : public CudaBackend {
       float* hl = h;
       void* xl = s_.x.get();
       if (last) {
-        const int32_t* pooled = s_.rows.as<int32_t>();
-        cuda::gather_rows(ex, s_.x.get(), pooled, n, size_t(H) * cuda::dtype_size(act_), s_.pooled_x.get());
-        cuda::gather_rows(ex, h, pooled, n, size_t(H) * 4, s_.pooled_h.get());
+        gather_pooled(n, H);
         prof_.mark("gather_pooled");
         rows = n;
         hl = s_.pooled_h.as<float>();
         xl = s_.pooled_x.get();
+        if (small_path(n, c)) {  // few pooled rows (batch 1): one launch per linear layer
+          layer_tail_small(L, c, n, xl, hl, act);
+          return hl;
+        }
       }
       gemm.linear(ex, shape(rows, L.out, DType::F32, true, true), xl, L.out.w.get(), L.out.bias.as<float>(), hl);
       prof_.mark("gemm_out+res");
@@ -598,12 +612,107 @@ class CudaBackendImpl final : public CudaBackend {
     return h;
   }
 
+  // The pooled rows of the attention output and of h (before the last
+  // layer's out-projection), in one launch.
+  void gather_pooled(int n, int H) {
+    const cuda::GatherTable x{s_.x.get(), size_t(H) * cuda::dtype_size(act_), s_.pooled_x.get()};
+    const cuda::GatherTable h{s_.h.get(), size_t(H) * 4, s_.pooled_h.get()};
+    cuda::gather_rows(res_.exec(), s_.rows.as<int32_t>(), n, x, &h);
+  }
+
+  // A small_linear call of linear layer `l` on `rows` rows (inputs and
+  // output still to set).
+  cuda::SmallLinear small_op(int rows, const DevLinear& l, const TowerConfig& c) const {
+    cuda::SmallLinear o;
+    o.M = rows;
+    o.N = l.out;
+    o.K = l.in;
+    o.type = act_;
+    o.w = l.w.get();
+    o.bias = l.bias.as<float>();
+    o.eps = c.layer_norm_eps;
+    return o;
+  }
+
+  // The rest of a layer after attention, on few rows through small_linear:
+  // h += out-proj(x); h += fc2(act(fc1(LN2(h)))).
+  void layer_tail_small(const DevLayer& L, const TowerConfig& c, int rows, const void* x, float* h, cuda::Act act) {
+    const cuda::Exec& ex = res_.exec();
+    cuda::SmallLinear out = small_op(rows, L.out, c);
+    out.x = x;
+    out.residual = h;
+    cuda::small_linear(ex, out);
+    prof_.mark("out+res");
+    cuda::SmallLinear fc1 = small_op(rows, L.fc1, c);
+    fc1.ln_in = h;
+    fc1.gamma = L.ln2.gamma.as<float>();
+    fc1.beta = L.ln2.beta.as<float>();
+    fc1.act = act;
+    fc1.out = s_.wide.get();
+    cuda::small_linear(ex, fc1);
+    prof_.mark("ln2+fc1+act");
+    cuda::SmallLinear fc2 = small_op(rows, L.fc2, c);
+    fc2.x = s_.wide.get();
+    fc2.residual = h;
+    cuda::small_linear(ex, fc2);
+    prof_.mark("fc2+res");
+  }
+
+  // encoder() for a pass of at most kSmallMaxRows rows: five launches a
+  // layer, each norm folded into the linear layer after it
+  // (small_linear.cuh).
+  const float* encoder_small(const DevTower& tw, const TowerConfig& c, int n, int64_t M, const cuda::AttnShape& as,
+                             cuda::Act act) {
+    const cuda::Exec& ex = res_.exec();
+    const int H = c.hidden_size;
+    float* h = s_.h.as<float>();
+    for (size_t i = 0; i < tw.layers.size(); ++i) {
+      const DevLayer& L = tw.layers[i];
+      cuda::SmallLinear qkv = small_op(static_cast<int>(M), L.qkv, c);
+      qkv.ln_in = h;
+      qkv.gamma = L.ln1.gamma.as<float>();
+      qkv.beta = L.ln1.beta.as<float>();
+      qkv.out = s_.wide.get();
+      cuda::small_linear(ex, qkv);
+      prof_.mark("ln1+qkv");
+      cuda::attention(ex, s_.wide.get(), s_.x.get(), act_, as, res_.num_sms(), attn_impl_);
+      prof_.mark("attention");
+      const bool last = i + 1 == tw.layers.size();
+      int rows = static_cast<int>(M);
+      float* hl = h;
+      const void* xl = s_.x.get();
+      if (last) {
+        gather_pooled(n, H);
+        prof_.mark("gather_pooled");
+        rows = n;
+        hl = s_.pooled_h.as<float>();
+        xl = s_.pooled_x.get();
+      }
+      layer_tail_small(L, c, rows, xl, hl, act);
+      if (last) return hl;
+    }
+    return h;
+  }
+
   // Final norm of the pooled rows and the projection. `pooled` is the
   // encoder's result: already the n pooled rows, or (no layers) h, from
   // which s_.rows picks them.
   void pool_and_project(const DevTower& tw, const DevNorm& ln, const TowerConfig& c, int n, const float* pooled) {
     const cuda::Exec& ex = res_.exec();
     const int32_t* rows = pooled == s_.h.as<float>() ? s_.rows.as<int32_t>() : nullptr;
+    if (!rows && small_path(n, c) && cuda::small_linear_fits(n, tw.projection.out, c.hidden_size, true)) {
+      // Few rows: the norm and the projection in one launch.
+      cuda::SmallLinear o = small_op(n, tw.projection, c);
+      o.bias = nullptr;
+      o.ln_in = pooled;
+      o.gamma = ln.gamma.as<float>();
+      o.beta = ln.beta.as<float>();
+      o.out = s_.out.get();
+      o.out_f32 = true;
+      cuda::small_linear(ex, o);
+      prof_.mark("pool_ln+projection");
+      return;
+    }
     cuda::layernorm(ex, pooled, rows, n, c.hidden_size, ln.gamma.as<float>(), ln.beta.as<float>(), c.layer_norm_eps,
                     s_.x.get(), act_);
     prof_.mark("pool_ln");
@@ -668,11 +777,28 @@ class CudaBackendImpl final : public CudaBackend {
     if (t == Tower::Vision) set_vision_rows(n);
     else vision_rows_n_ = -1;  // the text path overwrote s_.rows
     const auto key = std::make_tuple(int(t), n, seq);
-    if (prof_.enabled()) {  // eager, with an event after each op
+    if (prof_.enabled()) {  // an event after each op
+      // In graph mode every call after a shape's first (eager: it creates
+      // the plans) is captured with its events and replayed once, so the
+      // per-op times include the gaps of a graph replay, not eager launches.
+      const bool in_graph = prof_.graph_mode() && graphs_ && profiled_.count(key);
+      profiled_.insert(key);
+      if (in_graph) CUDA_CHECK(cudaStreamBeginCapture(res_.stream(), cudaStreamCaptureModeRelaxed));
       prof_.begin(res_.stream(), std::string(t == Tower::Vision ? "vision" : "text") + " n=" + std::to_string(n) +
-                                     (seq ? " seq=" + std::to_string(seq) : ""));
+                                     (seq ? " seq=" + std::to_string(seq) : "") + (in_graph ? " (graph)" : ""));
       forward(t, n, seq);
-      prof_.end();
+      if (in_graph) {
+        cudaGraph_t graph = nullptr;
+        cudaGraphExec_t exec = nullptr;
+        CUDA_CHECK(cudaStreamEndCapture(res_.stream(), &graph));
+        CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+        cudaGraphDestroy(graph);
+        CUDA_CHECK(cudaGraphLaunch(exec, res_.stream()));
+        prof_.end();
+        cudaGraphExecDestroy(exec);
+      } else {
+        prof_.end();
+      }
       return;
     }
     if (!graphs_) return forward(t, n, seq);
@@ -729,6 +855,7 @@ class CudaBackendImpl final : public CudaBackend {
   DType act_ = DType::F16;
   GemmCompute compute_ = GemmCompute::Mixed;
   bool graphs_ = true;
+  bool small_m_ = true;
   cuda::AttnImpl attn_impl_ = cuda::AttnImpl::Auto;
   cuda::CudaResources res_;
   cuda::GpuPreprocessor preprocessor_{res_};
@@ -742,6 +869,7 @@ class CudaBackendImpl final : public CudaBackend {
   cudaEvent_t staged_ = nullptr;
   cuda::OpProfiler prof_;
   std::map<std::tuple<int, int, int>, cudaGraphExec_t> graphs_by_shape_;
+  std::set<std::tuple<int, int, int>> profiled_;  // shapes the profiler has run eagerly once
 };
 
 }  // namespace

@@ -2,6 +2,9 @@
 
 #include <cublasLt.h>
 
+#include <cstdlib>
+#include <cstring>
+
 namespace clip::cuda {
 
 void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line) {
@@ -24,6 +27,11 @@ void check_launch(const Exec& exec, const char* what, const char* file, int line
   if (capture != cudaStreamCaptureStatusNone) return;
   err = cudaStreamSynchronize(exec.stream);
   if (err != cudaSuccess) throw_cuda_error(err, what, file, line);
+}
+
+bool env_is(const char* name, const char* value) {
+  const char* e = std::getenv(name);
+  return e && std::strcmp(e, value) == 0;
 }
 
 void require(bool ok, const char* op, const std::string& message) {

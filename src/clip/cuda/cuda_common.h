@@ -54,6 +54,10 @@ void check_launch(const Exec& exec, const char* what, const char* file, int line
 // Launcher argument checks: throw clip::Error("<op>: <message>").
 void require(bool ok, const char* op, const std::string& message);
 
+// Whether environment variable `name` is set to exactly `value` (the
+// CLIPFIND_CUDA_* debugging and A/B switches).
+bool env_is(const char* name, const char* value);
+
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace clip::cuda

@@ -15,10 +15,8 @@
 namespace clip::cuda {
 namespace {
 
-bool env_is(const char* name, const char* value) {
-  const char* e = std::getenv(name);
-  return e && std::strcmp(e, value) == 0;
-}
+// Below this many rows the sm90 kernels are not tried (see plan_for).
+constexpr int64_t kSm90MinRows = 1024;
 
 // The sm90 epilogue that computes this shape's whole linear layer, if any:
 // fp16 operands, a float32 bias, and an fp16 output (bias [+ activation])
@@ -71,6 +69,7 @@ GemmRunner::GemmRunner(void* workspace, size_t workspace_bytes)
   allow_bias_epilogue_ = !env_is("CLIPFIND_CUDA_BIAS_EPILOGUE", "0");
   tune_ = !env_is("CLIPFIND_CUDA_GEMM_TUNE", "0");
   log_ = env_is("CLIPFIND_CUDA_GEMM_LOG", "1");
+  sm90_small_m_ = env_is("CLIPFIND_CUDA_SM90_SMALL_M", "1");
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
@@ -150,8 +149,9 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
   // kernels were as fast or faster there, and timing them in isolation (weights
   // hot in L2) did not predict the forward pass, where the sm90 picks made
   // the B/32 batch-1 pass 3% slower.
-  constexpr int64_t kSm90MinRows = 1024;
-  if (sm90_ && epilogue && s.M >= kSm90MinRows && s.K % 8 == 0 && s.N % 8 == 0)
+  // CLIPFIND_CUDA_SM90_SMALL_M=1 (an A/B switch) puts them on small
+  // products too, without cuBLASLt as a contender there.
+  if (sm90_ && epilogue && (s.M >= kSm90MinRows || sm90_small_m_) && s.K % 8 == 0 && s.N % 8 == 0)
     for (const sm90::Variant& v : sm90::variants())
       if (v.epilogue == *epilogue) plan->sm90_candidates.push_back(&v);
   Plan& ref = *plan;
@@ -254,7 +254,7 @@ void GemmRunner::tune(Plan& p, const GemmShape& s, const Exec& exec, const void*
       run_cublas(p, s, exec, x, w, bias, d, bias_f32);
       return true;
     });
-    float best = base;
+    float best = s.M >= kSm90MinRows || !sm90_small_m_ ? base : 1e30f;
     const sm90::Problem problem{s.M, s.N, s.K, x, w, bias_f32, d, sm_count_};
     for (const sm90::Variant* v : p.sm90_candidates) {
       const float ms = time_ms([&] { return v->run(problem, workspace_, workspace_bytes_, exec.stream) == sm90::Status::Ok; });

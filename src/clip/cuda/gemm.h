@@ -86,6 +86,7 @@ class GemmRunner {
   bool tune_ = true;
   bool sm90_ = false;  // sm90 kernels compiled in, enabled and runnable here
   bool log_ = false;
+  bool sm90_small_m_ = false;  // CLIPFIND_CUDA_SM90_SMALL_M=1
   int sm_count_ = 0;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;

@@ -11,6 +11,7 @@ namespace clip::cuda {
 OpProfiler::OpProfiler() {
   const char* e = std::getenv("CLIPFIND_CUDA_PROFILE");
   enabled_ = e && *e && std::strcmp(e, "0") != 0;
+  graph_mode_ = enabled_ && std::strcmp(e, "graph") == 0;
 }
 
 OpProfiler::~OpProfiler() {
@@ -32,12 +33,21 @@ void OpProfiler::begin(cudaStream_t stream, const std::string& shape) {
   shape_ = shape;
   names_.clear();
   names_.push_back("start");
-  CUDA_CHECK(cudaEventRecord(event(0), stream_));
+  record(event(0));
+}
+
+// Inside a stream capture a plain record only marks a dependency; the
+// External flag makes it a node that records the event at replay.
+void OpProfiler::record(cudaEvent_t e) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
+  CUDA_CHECK(cudaEventRecordWithFlags(
+      e, stream_, capture == cudaStreamCaptureStatusActive ? cudaEventRecordExternal : cudaEventRecordDefault));
 }
 
 void OpProfiler::mark(const char* op) {
   if (!enabled_ || names_.empty()) return;
-  CUDA_CHECK(cudaEventRecord(event(names_.size()), stream_));
+  record(event(names_.size()));
   names_.push_back(op);
 }
 

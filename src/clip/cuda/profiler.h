@@ -1,7 +1,9 @@
-// Opt-in per-op timing of the forward pass (CLIPFIND_CUDA_PROFILE=1): an
-// event after each op, summed per op name and per batch shape, printed to
-// stderr when the backend is destroyed. Profiling runs eagerly (graphs off),
-// so it shows where the time goes, not the graph-replay total.
+// Opt-in per-op timing of the forward pass: an event after each op, summed
+// per op name and per batch shape, printed to stderr when the backend is
+// destroyed. CLIPFIND_CUDA_PROFILE=1 runs the passes eagerly (where the time
+// goes at large batches); CLIPFIND_CUDA_PROFILE=graph captures each pass with
+// its events and replays it (small batches, where the gaps between a
+// graph's kernels are much of the time).
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -17,6 +19,7 @@ class OpProfiler {
   OpProfiler();
   ~OpProfiler();
   bool enabled() const { return enabled_; }
+  bool graph_mode() const { return graph_mode_; }
   void begin(cudaStream_t stream, const std::string& shape);  // starts one forward pass
   void mark(const char* op);                                   // after the op's launch
   void end();                                                  // synchronises, accumulates
@@ -24,7 +27,9 @@ class OpProfiler {
 
  private:
   cudaEvent_t event(size_t i);
+  void record(cudaEvent_t e);
   bool enabled_ = false;
+  bool graph_mode_ = false;
   cudaStream_t stream_ = nullptr;
   std::string shape_;
   std::vector<cudaEvent_t> pool_;
