@@ -328,15 +328,6 @@ MmaPlan mma_plan(const AttnShape& s) {
 }
 
 // Shared memory a block may use on this GPU (227 KB on H100, 163 KB on A100).
-int max_smem_optin() {
-  int dev = 0, v = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-    cudaGetLastError();
-    return 48 * 1024;
-  }
-  return v;
-}
 
 bool mma_supported(DType type, const AttnShape& s) {
   if (type == DType::F32) return false;

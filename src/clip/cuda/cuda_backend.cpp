@@ -586,7 +586,6 @@ class CudaBackendImpl final : public CudaBackend {
       void* xl = s_.x.get();
       if (last) {
         gather_pooled(n, H);
-        prof_.mark("gather_pooled");
         rows = n;
         hl = s_.pooled_h.as<float>();
         xl = s_.pooled_x.get();
@@ -618,6 +617,7 @@ class CudaBackendImpl final : public CudaBackend {
     const cuda::GatherTable x{s_.x.get(), size_t(H) * cuda::dtype_size(act_), s_.pooled_x.get()};
     const cuda::GatherTable h{s_.h.get(), size_t(H) * 4, s_.pooled_h.get()};
     cuda::gather_rows(res_.exec(), s_.rows.as<int32_t>(), n, x, &h);
+    prof_.mark("gather_pooled");
   }
 
   // A small_linear call of linear layer `l` on `rows` rows (inputs and
@@ -683,7 +683,6 @@ class CudaBackendImpl final : public CudaBackend {
       const void* xl = s_.x.get();
       if (last) {
         gather_pooled(n, H);
-        prof_.mark("gather_pooled");
         rows = n;
         hl = s_.pooled_h.as<float>();
         xl = s_.pooled_x.get();

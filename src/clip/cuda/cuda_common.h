@@ -58,6 +58,10 @@ void require(bool ok, const char* op, const std::string& message);
 // CLIPFIND_CUDA_* debugging and A/B switches).
 bool env_is(const char* name, const char* value);
 
+// Shared memory a block of the current device may opt in to (48 KiB if the
+// query fails).
+int max_smem_optin();
+
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace clip::cuda

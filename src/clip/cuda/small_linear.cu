@@ -14,7 +14,6 @@ constexpr int kThreads = 128;  // 4 warps, one quarter of K each
 constexpr int kWarps = kThreads / 32;
 constexpr int kCols = 8;       // output columns per block (one mma n8 tile)
 constexpr int kBatch = 16;     // 32-deep weight chunks in flight per thread (16 x 16 bytes)
-constexpr int kMaxSmem = 227 * 1024;
 constexpr int kLnVec = 8;      // float4 of a row per lane in the LayerNorm: K <= 1024
 
 enum class Out { Bias, BiasQuickGelu, BiasGelu, Residual, Float };
@@ -212,7 +211,7 @@ void launch_type(const Exec& exec, const Params& p, const SmallLinear& op) {
 
 bool small_linear_fits(int M, int N, int K, bool layernorm) {
   return M >= 1 && M <= kSmallMaxRows && N > 0 && K > 0 && N % kCols == 0 && K % (32 * kWarps) == 0 &&
-         (!layernorm || K <= 128 * kLnVec) && smem_bytes(M, K, layernorm) <= size_t(kMaxSmem);
+         (!layernorm || K <= 128 * kLnVec) && smem_bytes(M, K, layernorm) <= size_t(max_smem_optin());
 }
 
 void small_linear(const Exec& exec, const SmallLinear& op) {

@@ -54,7 +54,7 @@ struct SmallLinear {
 
 // Whether the kernel takes these sizes: M <= kSmallMaxRows, N a multiple of
 // 8, K of 128 (and at most 1024 with a LayerNorm), and A (plus the float32
-// rows for a LayerNorm) within the GPU's shared memory per block. (Pointers must be 16-byte aligned; the
+// rows for a LayerNorm) within the current GPU's shared memory per block. (Pointers must be 16-byte aligned; the
 // launcher checks.)
 bool small_linear_fits(int M, int N, int K, bool layernorm);
 
