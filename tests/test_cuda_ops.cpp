@@ -723,5 +723,91 @@ TEST(CudaOpsPerf, RealShapes) {
   }
 }
 
+// Median time of one replay of a CUDA graph captured from `fn` (launches on
+// `stream`, which must not be the legacy default stream), in microseconds:
+// back-to-back dependent launches, as the engine's graphs run them.
+double time_graph_us(const std::function<void()>& fn, cudaStream_t stream, int reps = 50) {
+  fn();  // first calls outside the capture (cuBLASLt picks its algorithm)
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  fn();
+  CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  const double us = time_us([&] { CUDA_CHECK(cudaGraphLaunch(exec, stream)); }, stream, reps);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  return us;
+}
+
+// small_linear (LayerNorm in its prologue or a kernel of its own) against
+// LayerNorm + cuBLASLt (+ bias_act) on the linear layers of a text query
+// (7 rows): 24 dependent calls a graph, each on its own copy of the weights
+// so that they stream from DRAM as in a pass, time per call. (Such isolated
+// figures did not predict the whole pass well: bench/RESULTS.md, seventh
+// round. Use them to find where time goes, and bench/gpu/ab_env.sh to decide.)
+TEST(CudaOpsPerf, SmallLinearRows) {
+  SKIP_WITHOUT_GPU();
+  if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
+  Rng r(9);
+  CudaResources res(0);
+  const Exec& ex = res.exec();
+  constexpr int kCalls = 24;
+  const int I = 3072;  // the largest of the shapes below
+  auto h = upload(random_vec(r, size_t(64) * I, 1.f, 0.5f), DType::F32);
+  auto x = upload(random_vec(r, size_t(64) * I), DType::F16);
+  auto gb = upload(random_vec(r, I, 0.1f, 1.f), DType::F32);
+  auto bias = upload(random_vec(r, I), DType::F32);
+  Dev w(size_t(kCalls) * I * 768 * 2), out(size_t(64) * I * 4), xn(size_t(64) * I * 2);
+  CUDA_CHECK(cudaMemset(w.p, 0, w.bytes));
+  struct L { const char* name; int N, K; bool ln, residual; Act act; };
+  // B/32 text query (7 rows, hidden 512), L/14 text query (hidden 768), the
+  // most rows small_linear takes.
+  for (auto [M, H] : {std::pair{7, 512}, std::pair{7, 768}, std::pair{kSmallMaxRows, 768}}) {
+    for (L l : {L{"ln1+qkv", 3 * H, H, true, false, Act::None}, L{"out+res", H, H, false, true, Act::None},
+                L{"ln2+fc1+act", 4 * H, H, true, false, Act::QuickGelu},
+                L{"fc2+res", H, 4 * H, false, true, Act::None}}) {
+      auto wk = [&](int k) { return static_cast<char*>(w.p) + size_t(k) * l.N * l.K * 2; };
+      for (bool fuse_ln : {true, false}) {
+        if (!fuse_ln && !l.ln) continue;
+        if (!small_linear_fits(M, l.N, l.K, l.ln && fuse_ln)) continue;
+        const double us = time_graph_us([&] {
+          for (int k = 0; k < kCalls; ++k) {
+            SmallLinear op;
+            op.M = M; op.N = l.N; op.K = l.K; op.type = DType::F16;
+            if (l.ln && !fuse_ln)
+              layernorm(ex, h->as<float>(), nullptr, M, l.K, gb->as<float>(), gb->as<float>(), 1e-5f, xn.p, DType::F16);
+            if (l.ln && fuse_ln) {
+              op.ln_in = h->as<float>(); op.gamma = gb->as<float>(); op.beta = gb->as<float>();
+            } else {
+              op.x = l.ln ? xn.p : x->p;
+            }
+            op.w = wk(k); op.bias = bias->as<float>(); op.act = l.act;
+            if (l.residual) op.residual = static_cast<float*>(out.p);
+            else op.out = out.p;
+            small_linear(ex, op);
+          }
+        }, res.stream());
+        std::printf("  small_linear M=%-2d H=%d %-12s %-13s %7.2f us a call\n", M, H, l.name,
+                    l.ln ? (fuse_ln ? "LN fused" : "LN separate") : "", us / kCalls);
+      }
+      GemmShape gs;
+      gs.M = M; gs.N = l.N; gs.K = l.K;
+      gs.in_type = DType::F16; gs.out_type = l.residual ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
+      gs.accumulate = l.residual; gs.bias = true; gs.act = l.act;
+      const double us = time_graph_us([&] {
+        for (int k = 0; k < kCalls; ++k) {
+          if (l.ln)
+            layernorm(ex, h->as<float>(), nullptr, M, l.K, gb->as<float>(), gb->as<float>(), 1e-5f, xn.p, DType::F16);
+          res.gemm().linear(ex, gs, l.ln ? xn.p : x->p, wk(k), bias->p, out.p, bias->as<float>());
+        }
+      }, res.stream());
+      std::printf("  runner       M=%-2d H=%d %-12s %-13s %7.2f us a call (%s)\n", M, H, l.name, l.ln ? "LN separate" : "", us / kCalls,
+                  res.gemm().kernel_name(gs).c_str());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace clip::cuda

@@ -171,9 +171,10 @@ int run(const Args& a) {
                       be->allocated_bytes() / 1048576.0, weights_mb);
         emit(js, line);
       }
-      // Text: 77 tokens (the full context) at 1 and 256, and a 7-token query.
+      // Text: 77 tokens (the full context) at 1 and 256, a 7-token query and
+      // two 8-token queries (16 rows: the most small_linear takes).
       struct T { int n, seq; };
-      for (T tc : {T{1, 7}, T{1, 77}, T{256, 77}}) {
+      for (T tc : {T{1, 7}, T{2, 8}, T{1, 77}, T{256, 77}}) {
         const TextBatch b0 = testing::random_texts(*cfg.text, tc.n, tc.seq, 1);
         const TextBatch b1 = testing::random_texts(*cfg.text, tc.n, tc.seq, 2);
         const Timing t = time_calls(*be, [&](int i) { be->encode_texts_device((i & 1) ? b1 : b0, d_out); }, 1.0);

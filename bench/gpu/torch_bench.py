@@ -101,7 +101,7 @@ def main():
         for name in args.models.split(","):
             batches = [1, 64, 256] if name == "L/14" else [1, 64, 256, 1024]
             cases += [(name, "vision", b, 0) for b in batches]
-            cases += [(name, "text", 1, 7), (name, "text", 1, 77), (name, "text", 256, 77)]
+            cases += [(name, "text", 1, 7), (name, "text", 2, 8), (name, "text", 1, 77), (name, "text", 256, 77)]
     else:  # priority order: what the targets compare against first
         cases = [("B/32", "vision", 256, 0), ("B/32", "vision", 1, 0), ("L/14", "vision", 256, 0),
                  ("B/32", "text", 256, 77), ("B/32", "vision", 1024, 0), ("B/32", "text", 1, 7),

@@ -13,6 +13,9 @@
 //   h  += y W2^T + b2                     cuBLASLt, bias + residual epilogue
 // On Hopper in fp16, each GEMM may instead be an sm90/ CUTLASS kernel with
 // the same epilogue (and fc1's activation) fused, where it times faster.
+// Passes of at most 16 rows (text queries, the pooled rows) run each linear
+// layer as one small_linear launch with the bias, activation or residual
+// fused, and up to 8 rows the LayerNorm before it too (linear_step).
 // Only the pooled row of each item (class token, end-of-text token) reaches
 // the output, so the last layer gathers those rows after attention and runs
 // its out-projection, LN2 and MLP on n rows instead of n*seq.
@@ -262,8 +265,16 @@ class CudaBackendImpl final : public CudaBackend {
     gpu_preprocess_ = !cuda::env_is("CLIPFIND_CUDA_PREPROCESS", "0");
     graphs_ = options.graphs && !cuda::env_is("CLIPFIND_CUDA_GRAPHS", "0");
     // CLIPFIND_CUDA_SMALL_M=0: few-row passes through cuBLASLt and separate
-    // LayerNorm/activation kernels instead of small_linear (A/B switch).
-    small_m_ = !cuda::env_is("CLIPFIND_CUDA_SMALL_M", "0");
+    // LayerNorm/activation kernels instead of small_linear. A/B switches of
+    // its use: CLIPFIND_CUDA_SMALL_ROWS=N (passes of up to N rows),
+    // CLIPFIND_CUDA_SMALL_LN_ROWS=N (the LayerNorm in small_linear's prologue
+    // up to N rows, beyond as a kernel of its own), CLIPFIND_CUDA_SMALL_MAX_K=N
+    // (layers with more inputs go to cuBLASLt).
+    small_rows_ = cuda::env_is("CLIPFIND_CUDA_SMALL_M", "0")
+                      ? 0
+                      : std::min(cuda::env_int("CLIPFIND_CUDA_SMALL_ROWS", cuda::kSmallMaxRows), cuda::kSmallMaxRows);
+    small_ln_rows_ = cuda::env_int("CLIPFIND_CUDA_SMALL_LN_ROWS", kSmallLnRows);
+    small_max_k_ = cuda::env_int("CLIPFIND_CUDA_SMALL_MAX_K", 1 << 20);
     const size_t before = res_.allocated_bytes();
     Uploader up(res_, act_);
     if (config.vision && weights.vision) load_vision(up, *config.vision, *weights.vision);
@@ -473,13 +484,13 @@ class CudaBackendImpl final : public CudaBackend {
     grow(s_.out, size_t(n) * config_.projection_dim * 4);
   }
 
-  // Whether a pass over `rows` tokens runs its linear layers through
-  // small_linear (16-bit precisions, at most kSmallMaxRows rows).
-  bool small_path(int64_t rows, const TowerConfig& c) const {
-    if (!small_m_ || act_ == DType::F32 || rows > cuda::kSmallMaxRows) return false;
-    const int M = static_cast<int>(rows), H = c.hidden_size, I = c.intermediate_size;
-    return cuda::small_linear_fits(M, 3 * H, H, true) && cuda::small_linear_fits(M, H, H, false) &&
-           cuda::small_linear_fits(M, I, H, true) && cuda::small_linear_fits(M, H, I, false);
+  // Whether small_linear takes linear layer `l` on `rows` rows (its input
+  // x, or with `layernorm` LN of the float32 stream): 16-bit precisions, at
+  // most small_rows_ rows, A within shared memory.
+  bool use_small(int64_t rows, const DevLinear& l, bool layernorm) const {
+    if (act_ == DType::F32 || rows > small_rows_ || l.in > small_max_k_ || (layernorm && rows > small_ln_rows_))
+      return false;
+    return cuda::small_linear_fits(static_cast<int>(rows), l.out, l.in, layernorm);
   }
 
   void ensure_vision(int n) {
@@ -564,19 +575,15 @@ class CudaBackendImpl final : public CudaBackend {
     as.causal = causal;
     as.scale = 1.f / std::sqrt(static_cast<float>(as.head_dim));
     const cuda::Act act = c.activation == Activation::Gelu ? cuda::Act::Gelu : cuda::Act::QuickGelu;
-    auto& gemm = res_.gemm();
     float* h = s_.h.as<float>();
-    if (small_path(M, c)) return encoder_small(tw, c, n, M, as, act);
     for (size_t i = 0; i < tw.layers.size(); ++i) {
       const DevLayer& L = tw.layers[i];
-      cuda::layernorm(ex, h, nullptr, M, H, L.ln1.gamma.as<float>(), L.ln1.beta.as<float>(), c.layer_norm_eps,
-                      s_.x.get(), act_);
-      prof_.mark("layernorm");
-      GemmShape qs = shape(M, L.qkv, act_, false, true);
-      qs.bias_type = act_;
-      gemm.linear(ex, qs, s_.x.get(), L.qkv.w.get(), act_ == DType::F32 ? L.qkv.bias.get() : L.qkv.bias_t.get(),
-                  s_.wide.get(), L.qkv.bias.as<float>());
-      prof_.mark("gemm_qkv");
+      LinearStep qkv{"qkv", M, &L.qkv};
+      qkv.ln_in = h;
+      qkv.ln = &L.ln1;
+      qkv.ln_out = s_.x.get();
+      qkv.out = s_.wide.get();
+      linear_step(qkv, c);
       cuda::attention(ex, s_.wide.get(), s_.x.get(), act_, as, res_.num_sms(), attn_impl_);
       prof_.mark("attention");
       // From here on a row only mixes with itself: the last layer needs the pooled rows alone.
@@ -589,23 +596,22 @@ class CudaBackendImpl final : public CudaBackend {
         rows = n;
         hl = s_.pooled_h.as<float>();
         xl = s_.pooled_x.get();
-        if (small_path(n, c)) {  // few pooled rows (batch 1): one launch per linear layer
-          layer_tail_small(L, c, n, xl, hl, act);
-          return hl;
-        }
       }
-      gemm.linear(ex, shape(rows, L.out, DType::F32, true, true), xl, L.out.w.get(), L.out.bias.as<float>(), hl);
-      prof_.mark("gemm_out+res");
-      cuda::layernorm(ex, hl, nullptr, rows, H, L.ln2.gamma.as<float>(), L.ln2.beta.as<float>(), c.layer_norm_eps,
-                      xl, act_);
-      prof_.mark("layernorm");
-      GemmShape fs = shape(rows, L.fc1, act_, false, true);
-      fs.act = act;  // fused on Hopper; cuBLASLt + a bias_act pass elsewhere
-      gemm.linear(ex, fs, xl, L.fc1.w.get(), L.fc1.bias.as<float>(), s_.wide.get());
-      prof_.mark("gemm_fc1+act");
-      gemm.linear(ex, shape(rows, L.fc2, DType::F32, true, true), s_.wide.get(), L.fc2.w.get(),
-                  L.fc2.bias.as<float>(), hl);
-      prof_.mark("gemm_fc2+res");
+      LinearStep out{"out+res", rows, &L.out};
+      out.x = xl;
+      out.residual = hl;
+      linear_step(out, c);
+      LinearStep fc1{"fc1+act", rows, &L.fc1};
+      fc1.ln_in = hl;
+      fc1.ln = &L.ln2;
+      fc1.ln_out = xl;
+      fc1.act = act;
+      fc1.out = s_.wide.get();
+      linear_step(fc1, c);
+      LinearStep fc2{"fc2+res", rows, &L.fc2};
+      fc2.x = s_.wide.get();
+      fc2.residual = hl;
+      linear_step(fc2, c);
       if (last) return hl;
     }
     return h;
@@ -620,104 +626,99 @@ class CudaBackendImpl final : public CudaBackend {
     prof_.mark("gather_pooled");
   }
 
-  // A small_linear call of linear layer `l` on `rows` rows (inputs and
-  // output still to set).
-  cuda::SmallLinear small_op(int rows, const DevLinear& l, const TowerConfig& c) const {
-    cuda::SmallLinear o;
-    o.M = rows;
-    o.N = l.out;
-    o.K = l.in;
-    o.type = act_;
-    o.w = l.w.get();
-    o.bias = l.bias.as<float>();
-    o.eps = c.layer_norm_eps;
-    return o;
-  }
+  // One linear layer of a pass over `rows` rows, with what surrounds it:
+  //   input     x, or LN(ln_in) of the float32 stream with norm `ln`
+  //   output    out = act(A w^T + b) in T (float32 with out_f32), or
+  //             residual += A w^T + b (float32)
+  struct LinearStep {
+    const char* name;
+    int64_t rows;
+    const DevLinear* l;
+    const void* x = nullptr;
+    const float* ln_in = nullptr;
+    const DevNorm* ln = nullptr;
+    void* ln_out = nullptr;  // where a separate LayerNorm writes A (T [rows, in])
+    cuda::Act act = cuda::Act::None;
+    void* out = nullptr;
+    bool out_f32 = false;
+    float* residual = nullptr;
+  };
 
-  // The rest of a layer after attention, on few rows through small_linear:
-  // h += out-proj(x); h += fc2(act(fc1(LN2(h)))).
-  void layer_tail_small(const DevLayer& L, const TowerConfig& c, int rows, const void* x, float* h, cuda::Act act) {
+  // Runs a LinearStep as one small_linear launch where it takes the shape
+  // (few rows; small_linear.cuh), else as LayerNorm + GEMM: cuBLASLt or an
+  // sm90 kernel with the bias, activation or residual in its epilogue.
+  void linear_step(const LinearStep& s, const TowerConfig& c) {
     const cuda::Exec& ex = res_.exec();
-    cuda::SmallLinear out = small_op(rows, L.out, c);
-    out.x = x;
-    out.residual = h;
-    cuda::small_linear(ex, out);
-    prof_.mark("out+res");
-    cuda::SmallLinear fc1 = small_op(rows, L.fc1, c);
-    fc1.ln_in = h;
-    fc1.gamma = L.ln2.gamma.as<float>();
-    fc1.beta = L.ln2.beta.as<float>();
-    fc1.act = act;
-    fc1.out = s_.wide.get();
-    cuda::small_linear(ex, fc1);
-    prof_.mark("ln2+fc1+act");
-    cuda::SmallLinear fc2 = small_op(rows, L.fc2, c);
-    fc2.x = s_.wide.get();
-    fc2.residual = h;
-    cuda::small_linear(ex, fc2);
-    prof_.mark("fc2+res");
-  }
-
-  // encoder() for a pass of at most kSmallMaxRows rows: five launches a
-  // layer, each norm folded into the linear layer after it
-  // (small_linear.cuh).
-  const float* encoder_small(const DevTower& tw, const TowerConfig& c, int n, int64_t M, const cuda::AttnShape& as,
-                             cuda::Act act) {
-    const cuda::Exec& ex = res_.exec();
-    const int H = c.hidden_size;
-    float* h = s_.h.as<float>();
-    for (size_t i = 0; i < tw.layers.size(); ++i) {
-      const DevLayer& L = tw.layers[i];
-      cuda::SmallLinear qkv = small_op(static_cast<int>(M), L.qkv, c);
-      qkv.ln_in = h;
-      qkv.gamma = L.ln1.gamma.as<float>();
-      qkv.beta = L.ln1.beta.as<float>();
-      qkv.out = s_.wide.get();
-      cuda::small_linear(ex, qkv);
-      prof_.mark("ln1+qkv");
-      cuda::attention(ex, s_.wide.get(), s_.x.get(), act_, as, res_.num_sms(), attn_impl_);
-      prof_.mark("attention");
-      const bool last = i + 1 == tw.layers.size();
-      int rows = static_cast<int>(M);
-      float* hl = h;
-      const void* xl = s_.x.get();
-      if (last) {
-        gather_pooled(n, H);
-        rows = n;
-        hl = s_.pooled_h.as<float>();
-        xl = s_.pooled_x.get();
-      }
-      layer_tail_small(L, c, rows, xl, hl, act);
-      if (last) return hl;
+    const DevLinear& l = *s.l;
+    bool layernorm = s.ln_in != nullptr;  // still to do (in small_linear's prologue if it takes it)
+    bool small = use_small(s.rows, l, layernorm);
+    const void* x = s.x;
+    if (layernorm && !small) {  // a separate LayerNorm; then A may fit small_linear once 16-bit
+      cuda::layernorm(ex, s.ln_in, nullptr, s.rows, l.in, s.ln->gamma.as<float>(), s.ln->beta.as<float>(),
+                      c.layer_norm_eps, s.ln_out, act_);
+      prof_.mark("layernorm");
+      x = s.ln_out;
+      layernorm = false;
+      small = use_small(s.rows, l, false);
     }
-    return h;
+    if (small) {
+      cuda::SmallLinear o;
+      o.M = static_cast<int>(s.rows);
+      o.N = l.out;
+      o.K = l.in;
+      o.type = act_;
+      if (layernorm) {
+        o.ln_in = s.ln_in;
+        o.gamma = s.ln->gamma.as<float>();
+        o.beta = s.ln->beta.as<float>();
+        o.eps = c.layer_norm_eps;
+      } else {
+        o.x = x;
+      }
+      o.w = l.w.get();
+      o.bias = l.bias.as<float>();
+      o.act = s.act;
+      o.out = s.out;
+      o.out_f32 = s.out_f32;
+      o.residual = s.residual;
+      cuda::small_linear(ex, o);
+      prof_.mark(s.name);
+      return;
+    }
+    const bool has_bias = l.bias.get() != nullptr;
+    GemmShape g = shape(s.rows, l, s.residual || s.out_f32 ? DType::F32 : act_, s.residual != nullptr, has_bias);
+    g.act = s.act;  // fused on Hopper; cuBLASLt + a bias_act pass elsewhere
+    const void* bias = l.bias.get();
+    if (act_ != DType::F32 && l.bias_t.get() && !s.residual && !s.out_f32) {
+      g.bias_type = act_;  // the 16-bit bias cuBLASLt takes with a 16-bit output
+      bias = l.bias_t.get();
+    }
+    res_.gemm().linear(ex, g, x, l.w.get(), bias, s.residual ? static_cast<void*>(s.residual) : s.out,
+                       l.bias.as<float>());
+    prof_.mark(s.name);
   }
 
   // Final norm of the pooled rows and the projection. `pooled` is the
   // encoder's result: already the n pooled rows, or (no layers) h, from
   // which s_.rows picks them.
   void pool_and_project(const DevTower& tw, const DevNorm& ln, const TowerConfig& c, int n, const float* pooled) {
-    const cuda::Exec& ex = res_.exec();
-    const int32_t* rows = pooled == s_.h.as<float>() ? s_.rows.as<int32_t>() : nullptr;
-    if (!rows && small_path(n, c) && cuda::small_linear_fits(n, tw.projection.out, c.hidden_size, true)) {
-      // Few rows: the norm and the projection in one launch.
-      cuda::SmallLinear o = small_op(n, tw.projection, c);
-      o.bias = nullptr;
-      o.ln_in = pooled;
-      o.gamma = ln.gamma.as<float>();
-      o.beta = ln.beta.as<float>();
-      o.out = s_.out.get();
-      o.out_f32 = true;
-      cuda::small_linear(ex, o);
-      prof_.mark("pool_ln+projection");
-      return;
+    if (pooled == s_.h.as<float>()) {  // no layers: the norm picks the pooled rows out of h
+      cuda::layernorm(res_.exec(), pooled, s_.rows.as<int32_t>(), n, c.hidden_size, ln.gamma.as<float>(),
+                      ln.beta.as<float>(), c.layer_norm_eps, s_.x.get(), act_);
+      prof_.mark("pool_ln");
+      LinearStep p{"projection", n, &tw.projection};
+      p.x = s_.x.get();
+      p.out = s_.out.get();
+      p.out_f32 = true;
+      return linear_step(p, c);
     }
-    cuda::layernorm(ex, pooled, rows, n, c.hidden_size, ln.gamma.as<float>(), ln.beta.as<float>(), c.layer_norm_eps,
-                    s_.x.get(), act_);
-    prof_.mark("pool_ln");
-    res_.gemm().linear(ex, shape(n, tw.projection, DType::F32, false, false), s_.x.get(), tw.projection.w.get(),
-                       nullptr, s_.out.get());
-    prof_.mark("projection");
+    LinearStep p{"pool_ln+projection", n, &tw.projection};
+    p.ln_in = pooled;
+    p.ln = &ln;
+    p.ln_out = s_.x.get();
+    p.out = s_.out.get();
+    p.out_f32 = true;
+    linear_step(p, c);
   }
 
   void forward_vision(int n) {
@@ -854,7 +855,14 @@ class CudaBackendImpl final : public CudaBackend {
   DType act_ = DType::F16;
   GemmCompute compute_ = GemmCompute::Mixed;
   bool graphs_ = true;
-  bool small_m_ = true;
+  int small_rows_ = cuda::kSmallMaxRows;  // small_linear for passes up to this many rows
+  // The LayerNorm goes in small_linear's prologue up to this many rows.
+  // Every block normalises all rows itself, so each reads the float32 rows
+  // from L2: at 16 rows that cost more than a LayerNorm kernel of its own
+  // (bench/RESULTS.md, seventh round).
+  static constexpr int kSmallLnRows = 8;
+  int small_ln_rows_ = kSmallLnRows;
+  int small_max_k_ = 1 << 20;              // small_linear for layers of at most this many inputs
   cuda::AttnImpl attn_impl_ = cuda::AttnImpl::Auto;
   cuda::CudaResources res_;
   cuda::GpuPreprocessor preprocessor_{res_};

@@ -58,6 +58,10 @@ void require(bool ok, const char* op, const std::string& message);
 // CLIPFIND_CUDA_* debugging and A/B switches).
 bool env_is(const char* name, const char* value);
 
+// Environment variable `name` as a non-negative integer, or `fallback` when
+// unset; anything else throws clip::Error naming the variable.
+int env_int(const char* name, int fallback);
+
 // Shared memory a block of the current device may opt in to (48 KiB if the
 // query fails).
 int max_smem_optin();

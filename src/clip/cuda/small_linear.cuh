@@ -17,9 +17,11 @@
 // out-proj+residual, LN2+fc1+activation, fc2+residual.
 //
 // Up to 16 rows: all of A sits in shared memory next to each block's
-// weights. (A 50-row batch-1 image needs 6x the shared memory and was 2x
-// slower than cuBLASLt in a version that split K across blocks, see
-// bench/RESULTS.md; it stays on cuBLASLt.)
+// weights. A 50-row batch-1 image stays on cuBLASLt: two versions for it
+// were slower (bench/RESULTS.md, sixth and seventh rounds). One split K
+// across blocks (2x slower); one kept all 64 rows of A in every block, with
+// 8-32 columns a block (0.53x the pass): every block reading the same A
+// from L2 costs more than the weights it saves streaming.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -1,0 +1,60 @@
+#!/bin/bash
+# A/B of two source trees on the device machine, in one call: the working
+# tree against an older revision packed beforehand with
+#   git archive -o ab-old/old.tar REV        (ab-old/ is untracked: it travels)
+# builds bench_gpu in both (in parallel), then runs `bench_gpu --quick`
+# alternately, AB_REPEAT times each, and prints items/s side by side per
+# shape with the ratio new/old (best of each).
+#
+#   AB_MODELS=B/32 OUT=/tmp/out bench/gpu/ab_trees.sh
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT=${OUT:-$ROOT/bench/out}
+MODELS=${AB_MODELS:-B/32}
+REPEAT=${AB_REPEAT:-3}
+TAR=${AB_OLD_TAR:-ab-old/old.tar}
+[ -f "$TAR" ] || { echo "no $TAR: pack the old revision with git archive first"; exit 1; }
+mkdir -p "$OUT"
+OLD=/tmp/ab-old-tree
+rm -rf "$OLD" && mkdir -p "$OLD" && tar -xf "$TAR" -C "$OLD"
+for d in .deps .debs; do [ -e "$d" ] && ln -sfn "$ROOT/$d" "$OLD/$d"; done
+source bench/gpu/carried_debs.sh
+scripts/fetch-cutlass.sh >/dev/null 2>&1 || echo "no CUTLASS headers: building with cuBLASLt alone"
+build() {  # $1 = source tree
+  cmake -S "$1" -B "$1/build-gpu" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -DCLIPFIND_CUDA=ON \
+    -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES=90 \
+    && cmake --build "$1/build-gpu" -j8 --target bench_gpu
+}
+build "$OLD" >"$OUT/ab_old_build.log" 2>&1 &
+build "$ROOT" >"$OUT/ab_new_build.log" 2>&1
+wait
+for t in old new; do
+  b=$([ $t = old ] && echo "$OLD" || echo "$ROOT")/build-gpu/bench/gpu/bench_gpu
+  [ -x "$b" ] || { grep -E "error" "$OUT/ab_${t}_build.log" | head; echo "build of the $t tree failed"; exit 1; }
+done
+rm -f "$OUT"/ab_tree_*.jsonl
+for i in $(seq "$REPEAT"); do
+  for t in old new; do
+    b=$([ $t = old ] && echo "$OLD" || echo "$ROOT")/build-gpu/bench/gpu/bench_gpu
+    timeout 150 "$b" --models "$MODELS" --quick --json "$OUT/ab_tree_$t.jsonl" >>"$OUT/ab_tree_run.log" 2>&1 \
+      || echo "bench_gpu ($t) exit $?"
+  done
+done
+python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+runs = {}
+for t in ("old", "new"):
+    path = os.path.join(out, f"ab_tree_{t}.jsonl")
+    for line in open(path) if os.path.exists(path) else []:
+        r = json.loads(line)
+        runs.setdefault((r["model"], r["tower"], r["batch"], r["seq"]), {}).setdefault(t, []).append(r["items_per_s"])
+print("| model | tower | batch | tokens | old items/s (runs) | new items/s (runs) | new/old |")
+print("|---|---|---:|---:|---|---|---:|")
+for k, d in runs.items():
+    a, b = d.get("old", []), d.get("new", [])
+    ratio = f"{max(b) / max(a):.3f}" if a and b else "-"
+    print(f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {', '.join(f'{x:,.0f}' for x in a)} | "
+          f"{', '.join(f'{x:,.0f}' for x in b)} | {ratio} |")
+PY

@@ -1,0 +1,43 @@
+#!/bin/bash
+# A short device round for kernel work, in one call: build the GPU tests and
+# bench_gpu (sm_90), run test_cuda_ops (filter QC_FILTER) and test_cuda_model,
+# then an A/B of QC_AB_VAR over QC_AB_VALUES (bench/gpu/ab_env.sh) and a
+# per-op profile of the batch-1 passes (CLIPFIND_CUDA_PROFILE=graph).
+#
+#   QC_AB_VAR=CLIPFIND_CUDA_SMALL_ROWS QC_AB_VALUES="16 64" OUT=/tmp/out bench/gpu/quick_check.sh
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT=${OUT:-$ROOT/bench/out}
+mkdir -p "$OUT"
+T0=$(date +%s)
+stamp() { echo "=== [$(($(date +%s) - T0)) s] $*"; }
+source bench/gpu/carried_debs.sh
+scripts/fetch-cutlass.sh >/dev/null 2>&1 || echo "no CUTLASS headers: building with cuBLASLt alone"
+BUILD=build-gpu
+cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -DCLIPFIND_CUDA=ON \
+  -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES=90 \
+  >"$OUT/qc_build.log" 2>&1
+for t in test_cuda_ops test_cuda_model bench_gpu; do
+  cmake --build $BUILD -j16 --target $t >>"$OUT/qc_build.log" 2>&1 || { grep -E "error" "$OUT/qc_build.log" | head; echo "BUILD FAILED: $t"; }
+done
+stamp "built"
+timeout 200 $BUILD/tests/test_cuda_ops --gtest_filter="${QC_FILTER:-*}" >"$OUT/qc_ops.log" 2>&1
+echo "test_cuda_ops exit $?"
+grep -E -A3 "Failure" "$OUT/qc_ops.log" | head -20
+grep -E "^\[  FAILED|^\[  PASSED|cases" "$OUT/qc_ops.log"
+timeout 150 $BUILD/tests/test_cuda_model >"$OUT/qc_model.log" 2>&1
+echo "test_cuda_model exit $?"
+grep -E -A3 "Failure" "$OUT/qc_model.log" | head -20
+grep -E "^\[  FAILED|^\[  PASSED" "$OUT/qc_model.log"
+stamp "tested"
+if [ -n "${QC_AB_VAR:-}" ]; then
+  AB_VAR=$QC_AB_VAR AB_VALUES="${QC_AB_VALUES:-0 1}" AB_MODELS=${QC_AB_MODELS:-B/32,L/14} AB_REPEAT=${QC_AB_REPEAT:-2} \
+    OUT=$OUT bash bench/gpu/ab_env.sh
+  stamp "A/B done"
+fi
+if [ "${QC_PROFILE:-1}" = 1 ]; then
+  CLIPFIND_CUDA_PROFILE=graph timeout 100 $BUILD/bench/gpu/bench_gpu --models B/32 --quick >"$OUT/qc_profile.log" 2>&1
+  grep -v "^$" "$OUT/qc_profile.log" | head -120
+fi
+stamp "done"
