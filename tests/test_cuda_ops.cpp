@@ -351,7 +351,7 @@ TEST(CudaOps, GatherRows) {
       CUDA_CHECK(cudaMemcpy(d_src.p, src.data(), src.size(), cudaMemcpyHostToDevice));
       poison(d_dst.p, d_dst.bytes);
       unsigned char* dst = static_cast<unsigned char*>(d_dst.p) + dst_offset;
-      gather_rows(test_exec(), d_src.p, d_rows.as<int32_t>(), n, row_bytes, dst);
+      gather_rows(test_exec(), d_rows.as<int32_t>(), n, GatherTable{d_src.p, row_bytes, dst});
       std::vector<unsigned char> got(n * row_bytes);
       CUDA_CHECK(cudaMemcpy(got.data(), dst, got.size(), cudaMemcpyDeviceToHost));
       for (int i = 0; i < n; ++i)
@@ -359,7 +359,7 @@ TEST(CudaOps, GatherRows) {
             << "row " << i << " of " << row_bytes << " bytes, dst offset " << dst_offset;
     }
   }
-  EXPECT_THROW(gather_rows(test_exec(), d_rows.p, d_rows.as<int32_t>(), 1, 4, d_rows.p), Error);
+  EXPECT_THROW(gather_rows(test_exec(), d_rows.as<int32_t>(), 1, GatherTable{d_rows.p, 4, d_rows.p}), Error);
   // Two tables in one launch (16-byte rows in one, 6-byte rows in the other:
   // the byte-wise copy then serves both).
   for (size_t second_bytes : {size_t(3072), size_t(6)}) {

@@ -30,22 +30,4 @@ for i in $(seq "$REPEAT"); do
       >>"$OUT/ab_run.log" 2>&1 || echo "bench_gpu $VAR=$v exit $?"
   done
 done
-python3 - "$OUT" "$VAR" $VALUES <<'PY'
-import json, os, sys
-out, var, values = sys.argv[1], sys.argv[2], sys.argv[3:]
-runs = {}
-for v in values:
-    path = os.path.join(out, f"ab_{v}.jsonl")
-    for line in open(path) if os.path.exists(path) else []:
-        r = json.loads(line)
-        runs.setdefault((r["model"], r["tower"], r["batch"], r["seq"]), {}).setdefault(v, []).append(r["items_per_s"])
-head = " | ".join(f"{var}={v} items/s (runs)" for v in values)
-ratios = " | ".join(f"{v}/{values[0]}" for v in values[1:])
-print(f"| model | tower | batch | tokens | {head} | {ratios} |")
-print("|---|---|---:|---:|" + "---|" * len(values) + "---:|" * (len(values) - 1))
-for k, d in runs.items():
-    cells = " | ".join(", ".join(f"{x:,.0f}" for x in d.get(v, [])) for v in values)
-    base = d.get(values[0], [])
-    rs = " | ".join(f"{max(d[v]) / max(base):.3f}" if base and d.get(v) else "-" for v in values[1:])
-    print(f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {cells} | {rs} |")
-PY
+python3 bench/gpu/ab_table.py "$OUT" ab_ "$VAR" $VALUES

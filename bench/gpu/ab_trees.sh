@@ -41,20 +41,4 @@ for i in $(seq "$REPEAT"); do
       || echo "bench_gpu ($t) exit $?"
   done
 done
-python3 - "$OUT" <<'PY'
-import json, os, sys
-out = sys.argv[1]
-runs = {}
-for t in ("old", "new"):
-    path = os.path.join(out, f"ab_tree_{t}.jsonl")
-    for line in open(path) if os.path.exists(path) else []:
-        r = json.loads(line)
-        runs.setdefault((r["model"], r["tower"], r["batch"], r["seq"]), {}).setdefault(t, []).append(r["items_per_s"])
-print("| model | tower | batch | tokens | old items/s (runs) | new items/s (runs) | new/old |")
-print("|---|---|---:|---:|---|---|---:|")
-for k, d in runs.items():
-    a, b = d.get("old", []), d.get("new", [])
-    ratio = f"{max(b) / max(a):.3f}" if a and b else "-"
-    print(f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {', '.join(f'{x:,.0f}' for x in a)} | "
-          f"{', '.join(f'{x:,.0f}' for x in b)} | {ratio} |")
-PY
+python3 bench/gpu/ab_table.py "$OUT" ab_tree_ "" old new

@@ -27,7 +27,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -42,8 +41,8 @@
 #include "clip/cuda/gpu_preprocess.h"
 #include "clip/cuda/layernorm.cuh"
 #include "clip/cuda/profiler.h"
-#include "clip/cuda/small_linear.cuh"
 #include "clip/cuda/resources.h"
+#include "clip/cuda/small_linear.cuh"
 #include "clip/error.h"
 
 namespace clip {
@@ -272,9 +271,9 @@ class CudaBackendImpl final : public CudaBackend {
     // (layers with more inputs go to cuBLASLt).
     small_rows_ = cuda::env_is("CLIPFIND_CUDA_SMALL_M", "0")
                       ? 0
-                      : std::min(cuda::env_int("CLIPFIND_CUDA_SMALL_ROWS", cuda::kSmallMaxRows), cuda::kSmallMaxRows);
-    small_ln_rows_ = cuda::env_int("CLIPFIND_CUDA_SMALL_LN_ROWS", kSmallLnRows);
-    small_max_k_ = cuda::env_int("CLIPFIND_CUDA_SMALL_MAX_K", 1 << 20);
+                      : std::min(cuda::env_int("CLIPFIND_CUDA_SMALL_ROWS", small_rows_), cuda::kSmallMaxRows);
+    small_ln_rows_ = cuda::env_int("CLIPFIND_CUDA_SMALL_LN_ROWS", small_ln_rows_);
+    small_max_k_ = cuda::env_int("CLIPFIND_CUDA_SMALL_MAX_K", small_max_k_);
     const size_t before = res_.allocated_bytes();
     Uploader up(res_, act_);
     if (config.vision && weights.vision) load_vision(up, *config.vision, *weights.vision);
@@ -702,22 +701,20 @@ class CudaBackendImpl final : public CudaBackend {
   // encoder's result: already the n pooled rows, or (no layers) h, from
   // which s_.rows picks them.
   void pool_and_project(const DevTower& tw, const DevNorm& ln, const TowerConfig& c, int n, const float* pooled) {
+    LinearStep p{"pool_ln+projection", n, &tw.projection};
+    p.out = s_.out.get();
+    p.out_f32 = true;
     if (pooled == s_.h.as<float>()) {  // no layers: the norm picks the pooled rows out of h
       cuda::layernorm(res_.exec(), pooled, s_.rows.as<int32_t>(), n, c.hidden_size, ln.gamma.as<float>(),
                       ln.beta.as<float>(), c.layer_norm_eps, s_.x.get(), act_);
       prof_.mark("pool_ln");
-      LinearStep p{"projection", n, &tw.projection};
+      p.name = "projection";
       p.x = s_.x.get();
-      p.out = s_.out.get();
-      p.out_f32 = true;
-      return linear_step(p, c);
+    } else {
+      p.ln_in = pooled;
+      p.ln = &ln;
+      p.ln_out = s_.x.get();
     }
-    LinearStep p{"pool_ln+projection", n, &tw.projection};
-    p.ln_in = pooled;
-    p.ln = &ln;
-    p.ln_out = s_.x.get();
-    p.out = s_.out.get();
-    p.out_f32 = true;
     linear_step(p, c);
   }
 
@@ -860,9 +857,8 @@ class CudaBackendImpl final : public CudaBackend {
   // Every block normalises all rows itself, so each reads the float32 rows
   // from L2: at 16 rows that cost more than a LayerNorm kernel of its own
   // (bench/RESULTS.md, seventh round).
-  static constexpr int kSmallLnRows = 8;
-  int small_ln_rows_ = kSmallLnRows;
-  int small_max_k_ = 1 << 20;              // small_linear for layers of at most this many inputs
+  int small_ln_rows_ = 8;
+  int small_max_k_ = 1 << 20;  // small_linear for layers of at most this many inputs
   cuda::AttnImpl attn_impl_ = cuda::AttnImpl::Auto;
   cuda::CudaResources res_;
   cuda::GpuPreprocessor preprocessor_{res_};

@@ -34,6 +34,11 @@ bool env_is(const char* name, const char* value) {
   return e && std::strcmp(e, value) == 0;
 }
 
+bool env_on(const char* name) {
+  const char* e = std::getenv(name);
+  return e && *e && std::strcmp(e, "0") != 0;
+}
+
 int env_int(const char* name, int fallback) {
   const char* e = std::getenv(name);
   if (!e || !*e) return fallback;

@@ -58,6 +58,10 @@ void require(bool ok, const char* op, const std::string& message);
 // CLIPFIND_CUDA_* debugging and A/B switches).
 bool env_is(const char* name, const char* value);
 
+// Whether environment variable `name` is set to something other than "" and
+// "0" (the on/off switches).
+bool env_on(const char* name);
+
 // Environment variable `name` as a non-negative integer, or `fallback` when
 // unset; anything else throws clip::Error naming the variable.
 int env_int(const char* name, int fallback);

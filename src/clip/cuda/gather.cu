@@ -35,8 +35,4 @@ void gather_rows(const Exec& exec, const int32_t* rows, int n, const GatherTable
   CLIP_CHECK_LAUNCH(exec, "gather_rows");
 }
 
-void gather_rows(const Exec& exec, const void* src, const int32_t* rows, int n, size_t row_bytes, void* dst) {
-  gather_rows(exec, rows, n, GatherTable{src, row_bytes, dst});
-}
-
 }  // namespace clip::cuda

@@ -9,16 +9,17 @@
 
 namespace clip::cuda {
 
-// rows: device int32 [n], each a row index into src; dst must not overlap src.
-void gather_rows(const Exec& exec, const void* src, const int32_t* rows, int n, size_t row_bytes, void* dst);
-
-// The same rows of two tables in one launch (the last layer gathers both
-// the attention output and the residual stream: one launch fewer at batch 1).
+// One table: rows of row_bytes bytes from src to dst (which must not
+// overlap src).
 struct GatherTable {
   const void* src;
   size_t row_bytes;
   void* dst;
 };
+
+// rows: device int32 [n], each a row index into the source. With b, the same
+// rows of a second table in the same launch (the last layer gathers both the
+// attention output and the residual stream: one launch fewer at batch 1).
 void gather_rows(const Exec& exec, const int32_t* rows, int n, const GatherTable& a, const GatherTable* b = nullptr);
 
 }  // namespace clip::cuda

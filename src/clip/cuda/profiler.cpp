@@ -1,17 +1,14 @@
 #include "clip/cuda/profiler.h"
 
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 
 #include "clip/cuda/cuda_common.h"
 
 namespace clip::cuda {
 
 OpProfiler::OpProfiler() {
-  const char* e = std::getenv("CLIPFIND_CUDA_PROFILE");
-  enabled_ = e && *e && std::strcmp(e, "0") != 0;
-  graph_mode_ = enabled_ && std::strcmp(e, "graph") == 0;
+  enabled_ = env_on("CLIPFIND_CUDA_PROFILE");
+  graph_mode_ = env_is("CLIPFIND_CUDA_PROFILE", "graph");
 }
 
 OpProfiler::~OpProfiler() {

@@ -1,8 +1,5 @@
 #include "clip/cuda/resources.h"
 
-#include <cstdlib>
-#include <cstring>
-
 namespace clip::cuda {
 
 DeviceBuffer::DeviceBuffer(size_t bytes, size_t* tally) : bytes_(bytes), tally_(tally) {
@@ -56,8 +53,7 @@ CudaResources::CudaResources(int device) : device_(device) {
   CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device));
   CUDA_CHECK(cudaStreamCreateWithFlags(&exec_.stream, cudaStreamNonBlocking));
   CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
-  const char* sync = std::getenv("CLIPFIND_CUDA_SYNC");
-  exec_.sync_check = sync && std::strcmp(sync, "0") != 0 && *sync != '\0';
+  exec_.sync_check = env_on("CLIPFIND_CUDA_SYNC");
   // 32 MiB: what cuBLASLt's Hopper kernels ask for at most.
   constexpr size_t kWorkspace = size_t(32) << 20;
   workspace_ = alloc(kWorkspace);

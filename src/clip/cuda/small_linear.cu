@@ -18,18 +18,10 @@ constexpr int kLnVec = 8;      // float4 of a row per lane in the LayerNorm: K <
 
 enum class Out { Bias, BiasQuickGelu, BiasGelu, Residual, Float };
 
-struct Params {
-  int M, N, K;
-  int stride;  // elements per row of A in shared memory
-  const void* x;
-  const float* ln_in;
-  const float* gamma;
-  const float* beta;
-  float eps;
-  const void* w;
-  const float* bias;
-  void* out;
-  float* residual;
+// The launch arguments: the op as given, plus A's row stride in shared
+// memory (elements).
+struct Params : SmallLinear {
+  int stride;
 };
 
 // A's rows padded so that row r starts 64 bytes (mod 128) after row r-1: a
@@ -191,10 +183,10 @@ void launch(const Exec& exec, const Params& p) {
 }
 
 template <typename T, bool LN>
-void launch_out(const Exec& exec, const Params& p, const SmallLinear& op) {
-  if (op.residual) return launch<T, LN, Out::Residual>(exec, p);
-  if (op.out_f32) return launch<T, LN, Out::Float>(exec, p);
-  switch (op.act) {
+void launch_out(const Exec& exec, const Params& p) {
+  if (p.residual) return launch<T, LN, Out::Residual>(exec, p);
+  if (p.out_f32) return launch<T, LN, Out::Float>(exec, p);
+  switch (p.act) {
     case Act::None: return launch<T, LN, Out::Bias>(exec, p);
     case Act::QuickGelu: return launch<T, LN, Out::BiasQuickGelu>(exec, p);
     case Act::Gelu: return launch<T, LN, Out::BiasGelu>(exec, p);
@@ -202,9 +194,9 @@ void launch_out(const Exec& exec, const Params& p, const SmallLinear& op) {
 }
 
 template <typename T>
-void launch_type(const Exec& exec, const Params& p, const SmallLinear& op) {
-  if (op.ln_in) launch_out<T, true>(exec, p, op);
-  else launch_out<T, false>(exec, p, op);
+void launch_type(const Exec& exec, const Params& p) {
+  if (p.ln_in) launch_out<T, true>(exec, p);
+  else launch_out<T, false>(exec, p);
 }
 
 }  // namespace
@@ -230,21 +222,10 @@ void small_linear(const Exec& exec, const SmallLinear& op) {
   require(aligned16(op.w) && aligned16(op.x) && aligned16(op.ln_in) && aligned16(op.gamma) && aligned16(op.beta),
           what, "unaligned buffer");
   Params p{};
-  p.M = op.M;
-  p.N = op.N;
-  p.K = op.K;
+  static_cast<SmallLinear&>(p) = op;
   p.stride = a_stride(op.K);
-  p.x = op.x;
-  p.ln_in = op.ln_in;
-  p.gamma = op.gamma;
-  p.beta = op.beta;
-  p.eps = op.eps;
-  p.w = op.w;
-  p.bias = op.bias;
-  p.out = op.out;
-  p.residual = op.residual;
-  if (op.type == DType::F16) launch_type<__half>(exec, p, op);
-  else launch_type<__nv_bfloat16>(exec, p, op);
+  if (op.type == DType::F16) launch_type<__half>(exec, p);
+  else launch_type<__nv_bfloat16>(exec, p);
   CLIP_CHECK_LAUNCH(exec, what);
 }
 
