@@ -16,12 +16,9 @@ MODELS=${AB_MODELS:-B/32}
 REPEAT=${AB_REPEAT:-2}
 VALUES=${AB_VALUES:-0 1}
 mkdir -p "$OUT"
-source bench/gpu/carried_debs.sh
-scripts/fetch-cutlass.sh || echo "no CUTLASS headers: building with cuBLASLt alone"
+source bench/gpu/gpu_build.sh
 BUILD=build-gpu
-cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -DCLIPFIND_CUDA=ON \
-  -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES=90 \
-  >"$OUT/ab_build.log" 2>&1 && cmake --build $BUILD -j16 --target bench_gpu >>"$OUT/ab_build.log" 2>&1 \
+gpu_configure . $BUILD 90 >"$OUT/ab_build.log" 2>&1 && cmake --build $BUILD -j16 --target bench_gpu >>"$OUT/ab_build.log" 2>&1 \
   || { grep -E "error" "$OUT/ab_build.log" | head -20; echo "build failed"; exit 1; }
 rm -f "$OUT/ab.jsonl"
 for i in $(seq "$REPEAT"); do

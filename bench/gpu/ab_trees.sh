@@ -19,12 +19,9 @@ mkdir -p "$OUT"
 OLD=/tmp/ab-old-tree
 rm -rf "$OLD" && mkdir -p "$OLD" && tar -xf "$TAR" -C "$OLD"
 for d in .deps .debs; do [ -e "$d" ] && ln -sfn "$ROOT/$d" "$OLD/$d"; done
-source bench/gpu/carried_debs.sh
-scripts/fetch-cutlass.sh >/dev/null 2>&1 || echo "no CUTLASS headers: building with cuBLASLt alone"
+source bench/gpu/gpu_build.sh
 build() {  # $1 = source tree
-  cmake -S "$1" -B "$1/build-gpu" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -DCLIPFIND_CUDA=ON \
-    -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES=90 \
-    && cmake --build "$1/build-gpu" -j8 --target bench_gpu
+  gpu_configure "$1" "$1/build-gpu" 90 && cmake --build "$1/build-gpu" -j8 --target bench_gpu
 }
 build "$OLD" >"$OUT/ab_old_build.log" 2>&1 &
 build "$ROOT" >"$OUT/ab_new_build.log" 2>&1

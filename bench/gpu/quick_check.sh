@@ -12,12 +12,9 @@ OUT=${OUT:-$ROOT/bench/out}
 mkdir -p "$OUT"
 T0=$(date +%s)
 stamp() { echo "=== [$(($(date +%s) - T0)) s] $*"; }
-source bench/gpu/carried_debs.sh
-scripts/fetch-cutlass.sh >/dev/null 2>&1 || echo "no CUTLASS headers: building with cuBLASLt alone"
+source bench/gpu/gpu_build.sh
 BUILD=build-gpu
-cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -DCLIPFIND_CUDA=ON \
-  -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES=90 \
-  >"$OUT/qc_build.log" 2>&1
+gpu_configure . $BUILD 90 >"$OUT/qc_build.log" 2>&1
 for t in test_cuda_ops test_cuda_model bench_gpu; do
   cmake --build $BUILD -j16 --target $t >>"$OUT/qc_build.log" 2>&1 || { grep -E "error" "$OUT/qc_build.log" | head; echo "BUILD FAILED: $t"; }
 done

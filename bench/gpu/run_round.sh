@@ -23,21 +23,14 @@ left() { echo $((BUDGET - ($(date +%s) - T0))); }
 stamp() { echo "=== [$(($(date +%s) - T0)) s] $*"; }
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 
-# ---- 1. carried packages (utf8proc, oneDNN + OpenCL loader it links) ----------
-source bench/gpu/carried_debs.sh
-# CUTLASS headers for the sm90 GEMMs: carry .deps/cutlass (or the wheel in .deps/).
-scripts/fetch-cutlass.sh || echo "no CUTLASS headers: building with cuBLASLt alone"
+# ---- 1. carried packages (utf8proc, oneDNN + OpenCL loader it links), CUTLASS --
+source bench/gpu/gpu_build.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
 
 # ---- 2. build -------------------------------------------------------------------
 stamp "configure"
 BUILD=build-gpu
-NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
-GEN=""
-command -v ninja >/dev/null && GEN="-G Ninja"
-cmake -S . -B $BUILD $GEN -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -DCLIPFIND_CUDA=ON \
-  -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/build.log" 2>&1 \
-  || { tail -40 "$OUT/build.log"; echo "configure failed"; }
+gpu_configure . $BUILD 90 >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; echo "configure failed"; }
 stamp "build"
 # Each target on its own so one failure does not hide the others.
 for t in clip_cuda test_cuda_ops bench_gpu bench_frames test_cuda_model test_cuda_preprocess; do

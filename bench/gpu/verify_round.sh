@@ -12,15 +12,13 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 OUT=${OUT:-$ROOT/bench/out}
 mkdir -p "$OUT"
-source bench/gpu/carried_debs.sh
-scripts/fetch-cutlass.sh || echo "no CUTLASS headers: building with cuBLASLt alone"
+source bench/gpu/gpu_build.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 
 BUILD=build-verify
-cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -DCLIPFIND_BUILD_BENCH=ON \
-  -DCLIPFIND_CUDA=ON -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" \
-  -DCMAKE_CUDA_ARCHITECTURES="80;90" >"$OUT/verify_build.log" 2>&1 || { tail -30 "$OUT/verify_build.log"; exit 1; }
+gpu_configure . $BUILD "80;90" -DCLIPFIND_BUILD_BENCH=ON >"$OUT/verify_build.log" 2>&1 \
+  || { tail -30 "$OUT/verify_build.log"; exit 1; }
 cmake --build $BUILD -j16 >>"$OUT/verify_build.log" 2>&1 || { grep -E "error" "$OUT/verify_build.log" | head -30; exit 1; }
 echo "=== build ok (sm_80 + sm_90)"
 

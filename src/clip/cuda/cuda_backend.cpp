@@ -698,13 +698,13 @@ class CudaBackendImpl final : public CudaBackend {
   }
 
   // Final norm of the pooled rows and the projection. `pooled` is the
-  // encoder's result: already the n pooled rows, or (no layers) h, from
+  // encoder's result: the n pooled rows, or with no layers h itself, from
   // which s_.rows picks them.
   void pool_and_project(const DevTower& tw, const DevNorm& ln, const TowerConfig& c, int n, const float* pooled) {
     LinearStep p{"pool_ln+projection", n, &tw.projection};
     p.out = s_.out.get();
     p.out_f32 = true;
-    if (pooled == s_.h.as<float>()) {  // no layers: the norm picks the pooled rows out of h
+    if (tw.layers.empty()) {  // the norm picks the pooled rows out of h
       cuda::layernorm(res_.exec(), pooled, s_.rows.as<int32_t>(), n, c.hidden_size, ln.gamma.as<float>(),
                       ln.beta.as<float>(), c.layer_norm_eps, s_.x.get(), act_);
       prof_.mark("pool_ln");

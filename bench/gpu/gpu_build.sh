@@ -1,0 +1,18 @@
+# Sourced by the device-machine scripts, from the repository root: unpacks
+# the carried Debian packages (carried_debs.sh), fetches the CUTLASS headers
+# (carry .deps/cutlass, or the wheel in .deps/), and defines gpu_configure,
+# the one CMake configure line for the engine on that machine.
+source bench/gpu/carried_debs.sh
+scripts/fetch-cutlass.sh >/dev/null 2>&1 || echo "no CUTLASS headers: building with cuBLASLt alone"
+
+# gpu_configure SRC BUILD ARCHS [CMAKE_ARGS...]: the engine with CUDA for
+# ARCHS ("90", or "80;90"), Release, without the application (the GPU
+# machine lacks its libraries), with Ninja where it is installed.
+gpu_configure() {
+  local src=$1 build=$2 archs=$3
+  shift 3
+  local gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  cmake -S "$src" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=OFF -DCLIPFIND_CUDA=ON \
+    -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES="$archs" "$@"
+}
