@@ -10,12 +10,10 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-OUT=${OUT:-$ROOT/bench/out}
 VAR=${AB_VAR:?set AB_VAR to the switch to compare, e.g. CLIPFIND_CUDA_PDL}
 MODELS=${AB_MODELS:-B/32}
 REPEAT=${AB_REPEAT:-2}
 VALUES=${AB_VALUES:-0 1}
-mkdir -p "$OUT"
 source bench/gpu/gpu_build.sh
 BUILD=build-gpu
 gpu_configure . $BUILD 90 >"$OUT/ab_build.log" 2>&1 && cmake --build $BUILD -j16 --target bench_gpu >>"$OUT/ab_build.log" 2>&1 \

@@ -10,12 +10,10 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-OUT=${OUT:-$ROOT/bench/out}
 MODELS=${AB_MODELS:-B/32}
 REPEAT=${AB_REPEAT:-3}
 TAR=${AB_OLD_TAR:-ab-old/old.tar}
 [ -f "$TAR" ] || { echo "no $TAR: pack the old revision with git archive first"; exit 1; }
-mkdir -p "$OUT"
 OLD=/tmp/ab-old-tree
 rm -rf "$OLD" && mkdir -p "$OLD" && tar -xf "$TAR" -C "$OLD"
 for d in .deps .debs; do [ -e "$d" ] && ln -sfn "$ROOT/$d" "$OLD/$d"; done

@@ -1,7 +1,13 @@
 # Sourced by the device-machine scripts, from the repository root: unpacks
 # the carried Debian packages (carried_debs.sh), fetches the CUTLASS headers
 # (carry .deps/cutlass, or the wheel in .deps/), and defines gpu_configure,
-# the one CMake configure line for the engine on that machine.
+# the one CMake configure line for the engine on that machine. Also sets up
+# what every script writes with: OUT (default bench/out, created) and stamp,
+# which prints a line with the seconds since this file was sourced.
+OUT=${OUT:-$ROOT/bench/out}
+mkdir -p "$OUT"
+T0=$(date +%s)
+stamp() { echo "=== [$(($(date +%s) - T0)) s] $*"; }
 source bench/gpu/carried_debs.sh
 scripts/fetch-cutlass.sh >/dev/null 2>&1 || echo "no CUTLASS headers: building with cuBLASLt alone"
 

@@ -8,10 +8,6 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-OUT=${OUT:-$ROOT/bench/out}
-mkdir -p "$OUT"
-T0=$(date +%s)
-stamp() { echo "=== [$(($(date +%s) - T0)) s] $*"; }
 source bench/gpu/gpu_build.sh
 BUILD=build-gpu
 gpu_configure . $BUILD 90 >"$OUT/qc_build.log" 2>&1

@@ -15,12 +15,8 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-OUT=${OUT:-$ROOT/bench/out}
-mkdir -p "$OUT"
-T0=$(date +%s)
 BUDGET=${ROUND_BUDGET:-560}
-left() { echo $((BUDGET - ($(date +%s) - T0))); }
-stamp() { echo "=== [$(($(date +%s) - T0)) s] $*"; }
+left() { echo $((BUDGET - ($(date +%s) - T0))); }  # T0, OUT and stamp: from gpu_build.sh
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 
 # ---- 1. carried packages (utf8proc, oneDNN + OpenCL loader it links), CUTLASS --
