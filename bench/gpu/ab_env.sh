@@ -18,7 +18,7 @@ source bench/gpu/gpu_build.sh
 BUILD=build-gpu
 gpu_configure . $BUILD 90 >"$OUT/ab_build.log" 2>&1 && cmake --build $BUILD -j16 --target bench_gpu >>"$OUT/ab_build.log" 2>&1 \
   || { grep -E "error" "$OUT/ab_build.log" | head -20; echo "build failed"; exit 1; }
-rm -f "$OUT/ab.jsonl"
+for v in $VALUES; do rm -f "$OUT/ab_$v.jsonl"; done  # runs append to these
 for i in $(seq "$REPEAT"); do
   for v in $VALUES; do
     env "$VAR=$v" timeout 150 $BUILD/bench/gpu/bench_gpu --models "$MODELS" --quick --json "$OUT/ab_$v.jsonl" \

@@ -327,8 +327,6 @@ MmaPlan mma_plan(const AttnShape& s) {
   return p;
 }
 
-// Shared memory a block may use on this GPU (227 KB on H100, 163 KB on A100).
-
 bool mma_supported(DType type, const AttnShape& s) {
   if (type == DType::F32) return false;
   if (s.head_dim != 32 && s.head_dim != 64 && s.head_dim != 128) return false;

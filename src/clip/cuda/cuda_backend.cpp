@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <set>
 #include <tuple>
@@ -780,22 +781,24 @@ class CudaBackendImpl final : public CudaBackend {
       // per-op times include the gaps of a graph replay, not eager launches.
       const bool in_graph = prof_.graph_mode() && graphs_ && profiled_.count(key);
       profiled_.insert(key);
-      if (in_graph) CUDA_CHECK(cudaStreamBeginCapture(res_.stream(), cudaStreamCaptureModeRelaxed));
-      prof_.begin(res_.stream(), std::string(t == Tower::Vision ? "vision" : "text") + " n=" + std::to_string(n) +
-                                     (seq ? " seq=" + std::to_string(seq) : "") + (in_graph ? " (graph)" : ""));
-      forward(t, n, seq);
-      if (in_graph) {
-        cudaGraph_t graph = nullptr;
-        cudaGraphExec_t exec = nullptr;
-        CUDA_CHECK(cudaStreamEndCapture(res_.stream(), &graph));
-        CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-        cudaGraphDestroy(graph);
-        CUDA_CHECK(cudaGraphLaunch(exec, res_.stream()));
+      const std::string shape = std::string(t == Tower::Vision ? "vision" : "text") + " n=" + std::to_string(n) +
+                                (seq ? " seq=" + std::to_string(seq) : "");
+      if (!in_graph) {
+        prof_.begin(res_.stream(), shape);
+        forward(t, n, seq);
         prof_.end();
-        cudaGraphExecDestroy(exec);
-      } else {
-        prof_.end();
+        return;
       }
+      cudaGraphExec_t exec = nullptr;
+      CUDA_CHECK(capture(
+          [&] {
+            prof_.begin(res_.stream(), shape + " (graph)");
+            forward(t, n, seq);
+          },
+          &exec));
+      CUDA_CHECK(cudaGraphLaunch(exec, res_.stream()));
+      prof_.end();
+      cudaGraphExecDestroy(exec);
       return;
     }
     if (!graphs_) return forward(t, n, seq);
@@ -807,24 +810,16 @@ class CudaBackendImpl final : public CudaBackend {
         return;
       }
       // Seen once: capture now.
-      cudaGraph_t graph = nullptr;
       cudaGraphExec_t exec = nullptr;
-      CUDA_CHECK(cudaStreamBeginCapture(res_.stream(), cudaStreamCaptureModeRelaxed));
+      cudaError_t err = cudaSuccess;
       try {
-        forward(t, n, seq);
+        err = capture([&] { forward(t, n, seq); }, &exec);
       } catch (...) {
-        cudaStreamEndCapture(res_.stream(), &graph);
-        if (graph) cudaGraphDestroy(graph);
-        cudaGetLastError();
-        graphs_ = false;  // this build/driver cannot capture: stay eager
-        return forward(t, n, seq);
+        err = cudaErrorStreamCaptureUnsupported;
       }
-      CUDA_CHECK(cudaStreamEndCapture(res_.stream(), &graph));
-      const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
-      cudaGraphDestroy(graph);
       if (err != cudaSuccess) {
         cudaGetLastError();
-        graphs_ = false;
+        graphs_ = false;  // this build/driver cannot capture: stay eager
         return forward(t, n, seq);
       }
       if (graphs_by_shape_.size() >= kMaxGraphs) clear_graphs();
@@ -835,6 +830,26 @@ class CudaBackendImpl final : public CudaBackend {
     }
     forward(t, n, seq);
     graphs_by_shape_[key] = nullptr;  // seen once
+  }
+
+  // Captures what `body` launches on the stream and instantiates it into
+  // *exec; returns the instantiation's status. If `body` throws, the capture
+  // is ended and the exception passed on.
+  cudaError_t capture(const std::function<void()>& body, cudaGraphExec_t* exec) {
+    cudaGraph_t graph = nullptr;
+    CUDA_CHECK(cudaStreamBeginCapture(res_.stream(), cudaStreamCaptureModeRelaxed));
+    try {
+      body();
+    } catch (...) {
+      cudaStreamEndCapture(res_.stream(), &graph);
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();
+      throw;
+    }
+    CUDA_CHECK(cudaStreamEndCapture(res_.stream(), &graph));
+    const cudaError_t err = cudaGraphInstantiate(exec, graph, 0);
+    cudaGraphDestroy(graph);
+    return err;
   }
 
   void clear_graphs() {

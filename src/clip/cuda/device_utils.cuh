@@ -90,6 +90,28 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   return warp_sum(v);
 }
 
+// LayerNorm statistics of a row a warp holds in registers: lane l has
+// columns 4l + 128i .. +3 in v[i], zero from column n on. The mean first,
+// then the centred sum of squares, which stays accurate where
+// E[x^2] - mean^2 would cancel. Returns {mean, 1 / sqrt(var + eps)}.
+template <int NV>
+__device__ __forceinline__ float2 warp_row_norm_stats(const float4 (&v)[NV], int n, float eps) {
+  const int lane = threadIdx.x & 31;
+  float sum = 0.f;
+#pragma unroll
+  for (int i = 0; i < NV; ++i) sum += (v[i].x + v[i].y) + (v[i].z + v[i].w);
+  const float mean = warp_sum(sum) / n;
+  float sq = 0.f;
+#pragma unroll
+  for (int i = 0; i < NV; ++i) {
+    if (lane * 4 + 128 * i < n) {
+      const float a = v[i].x - mean, b = v[i].y - mean, d = v[i].z - mean, e = v[i].w - mean;
+      sq += (a * a + b * b) + (d * d + e * e);
+    }
+  }
+  return make_float2(mean, rsqrtf(warp_sum(sq) / n + eps));
+}
+
 inline unsigned int ceil_div(size_t a, size_t b) { return static_cast<unsigned int>((a + b - 1) / b); }
 
 }  // namespace clip::cuda

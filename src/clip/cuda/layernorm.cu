@@ -83,24 +83,13 @@ __global__ void __launch_bounds__(128) ln_warp_kernel(Loader loader, int64_t n_r
   if (r >= n_rows) return;
   const auto ctx = loader.row(r);
   float4 v[NV];
-  float sum = 0.f;
 #pragma unroll
   for (int i = 0; i < NV; ++i) {
     const int c = (i * 32 + lane) * 4;
     v[i] = c < hidden ? loader.get4(ctx, c) : make_float4(0.f, 0.f, 0.f, 0.f);
-    sum += (v[i].x + v[i].y) + (v[i].z + v[i].w);
   }
-  const float mean = warp_sum(sum) / hidden;
-  float sq = 0.f;
-#pragma unroll
-  for (int i = 0; i < NV; ++i) {
-    const int c = (i * 32 + lane) * 4;
-    if (c < hidden) {
-      const float a = v[i].x - mean, b = v[i].y - mean, d = v[i].z - mean, e = v[i].w - mean;
-      sq += (a * a + b * b) + (d * d + e * e);
-    }
-  }
-  const float rstd = rsqrtf(warp_sum(sq) / hidden + eps);
+  const float2 stats = warp_row_norm_stats(v, hidden, eps);
+  const float mean = stats.x, rstd = stats.y;
   To* o = out + r * hidden;
 #pragma unroll
   for (int i = 0; i < NV; ++i) {

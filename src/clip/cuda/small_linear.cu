@@ -103,23 +103,13 @@ __global__ void __launch_bounds__(kThreads, 3) small_linear_kernel(const Params 
       }
       const float* hrow = hs + size_t(r) * p.K;
       float4 v[kLnVec];
-      float s = 0.f;
 #pragma unroll
       for (int i = 0; i < kLnVec; ++i) {
         const int c = lane * 4 + 128 * i;
         v[i] = c < p.K ? *reinterpret_cast<const float4*>(hrow + c) : make_float4(0.f, 0.f, 0.f, 0.f);
-        s += (v[i].x + v[i].y) + (v[i].z + v[i].w);
       }
-      const float mean = warp_sum(s) / p.K;
-      float q = 0.f;
-#pragma unroll
-      for (int i = 0; i < kLnVec; ++i) {
-        if (lane * 4 + 128 * i < p.K) {
-          const float a = v[i].x - mean, b = v[i].y - mean, d = v[i].z - mean, e = v[i].w - mean;
-          q += (a * a + b * b) + (d * d + e * e);
-        }
-      }
-      const float rs = rsqrtf(warp_sum(q) / p.K + p.eps);
+      const float2 stats = warp_row_norm_stats(v, p.K, p.eps);
+      const float mean = stats.x, rs = stats.y;
       const float* gs = hs + size_t(p.M) * p.K;
 #pragma unroll
       for (int i = 0; i < kLnVec; ++i) {
