@@ -625,6 +625,43 @@ TEST(CudaOps, Sm90GemmVariants) {
   }
 }
 
+// The runner's choice over few rows (CLIPFIND_CUDA_SM90_SMALL_M unset): fc1
+// (bias + activation) takes a few-row kernel whose tiles fit one wave, the
+// other epilogues stay on cuBLASLt, and so does fc1 where no few-row tiling
+// fits one wave (77 rows x 3072 columns is 2 x 96 tiles of 64x32 at best).
+TEST(CudaOps, Sm90FewRowChoice) {
+  SKIP_WITHOUT_SM90();
+  if (std::getenv("CLIPFIND_CUDA_SM90_SMALL_M")) GTEST_SKIP() << "CLIPFIND_CUDA_SM90_SMALL_M is set";
+  Dev x(2048 * 3072 * 2), w(3072 * 3072 * 2), b(3072 * 4), out(2048 * 3072 * 4);
+  for (Dev* d : {&x, &w, &b}) CUDA_CHECK(cudaMemset(d->p, 0, d->bytes));
+  auto run = [&](CudaResources& res, int M, int N, int K, Act act, bool acc) {
+    GemmShape gs;
+    gs.M = M; gs.N = N; gs.K = K;
+    gs.in_type = DType::F16; gs.out_type = acc ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
+    gs.accumulate = acc; gs.bias = true; gs.act = act;
+    res.gemm().linear(res.exec(), gs, x.p, w.p, b.p, out.p, b.as<float>());
+    res.synchronize();
+    return res.gemm().kernel_name(gs);
+  };
+  CudaResources res(0);
+  const int sms = res.num_sms();
+  const bool fits = (50 + 63) / 64 * (3072 / 32) <= sms;
+  const std::string fc1 = run(res, 50, 3072, 768, Act::QuickGelu, false);
+  if (fits) EXPECT_NE(fc1.find("cutlass 64x"), std::string::npos) << fc1;
+  EXPECT_EQ(run(res, 50, 2304, 768, Act::None, false), "cublasLt");
+  EXPECT_EQ(run(res, 50, 768, 3072, Act::None, true), "cublasLt");
+  if (sms < 2 * (3072 / 32)) EXPECT_EQ(run(res, 77, 3072, 768, Act::QuickGelu, false), "cublasLt");
+  EXPECT_EQ(run(res, 2000, 3072, 768, Act::QuickGelu, false).find("cutlass 64x"), std::string::npos);
+  // With tuning off nothing is timed, and fc1 still takes a few-row kernel.
+  setenv("CLIPFIND_CUDA_GEMM_TUNE", "0", 1);
+  {
+    CudaResources untimed(0);
+    const std::string name = run(untimed, 50, 3072, 768, Act::QuickGelu, false);
+    if (fits) EXPECT_NE(name.find("cutlass 64x"), std::string::npos) << name;
+  }
+  unsetenv("CLIPFIND_CUDA_GEMM_TUNE");
+}
+
 // Shapes the kernels cannot take are refused, not run: K or N not a
 // multiple of 8, N not even a multiple of 4 (16-byte rows for TMA).
 TEST(CudaOps, Sm90GemmRefusesUnalignedShapes) {
@@ -693,7 +730,8 @@ TEST(CudaOpsPerf, RealShapes) {
       const sm90::Problem p{M, I, H, x->p, w->p, b->as<float>(), out.p, res.num_sms()};
       Dev workspace(32 << 20);
       for (const sm90::Variant& v : sm90::variants()) {
-        if (v.epilogue != sm90::Epilogue::Bias && v.epilogue != sm90::Epilogue::BiasQuickGelu) continue;
+        if (v.few_rows || (v.epilogue != sm90::Epilogue::Bias && v.epilogue != sm90::Epilogue::BiasQuickGelu))
+          continue;
         const double us = time_us([&] { v.run(p, workspace.p, workspace.bytes, res.stream()); }, res.stream());
         std::printf("  sm90 fc1 %s %-32s %-16s %9.1f us  %6.1f TFLOP/s\n", model, v.name, sm90::epilogue_name(v.epilogue),
                     us, 2.0 * M * I * H / us * 1e-6);
@@ -805,6 +843,51 @@ TEST(CudaOpsPerf, SmallLinearRows) {
       }, res.stream());
       std::printf("  runner       M=%-2d H=%d %-12s %-13s %7.2f us a call (%s)\n", M, H, l.name, l.ln ? "LN separate" : "", us / kCalls,
                   res.gemm().kernel_name(gs).c_str());
+    }
+  }
+}
+
+// The linear layers of a batch-1 image (B/32: 50 rows, hidden 768) through
+// cuBLASLt (+ bias_act for fc1) and through each few-row sm90 kernel called
+// directly, cold as in a pass: 24 dependent calls a graph, each on its own
+// copy of the weights, time per call. (The pass decides: bench/gpu/ab_env.sh
+// with CLIPFIND_CUDA_SM90_SMALL_M.)
+TEST(CudaOpsPerf, FewRowGemms) {
+  SKIP_WITHOUT_SM90();
+  if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
+  Rng r(12);
+  CudaResources res(0);
+  constexpr int kCalls = 24;
+  const int M = 50, H = 768, I = 4 * H;
+  auto x = upload(random_vec(r, size_t(M) * I), DType::F16);
+  auto bias = upload(random_vec(r, I), DType::F32);
+  Dev w(size_t(kCalls) * I * H * 2), out(size_t(M) * I * 4), workspace(32 << 20);
+  CUDA_CHECK(cudaMemset(w.p, 0, w.bytes));
+  CUDA_CHECK(cudaMemset(out.p, 0, out.bytes));
+  struct L { const char* name; int N, K; bool residual; Act act; };
+  for (L l : {L{"qkv", 3 * H, H, false, Act::None}, L{"out+res", H, H, true, Act::None},
+              L{"fc1+act", I, H, false, Act::QuickGelu}, L{"fc2+res", H, I, true, Act::None}}) {
+    auto wk = [&](int k) { return static_cast<char*>(w.p) + size_t(k) * l.N * l.K * 2; };
+    GemmShape gs;
+    gs.M = M; gs.N = l.N; gs.K = l.K;
+    gs.in_type = DType::F16; gs.out_type = l.residual ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
+    gs.accumulate = l.residual; gs.bias = true; gs.act = l.act;
+    const double base = time_graph_us([&] {
+      for (int k = 0; k < kCalls; ++k) res.gemm().linear(res.exec(), gs, x->p, wk(k), bias->p, out.p, bias->as<float>());
+    }, res.stream());
+    std::printf("  M=%d %-8s N=%-4d K=%-4d %-34s %6.2f us a call\n", M, l.name, l.N, l.K,
+                res.gemm().kernel_name(gs).c_str(), base / kCalls);
+    const sm90::Epilogue e = l.residual ? sm90::Epilogue::BiasResidual
+                             : l.act == Act::QuickGelu ? sm90::Epilogue::BiasQuickGelu : sm90::Epilogue::Bias;
+    for (const sm90::Variant& v : sm90::variants()) {
+      if (v.epilogue != e || !v.few_rows) continue;
+      const double us = time_graph_us([&] {
+        for (int k = 0; k < kCalls; ++k) {
+          const sm90::Problem p{M, l.N, l.K, x->p, wk(k), bias->as<float>(), out.p, res.num_sms()};
+          ASSERT_EQ(v.run(p, workspace.p, workspace.bytes, res.stream()), sm90::Status::Ok);
+        }
+      }, res.stream());
+      std::printf("  M=%d %-8s N=%-4d K=%-4d %-34s %6.2f us a call\n", M, l.name, l.N, l.K, v.name, us / kCalls);
     }
   }
 }

@@ -12,7 +12,8 @@
 //   y   = act(x W1^T + b1)                cuBLASLt + bias_act (exact activations)
 //   h  += y W2^T + b2                     cuBLASLt, bias + residual epilogue
 // On Hopper in fp16, each GEMM may instead be an sm90/ CUTLASS kernel with
-// the same epilogue (and fc1's activation) fused, where it times faster.
+// the same epilogue (and fc1's activation) fused, where it times faster, and
+// fc1 over few rows (a batch-1 image) always is (gemm.h).
 // Passes of at most 16 rows (text queries, the pooled rows) run each linear
 // layer as one small_linear launch with the bias, activation or residual
 // fused, and up to 8 rows the LayerNorm before it too (linear_step).

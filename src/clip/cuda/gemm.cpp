@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,8 +16,11 @@
 namespace clip::cuda {
 namespace {
 
-// Below this many rows the sm90 kernels are not tried (see plan_for).
+// From this many rows the large-tile sm90 kernels race cuBLASLt (plan_for).
 constexpr int64_t kSm90MinRows = 1024;
+// Up to this many rows (two 64-row tiles) the few-row sm90 kernels run
+// instead of cuBLASLt for the epilogues in few_rows_ (plan_for).
+constexpr int64_t kSm90FewRowsMax = 128;
 
 // The sm90 epilogue that computes this shape's whole linear layer, if any:
 // fp16 operands, a float32 bias, and an fp16 output (bias [+ activation])
@@ -31,6 +37,26 @@ std::optional<sm90::Epilogue> sm90_epilogue(const GemmShape& s) {
     case Act::Gelu: return sm90::Epilogue::BiasGelu;
   }
   return std::nullopt;
+}
+
+// The epilogues whose products of few rows run the few-row sm90 kernels:
+// CLIPFIND_CUDA_SM90_SMALL_M, a comma-separated list of "act" (fc1: bias +
+// activation, which then needs no second pass), "bias" (qkv), "residual"
+// (out-projection, fc2); "all", or "0" for none. By default "act", the one
+// that made whole passes faster (bench/RESULTS.md, tenth round).
+std::set<sm90::Epilogue> few_rows_epilogues() {
+  const char* env = std::getenv("CLIPFIND_CUDA_SM90_SMALL_M");
+  const std::string list = env && *env ? env : "act";
+  std::set<sm90::Epilogue> out;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (item == "act" || item == "all") out.insert({sm90::Epilogue::BiasQuickGelu, sm90::Epilogue::BiasGelu});
+    if (item == "bias" || item == "all") out.insert(sm90::Epilogue::Bias);
+    if (item == "residual" || item == "all") out.insert(sm90::Epilogue::BiasResidual);
+    require(item == "act" || item == "bias" || item == "residual" || item == "all" || item == "0", "gemm",
+            "CLIPFIND_CUDA_SM90_SMALL_M: unknown item '" + item + "' (expected act, bias, residual, all or 0)");
+  }
+  return out;
 }
 
 cudaDataType_t cuda_type(DType t) {
@@ -53,6 +79,7 @@ struct GemmRunner::Plan {
   bool tuned = false;
   std::vector<const sm90::Variant*> sm90_candidates;  // kernels for this shape's epilogue
   const sm90::Variant* sm90 = nullptr;                // chosen instead of cuBLASLt
+  bool sm90_forced = false;                           // one of them, whatever cuBLASLt's time
   ~Plan() {
     if (a) cublasLtMatrixLayoutDestroy(a);
     if (b) cublasLtMatrixLayoutDestroy(b);
@@ -67,7 +94,7 @@ GemmRunner::GemmRunner(void* workspace, size_t workspace_bytes)
   allow_bias_epilogue_ = !env_is("CLIPFIND_CUDA_BIAS_EPILOGUE", "0");
   tune_ = !env_is("CLIPFIND_CUDA_GEMM_TUNE", "0");
   log_ = env_is("CLIPFIND_CUDA_GEMM_LOG", "1");
-  sm90_small_m_ = env_is("CLIPFIND_CUDA_SM90_SMALL_M", "1");
+  few_rows_ = few_rows_epilogues();
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
@@ -143,15 +170,22 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
               " K=" + std::to_string(s.K) + " in=" + dtype_name(s.in_type) + " out=" + dtype_name(s.out_type));
   require(s.act == Act::None || !s.accumulate, "gemm", "an activation cannot go with accumulation");
   const std::optional<sm90::Epilogue> epilogue = sm90_epilogue(s);
-  // Small products (batch 1, text queries) stay on cuBLASLt: its small-M
-  // kernels were as fast or faster there, and timing them in isolation (weights
-  // hot in L2) did not predict the forward pass, where the sm90 picks made
-  // the B/32 batch-1 pass 3% slower.
-  // CLIPFIND_CUDA_SM90_SMALL_M=1 (an A/B switch) puts them on small
-  // products too, without cuBLASLt as a contender there.
-  if (sm90_ && epilogue && (s.M >= kSm90MinRows || sm90_small_m_) && s.K % 8 == 0 && s.N % 8 == 0)
-    for (const sm90::Variant& v : sm90::variants())
-      if (v.epilogue == *epilogue) plan->sm90_candidates.push_back(&v);
+  // Products of few rows (a batch-1 image, a 77-token text) whose epilogue
+  // is in few_rows_ run a few-row sm90 kernel, without cuBLASLt as a
+  // contender: timing them in isolation (weights hot in L2) did not predict
+  // the forward pass, which decided (bench/RESULTS.md, tenth round). Only
+  // variants whose tiles fit one wave on the SMs qualify; with none, the
+  // product stays on cuBLASLt, like every other product under kSm90MinRows.
+  if (sm90_ && epilogue && s.K % 8 == 0 && s.N % 8 == 0) {
+    const bool few = s.M <= kSm90FewRowsMax && few_rows_.count(*epilogue);
+    for (const sm90::Variant& v : sm90::variants()) {
+      if (v.epilogue != *epilogue) continue;
+      const int64_t tiles = (s.M + v.tile_m - 1) / v.tile_m * ((s.N + v.tile_n - 1) / v.tile_n);
+      if (few ? v.few_rows && tiles <= sm_count_ : !v.few_rows && s.M >= kSm90MinRows)
+        plan->sm90_candidates.push_back(&v);
+    }
+    plan->sm90_forced = few && !plan->sm90_candidates.empty();
+  }
   Plan& ref = *plan;
   plans_.emplace(s.key(), std::move(plan));
   return ref;
@@ -178,6 +212,9 @@ void GemmRunner::tune(Plan& p, const GemmShape& s, const Exec& exec, const void*
                       const float* bias_f32) {
   p.tuned = true;
   if (!bias_f32) p.sm90_candidates.clear();  // the sm90 epilogues read a float32 bias
+  // A forced few-row kernel is taken even where nothing is timed (tuning
+  // off, or a first call inside a graph capture); timing may pick another.
+  if (p.sm90_forced && !p.sm90_candidates.empty()) p.sm90 = p.sm90_candidates.front();
   if (!tune_ || (p.candidates.size() < 2 && p.sm90_candidates.empty())) return;
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   CUDA_CHECK(cudaStreamIsCapturing(exec.stream, &capture));
@@ -252,7 +289,7 @@ void GemmRunner::tune(Plan& p, const GemmShape& s, const Exec& exec, const void*
       run_cublas(p, s, exec, x, w, bias, d, bias_f32);
       return true;
     });
-    float best = s.M >= kSm90MinRows || !sm90_small_m_ ? base : 1e30f;
+    float best = p.sm90_forced ? 1e30f : base;
     const sm90::Problem problem{s.M, s.N, s.K, x, w, bias_f32, d, sm_count_};
     for (const sm90::Variant* v : p.sm90_candidates) {
       const float ms = time_ms([&] { return v->run(problem, workspace_, workspace_bytes_, exec.stream) == sm90::Status::Ok; });

@@ -6,20 +6,23 @@
 // algorithm) are cached per shape so a call costs one cublasLtMatmul.
 //
 // On a Hopper GPU (sm_90, with CUTLASS in the build) a shape may instead run
-// one of the sm90/ kernels, which also fuse fc1's activation: each shape's
-// first call times cuBLASLt (plus its separate bias/activation pass) against
-// them on the real operands and keeps the fastest.
+// one of the sm90/ kernels, which also fuse fc1's activation: a large
+// product's first call times cuBLASLt (plus its separate bias/activation
+// pass) against them on the real operands and keeps the fastest; fc1 over
+// few rows (batch 1) always takes a few-row sm90 kernel that fits one wave.
 #pragma once
 #include <cublasLt.h>
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 
 #include "clip/cuda/bias_act.cuh"
 #include "clip/cuda/cuda_common.h"
+#include "clip/cuda/sm90/sm90_gemm.h"
 
 namespace clip::cuda {
 
@@ -56,6 +59,7 @@ class GemmRunner {
   // CLIPFIND_CUDA_GEMM_TUNE=0: take cuBLASLt's first heuristic pick instead
   // of timing its top candidates (and the sm90 kernels) on each shape's
   // first call. CLIPFIND_CUDA_CUTLASS=0: never use the sm90 kernels.
+  // CLIPFIND_CUDA_SM90_SMALL_M: which products of few rows take them (gemm.cpp).
   // CLIPFIND_CUDA_GEMM_LOG=1: print each shape's choice and timings.
   GemmRunner(void* workspace, size_t workspace_bytes);
   ~GemmRunner();
@@ -86,7 +90,7 @@ class GemmRunner {
   bool tune_ = true;
   bool sm90_ = false;  // sm90 kernels compiled in, enabled and runnable here
   bool log_ = false;
-  bool sm90_small_m_ = false;  // CLIPFIND_CUDA_SM90_SMALL_M=1
+  std::set<sm90::Epilogue> few_rows_;  // CLIPFIND_CUDA_SM90_SMALL_M (gemm.cpp)
   int sm_count_ = 0;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;

@@ -42,6 +42,11 @@ enum class Status { Ok, Unsupported, Failed };
 struct Variant {
   const char* name;
   Epilogue epilogue;
+  // A 64-row tile for products of few rows (a batch-1 image: 50 tokens),
+  // where the large tiles leave most SMs idle; the runner tries these below
+  // its large-product threshold only (gemm.cpp).
+  bool few_rows;
+  int tile_m, tile_n;  // the output tile one CTA computes
   // Unsupported: the shape or alignment is outside what the kernel takes
   // (K or N not a multiple of 8, unaligned pointers, workspace too small).
   Status (*run)(const Problem& p, void* workspace, size_t workspace_bytes, cudaStream_t stream);

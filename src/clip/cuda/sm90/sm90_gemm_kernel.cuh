@@ -132,22 +132,31 @@ struct Sm90Gemm {
 };
 
 // The tile shapes and schedules compiled for every epilogue; the runner
-// times them against cuBLASLt on each shape's first call. These two won
+// times them against cuBLASLt on each shape's first call. The first two won
 // every large CLIP shape on the H100 (bench/RESULTS.md); 128x256 coop with a
 // 1x2 cluster, 64x256 and 64x128 pingpong were tried and never picked.
+// The last two are for few rows: one 64-row tile covers a batch-1 image, and
+// narrow tiles spread the weight reads (what bounds such a product) over
+// 48-144 SMs. They use the plain (non-persistent) warp-specialised kernel:
+// with one tile per CTA there is nothing for ping-pong to overlap.
 using namespace cute;
 using Coop = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
 using CoopEpi = cutlass::epilogue::TmaWarpSpecializedCooperative;
 using Ping = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
 using PingEpi = cutlass::epilogue::TmaWarpSpecialized;
+using Plain = cutlass::gemm::KernelTmaWarpSpecialized;
 
 template <Epilogue E>
 std::vector<Variant> variants_for() {
   return {
-      {"cutlass 128x256x64 coop 2x1", E,
+      {"cutlass 128x256x64 coop 2x1", E, false, 128, 256,
        &Sm90Gemm<E, Shape<_128, _256, _64>, Shape<_2, _1, _1>, Coop, CoopEpi>::run},
-      {"cutlass 128x128x64 pingpong 1x1", E,
+      {"cutlass 128x128x64 pingpong 1x1", E, false, 128, 128,
        &Sm90Gemm<E, Shape<_128, _128, _64>, Shape<_1, _1, _1>, Ping, PingEpi>::run},
+      {"cutlass 64x32x64 ws 1x1", E, true, 64, 32,
+       &Sm90Gemm<E, Shape<_64, _32, _64>, Shape<_1, _1, _1>, Plain, PingEpi>::run},
+      {"cutlass 64x16x64 ws 1x1", E, true, 64, 16,
+       &Sm90Gemm<E, Shape<_64, _16, _64>, Shape<_1, _1, _1>, Plain, PingEpi>::run},
   };
 }
 
