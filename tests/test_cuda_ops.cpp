@@ -647,17 +647,23 @@ TEST(CudaOps, Sm90FewRowChoice) {
   const int sms = res.num_sms();
   const bool fits = (50 + 63) / 64 * (3072 / 32) <= sms;
   const std::string fc1 = run(res, 50, 3072, 768, Act::QuickGelu, false);
-  if (fits) EXPECT_NE(fc1.find("cutlass 64x"), std::string::npos) << fc1;
+  if (fits) {
+    EXPECT_NE(fc1.find("cutlass 64x"), std::string::npos) << fc1;
+  }
   EXPECT_EQ(run(res, 50, 2304, 768, Act::None, false), "cublasLt");
   EXPECT_EQ(run(res, 50, 768, 3072, Act::None, true), "cublasLt");
-  if (sms < 2 * (3072 / 32)) EXPECT_EQ(run(res, 77, 3072, 768, Act::QuickGelu, false), "cublasLt");
+  if (sms < 2 * (3072 / 32)) {
+    EXPECT_EQ(run(res, 77, 3072, 768, Act::QuickGelu, false), "cublasLt");
+  }
   EXPECT_EQ(run(res, 2000, 3072, 768, Act::QuickGelu, false).find("cutlass 64x"), std::string::npos);
   // With tuning off nothing is timed, and fc1 still takes a few-row kernel.
   setenv("CLIPFIND_CUDA_GEMM_TUNE", "0", 1);
   {
     CudaResources untimed(0);
     const std::string name = run(untimed, 50, 3072, 768, Act::QuickGelu, false);
-    if (fits) EXPECT_NE(name.find("cutlass 64x"), std::string::npos) << name;
+    if (fits) {
+      EXPECT_NE(name.find("cutlass 64x"), std::string::npos) << name;
+    }
   }
   unsetenv("CLIPFIND_CUDA_GEMM_TUNE");
 }
