@@ -157,6 +157,17 @@ bool timing_enabled() {
 
 const DType kTypes[] = {DType::F32, DType::F16, DType::BF16};
 
+// A linear layer of the fp16 forward pass as the runner sees it: fp16
+// operands, float32 bias, an fp16 output (+ activation) or, with
+// `residual`, the float32 stream updated in place.
+GemmShape fp16_layer(int64_t M, int N, int K, bool residual, Act act) {
+  GemmShape gs;
+  gs.M = M; gs.N = N; gs.K = K;
+  gs.in_type = DType::F16; gs.out_type = residual ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
+  gs.accumulate = residual; gs.bias = true; gs.act = act;
+  return gs;
+}
+
 // ---- LayerNorm -------------------------------------------------------------------
 
 TEST(CudaOps, LayerNorm) {
@@ -635,10 +646,7 @@ TEST(CudaOps, Sm90FewRowChoice) {
   Dev x(2048 * 3072 * 2), w(3072 * 3072 * 2), b(3072 * 4), out(2048 * 3072 * 4);
   for (Dev* d : {&x, &w, &b}) CUDA_CHECK(cudaMemset(d->p, 0, d->bytes));
   auto run = [&](CudaResources& res, int M, int N, int K, Act act, bool acc) {
-    GemmShape gs;
-    gs.M = M; gs.N = N; gs.K = K;
-    gs.in_type = DType::F16; gs.out_type = acc ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
-    gs.accumulate = acc; gs.bias = true; gs.act = act;
+    const GemmShape gs = fp16_layer(M, N, K, acc, act);
     res.gemm().linear(res.exec(), gs, x.p, w.p, b.p, out.p, b.as<float>());
     res.synchronize();
     return res.gemm().kernel_name(gs);
@@ -720,10 +728,7 @@ TEST(CudaOpsPerf, RealShapes) {
     Dev out(size_t(M) * I * 4);
     for (G g : {G{"qkv", 3 * H, H, false, Act::None}, G{"out_proj+res", H, H, true, Act::None},
                 G{"fc1+quick_gelu", I, H, false, Act::QuickGelu}, G{"fc2+res", H, I, true, Act::None}}) {
-      GemmShape gs;
-      gs.M = M; gs.N = g.N; gs.K = g.K;
-      gs.in_type = DType::F16; gs.out_type = g.acc ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
-      gs.accumulate = g.acc; gs.bias = true; gs.act = g.act;
+      GemmShape gs = fp16_layer(M, g.N, g.K, g.acc, g.act);
       gs.bias_type = g.acc || g.act != Act::None ? DType::F32 : DType::F16;
       const double us =
           time_us([&] { res.gemm().linear(res.exec(), gs, x->p, w->p, b->p, out.p, b->as<float>()); }, res.stream());
@@ -836,10 +841,7 @@ TEST(CudaOpsPerf, SmallLinearRows) {
         std::printf("  small_linear M=%-2d H=%d %-12s %-13s %7.2f us a call\n", M, H, l.name,
                     l.ln ? (fuse_ln ? "LN fused" : "LN separate") : "", us / kCalls);
       }
-      GemmShape gs;
-      gs.M = M; gs.N = l.N; gs.K = l.K;
-      gs.in_type = DType::F16; gs.out_type = l.residual ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
-      gs.accumulate = l.residual; gs.bias = true; gs.act = l.act;
+      const GemmShape gs = fp16_layer(M, l.N, l.K, l.residual, l.act);
       const double us = time_graph_us([&] {
         for (int k = 0; k < kCalls; ++k) {
           if (l.ln)
@@ -854,10 +856,12 @@ TEST(CudaOpsPerf, SmallLinearRows) {
 }
 
 // The linear layers of a batch-1 image (B/32: 50 rows, hidden 768) through
-// cuBLASLt (+ bias_act for fc1) and through each few-row sm90 kernel called
-// directly, cold as in a pass: 24 dependent calls a graph, each on its own
-// copy of the weights, time per call. (The pass decides: bench/gpu/ab_env.sh
-// with CLIPFIND_CUDA_SM90_SMALL_M.)
+// the runner (its pick named: cuBLASLt, + bias_act for fc1, unless it takes a
+// few-row kernel, as fc1 does by default; CLIPFIND_CUDA_SM90_SMALL_M=0 for
+// cuBLASLt throughout) and through each few-row sm90 kernel called directly,
+// cold as in a pass: 24 dependent calls a graph, each on its own copy of the
+// weights, time per call. (The pass decides: bench/gpu/ab_env.sh with
+// CLIPFIND_CUDA_SM90_SMALL_M.)
 TEST(CudaOpsPerf, FewRowGemms) {
   SKIP_WITHOUT_SM90();
   if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
@@ -874,10 +878,7 @@ TEST(CudaOpsPerf, FewRowGemms) {
   for (L l : {L{"qkv", 3 * H, H, false, Act::None}, L{"out+res", H, H, true, Act::None},
               L{"fc1+act", I, H, false, Act::QuickGelu}, L{"fc2+res", H, I, true, Act::None}}) {
     auto wk = [&](int k) { return static_cast<char*>(w.p) + size_t(k) * l.N * l.K * 2; };
-    GemmShape gs;
-    gs.M = M; gs.N = l.N; gs.K = l.K;
-    gs.in_type = DType::F16; gs.out_type = l.residual ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
-    gs.accumulate = l.residual; gs.bias = true; gs.act = l.act;
+    const GemmShape gs = fp16_layer(M, l.N, l.K, l.residual, l.act);
     const double base = time_graph_us([&] {
       for (int k = 0; k < kCalls; ++k) res.gemm().linear(res.exec(), gs, x->p, wk(k), bias->p, out.p, bias->as<float>());
     }, res.stream());
