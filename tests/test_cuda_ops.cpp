@@ -636,6 +636,44 @@ TEST(CudaOps, Sm90GemmVariants) {
   }
 }
 
+// The sm90 kernels' QuickGELU (tanh.approx, one multi-function operation;
+// sm90_gemm_kernel.cuh) over x in [-16, 16): an identity weight makes each
+// output QuickGELU of one fp16 input. Allowed: the fp16 rounding of the
+// output plus |x| 2^-12 (tanh.approx's absolute error of about 2^-11, times
+// x/2; 10% margin), which bounds how far the nearly-zero output of a
+// negative x may move.
+TEST(CudaOps, Sm90QuickGeluAccuracy) {
+  SKIP_WITHOUT_SM90();
+  CudaResources res(0);
+  Dev workspace(32 << 20);
+  constexpr int M = 1024, N = 64;
+  std::vector<float> x(size_t(M) * N), w(size_t(N) * N, 0.f), b(N, 0.f);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = -16.f + 32.f * float(i) / float(x.size());
+  x = rounded(x, DType::F16);
+  for (int n = 0; n < N; ++n) w[size_t(n) * N + n] = 1.f;
+  auto dx = upload(x, DType::F16), dw = upload(w, DType::F16), db = upload(b, DType::F32);
+  Dev out(size_t(M) * N * 2);
+  for (const sm90::Variant& v : sm90::variants()) {
+    if (v.epilogue != sm90::Epilogue::BiasQuickGelu) continue;
+    poison(out.p, out.bytes);
+    const sm90::Problem p{M, N, N, dx->p, dw->p, db->as<float>(), out.p, res.num_sms()};
+    ASSERT_EQ(v.run(p, workspace.p, workspace.bytes, nullptr), sm90::Status::Ok) << v.name;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    const std::vector<float> got = download(out.p, DType::F16, x.size());
+    double worst_ratio = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = ref::quick_gelu(x[i]);
+      const double lim = std::ldexp(std::fabs(want), -11) + 1.1 * std::ldexp(std::fabs(x[i]), -12) + 1e-7;
+      const double err = std::fabs(got[i] - want);
+      if (!(err <= lim)) ++bad;
+      worst_ratio = std::max(worst_ratio, err / lim);
+    }
+    std::printf("  %-40s QuickGELU worst error / bound %.3f\n", v.name, worst_ratio);
+    EXPECT_EQ(bad, 0u) << v.name;
+  }
+}
+
 // The runner's choice over few rows (CLIPFIND_CUDA_SM90_SMALL_M unset): fc1
 // (bias + activation) takes a few-row kernel whose tiles fit one wave, the
 // other epilogues stay on cuBLASLt, and so does fc1 where no few-row tiling

@@ -1,7 +1,7 @@
 // GPU benchmark of clipfind's CUDA backend on random weights of real CLIP
 // shapes (speed does not depend on the values).
 //
-//   bench_gpu [--models B/32,B/16,L/14] [--precision fp16] [--json FILE] [--quick]
+//   bench_gpu [--models B/32,B/16,L/14] [--precision fp16] [--json FILE] [--quick] [--batches 256,1024]
 //
 // Images/s at batch 1, 64, 256, 1024 (L/14: 1, 64, 256), texts/s at 1 and
 // 256 (77 tokens) and a short query (7 tokens), latency at batch 1, achieved
@@ -13,6 +13,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -91,6 +92,7 @@ struct Args {
   std::vector<Precision> precisions = {Precision::FP16};
   std::string json;
   bool quick = false;
+  std::vector<int> batches;  // image batches (--batches); empty: the defaults
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -134,7 +136,8 @@ int run(const Args& a) {
     std::vector<int> batches = {1, 64, 256, 1024};
     if (name == "L/14") batches = {1, 64, 256};
     if (a.quick) batches = {1, 256};
-    const int max_batch = batches.back();
+    if (!a.batches.empty()) batches = a.batches;
+    const int max_batch = *std::max_element(batches.begin(), batches.end());
     const VisionConfig& v = *cfg.vision;
     const size_t img_floats = size_t(v.num_channels) * v.image_size * v.image_size;
 
@@ -214,8 +217,17 @@ int main(int argc, char** argv) {
       for (const auto& p : split(next())) a.precisions.push_back(parse_precision(p));
     } else if (s == "--json") a.json = next();
     else if (s == "--quick") a.quick = true;
-    else {
-      std::fprintf(stderr, "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick]\n");
+    else if (s == "--batches") {
+      for (const std::string& b : split(next())) {
+        const int n = std::atoi(b.c_str());
+        if (n <= 0) {
+          std::fprintf(stderr, "--batches: '%s' is not a positive batch size\n", b.c_str());
+          return 2;
+        }
+        a.batches.push_back(n);
+      }
+    } else {
+      std::fprintf(stderr, "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick] [--batches 256,1024]\n");
       return 2;
     }
   }

@@ -60,6 +60,7 @@ class GemmRunner {
   // of timing its top candidates (and the sm90 kernels) on each shape's
   // first call. CLIPFIND_CUDA_CUTLASS=0: never use the sm90 kernels.
   // CLIPFIND_CUDA_SM90_SMALL_M: which products of few rows take them (gemm.cpp).
+  // CLIPFIND_CUDA_SM90_SKIP: parts of sm90 kernel names left out (gemm.cpp).
   // CLIPFIND_CUDA_GEMM_LOG=1: print each shape's choice and timings.
   GemmRunner(void* workspace, size_t workspace_bytes);
   ~GemmRunner();

@@ -1,6 +1,7 @@
 // Opt-in per-op timing of the forward pass: an event after each op, summed
 // per op name and per batch shape, printed to stderr when the backend is
-// destroyed. CLIPFIND_CUDA_PROFILE=1 runs the passes eagerly (where the time
+// destroyed, leaving out each shape's first pass (GEMM tuning, graph
+// capture). CLIPFIND_CUDA_PROFILE=1 runs the passes eagerly (where the time
 // goes at large batches); CLIPFIND_CUDA_PROFILE=graph captures each pass with
 // its events and replays it (small batches, where the gaps between a
 // graph's kernels are much of the time).
@@ -34,7 +35,12 @@ class OpProfiler {
   std::string shape_;
   std::vector<cudaEvent_t> pool_;
   std::vector<const char*> names_;
-  struct Acc { std::map<std::string, std::pair<double, int>> ops; int passes = 0; std::vector<std::string> order; };
+  struct Acc {
+    std::map<std::string, std::pair<double, int>> ops;
+    int seen = 0;    // passes run
+    int passes = 0;  // passes timed: all but the first
+    std::vector<std::string> order;
+  };
   std::map<std::string, Acc> by_shape_;
 };
 

@@ -16,15 +16,23 @@
 namespace clip::cuda::sm90 {
 
 // CLIP's QuickGELU, x * sigmoid(1.702 x). The epilogue calls it on
-// fragments (Array) of float32 values. It runs while the tensor cores wait
-// (the cooperative schedule does not overlap a tile's epilogue with the next
-// tile's mainloop), so it is kept to two MUFU operations: ex2 and an
-// approximate reciprocal (__fdividef, 2 ulp; x / inf gives 0 as it should).
-// IEEE division, as in bias_act, made fc1 30% slower here.
+// fragments (Array) of float32 values, and on the H100 its cost decides
+// fc1's speed: the multi-function unit does 16 operations a clock per SM,
+// against 128 FMAs. So it takes one such operation, as x/2 (1 + tanh(0.851
+// x)) with tanh.approx (absolute error about 2^-11, within half an fp16 ulp
+// of x), not two as x / (1 + exp(-1.702 x)) with ex2 and a reciprocal: fc1
+// 446 -> 375 us at B/32 batch 1024 (bench/RESULTS.md, eleventh round; an
+// IEEE division had made it 30% slower still, and a Newton reciprocal on
+// the FMA pipe was no faster than the two operations).
 template <class T>
 struct QuickGelu {
   static const bool kIsHeavy = true;
-  CUTLASS_DEVICE T operator()(T const& x) const { return __fdividef(x, 1.f + __expf(-1.702f * x)); }
+  CUTLASS_DEVICE T operator()(T const& x) const {
+    float t;
+    asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(0.851f * x));
+    const float h = 0.5f * x;
+    return fmaf(h, t, h);
+  }
 };
 template <class T, int N>
 struct QuickGelu<cutlass::Array<T, N>> {
@@ -132,9 +140,14 @@ struct Sm90Gemm {
 };
 
 // The tile shapes and schedules compiled for every epilogue; the runner
-// times them against cuBLASLt on each shape's first call. The first two won
-// every large CLIP shape on the H100 (bench/RESULTS.md); 128x256 coop with a
-// 1x2 cluster, 64x256 and 64x128 pingpong were tried and never picked.
+// times them against cuBLASLt on each shape's first call. On the H100 the
+// 128x128 ping-pong tiles win most large CLIP products: alone, or in a 2x1
+// cluster (two CTAs of one column share the weight tile through TMA
+// multicast: qkv, L/14's fc1) or a 1x2 cluster (two of one row share the
+// activation tile: the out-projection, fc2); see bench/RESULTS.md, eleventh
+// round, which also lists the shapes tried and dropped (128x256 1x1 and
+// stream-K, 256x128, 128x128x128, a larger tile-scheduler swizzle). The
+// 128x256 cooperative kernel is kept for the shapes it won before.
 // The last two are for few rows: one 64-row tile covers a batch-1 image, and
 // narrow tiles spread the weight reads (what bounds such a product) over
 // 48-144 SMs. They use the plain (non-persistent) warp-specialised kernel:
@@ -153,6 +166,10 @@ std::vector<Variant> variants_for() {
        &Sm90Gemm<E, Shape<_128, _256, _64>, Shape<_2, _1, _1>, Coop, CoopEpi>::run},
       {"cutlass 128x128x64 pingpong 1x1", E, false, 128, 128,
        &Sm90Gemm<E, Shape<_128, _128, _64>, Shape<_1, _1, _1>, Ping, PingEpi>::run},
+      {"cutlass 128x128x64 pingpong 2x1", E, false, 128, 128,
+       &Sm90Gemm<E, Shape<_128, _128, _64>, Shape<_2, _1, _1>, Ping, PingEpi>::run},
+      {"cutlass 128x128x64 pingpong 1x2", E, false, 128, 128,
+       &Sm90Gemm<E, Shape<_128, _128, _64>, Shape<_1, _2, _1>, Ping, PingEpi>::run},
       {"cutlass 64x32x64 ws 1x1", E, true, 64, 32,
        &Sm90Gemm<E, Shape<_64, _32, _64>, Shape<_1, _1, _1>, Plain, PingEpi>::run},
       {"cutlass 64x16x64 ws 1x1", E, true, 64, 16,

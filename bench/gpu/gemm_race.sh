@@ -1,0 +1,98 @@
+#!/bin/bash
+# The large GEMMs on the device machine, in one call: builds the engine
+# (sm_90), checks every sm90 kernel against the CPU reference
+# (CudaOps.Sm90GemmVariants; GX_FILTER for others), then:
+#  1. one bench_gpu run per GX_MODELS entry (MODEL:BATCH) with every kernel
+#     raced, printing each GEMM shape's first-call race (gemm_table.py) and
+#     the SM clock and power over the B/32 run (nvidia-smi);
+#  2. an A/B of whole passes over GX_AB (space-separated VAR=value settings,
+#     "-" for none; e.g. CLIPFIND_CUDA_SM90_SKIP=2x1 leaves those kernels
+#     out of the race), GX_REPEAT times, through ab_table.py;
+#  3. the per-op profile (CLIPFIND_CUDA_PROFILE=1) of B/32 at 1024 under the
+#     first and last GX_AB settings.
+#
+# New kernels to try go into sm90_gemm_kernel.cuh's list for a round; the
+# race shows where each would win.
+#
+#   GX_AB="CLIPFIND_CUDA_CUTLASS=0 -" OUT=/tmp/out bench/gpu/gemm_race.sh
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+source bench/gpu/gpu_build.sh
+BUILD=build-gx
+MODELS=${GX_MODELS:-B/32:1024 L/14:256}
+AB=(${GX_AB:--})
+gpu_configure . $BUILD 90 >"$OUT/gx_build.log" 2>&1
+for t in test_cuda_ops bench_gpu; do
+  cmake --build $BUILD -j16 --target $t >>"$OUT/gx_build.log" 2>&1 || { grep -E "error" "$OUT/gx_build.log" | head; echo "BUILD FAILED: $t"; exit 1; }
+done
+stamp "built"
+timeout 300 $BUILD/tests/test_cuda_ops --gtest_filter="${GX_FILTER:-CudaOps.Sm90GemmVariants}" >"$OUT/gx_ops.log" 2>&1
+echo "test_cuda_ops exit $?"
+grep -E -A3 "Failure" "$OUT/gx_ops.log" | head -20
+grep -E "^\[  FAILED|^\[  PASSED" "$OUT/gx_ops.log"
+stamp "tested"
+
+bench() {  # bench() SETTING MODEL:BATCH LOG [extra bench_gpu args]
+  local setting=$1 m=$2 log=$3
+  shift 3
+  local envs=()
+  [ "$setting" != "-" ] && envs=("$setting")
+  env "${envs[@]}" timeout 200 $BUILD/bench/gpu/bench_gpu --models "${m%%:*}" --batches "${m##*:}" "$@" >"$log" 2>&1 ||
+    echo "bench_gpu $setting $m exit $?"
+}
+
+for m in $MODELS; do
+  tag=${m//\//}; tag=${tag//:/_}
+  smi=
+  if [ "${m%%:*}" = B/32 ] && command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu --format=csv,noheader,nounits -lms 200 \
+      >"$OUT/gx_smi.log" 2>&1 &
+    smi=$!
+  fi
+  CLIPFIND_CUDA_GEMM_LOG=1 bench - "$m" "$OUT/gx_race_$tag.log"
+  [ -n "$smi" ] && kill $smi
+  echo "## race $m"
+  python3 bench/gpu/gemm_table.py "$OUT/gx_race_$tag.log"
+  if [ -n "$smi" ]; then
+    python3 - "$OUT/gx_smi.log" <<'PY'
+import sys
+rows = []
+for line in open(sys.argv[1]):
+    try:
+        clk, pw, t = (float(x) for x in line.split(","))
+    except ValueError:
+        continue
+    if pw > 200:  # under load
+        rows.append((clk, pw, t))
+if rows:
+    clk = sorted(r[0] for r in rows)
+    print(f"B/32 run under load: {len(rows)} samples, SM clock min/median/max {clk[0]:.0f}/{clk[len(clk)//2]:.0f}/{clk[-1]:.0f} MHz, "
+          f"power median {sorted(r[1] for r in rows)[len(rows)//2]:.0f} W, max {max(r[1] for r in rows):.0f} W, "
+          f"temperature max {max(r[2] for r in rows):.0f} C")
+PY
+  fi
+done
+stamp "raced"
+
+for i in $(seq "${GX_REPEAT:-2}"); do
+  for k in "${!AB[@]}"; do
+    for m in $MODELS; do
+      [ "$i" -gt 1 ] && [ "${m%%:*}" != B/32 ] && continue  # the large models once
+      bench "${AB[$k]}" "$m" "$OUT/gx_ab_run.log" --json "$OUT/gx_ab_$k.jsonl"
+    done
+  done
+done
+echo "## A/B arms: $(for k in "${!AB[@]}"; do echo -n "$k=${AB[$k]}  "; done)"
+python3 bench/gpu/ab_table.py "$OUT" gx_ab_ "" $(seq 0 $((${#AB[@]} - 1)))
+stamp "A/B done"
+
+if [ "${GX_PROFILE:-1}" = 1 ]; then
+  for k in 0 $((${#AB[@]} - 1)); do
+    CLIPFIND_CUDA_PROFILE=1 bench "${AB[$k]}" B/32:1024 "$OUT/gx_profile.log"
+    echo "## profile ${AB[$k]}"
+    grep "^#" "$OUT/gx_profile.log" | grep -A12 "vision n=1024"
+  done
+fi
+rm -f "$OUT/gx_smi.log" "$OUT/gx_ab_run.log" "$OUT/gx_profile.log"  # summarised above; the fetch takes 8 files
+stamp "done"
