@@ -6,7 +6,10 @@ reads the CLIPFIND_CUDA_GEMM_LOG=1 lines of LOG ("gemm M=.. N=.. K=.. EPI:
 NAME T us (cublasLt B us)") and prints one table per shape, fastest first,
 with TFLOP/s and the ratio to cuBLASLt."""
 import re
+import signal
 import sys
+
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
 
 pat = re.compile(r"gemm M=(\d+) N=(\d+) K=(\d+) (\S+): (.+) (-?[\d.]+) us \(cublasLt ([\d.]+) us\)")
 shapes = {}

@@ -60,8 +60,8 @@ std::set<sm90::Epilogue> few_rows_epilogues() {
 }
 
 // CLIPFIND_CUDA_SM90_SKIP: comma-separated parts of sm90 variant names that
-// the runner leaves out of its race ("tanh,2x1"), to measure a whole pass
-// without them (bench/gpu/gemm_explore.sh).
+// the runner leaves out of its race ("2x1,1x2"), to measure a whole pass
+// without them (bench/gpu/gemm_race.sh).
 std::vector<std::string> sm90_skipped() {
   std::vector<std::string> out;
   const char* env = std::getenv("CLIPFIND_CUDA_SM90_SKIP");
@@ -107,6 +107,7 @@ GemmRunner::GemmRunner(void* workspace, size_t workspace_bytes)
   tune_ = !env_is("CLIPFIND_CUDA_GEMM_TUNE", "0");
   log_ = env_is("CLIPFIND_CUDA_GEMM_LOG", "1");
   few_rows_ = few_rows_epilogues();
+  skipped_ = sm90_skipped();
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
@@ -190,11 +191,10 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
   // product stays on cuBLASLt, like every other product under kSm90MinRows.
   if (sm90_ && epilogue && s.K % 8 == 0 && s.N % 8 == 0) {
     const bool few = s.M <= kSm90FewRowsMax && few_rows_.count(*epilogue);
-    static const std::vector<std::string> skipped = sm90_skipped();
     for (const sm90::Variant& v : sm90::variants()) {
       if (v.epilogue != *epilogue) continue;
       const std::string name = v.name;
-      if (std::any_of(skipped.begin(), skipped.end(), [&](const std::string& k) { return name.find(k) != name.npos; }))
+      if (std::any_of(skipped_.begin(), skipped_.end(), [&](const std::string& k) { return name.find(k) != name.npos; }))
         continue;
       const int64_t tiles = (s.M + v.tile_m - 1) / v.tile_m * ((s.N + v.tile_n - 1) / v.tile_n);
       if (few ? v.few_rows && tiles <= sm_count_ : !v.few_rows && s.M >= kSm90MinRows)

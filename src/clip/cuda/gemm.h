@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "clip/cuda/bias_act.cuh"
 #include "clip/cuda/cuda_common.h"
@@ -92,6 +93,7 @@ class GemmRunner {
   bool sm90_ = false;  // sm90 kernels compiled in, enabled and runnable here
   bool log_ = false;
   std::set<sm90::Epilogue> few_rows_;  // CLIPFIND_CUDA_SM90_SMALL_M (gemm.cpp)
+  std::vector<std::string> skipped_;   // CLIPFIND_CUDA_SM90_SKIP (gemm.cpp)
   int sm_count_ = 0;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;
