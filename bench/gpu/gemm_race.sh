@@ -23,14 +23,9 @@ BUILD=build-gx
 MODELS=${GX_MODELS:-B/32:1024 L/14:256}
 AB=(${GX_AB:--})
 gpu_configure . $BUILD 90 >"$OUT/gx_build.log" 2>&1
-for t in test_cuda_ops bench_gpu; do
-  cmake --build $BUILD -j16 --target $t >>"$OUT/gx_build.log" 2>&1 || { grep -E "error" "$OUT/gx_build.log" | head; echo "BUILD FAILED: $t"; exit 1; }
-done
+build_targets $BUILD "$OUT/gx_build.log" test_cuda_ops bench_gpu || exit 1
 stamp "built"
-timeout 300 $BUILD/tests/test_cuda_ops --gtest_filter="${GX_FILTER:-CudaOps.Sm90GemmVariants}" >"$OUT/gx_ops.log" 2>&1
-echo "test_cuda_ops exit $?"
-grep -E -A3 "Failure" "$OUT/gx_ops.log" | head -20
-grep -E "^\[  FAILED|^\[  PASSED" "$OUT/gx_ops.log"
+run_gtest "$OUT/gx_ops.log" 300 $BUILD/tests/test_cuda_ops --gtest_filter="${GX_FILTER:-CudaOps.Sm90GemmVariants}"
 stamp "tested"
 
 bench() {  # bench() SETTING MODEL:BATCH LOG [extra bench_gpu args]

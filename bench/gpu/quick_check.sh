@@ -11,18 +11,11 @@ cd "$ROOT"
 source bench/gpu/gpu_build.sh
 BUILD=build-gpu
 gpu_configure . $BUILD 90 >"$OUT/qc_build.log" 2>&1
-for t in test_cuda_ops test_cuda_model bench_gpu; do
-  cmake --build $BUILD -j16 --target $t >>"$OUT/qc_build.log" 2>&1 || { grep -E "error" "$OUT/qc_build.log" | head; echo "BUILD FAILED: $t"; }
-done
+build_targets $BUILD "$OUT/qc_build.log" test_cuda_ops test_cuda_model bench_gpu
 stamp "built"
-timeout 200 $BUILD/tests/test_cuda_ops --gtest_filter="${QC_FILTER:-*}" >"$OUT/qc_ops.log" 2>&1
-echo "test_cuda_ops exit $?"
-grep -E -A3 "Failure" "$OUT/qc_ops.log" | head -20
-grep -E "^\[  FAILED|^\[  PASSED|cases" "$OUT/qc_ops.log"
-timeout 150 $BUILD/tests/test_cuda_model >"$OUT/qc_model.log" 2>&1
-echo "test_cuda_model exit $?"
-grep -E -A3 "Failure" "$OUT/qc_model.log" | head -20
-grep -E "^\[  FAILED|^\[  PASSED" "$OUT/qc_model.log"
+run_gtest "$OUT/qc_ops.log" 200 $BUILD/tests/test_cuda_ops --gtest_filter="${QC_FILTER:-*}"
+grep -E "cases" "$OUT/qc_ops.log"
+run_gtest "$OUT/qc_model.log" 150 $BUILD/tests/test_cuda_model
 stamp "tested"
 if [ -n "${QC_AB_VAR:-}" ]; then
   AB_VAR=$QC_AB_VAR AB_VALUES="${QC_AB_VALUES:-0 1}" AB_MODELS=${QC_AB_MODELS:-B/32,L/14} AB_REPEAT=${QC_AB_REPEAT:-2} \

@@ -28,31 +28,21 @@ stamp "configure"
 BUILD=build-gpu
 gpu_configure . $BUILD 90 >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; echo "configure failed"; }
 stamp "build"
-# Each target on its own so one failure does not hide the others.
-for t in clip_cuda test_cuda_ops bench_gpu bench_frames test_cuda_model test_cuda_preprocess; do
-  cmake --build $BUILD -j16 --target $t >>"$OUT/build.log" 2>&1 || {
-    grep -E "error|Error" "$OUT/build.log" | head -20
-    echo "BUILD FAILED: $t"
-  }
-done
+build_targets $BUILD "$OUT/build.log" clip_cuda test_cuda_ops bench_gpu bench_frames test_cuda_model test_cuda_preprocess
 stamp "built"
 
 # ---- 3. GPU tests -----------------------------------------------------------------
 if [ -x $BUILD/tests/test_cuda_ops ]; then
   stamp "test_cuda_ops"
-  CLIPFIND_OPS_TIME=1 CLIPFIND_CUDA_GEMM_LOG=1 timeout 150 $BUILD/tests/test_cuda_ops >"$OUT/test_cuda_ops.log" 2>&1
-  echo "test_cuda_ops exit $?"
-  grep -E -A2 "Failure" "$OUT/test_cuda_ops.log" | head -30
-  grep -E "^\[  FAILED|^\[  PASSED| us " "$OUT/test_cuda_ops.log" | grep -v "^gemm M=" | head -70
+  CLIPFIND_OPS_TIME=1 CLIPFIND_CUDA_GEMM_LOG=1 run_gtest "$OUT/test_cuda_ops.log" 150 $BUILD/tests/test_cuda_ops
+  grep -E " us " "$OUT/test_cuda_ops.log" | grep -v "^gemm M=" | head -70
   echo "sm90 vs cuBLASLt at real shapes (first-call tuning):"
   grep -E "^gemm M=(51200|65792) " "$OUT/test_cuda_ops.log" | head -30
 fi
 if [ -x $BUILD/tests/test_cuda_model ]; then
   stamp "test_cuda_model"
-  timeout 240 $BUILD/tests/test_cuda_model >"$OUT/test_cuda_model.log" 2>&1
-  echo "test_cuda_model exit $?"
-  grep -E -A2 "Failure" "$OUT/test_cuda_model.log" | head -30
-  grep -E "^\[  FAILED|^\[  PASSED|: done in" "$OUT/test_cuda_model.log" | head -30
+  run_gtest "$OUT/test_cuda_model.log" 240 $BUILD/tests/test_cuda_model
+  grep -E ": done in" "$OUT/test_cuda_model.log" | head -30
 fi
 
 # ---- 4. benchmarks -----------------------------------------------------------------
