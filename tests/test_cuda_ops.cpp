@@ -28,7 +28,9 @@
 #include "clip/cuda/embed.cuh"
 #include "clip/cuda/gather.cuh"
 #include "clip/cuda/gemm.h"
+#include "clip/cuda/fold_norm.h"
 #include "clip/cuda/layernorm.cuh"
+#include "clip/cuda/ln_fold.cuh"
 #include "clip/cuda/resources.h"
 #include "clip/cuda/sm90/sm90_gemm.h"
 #include "clip/cuda/small_linear.cuh"
@@ -166,6 +168,53 @@ GemmShape fp16_layer(int64_t M, int N, int K, bool residual, Act act) {
   gs.in_type = DType::F16; gs.out_type = residual ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
   gs.accumulate = residual; gs.bias = true; gs.act = act;
   return gs;
+}
+
+// fold_norm on the host (no GPU needed): for a normalised z (mean 0), the
+// folded layer gives LN's affine part followed by the layer, its rows sum to
+// zero, and mismatched shapes are refused with the layer's name.
+TEST(FoldNorm, MatchesNormThenLinear) {
+  Rng r(5);
+  constexpr int In = 48, Out = 20;
+  NormWeights norm;
+  norm.weight = Tensor({In});
+  norm.bias = Tensor({In});
+  for (int i = 0; i < In; ++i) norm.weight.data[i] = 1.f + r.sym(0.5f), norm.bias.data[i] = r.sym(0.5f);
+  LinearWeights lin;
+  lin.weight = Tensor({Out, In});
+  lin.bias = Tensor({Out});
+  lin.weight.data = random_vec(r, size_t(Out) * In);
+  lin.bias.data = random_vec(r, Out);
+  const LinearWeights f = fold_norm(lin, norm, "layer");
+  std::vector<float> z = random_vec(r, In, 1.f, 3.f);
+  double mean = 0;
+  for (float v : z) mean += v;
+  for (float& v : z) v -= static_cast<float>(mean / In);
+  for (int o = 0; o < Out; ++o) {
+    double want = lin.bias.data[o], got = f.bias.data[o], row = 0;
+    for (int i = 0; i < In; ++i) {
+      want += (double(z[i]) * norm.weight.data[i] + norm.bias.data[i]) * lin.weight.data[size_t(o) * In + i];
+      got += double(z[i]) * f.weight.data[size_t(o) * In + i];
+      row += f.weight.data[size_t(o) * In + i];
+    }
+    EXPECT_NEAR(got, want, 1e-4 * (1 + std::fabs(want))) << "output " << o;
+    EXPECT_NEAR(row, 0.0, 1e-5) << "row " << o;
+  }
+  NormWeights wrong = norm;
+  wrong.weight = Tensor({In - 1});
+  try {
+    fold_norm(lin, wrong, "layers.3.mlp.fc1");
+    ADD_FAILURE() << "mismatched norm accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layers.3.mlp.fc1"), std::string::npos) << e.what();
+  }
+}
+
+// The epilogues of a folded LayerNorm (gemm.h, LnFold): they need buffers
+// the plain tests do not give (Sm90LnFold).
+bool is_ln_fold(sm90::Epilogue e) {
+  return e == sm90::Epilogue::BiasResidualLnStats || e == sm90::Epilogue::LnFoldBias ||
+         e == sm90::Epilogue::LnFoldQuickGelu || e == sm90::Epilogue::LnFoldGelu;
 }
 
 // ---- LayerNorm -------------------------------------------------------------------
@@ -606,6 +655,7 @@ TEST(CudaOps, Sm90GemmVariants) {
   struct Shape { int M, N, K; };
   const Shape shapes[] = {{7, 512, 512}, {50, 2304, 768}, {231, 2048, 512}, {1000, 768, 3072}, {3329, 1032, 64}};
   for (const sm90::Variant& v : sm90::variants()) {
+    if (is_ln_fold(v.epilogue)) continue;  // Sm90LnFold
     for (Shape sh : shapes) {
       const bool residual = v.epilogue == sm90::Epilogue::BiasResidual;
       const DType out_type = residual ? DType::F32 : DType::F16;
@@ -625,7 +675,7 @@ TEST(CudaOps, Sm90GemmVariants) {
           case sm90::Epilogue::BiasQuickGelu: want[i] = ref::quick_gelu(want[i]); break;
           case sm90::Epilogue::BiasGelu: want[i] = ref::gelu(want[i]); break;
           case sm90::Epilogue::BiasResidual: want[i] += c0[i]; break;
-          case sm90::Epilogue::Bias: break;
+          default: break;
         }
       }
       char name[160];
@@ -672,6 +722,119 @@ TEST(CudaOps, Sm90QuickGeluAccuracy) {
     std::printf("  %-40s QuickGELU worst error / bound %.3f\n", v.name, worst_ratio);
     EXPECT_EQ(bad, 0u) << v.name;
   }
+}
+
+// A LayerNorm folded into the GEMMs around it (gemm.h, LnFold), each kernel
+// and then through the runner: a residual product that also writes the
+// fp16 copy of the updated stream and its row statistics, then a product
+// with gamma/beta in its weights (fold_norm) that normalises in its
+// epilogue. Against float64 references of h + x w^T + b, of its LayerNorm's
+// scale, and of act(LN(h) w2^T + b2) with the unfolded weights. The stream
+// has a nonzero mean (which the zero-sum weights must cancel), M = 1100
+// leaves a part tile, and the output tolerance is twice fp16's (the folded
+// product rounds h itself and the folded weights to fp16 where the plain one
+// rounds LN(h) and w2).
+TEST(CudaOps, Sm90LnFold) {
+  SKIP_WITHOUT_SM90();
+  Rng r(23);
+  CudaResources res(0);
+  Dev workspace(32 << 20);
+  constexpr int M = 1100, K = 192, H = 256, N2 = 384;
+  constexpr float eps = 1e-5f;
+  const std::vector<float> x = rounded(random_vec(r, size_t(M) * K), DType::F16);
+  const std::vector<float> w = rounded(random_vec(r, size_t(H) * K, 1.f / std::sqrt(float(K))), DType::F16);
+  const std::vector<float> b = random_vec(r, H, 0.5f);
+  const std::vector<float> h0 = random_vec(r, size_t(M) * H, 2.f, 0.7f);
+  NormWeights norm;
+  norm.weight = Tensor({H});
+  norm.bias = Tensor({H});
+  for (int i = 0; i < H; ++i) norm.weight.data[i] = 1.f + r.sym(0.5f), norm.bias.data[i] = r.sym(0.3f);
+  LinearWeights lin2;
+  lin2.weight = Tensor({N2, H});
+  lin2.bias = Tensor({N2});
+  lin2.weight.data = rounded(random_vec(r, size_t(N2) * H, 1.f / std::sqrt(float(H))), DType::F16);
+  lin2.bias.data = random_vec(r, N2, 0.5f);
+  const LinearWeights folded = fold_norm(lin2, norm, "test fc1");
+
+  // References in float64: the updated stream, its norm, the next layer.
+  std::vector<float> h1 = ref::linear(x, M, K, w.data(), b.data(), H);
+  for (size_t i = 0; i < h1.size(); ++i) h1[i] += h0[i];
+  std::vector<float> want_scale(M);
+  for (int m = 0; m < M; ++m) {
+    double s = 0, q = 0;
+    for (int i = 0; i < H; ++i) s += h1[size_t(m) * H + i];
+    const double mean = s / H;
+    for (int i = 0; i < H; ++i) q += (h1[size_t(m) * H + i] - mean) * (h1[size_t(m) * H + i] - mean);
+    want_scale[m] = float(1 / std::sqrt(q / H + eps));
+  }
+  const std::vector<float> ln = ref::layernorm(h1, M, H, norm.weight.data.data(), norm.bias.data.data(), eps);
+  const std::vector<float> lin = ref::linear(ln, M, H, lin2.weight.data.data(), lin2.bias.data.data(), N2);
+
+  auto dx = upload(x, DType::F16), dw = upload(w, DType::F16), db = upload(b, DType::F32);
+  auto dw2 = upload(folded.weight.data, DType::F16), db2 = upload(folded.bias.data, DType::F32);
+  Dev copy(size_t(M) * H * 2), scale(M * 4), out(size_t(M) * N2 * 2);
+  Dev partials(size_t(sm90::ln_partials_floats(M, H)) * 4);
+  ASSERT_GT(partials.bytes, 0u);
+  auto check_stats = [&](const Dev& h, const std::string& what) {
+    expect_close(download(h.p, DType::F32, h1.size()), h1, output_tol(DType::F32, 1e-4), what + " h");
+    expect_close(download(copy.p, DType::F16, h1.size()), rounded(h1, DType::F16), output_tol(DType::F16),
+                 what + " fp16 copy");
+    expect_close(download(scale.p, DType::F32, M), want_scale, Tol{1e-6, 2e-5}, what + " scale");
+  };
+  auto check_apply = [&](sm90::Epilogue e, const std::string& what) {
+    std::vector<float> want = lin;
+    for (float& v : want) v = e == sm90::Epilogue::LnFoldQuickGelu ? ref::quick_gelu(v)
+                              : e == sm90::Epilogue::LnFoldGelu    ? ref::gelu(v)
+                                                                   : v;
+    expect_close(download(out.p, DType::F16, want.size()), want, Tol{4e-3, 4e-3}, what);
+  };
+
+  // Each kernel. The statistics come from the last residual kernel run.
+  for (const sm90::Variant& v : sm90::variants()) {
+    if (v.epilogue != sm90::Epilogue::BiasResidualLnStats) continue;
+    auto dh = upload(h0, DType::F32);
+    for (Dev* d : {&copy, &scale, &partials}) poison(d->p, d->bytes);
+    sm90::Problem p{M, H, K, dx->p, dw->p, db->as<float>(), dh->p, res.num_sms()};
+    p.copy = copy.p;
+    p.row_partials = partials.as<float>();
+    ASSERT_EQ(v.run(p, workspace.p, workspace.bytes, nullptr), sm90::Status::Ok) << v.name;
+    ln_fold_stats(test_exec(), partials.as<float>(), M, (M + v.tile_m - 1) / v.tile_m * v.tile_m,
+                  (H + v.tile_n - 1) / v.tile_n, H, eps, scale.as<float>());
+    CUDA_CHECK(cudaDeviceSynchronize());
+    check_stats(*dh, std::string(v.name) + " stats");
+  }
+  for (const sm90::Variant& v : sm90::variants()) {
+    if (!is_ln_fold(v.epilogue) || v.epilogue == sm90::Epilogue::BiasResidualLnStats) continue;
+    poison(out.p, out.bytes);
+    sm90::Problem p{M, N2, H, copy.p, dw2->p, db2->as<float>(), out.p, res.num_sms()};
+    p.row_scale = scale.as<float>();
+    ASSERT_EQ(v.run(p, workspace.p, workspace.bytes, nullptr), sm90::Status::Ok) << v.name;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    check_apply(v.epilogue, std::string(v.name) + " " + sm90::epilogue_name(v.epilogue));
+  }
+
+  // Through the runner, which picks the kernels and finishes the statistics.
+  ASSERT_TRUE(res.gemm().ln_fold_available(M, H));
+  EXPECT_FALSE(res.gemm().ln_fold_available(M, H + 128));  // a part tile column of the 256-wide kernel
+  EXPECT_FALSE(res.gemm().ln_fold_available(1000, H));     // few rows: the plain path
+  auto dh = upload(h0, DType::F32);
+  for (Dev* d : {&copy, &scale, &out}) poison(d->p, d->bytes);
+  LnFoldIo io;
+  io.copy = copy.p;
+  io.partials = partials.as<float>();
+  io.eps = eps;
+  io.scale = scale.as<float>();
+  GemmShape stats = fp16_layer(M, H, K, true, Act::None);
+  stats.ln_fold = LnFold::Stats;
+  res.gemm().linear(res.exec(), stats, dx->p, dw->p, db->p, dh->p, db->as<float>(), &io);
+  GemmShape apply = fp16_layer(M, N2, H, false, Act::QuickGelu);
+  apply.ln_fold = LnFold::Apply;
+  res.gemm().linear(res.exec(), apply, copy.p, dw2->p, db2->p, out.p, db2->as<float>(), &io);
+  res.synchronize();
+  check_stats(*dh, "runner " + res.gemm().kernel_name(stats));
+  check_apply(sm90::Epilogue::LnFoldQuickGelu, "runner " + res.gemm().kernel_name(apply));
+  // Without its buffers a folded product is refused.
+  EXPECT_THROW(res.gemm().linear(res.exec(), apply, copy.p, dw2->p, db2->p, out.p, db2->as<float>()), Error);
 }
 
 // The runner's choice over few rows (CLIPFIND_CUDA_SM90_SMALL_M unset): fc1

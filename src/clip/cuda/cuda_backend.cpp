@@ -13,7 +13,9 @@
 //   h  += y W2^T + b2                     cuBLASLt, bias + residual epilogue
 // On Hopper in fp16, each GEMM may instead be an sm90/ CUTLASS kernel with
 // the same epilogue (and fc1's activation) fused, where it times faster, and
-// fc1 over few rows (a batch-1 image) always is (gemm.h).
+// fc1 over few rows (a batch-1 image) always is (gemm.h). Large passes there
+// fold LN1/LN2 into those kernels (gemm.h, LnFold; encoder()). LN1 and LN2's
+// gamma/beta live in the qkv and fc1 weights on every path (fold_norm.h).
 // Passes of at most 16 rows (text queries, the pooled rows) run each linear
 // layer as one small_linear launch with the bias, activation or residual
 // fused, and up to 8 rows the LayerNorm before it too (linear_step).
@@ -38,10 +40,12 @@
 #include "clip/cuda/bias_act.cuh"
 #include "clip/cuda/convert.cuh"
 #include "clip/cuda/embed.cuh"
+#include "clip/cuda/fold_norm.h"
 #include "clip/cuda/frame_upload.h"
 #include "clip/cuda/gather.cuh"
 #include "clip/cuda/gpu_preprocess.h"
 #include "clip/cuda/layernorm.cuh"
+#include "clip/cuda/ln_fold.cuh"
 #include "clip/cuda/profiler.h"
 #include "clip/cuda/resources.h"
 #include "clip/cuda/small_linear.cuh"
@@ -116,6 +120,8 @@ struct DevLinear {
   int out = 0, in = 0;
 };
 
+// ln1 and ln2 hold ones and zeros: their gamma and beta are in qkv and fc1
+// (fold_norm.h).
 struct DevLayer {
   DevNorm ln1, ln2;
   DevLinear qkv;  // q, k, v stacked: [3*hidden, hidden]
@@ -204,6 +210,15 @@ class Uploader {
   DevNorm norm(const NormWeights& n, int hidden, const std::string& what) {
     return {f32(n.weight, {hidden}, what + ".weight"), f32(n.bias, {hidden}, what + ".bias")};
   }
+  // A norm whose gamma and beta went into the next layer: ones and zeros.
+  DevNorm unit_norm(const NormWeights& n, int hidden, const std::string& what) {
+    expect_shape(n.weight, {hidden}, what + ".weight");
+    expect_shape(n.bias, {hidden}, what + ".bias");
+    Tensor ones({hidden}), zeros({hidden});
+    std::fill(ones.data.begin(), ones.data.end(), 1.f);
+    return {f32(ones, {hidden}, what + ".weight"), f32(zeros, {hidden}, what + ".bias")};
+  }
+
   DevLinear linear(const LinearWeights& l, int out, int in, const std::string& what, bool need_bias) {
     DevLinear d;
     d.out = out;
@@ -216,21 +231,27 @@ class Uploader {
   DevLayer layer(const LayerWeights& w, const TowerConfig& c, const std::string& what) {
     const int H = c.hidden_size, I = c.intermediate_size;
     DevLayer d;
-    d.ln1 = norm(w.ln1, H, what + ".layer_norm1");
-    d.ln2 = norm(w.ln2, H, what + ".layer_norm2");
+    d.ln1 = unit_norm(w.ln1, H, what + ".layer_norm1");
+    d.ln2 = unit_norm(w.ln2, H, what + ".layer_norm2");
+    LinearWeights qkv[3];
+    int part = 0;
     for (auto [lin, name] : {std::pair{&w.q, "q_proj"}, {&w.k, "k_proj"}, {&w.v, "v_proj"}}) {
-      expect_shape(lin->weight, {H, H}, what + ".self_attn." + name + ".weight");
-      expect_shape(lin->bias, {H}, what + ".self_attn." + name + ".bias");
+      const std::string lw = what + ".self_attn." + name;
+      expect_shape(lin->weight, {H, H}, lw + ".weight");
+      expect_shape(lin->bias, {H}, lw + ".bias");
+      qkv[part++] = cuda::fold_norm(*lin, w.ln1, lw);
     }
     d.qkv.out = 3 * H;
     d.qkv.in = H;
-    d.qkv.w = stacked({&w.q.weight, &w.k.weight, &w.v.weight}, act_);
-    d.qkv.bias = stacked({&w.q.bias, &w.k.bias, &w.v.bias}, DType::F32);
+    d.qkv.w = stacked({&qkv[0].weight, &qkv[1].weight, &qkv[2].weight}, act_);
+    d.qkv.bias = stacked({&qkv[0].bias, &qkv[1].bias, &qkv[2].bias}, DType::F32);
     // The QKV output is 16-bit in fp16/bf16 mode; cuBLASLt's bias epilogue
     // then wants the bias in that type too.
-    if (act_ != DType::F32) d.qkv.bias_t = stacked({&w.q.bias, &w.k.bias, &w.v.bias}, act_);
+    if (act_ != DType::F32) d.qkv.bias_t = stacked({&qkv[0].bias, &qkv[1].bias, &qkv[2].bias}, act_);
     d.out = linear(w.out, H, H, what + ".self_attn.out_proj", true);
-    d.fc1 = linear(w.fc1, I, H, what + ".mlp.fc1", true);
+    expect_shape(w.fc1.weight, {I, H}, what + ".mlp.fc1.weight");
+    expect_shape(w.fc1.bias, {I}, what + ".mlp.fc1.bias");
+    d.fc1 = linear(cuda::fold_norm(w.fc1, w.ln2, what + ".mlp.fc1"), I, H, what + ".mlp.fc1", true);
     d.fc2 = linear(w.fc2, H, I, what + ".mlp.fc2", true);
     return d;
   }
@@ -419,6 +440,10 @@ class CudaBackendImpl final : public CudaBackend {
     DeviceBuffer pooled_h;  // float32 [n, hidden]: the pooled rows of h through the last layer
     DeviceBuffer pooled_x;  // T [n, hidden]: their attention output, then their LN2
     DeviceBuffer out;     // float32 [n, projection_dim]
+    // With LayerNorms folded (fold_rows): an fp16 copy of h [tokens, hidden],
+    // the residual GEMMs' partial row statistics, and the norm's per-row
+    // scale (float32 [tokens]).
+    DeviceBuffer xn, ln_partials, ln_scale;
   } s_;
 
   const VisionConfig& vision_config() const {
@@ -483,6 +508,16 @@ class CudaBackendImpl final : public CudaBackend {
     grow(s_.pooled_h, size_t(n) * c.hidden_size * 4);
     grow(s_.pooled_x, size_t(n) * c.hidden_size * t);
     grow(s_.out, size_t(n) * config_.projection_dim * 4);
+    if (fold_rows(tokens, c.hidden_size)) {
+      grow(s_.xn, size_t(tokens) * c.hidden_size * 2);
+      grow(s_.ln_partials, size_t(cuda::sm90::ln_partials_floats(tokens, c.hidden_size)) * 4);
+      grow(s_.ln_scale, size_t(tokens) * 4);
+    }
+  }
+
+  // Whether a pass over `rows` tokens folds its LayerNorms into the GEMMs.
+  bool fold_rows(int64_t rows, int hidden) {
+    return act_ == DType::F16 && res_.gemm().ln_fold_available(rows, hidden);
   }
 
   // Whether small_linear takes linear layer `l` on `rows` rows (its input
@@ -577,12 +612,25 @@ class CudaBackendImpl final : public CudaBackend {
     as.scale = 1.f / std::sqrt(static_cast<float>(as.head_dim));
     const cuda::Act act = c.activation == Activation::Gelu ? cuda::Act::Gelu : cuda::Act::QuickGelu;
     float* h = s_.h.as<float>();
+    // Large fp16 passes on Hopper fold LN1 and LN2 into the GEMMs around
+    // them (gemm.h, LnFold): the out-projection and fc2 also leave an fp16
+    // copy of h in s_.xn with the next norm's row scales, which qkv and fc1
+    // read. Layer 0's LN1 and the last layer's pooled rows keep the norm
+    // kernel.
+    const bool fold = fold_rows(M, H);
+    bool folded = false;  // s_.xn and s_.ln_scale hold h's copy and its norm
     for (size_t i = 0; i < tw.layers.size(); ++i) {
       const DevLayer& L = tw.layers[i];
       LinearStep qkv{"qkv", M, &L.qkv};
-      qkv.ln_in = h;
-      qkv.ln = &L.ln1;
-      qkv.ln_out = s_.x.get();
+      if (folded) {
+        qkv.name = "qkv (ln folded)";
+        qkv.x = s_.xn.get();
+        qkv.ln_fold = cuda::LnFold::Apply;
+      } else {
+        qkv.ln_in = h;
+        qkv.ln = &L.ln1;
+        qkv.ln_out = s_.x.get();
+      }
       qkv.out = s_.wide.get();
       linear_step(qkv, c);
       cuda::attention(ex, s_.wide.get(), s_.x.get(), act_, as, res_.num_sms(), attn_impl_);
@@ -598,20 +646,29 @@ class CudaBackendImpl final : public CudaBackend {
         hl = s_.pooled_h.as<float>();
         xl = s_.pooled_x.get();
       }
-      LinearStep out{"out+res", rows, &L.out};
+      folded = fold && !last;
+      LinearStep out{folded ? "out+res (ln stats)" : "out+res", rows, &L.out};
       out.x = xl;
       out.residual = hl;
+      if (folded) out.ln_fold = cuda::LnFold::Stats;
       linear_step(out, c);
       LinearStep fc1{"fc1+act", rows, &L.fc1};
-      fc1.ln_in = hl;
-      fc1.ln = &L.ln2;
-      fc1.ln_out = xl;
+      if (folded) {
+        fc1.name = "fc1+act (ln folded)";
+        fc1.x = s_.xn.get();
+        fc1.ln_fold = cuda::LnFold::Apply;
+      } else {
+        fc1.ln_in = hl;
+        fc1.ln = &L.ln2;
+        fc1.ln_out = xl;
+      }
       fc1.act = act;
       fc1.out = s_.wide.get();
       linear_step(fc1, c);
-      LinearStep fc2{"fc2+res", rows, &L.fc2};
+      LinearStep fc2{folded ? "fc2+res (ln stats)" : "fc2+res", rows, &L.fc2};
       fc2.x = s_.wide.get();
       fc2.residual = hl;
+      if (folded) fc2.ln_fold = cuda::LnFold::Stats;
       linear_step(fc2, c);
       if (last) return hl;
     }
@@ -643,6 +700,9 @@ class CudaBackendImpl final : public CudaBackend {
     void* out = nullptr;
     bool out_f32 = false;
     float* residual = nullptr;
+    // Stats: also writes s_.xn and s_.ln_scale; Apply: x is s_.xn,
+    // normalised with them (encoder()).
+    cuda::LnFold ln_fold = cuda::LnFold::None;
   };
 
   // Runs a LinearStep as one small_linear launch where it takes the shape
@@ -689,13 +749,21 @@ class CudaBackendImpl final : public CudaBackend {
     const bool has_bias = l.bias.get() != nullptr;
     GemmShape g = shape(s.rows, l, s.residual || s.out_f32 ? DType::F32 : act_, s.residual != nullptr, has_bias);
     g.act = s.act;  // fused on Hopper; cuBLASLt + a bias_act pass elsewhere
+    g.ln_fold = s.ln_fold;
     const void* bias = l.bias.get();
-    if (act_ != DType::F32 && l.bias_t.get() && !s.residual && !s.out_f32) {
+    if (act_ != DType::F32 && l.bias_t.get() && !s.residual && !s.out_f32 && s.ln_fold == cuda::LnFold::None) {
       g.bias_type = act_;  // the 16-bit bias cuBLASLt takes with a 16-bit output
       bias = l.bias_t.get();
     }
+    cuda::LnFoldIo fold;
+    if (s.ln_fold != cuda::LnFold::None) {
+      fold.copy = s_.xn.get();
+      fold.partials = s_.ln_partials.as<float>();
+      fold.eps = c.layer_norm_eps;
+      fold.scale = s_.ln_scale.as<float>();
+    }
     res_.gemm().linear(ex, g, x, l.w.get(), bias, s.residual ? static_cast<void*>(s.residual) : s.out,
-                       l.bias.as<float>());
+                       l.bias.as<float>(), s.ln_fold != cuda::LnFold::None ? &fold : nullptr);
     prof_.mark(s.name);
   }
 

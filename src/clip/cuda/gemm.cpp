@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "clip/cuda/bias_act.cuh"
+#include "clip/cuda/ln_fold.cuh"
 #include "clip/cuda/sm90/sm90_gemm.h"
 
 namespace clip::cuda {
@@ -27,16 +28,30 @@ constexpr int64_t kSm90FewRowsMax = 128;
 // or the float32 residual stream updated in place.
 std::optional<sm90::Epilogue> sm90_epilogue(const GemmShape& s) {
   if (s.in_type != DType::F16 || s.compute != GemmCompute::Mixed || !s.bias) return std::nullopt;
-  if (s.accumulate)
-    return s.out_type == DType::F32 && s.act == Act::None ? std::optional(sm90::Epilogue::BiasResidual)
-                                                           : std::nullopt;
-  if (s.out_type != DType::F16) return std::nullopt;
+  if (s.accumulate) {
+    if (s.out_type != DType::F32 || s.act != Act::None || s.ln_fold == LnFold::Apply) return std::nullopt;
+    return s.ln_fold == LnFold::Stats ? sm90::Epilogue::BiasResidualLnStats : sm90::Epilogue::BiasResidual;
+  }
+  if (s.out_type != DType::F16 || s.ln_fold == LnFold::Stats) return std::nullopt;
+  const bool fold = s.ln_fold == LnFold::Apply;
   switch (s.act) {
-    case Act::None: return sm90::Epilogue::Bias;
-    case Act::QuickGelu: return sm90::Epilogue::BiasQuickGelu;
-    case Act::Gelu: return sm90::Epilogue::BiasGelu;
+    case Act::None: return fold ? sm90::Epilogue::LnFoldBias : sm90::Epilogue::Bias;
+    case Act::QuickGelu: return fold ? sm90::Epilogue::LnFoldQuickGelu : sm90::Epilogue::BiasQuickGelu;
+    case Act::Gelu: return fold ? sm90::Epilogue::LnFoldGelu : sm90::Epilogue::BiasGelu;
   }
   return std::nullopt;
+}
+
+// The sm90 kernels' view of a product.
+sm90::Problem sm90_problem(const GemmShape& s, const void* x, const void* w, const float* bias_f32, void* out,
+                           int sm_count, const LnFoldIo* fold) {
+  sm90::Problem p{s.M, s.N, s.K, x, w, bias_f32, out, sm_count};
+  if (fold) {
+    p.copy = fold->copy;
+    p.row_partials = fold->partials;
+    p.row_scale = fold->scale;
+  }
+  return p;
 }
 
 // The epilogues whose products of few rows run the few-row sm90 kernels:
@@ -112,6 +127,13 @@ GemmRunner::GemmRunner(void* workspace, size_t workspace_bytes)
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
   sm90_ = !sm90::variants().empty() && !env_is("CLIPFIND_CUDA_CUTLASS", "0") && sm90::device_supported(device);
+  ln_fold_ = !env_is("CLIPFIND_CUDA_LN_FOLD", "0");
+}
+
+// 256: the widest tile of the residual kernels (BiasResidualLnStats takes
+// no part tile column); CLIP's widths (512, 768, 1024, 1280) are multiples.
+bool GemmRunner::ln_fold_available(int64_t M, int64_t hidden) const {
+  return sm90_ && ln_fold_ && M >= kSm90MinRows && hidden % 256 == 0;
 }
 
 GemmRunner::~GemmRunner() {
@@ -189,8 +211,11 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
   // the forward pass, which decided (bench/RESULTS.md, tenth round). Only
   // variants whose tiles fit one wave on the SMs qualify; with none, the
   // product stays on cuBLASLt, like every other product under kSm90MinRows.
+  // A folded LayerNorm has no cuBLASLt path: its large sm90 kernels are
+  // timed against each other only.
+  const bool fold = s.ln_fold != LnFold::None;
   if (sm90_ && epilogue && s.K % 8 == 0 && s.N % 8 == 0) {
-    const bool few = s.M <= kSm90FewRowsMax && few_rows_.count(*epilogue);
+    const bool few = !fold && s.M <= kSm90FewRowsMax && few_rows_.count(*epilogue);
     for (const sm90::Variant& v : sm90::variants()) {
       if (v.epilogue != *epilogue) continue;
       const std::string name = v.name;
@@ -200,8 +225,10 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
       if (few ? v.few_rows && tiles <= sm_count_ : !v.few_rows && s.M >= kSm90MinRows)
         plan->sm90_candidates.push_back(&v);
     }
-    plan->sm90_forced = few && !plan->sm90_candidates.empty();
+    plan->sm90_forced = (few || fold) && !plan->sm90_candidates.empty();
   }
+  require(!fold || plan->sm90_forced, "gemm",
+          "a folded LayerNorm needs an fp16 sm90 kernel of at least " + std::to_string(kSm90MinRows) + " rows");
   Plan& ref = *plan;
   plans_.emplace(s.key(), std::move(plan));
   return ref;
@@ -225,7 +252,7 @@ std::string GemmRunner::kernel_name(const GemmShape& shape) {
 // writes into a scratch copy of its output, so the residual stream is
 // untouched.
 void GemmRunner::tune(Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w, const void* bias,
-                      const float* bias_f32) {
+                      const float* bias_f32, const LnFoldIo* fold) {
   p.tuned = true;
   if (!bias_f32) p.sm90_candidates.clear();  // the sm90 epilogues read a float32 bias
   // A forced few-row kernel is taken even where nothing is timed (tuning
@@ -274,7 +301,8 @@ void GemmRunner::tune(Plan& p, const GemmShape& s, const Exec& exec, const void*
     return ok ? times[1] / kCalls : -1.f;
   };
 
-  if (p.candidates.size() >= 2) {
+  const bool cublas = s.ln_fold == LnFold::None;  // a contender at all
+  if (cublas && p.candidates.size() >= 2) {
     if (p.bias_fused)
       CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
     const float alpha = 1.f, beta = s.accumulate ? 1.f : 0.f;
@@ -301,12 +329,12 @@ void GemmRunner::tune(Plan& p, const GemmShape& s, const Exec& exec, const void*
   }
 
   if (!p.sm90_candidates.empty()) {
-    const float base = time_ms([&] {
+    const float base = !cublas ? -1.f : time_ms([&] {
       run_cublas(p, s, exec, x, w, bias, d, bias_f32);
       return true;
     });
     float best = p.sm90_forced ? 1e30f : base;
-    const sm90::Problem problem{s.M, s.N, s.K, x, w, bias_f32, d, sm_count_};
+    const sm90::Problem problem = sm90_problem(s, x, w, bias_f32, d, sm_count_, fold);
     for (const sm90::Variant* v : p.sm90_candidates) {
       const float ms = time_ms([&] { return v->run(problem, workspace_, workspace_bytes_, exec.stream) == sm90::Status::Ok; });
       cudaGetLastError();
@@ -340,23 +368,32 @@ void GemmRunner::run_cublas(const Plan& p, const GemmShape& s, const Exec& exec,
 }
 
 void GemmRunner::linear(const Exec& exec, const GemmShape& s, const void* x, const void* w,
-                        const void* bias, void* out, const float* bias_f32) {
+                        const void* bias, void* out, const float* bias_f32, const LnFoldIo* fold) {
   require(x && w && out, "gemm", "null buffer");
   require(!s.bias || bias, "gemm", "bias requested but null");
+  const bool folded = s.ln_fold != LnFold::None;
+  require(!folded || fold, "gemm", "a folded LayerNorm without its buffers");
   if (s.bias_type == DType::F32 && !bias_f32) bias_f32 = static_cast<const float*>(bias);
   Plan& p = plan_for(s);
   require(!s.bias || p.bias_fused || bias_f32, "gemm", "no epilogue for this bias type and no float32 bias given");
-  if (!p.tuned) tune(p, s, exec, x, w, bias, bias_f32);
+  if (!p.tuned) tune(p, s, exec, x, w, bias, bias_f32, fold);
   if (p.sm90 && bias_f32) {
-    const sm90::Problem problem{s.M, s.N, s.K, x, w, bias_f32, out, sm_count_};
+    const sm90::Problem problem = sm90_problem(s, x, w, bias_f32, out, sm_count_, fold);
     const sm90::Status st = p.sm90->run(problem, workspace_, workspace_bytes_, exec.stream);
     if (st == sm90::Status::Ok) {
       CLIP_CHECK_LAUNCH(exec, p.sm90->name);
+      if (s.ln_fold == LnFold::Stats) {
+        const sm90::Variant& v = *p.sm90;
+        ln_fold_stats(exec, fold->partials, s.M, (s.M + v.tile_m - 1) / v.tile_m * v.tile_m,
+                      static_cast<int>((s.N + v.tile_n - 1) / v.tile_n), static_cast<int>(s.N), fold->eps,
+                      fold->scale);
+      }
       return;
     }
     require(st == sm90::Status::Unsupported, "gemm", std::string("sm90 kernel failed to launch: ") + p.sm90->name);
     // Unsupported for these pointers (alignment): cuBLASLt below.
   }
+  require(!folded, "gemm", "no sm90 kernel took this folded-LayerNorm product (unaligned buffers?)");
   run_cublas(p, s, exec, x, w, bias, out, bias_f32);
 }
 

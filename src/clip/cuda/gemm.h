@@ -27,6 +27,26 @@
 
 namespace clip::cuda {
 
+// A LayerNorm folded into the GEMMs around it (ln_fold.cuh), on the sm90
+// kernels only (ln_fold_available):
+//   Stats  the residual product (accumulate) also writes an fp16 copy of the
+//          updated stream and, from each row's statistics, the next norm's
+//          per-row scale (LnFoldIo);
+//   Apply  the next product reads that copy as x, with gamma/beta already in
+//          its weights and bias (fold_norm.h), and scales its rows in the
+//          epilogue.
+enum class LnFold { None, Stats, Apply };
+
+// The extra buffers of a LnFold product.
+struct LnFoldIo {
+  // Stats: written.
+  void* copy = nullptr;      // fp16 [M, N]
+  float* partials = nullptr; // scratch, sm90::ln_partials_floats(M, N) floats
+  float eps = 1e-5f;         // the norm's epsilon
+  // Stats: written; Apply: read. [M]: 1/sqrt(var + eps).
+  float* scale = nullptr;
+};
+
 enum class GemmCompute {
   F32,    // CUBLAS_COMPUTE_32F with float32 operands: no TF32
   TF32,   // CUBLAS_COMPUTE_32F_FAST_TF32 with float32 operands
@@ -48,9 +68,10 @@ struct GemmShape {
   // `accumulate`. cuBLASLt has no epilogue for CLIP's activations, so its
   // path adds bias + activation in a second pass (bias_act).
   Act act = Act::None;
+  LnFold ln_fold = LnFold::None;  // with its buffers passed to linear()
   auto key() const {
     return std::make_tuple(M, N, K, int(in_type), int(out_type), int(compute), accumulate, bias, int(bias_type),
-                           int(act));
+                           int(act), int(ln_fold));
   }
 };
 
@@ -62,6 +83,7 @@ class GemmRunner {
   // first call. CLIPFIND_CUDA_CUTLASS=0: never use the sm90 kernels.
   // CLIPFIND_CUDA_SM90_SMALL_M: which products of few rows take them (gemm.cpp).
   // CLIPFIND_CUDA_SM90_SKIP: parts of sm90 kernel names left out (gemm.cpp).
+  // CLIPFIND_CUDA_LN_FOLD=0: never fold LayerNorms (ln_fold_available).
   // CLIPFIND_CUDA_GEMM_LOG=1: print each shape's choice and timings.
   GemmRunner(void* workspace, size_t workspace_bytes);
   ~GemmRunner();
@@ -71,8 +93,13 @@ class GemmRunner {
   // Runs the product. `bias` has shape.bias_type; when cuBLASLt has no bias
   // epilogue for the combination, the float32 `bias_f32` (or `bias` itself
   // when that is float32) is added by a separate kernel instead.
+  // A shape with ln_fold takes its buffers in `fold`.
   void linear(const Exec& exec, const GemmShape& shape, const void* x, const void* w, const void* bias,
-              void* out, const float* bias_f32 = nullptr);
+              void* out, const float* bias_f32 = nullptr, const LnFoldIo* fold = nullptr);
+  // Whether products of M rows can fold a LayerNorm over `hidden` features
+  // (LnFold): fp16 on the sm90 kernels, large products only, and whole tile
+  // columns of the residual product.
+  bool ln_fold_available(int64_t M, int64_t hidden) const;
   // Whether this shape's bias is applied in the epilogue (tests/logs).
   bool bias_fused(const GemmShape& shape);
   // The kernel chosen for the shape so far: "cublasLt" or an sm90 variant.
@@ -85,13 +112,14 @@ class GemmRunner {
   struct Plan;
   Plan& plan_for(const GemmShape& shape);
   void tune(Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w, const void* bias,
-            const float* bias_f32);
+            const float* bias_f32, const LnFoldIo* fold);
   void run_cublas(const Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w,
                   const void* bias, void* out, const float* bias_f32);
   static constexpr int kCandidates = 8;  // heuristic picks timed on a shape's first call
   bool tune_ = true;
   bool sm90_ = false;  // sm90 kernels compiled in, enabled and runnable here
   bool log_ = false;
+  bool ln_fold_ = true;  // CLIPFIND_CUDA_LN_FOLD
   std::set<sm90::Epilogue> few_rows_;  // CLIPFIND_CUDA_SM90_SMALL_M (gemm.cpp)
   std::vector<std::string> skipped_;   // CLIPFIND_CUDA_SM90_SKIP (gemm.cpp)
   int sm_count_ = 0;

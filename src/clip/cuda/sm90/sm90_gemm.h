@@ -24,6 +24,16 @@ enum class Epilogue {
   BiasQuickGelu,  // out fp16 = quick_gelu(acc + bias)   x * sigmoid(1.702 x)
   BiasGelu,       // out fp16 = gelu(acc + bias)         exact erf form
   BiasResidual,   // out fp32 = acc + bias + out          (the residual stream, in place)
+  // A LayerNorm folded into the next GEMM (gemm.h, LnFold): the residual
+  // GEMM before it also writes an fp16 copy of the updated stream and each
+  // row's partial sums and sums of squares; the GEMM after it, whose weights
+  // carry the norm's gamma and beta and sum to zero along k (fold_norm.h),
+  // reads that copy and normalises in its epilogue: out = act(scale[m] acc
+  // + bias[n]).
+  BiasResidualLnStats,  // BiasResidual + copy (fp16) + row_partials; N a multiple of tile_n
+  LnFoldBias,           // out fp16 = scale acc + bias
+  LnFoldQuickGelu,      // quick_gelu of that
+  LnFoldGelu,           // gelu of that
 };
 const char* epilogue_name(Epilogue e);
 
@@ -34,6 +44,14 @@ struct Problem {
   const float* bias = nullptr; // [N]
   void* out = nullptr;         // [M, N] row-major: fp16, or fp32 for BiasResidual
   int sm_count = 0;            // the device's SMs (0: queried)
+  // BiasResidualLnStats: the fp16 [M, N] copy of out, and the partial row
+  // statistics, float32 [2][ceil(N / tile_n)][round_up(M, tile_m)]: per
+  // tile column, the sum over its columns of each row, then the same of
+  // the squares (the caller adds the tile columns up: ln_fold.cuh).
+  void* copy = nullptr;
+  float* row_partials = nullptr;
+  // LnFold*: per row 1/sqrt(var + eps) [M].
+  const float* row_scale = nullptr;
 };
 
 enum class Status { Ok, Unsupported, Failed };
@@ -54,6 +72,10 @@ struct Variant {
 
 // Every compiled variant (empty without CUTLASS/sm_90 in the build).
 const std::vector<Variant>& variants();
+
+// Floats of Problem::row_partials that a BiasResidualLnStats product of
+// M x N needs, whichever variant runs it (0 when none is compiled).
+int64_t ln_partials_floats(int64_t M, int64_t N);
 
 // Whether `device` can run them: compute capability 9.0 exactly (sm_90a
 // code runs on no other architecture).

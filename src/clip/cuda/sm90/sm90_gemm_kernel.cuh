@@ -5,81 +5,14 @@
 #include <cute/tensor.hpp>
 #include <cutlass/cutlass.h>
 #include <cutlass/epilogue/collective/collective_builder.hpp>
-#include <cutlass/epilogue/fusion/operations.hpp>
-#include <cutlass/epilogue/thread/activation.h>
 #include <cutlass/gemm/collective/collective_builder.hpp>
 #include <cutlass/gemm/device/gemm_universal_adapter.h>
 #include <cutlass/gemm/kernel/gemm_universal.hpp>
 
+#include "clip/cuda/sm90/sm90_epilogues.cuh"
 #include "clip/cuda/sm90/sm90_gemm.h"
 
 namespace clip::cuda::sm90 {
-
-// CLIP's QuickGELU, x * sigmoid(1.702 x). The epilogue calls it on
-// fragments (Array) of float32 values, and on the H100 its cost decides
-// fc1's speed: the multi-function unit does 16 operations a clock per SM,
-// against 128 FMAs. So it takes one such operation, as x/2 (1 + tanh(0.851
-// x)) with tanh.approx (absolute error about 2^-11, so the output moves by
-// at most about |x| 2^-12, the size of fp16's rounding of x; tested by
-// CudaOps.Sm90QuickGeluAccuracy), not two as x / (1 + exp(-1.702 x)) with
-// ex2 and a reciprocal: fc1 446 -> 375 us at B/32 batch 1024
-// (bench/RESULTS.md, eleventh round; an IEEE division had made it 30%
-// slower still, and a Newton reciprocal on the FMA pipe was no faster than
-// the two operations).
-template <class T>
-struct QuickGelu {
-  static const bool kIsHeavy = true;
-  CUTLASS_DEVICE T operator()(T const& x) const {
-    float t;
-    asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(0.851f * x));
-    const float h = 0.5f * x;
-    return fmaf(h, t, h);
-  }
-};
-template <class T, int N>
-struct QuickGelu<cutlass::Array<T, N>> {
-  static const bool kIsHeavy = true;
-  CUTLASS_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& v) const {
-    cutlass::Array<T, N> y;
-    QuickGelu<T> f;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < N; ++i) y[i] = f(v[i]);
-    return y;
-  }
-};
-
-// Per epilogue: output/source element types and CUTLASS's fusion operation.
-template <Epilogue E>
-struct EpilogueTraits;
-template <>
-struct EpilogueTraits<Epilogue::Bias> {
-  using ElementC = void;  // no source read
-  using ElementD = cutlass::half_t;
-  using Fusion = cutlass::epilogue::fusion::LinCombPerColBias<ElementD, float, float>;
-  static constexpr float kBeta = 0.f;
-};
-template <>
-struct EpilogueTraits<Epilogue::BiasQuickGelu> {
-  using ElementC = void;
-  using ElementD = cutlass::half_t;
-  using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<QuickGelu, ElementD, float, float>;
-  static constexpr float kBeta = 0.f;
-};
-template <>
-struct EpilogueTraits<Epilogue::BiasGelu> {
-  using ElementC = void;
-  using ElementD = cutlass::half_t;
-  using Fusion =
-      cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU, ElementD, float, float>;
-  static constexpr float kBeta = 0.f;
-};
-template <>
-struct EpilogueTraits<Epilogue::BiasResidual> {
-  using ElementC = float;  // C = D = the float32 residual stream
-  using ElementD = float;
-  using Fusion = cutlass::epilogue::fusion::LinCombPerColBias<float, float, float, float>;
-  static constexpr float kBeta = 1.f;
-};
 
 template <Epilogue E, class TileShape, class ClusterShape, class KernelSchedule, class EpilogueSchedule>
 struct Sm90Gemm {
@@ -98,7 +31,7 @@ struct Sm90Gemm {
   using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
       cutlass::epilogue::collective::EpilogueTileAuto, float, float, ElementC, LayoutCD, kAlignC, ElementD,
-      LayoutCD, kAlignD, EpilogueSchedule, typename Traits::Fusion>::CollectiveOp;
+      LayoutCD, kAlignD, EpilogueSchedule, typename Traits::template Fusion<TileShape, EpilogueSchedule>>::CollectiveOp;
 
   using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA, kAlignAB, ElementAB, LayoutB,
@@ -128,9 +61,7 @@ struct Sm90Gemm {
                                   {M, N, K, 1},
                                   {static_cast<const ElementAB*>(p.x), sa, static_cast<const ElementAB*>(p.w), sb},
                                   {{}, reinterpret_cast<const std::conditional_t<std::is_void_v<ElementC>, ElementD, ElementC>*>(c), sc, d, sd}};
-    args.epilogue.thread.alpha = 1.f;
-    args.epilogue.thread.beta = Traits::kBeta;
-    args.epilogue.thread.bias_ptr = p.bias;
+    if (!Traits::template set<TileShape>(args.epilogue.thread, p)) return Status::Unsupported;
     args.hw_info.sm_count = p.sm_count;
 
     Gemm gemm;
@@ -161,8 +92,10 @@ using Ping = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
 using PingEpi = cutlass::epilogue::TmaWarpSpecialized;
 using Plain = cutlass::gemm::KernelTmaWarpSpecialized;
 
+// The large-product kernels: every epilogue, and all that the LayerNorm
+// folding epilogues have (they run only where the large path does).
 template <Epilogue E>
-std::vector<Variant> variants_for() {
+std::vector<Variant> large_variants_for() {
   return {
       {"cutlass 128x256x64 coop 2x1", E, false, 128, 256,
        &Sm90Gemm<E, Shape<_128, _256, _64>, Shape<_2, _1, _1>, Coop, CoopEpi>::run},
@@ -172,11 +105,17 @@ std::vector<Variant> variants_for() {
        &Sm90Gemm<E, Shape<_128, _128, _64>, Shape<_2, _1, _1>, Ping, PingEpi>::run},
       {"cutlass 128x128x64 pingpong 1x2", E, false, 128, 128,
        &Sm90Gemm<E, Shape<_128, _128, _64>, Shape<_1, _2, _1>, Ping, PingEpi>::run},
-      {"cutlass 64x32x64 ws 1x1", E, true, 64, 32,
-       &Sm90Gemm<E, Shape<_64, _32, _64>, Shape<_1, _1, _1>, Plain, PingEpi>::run},
-      {"cutlass 64x16x64 ws 1x1", E, true, 64, 16,
-       &Sm90Gemm<E, Shape<_64, _16, _64>, Shape<_1, _1, _1>, Plain, PingEpi>::run},
   };
+}
+
+template <Epilogue E>
+std::vector<Variant> variants_for() {
+  std::vector<Variant> v = large_variants_for<E>();
+  v.push_back({"cutlass 64x32x64 ws 1x1", E, true, 64, 32,
+               &Sm90Gemm<E, Shape<_64, _32, _64>, Shape<_1, _1, _1>, Plain, PingEpi>::run});
+  v.push_back({"cutlass 64x16x64 ws 1x1", E, true, 64, 16,
+               &Sm90Gemm<E, Shape<_64, _16, _64>, Shape<_1, _1, _1>, Plain, PingEpi>::run});
+  return v;
 }
 
 }  // namespace clip::cuda::sm90
