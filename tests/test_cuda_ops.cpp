@@ -280,9 +280,28 @@ TEST(CudaOps, VisionEmbedLayerNorm) {
           for (int i = 0; i < H; ++i)
             e[(size_t(bb) * S + s) * H + i] =
                 (s == 0 ? cls[i] : patches[(size_t(bb) * (S - 1) + s - 1) * H + i]) + pos[size_t(s) * H + i];
-      expect_close(download(h.p, DType::F32, e.size()), ref::layernorm(e, int64_t(n) * S, H, g.data(), b.data(), 1e-5f),
-                   output_tol(DType::F32), std::string("vision_embed_layernorm patches ") + dtype_name(t) +
-                                               " H=" + std::to_string(H));
+      const std::vector<float> want = ref::layernorm(e, int64_t(n) * S, H, g.data(), b.data(), 1e-5f);
+      const std::string what = std::string("vision_embed_layernorm patches ") + dtype_name(t) + " H=" + std::to_string(H);
+      expect_close(download(h.p, DType::F32, e.size()), want, output_tol(DType::F32), what);
+      if (H % 4) continue;
+      // With the outputs of the first LN1 folded into its GEMM (ln_fold.cuh):
+      // h in fp16 and each row's 1/sqrt(var + eps).
+      Dev h16(size_t(n) * S * H * 2), scale(size_t(n) * S * 4);
+      for (Dev* d : {&h, &h16, &scale}) poison(d->p, d->bytes);
+      vision_embed_layernorm(test_exec(), dp->p, t, dc->as<float>(), dpos->as<float>(), n, S, H, dg->as<float>(),
+                             db->as<float>(), 1e-5f, h.as<float>(), h16.p, scale.as<float>(), 1e-6f);
+      expect_close(download(h.p, DType::F32, e.size()), want, output_tol(DType::F32), what + " (+ fold outputs)");
+      expect_close(download(h16.p, DType::F16, e.size()), rounded(want, DType::F16), output_tol(DType::F16),
+                   what + " fp16 copy");
+      std::vector<float> want_scale(size_t(n) * S);
+      for (size_t row = 0; row < want_scale.size(); ++row) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < H; ++i) mean += want[row * H + i];
+        mean /= H;
+        for (int i = 0; i < H; ++i) var += (want[row * H + i] - mean) * (want[row * H + i] - mean);
+        want_scale[row] = float(1 / std::sqrt(var / H + 1e-6));
+      }
+      expect_close(download(scale.p, DType::F32, want_scale.size()), want_scale, Tol{1e-6, 1e-5}, what + " row scales");
     }
   }
 }

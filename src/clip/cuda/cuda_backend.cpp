@@ -599,7 +599,9 @@ class CudaBackendImpl final : public CudaBackend {
   // The layers on h (float32 [n*seq, hidden]). The last one continues on
   // the pooled rows alone (s_.rows) after attention; returns the float32
   // [n, hidden] buffer they end in, or h itself (every row) with no layers.
-  const float* encoder(const DevTower& tw, const TowerConfig& c, int n, int seq, bool causal) {
+  // `folded_in`: s_.xn and s_.ln_scale already hold h's fp16 copy and LN1's
+  // row scales (the vision embeddings write them with their own norm).
+  const float* encoder(const DevTower& tw, const TowerConfig& c, int n, int seq, bool causal, bool folded_in) {
     const cuda::Exec& ex = res_.exec();
     const int64_t M = int64_t(n) * seq;
     const int H = c.hidden_size;
@@ -616,9 +618,9 @@ class CudaBackendImpl final : public CudaBackend {
     // them (gemm.h, LnFold): the out-projection and fc2 also leave an fp16
     // copy of h in s_.xn with the next norm's row scales, which qkv and fc1
     // read. Layer 0's LN1 and the last layer's pooled rows keep the norm
-    // kernel.
+    // kernel unless the embeddings wrote h's copy (folded_in).
     const bool fold = fold_rows(M, H);
-    bool folded = false;  // s_.xn and s_.ln_scale hold h's copy and its norm
+    bool folded = fold && folded_in;  // s_.xn and s_.ln_scale hold h's copy and its norm
     for (size_t i = 0; i < tw.layers.size(); ++i) {
       const DevLayer& L = tw.layers[i];
       LinearStep qkv{"qkv", M, &L.qkv};
@@ -806,11 +808,15 @@ class CudaBackendImpl final : public CudaBackend {
     ps.compute = compute_;
     res_.gemm().linear(ex, ps, s_.wide.get(), vision_.patch_w.get(), nullptr, s_.x.get());
     prof_.mark("gemm_patch");
+    // With the norms folded (encoder()), also h's fp16 copy and the first
+    // LN1's row scales.
+    const bool fold = fold_rows(int64_t(n) * S, H);
     cuda::vision_embed_layernorm(ex, s_.x.get(), act_, vision_.cls.as<float>(), vision_.pos.as<float>(), n, S, H,
                                  vision_.pre_ln.gamma.as<float>(), vision_.pre_ln.beta.as<float>(),
-                                 c.layer_norm_eps, s_.h.as<float>());
-    prof_.mark("embed+pre_ln");
-    pool_and_project(vision_, vision_.post_ln, c, n, encoder(vision_, c, n, S, false));
+                                 c.layer_norm_eps, s_.h.as<float>(), fold ? s_.xn.get() : nullptr,
+                                 fold ? s_.ln_scale.as<float>() : nullptr, c.layer_norm_eps);
+    prof_.mark(fold ? "embed+pre_ln+ln1 stats" : "embed+pre_ln");
+    pool_and_project(vision_, vision_.post_ln, c, n, encoder(vision_, c, n, S, false, fold));
   }
 
   void forward_text(int n, int seq) {
@@ -818,7 +824,7 @@ class CudaBackendImpl final : public CudaBackend {
     cuda::text_embed(res_.exec(), s_.ids.as<int32_t>(), n, seq, text_.tok.get(), act_, text_.pos.as<float>(),
                      c.hidden_size, s_.h.as<float>());
     prof_.mark("text_embed");
-    pool_and_project(text_, text_.final_ln, c, n, encoder(text_, c, n, seq, true));
+    pool_and_project(text_, text_.final_ln, c, n, encoder(text_, c, n, seq, true, false));
   }
 
   void forward(Tower t, int n, int seq) {

@@ -70,6 +70,14 @@ struct VisionRows {  // (class token | patch) + position
 
 // ---- kernels -------------------------------------------------------------------
 
+// Optional outputs of the norm's result y for a LayerNorm folded into the
+// GEMM after it (ln_fold.cuh): fp16 y and 1/sqrt(var(y) + eps) per row.
+struct FoldOut {
+  __half* copy = nullptr;
+  float* scale = nullptr;
+  float eps = 0.f;
+};
+
 // One warp per row, the row in registers: NV float4 per lane covers rows of
 // up to 128*NV values (hidden % 4 == 0). Loads are 16-byte and coalesced
 // (lane l reads floats 4l..4l+3 of each 128-float stripe).
@@ -77,7 +85,7 @@ template <int NV, typename To, typename Loader>
 __global__ void __launch_bounds__(128) ln_warp_kernel(Loader loader, int64_t n_rows, int hidden,
                                                       const float* __restrict__ gamma,
                                                       const float* __restrict__ beta, float eps,
-                                                      To* __restrict__ out) {
+                                                      To* __restrict__ out, FoldOut fold) {
   const int lane = threadIdx.x & 31;
   const int64_t r = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (r >= n_rows) return;
@@ -96,9 +104,21 @@ __global__ void __launch_bounds__(128) ln_warp_kernel(Loader loader, int64_t n_r
     const int c = (i * 32 + lane) * 4;
     if (c < hidden) {
       const float4 g = load4(gamma + c), b = load4(beta + c);
-      store4(o + c, make_float4((v[i].x - mean) * rstd * g.x + b.x, (v[i].y - mean) * rstd * g.y + b.y,
-                                (v[i].z - mean) * rstd * g.z + b.z, (v[i].w - mean) * rstd * g.w + b.w));
+      v[i] = make_float4((v[i].x - mean) * rstd * g.x + b.x, (v[i].y - mean) * rstd * g.y + b.y,
+                         (v[i].z - mean) * rstd * g.z + b.z, (v[i].w - mean) * rstd * g.w + b.w);
+      store4(o + c, v[i]);
+    } else {
+      v[i] = make_float4(0.f, 0.f, 0.f, 0.f);
     }
+  }
+  if (fold.copy) {  // warp-uniform
+    const float next_rstd = warp_row_norm_stats(v, hidden, fold.eps).y;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      const int c = (i * 32 + lane) * 4;
+      if (c < hidden) store4(fold.copy + r * hidden + c, v[i]);
+    }
+    if (lane == 0) fold.scale[r] = next_rstd;
   }
 }
 
@@ -130,14 +150,16 @@ __global__ void __launch_bounds__(256) ln_block_kernel(Loader loader, int hidden
 
 template <typename To, typename Loader>
 void launch_ln(const Exec& exec, const Loader& loader, int64_t n_rows, int hidden, const float* gamma,
-               const float* beta, float eps, To* out, bool vector_ok) {
+               const float* beta, float eps, To* out, bool vector_ok, FoldOut fold = {}) {
   if (n_rows == 0) return;
   const int nv = (hidden + 127) / 128;
-  if (vector_ok && hidden % 4 == 0 && nv <= 16) {
+  const bool warp_kernel = vector_ok && hidden % 4 == 0 && nv <= 16;
+  require(!fold.copy || warp_kernel, "layernorm", "the folded-norm outputs need aligned rows of at most 2048");
+  if (warp_kernel) {
     const unsigned blocks = ceil_div(n_rows, 4);  // 4 warps (rows) per block
 #define CLIP_LN_CASE(N)                                                                          \
   ln_warp_kernel<N, To, Loader><<<blocks, 128, 0, exec.stream>>>(loader, n_rows, hidden, gamma, \
-                                                                 beta, eps, out)
+                                                                 beta, eps, out, fold)
     // NV rounded up to a few sizes (extra lanes are masked) to keep the
     // number of instantiations, and nvcc's time, small.
     if (nv <= 2) CLIP_LN_CASE(2);
@@ -173,16 +195,20 @@ void layernorm(const Exec& exec, const float* in, const int32_t* rows, int64_t n
 
 void vision_embed_layernorm(const Exec& exec, const void* patches, DType patch_type,
                             const float* cls, const float* pos, int n, int seq, int hidden,
-                            const float* gamma, const float* beta, float eps, float* h) {
+                            const float* gamma, const float* beta, float eps, float* h, void* h16,
+                            float* next_scale, float next_eps) {
   require(n >= 0 && seq >= 1 && hidden > 0, "vision_embed_layernorm", "bad shape");
   require(patches && cls && pos && gamma && beta && h, "vision_embed_layernorm", "null buffer");
+  require(!h16 == !next_scale, "vision_embed_layernorm", "the fp16 copy and the row scales go together");
+  require(!h16 || aligned16(h16), "vision_embed_layernorm", "unaligned fp16 copy");
   const bool vec = aligned16(cls) && aligned16(pos) && aligned16(gamma) && aligned16(beta) &&
                    aligned16(h) &&
                    (reinterpret_cast<uintptr_t>(patches) % (4 * dtype_size(patch_type))) == 0;
   dispatch_dtype(patch_type, [&](auto p) {
     using Tp = decltype(p);
     VisionRows<Tp> loader{static_cast<const Tp*>(patches), cls, pos, seq, hidden};
-    launch_ln(exec, loader, int64_t(n) * seq, hidden, gamma, beta, eps, h, vec);
+    launch_ln(exec, loader, int64_t(n) * seq, hidden, gamma, beta, eps, h, vec,
+              FoldOut{static_cast<__half*>(h16), next_scale, next_eps});
   });
 }
 

@@ -24,8 +24,12 @@ void layernorm(const Exec& exec, const float* in, const int32_t* rows, int64_t n
 //   h[b*seq + s] = LN((s == 0 ? cls : patches[b*(seq-1) + s-1]) + pos[s])
 // patches: patch_type [n*(seq-1), hidden] (the patch-embedding GEMM output),
 // cls: float32 [hidden], pos: float32 [seq, hidden], h: float32 [n*seq, hidden].
+// With h16 (fp16 [n*seq, hidden]) and next_scale (float32 [n*seq]), also
+// what the first layer's LN1 folded into its GEMM needs (ln_fold.cuh): h in
+// fp16, and 1/sqrt(var(h) + next_eps) per row.
 void vision_embed_layernorm(const Exec& exec, const void* patches, DType patch_type,
                             const float* cls, const float* pos, int n, int seq, int hidden,
-                            const float* gamma, const float* beta, float eps, float* h);
+                            const float* gamma, const float* beta, float eps, float* h, void* h16 = nullptr,
+                            float* next_scale = nullptr, float next_eps = 0.f);
 
 }  // namespace clip::cuda
