@@ -19,6 +19,12 @@ namespace {
 
 // From this many rows the large-tile sm90 kernels race cuBLASLt (plan_for).
 constexpr int64_t kSm90MinRows = 1024;
+// From this many rows a pass folds its LayerNorms into the sm90 GEMMs
+// (ln_fold_available). Below, the large kernels fill the SMs poorly and
+// cuBLASLt, which the folded products cannot use, often wins: B/32 at batch
+// 64 (3,200 rows) was 7% slower folded, batch 256 (12,800) 4% faster
+// (bench/RESULTS.md, twelfth round).
+constexpr int64_t kLnFoldMinRows = 8192;
 // Up to this many rows (two 64-row tiles) the few-row sm90 kernels run
 // instead of cuBLASLt for the epilogues in few_rows_ (plan_for).
 constexpr int64_t kSm90FewRowsMax = 128;
@@ -133,7 +139,7 @@ GemmRunner::GemmRunner(void* workspace, size_t workspace_bytes)
 // 256: the widest tile of the residual kernels (BiasResidualLnStats takes
 // no part tile column); CLIP's widths (512, 768, 1024, 1280) are multiples.
 bool GemmRunner::ln_fold_available(int64_t M, int64_t hidden) const {
-  return sm90_ && ln_fold_ && M >= kSm90MinRows && hidden % 256 == 0;
+  return sm90_ && ln_fold_ && M >= kLnFoldMinRows && hidden % 256 == 0;
 }
 
 GemmRunner::~GemmRunner() {
@@ -229,6 +235,8 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
   }
   require(!fold || plan->sm90_forced, "gemm",
           "a folded LayerNorm needs an fp16 sm90 kernel of at least " + std::to_string(kSm90MinRows) + " rows");
+  // (ln_fold_available asks for more rows, kLnFoldMinRows; the kernels
+  // themselves take any product from kSm90MinRows, as the tests use.)
   Plan& ref = *plan;
   plans_.emplace(s.key(), std::move(plan));
   return ref;

@@ -96,9 +96,9 @@ class GemmRunner {
   // A shape with ln_fold takes its buffers in `fold`.
   void linear(const Exec& exec, const GemmShape& shape, const void* x, const void* w, const void* bias,
               void* out, const float* bias_f32 = nullptr, const LnFoldIo* fold = nullptr);
-  // Whether products of M rows can fold a LayerNorm over `hidden` features
-  // (LnFold): fp16 on the sm90 kernels, large products only, and whole tile
-  // columns of the residual product.
+  // Whether passes of M rows should fold a LayerNorm over `hidden` features
+  // (LnFold): fp16 on the sm90 kernels, at least 8,192 rows (gemm.cpp), and
+  // whole tile columns of the residual product.
   bool ln_fold_available(int64_t M, int64_t hidden) const;
   // Whether this shape's bias is applied in the epilogue (tests/logs).
   bool bias_fused(const GemmShape& shape);
