@@ -3,26 +3,29 @@
     gemm_table.py LOG
 
 reads the CLIPFIND_CUDA_GEMM_LOG=1 lines of LOG ("gemm M=.. N=.. K=.. EPI:
-NAME T us (cublasLt B us)") and prints one table per shape, fastest first,
-with TFLOP/s and the ratio to cuBLASLt."""
+NAME T us (cublasLt B us)", or "(cublasLt not a contender)" for a folded
+LayerNorm's products) and prints one table per shape, fastest first, with
+TFLOP/s and the ratio to cuBLASLt, or else to the fastest kernel."""
 import re
 import signal
 import sys
 
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
 
-pat = re.compile(r"gemm M=(\d+) N=(\d+) K=(\d+) (\S+): (.+) (-?[\d.]+) us \(cublasLt ([\d.]+) us\)")
+pat = re.compile(r"gemm M=(\d+) N=(\d+) K=(\d+) (\S+): (.+) (-?[\d.]+) us \(cublasLt (?:([\d.]+) us|not a contender)\)")
 shapes = {}
 for line in open(sys.argv[1], errors="replace"):
     m = pat.match(line.strip())
     if m:
         M, N, K, epi, name, t, base = m.groups()
-        shapes.setdefault((int(M), int(N), int(K), epi), {"cublasLt": float(base)})[name] = float(t)
+        first = {"cublasLt": float(base)} if base else {}
+        shapes.setdefault((int(M), int(N), int(K), epi), first)[name] = float(t)
 for (M, N, K, epi), times in shapes.items():
     if M < 1024:
         continue
     print(f"\n{M}x{N}x{K} {epi}")
-    base = times["cublasLt"]
+    ref = "cublasLt" if "cublasLt" in times else "fastest"
+    base = times.get("cublasLt", min((t for t in times.values() if t > 0), default=0))
     for name, t in sorted(times.items(), key=lambda kv: kv[1] if kv[1] > 0 else 1e30):
         tf = 2.0 * M * N * K / (t * 1e-6) / 1e12 if t > 0 else 0
-        print(f"  {name:34s} {t:8.1f} us {tf:6.0f} TFLOP/s  {base / t if t > 0 else 0:5.3f}x cublasLt")
+        print(f"  {name:34s} {t:8.1f} us {tf:6.0f} TFLOP/s  {base / t if t > 0 else 0:5.3f}x {ref}")
