@@ -170,21 +170,34 @@ GemmShape fp16_layer(int64_t M, int N, int K, bool residual, Act act) {
   return gs;
 }
 
+// A LayerNorm's weights: gamma around 1, beta of spread beta_std.
+NormWeights random_norm(Rng& r, int n, float beta_std) {
+  NormWeights norm;
+  norm.weight = Tensor({n});
+  norm.bias = Tensor({n});
+  for (int i = 0; i < n; ++i) norm.weight.data[i] = 1.f + r.sym(0.5f), norm.bias.data[i] = r.sym(beta_std);
+  return norm;
+}
+
+// A linear layer [out, in] with weights of spread w_std rounded to `type`
+// (no GPU needed for F32) and biases of spread 0.5.
+LinearWeights random_linear(Rng& r, int out, int in, float w_std, DType type) {
+  LinearWeights lin;
+  lin.weight = Tensor({out, in});
+  lin.bias = Tensor({out});
+  lin.weight.data = rounded(random_vec(r, size_t(out) * in, w_std), type);
+  lin.bias.data = random_vec(r, out, 0.5f);
+  return lin;
+}
+
 // fold_norm on the host (no GPU needed): for a normalised z (mean 0), the
 // folded layer gives LN's affine part followed by the layer, its rows sum to
 // zero, and mismatched shapes are refused with the layer's name.
 TEST(FoldNorm, MatchesNormThenLinear) {
   Rng r(5);
   constexpr int In = 48, Out = 20;
-  NormWeights norm;
-  norm.weight = Tensor({In});
-  norm.bias = Tensor({In});
-  for (int i = 0; i < In; ++i) norm.weight.data[i] = 1.f + r.sym(0.5f), norm.bias.data[i] = r.sym(0.5f);
-  LinearWeights lin;
-  lin.weight = Tensor({Out, In});
-  lin.bias = Tensor({Out});
-  lin.weight.data = random_vec(r, size_t(Out) * In);
-  lin.bias.data = random_vec(r, Out);
+  const NormWeights norm = random_norm(r, In, 0.5f);
+  const LinearWeights lin = random_linear(r, Out, In, 1.f, DType::F32);
   const LinearWeights f = fold_norm(lin, norm, "layer");
   std::vector<float> z = random_vec(r, In, 1.f, 3.f);
   double mean = 0;
@@ -764,15 +777,8 @@ TEST(CudaOps, Sm90LnFold) {
   const std::vector<float> w = rounded(random_vec(r, size_t(H) * K, 1.f / std::sqrt(float(K))), DType::F16);
   const std::vector<float> b = random_vec(r, H, 0.5f);
   const std::vector<float> h0 = random_vec(r, size_t(M) * H, 2.f, 0.7f);
-  NormWeights norm;
-  norm.weight = Tensor({H});
-  norm.bias = Tensor({H});
-  for (int i = 0; i < H; ++i) norm.weight.data[i] = 1.f + r.sym(0.5f), norm.bias.data[i] = r.sym(0.3f);
-  LinearWeights lin2;
-  lin2.weight = Tensor({N2, H});
-  lin2.bias = Tensor({N2});
-  lin2.weight.data = rounded(random_vec(r, size_t(N2) * H, 1.f / std::sqrt(float(H))), DType::F16);
-  lin2.bias.data = random_vec(r, N2, 0.5f);
+  const NormWeights norm = random_norm(r, H, 0.3f);
+  const LinearWeights lin2 = random_linear(r, N2, H, 1.f / std::sqrt(float(H)), DType::F16);
   const LinearWeights folded = fold_norm(lin2, norm, "test fc1");
 
   // References in float64: the updated stream, its norm, the next layer.

@@ -624,15 +624,7 @@ class CudaBackendImpl final : public CudaBackend {
     for (size_t i = 0; i < tw.layers.size(); ++i) {
       const DevLayer& L = tw.layers[i];
       LinearStep qkv{"qkv", M, &L.qkv};
-      if (folded) {
-        qkv.name = "qkv (ln folded)";
-        qkv.x = s_.xn.get();
-        qkv.ln_fold = cuda::LnFold::Apply;
-      } else {
-        qkv.ln_in = h;
-        qkv.ln = &L.ln1;
-        qkv.ln_out = s_.x.get();
-      }
+      normed_input(qkv, folded, "qkv (ln folded)", h, L.ln1, s_.x.get());
       qkv.out = s_.wide.get();
       linear_step(qkv, c);
       cuda::attention(ex, s_.wide.get(), s_.x.get(), act_, as, res_.num_sms(), attn_impl_);
@@ -655,15 +647,7 @@ class CudaBackendImpl final : public CudaBackend {
       if (folded) out.ln_fold = cuda::LnFold::Stats;
       linear_step(out, c);
       LinearStep fc1{"fc1+act", rows, &L.fc1};
-      if (folded) {
-        fc1.name = "fc1+act (ln folded)";
-        fc1.x = s_.xn.get();
-        fc1.ln_fold = cuda::LnFold::Apply;
-      } else {
-        fc1.ln_in = hl;
-        fc1.ln = &L.ln2;
-        fc1.ln_out = xl;
-      }
+      normed_input(fc1, folded, "fc1+act (ln folded)", hl, L.ln2, xl);
       fc1.act = act;
       fc1.out = s_.wide.get();
       linear_step(fc1, c);
@@ -706,6 +690,22 @@ class CudaBackendImpl final : public CudaBackend {
     // normalised with them (encoder()).
     cuda::LnFold ln_fold = cuda::LnFold::None;
   };
+
+  // The input of a layer after a norm: LN(ln_in) by the norm kernel (or
+  // small_linear's prologue) into ln_out, or with the norm folded
+  // (encoder()) the fp16 copy in s_.xn, normalised in the GEMM's epilogue.
+  void normed_input(LinearStep& s, bool folded, const char* folded_name, const float* ln_in, const DevNorm& ln,
+                    void* ln_out) {
+    if (folded) {
+      s.name = folded_name;
+      s.x = s_.xn.get();
+      s.ln_fold = cuda::LnFold::Apply;
+    } else {
+      s.ln_in = ln_in;
+      s.ln = &ln;
+      s.ln_out = ln_out;
+    }
+  }
 
   // Runs a LinearStep as one small_linear launch where it takes the shape
   // (few rows; small_linear.cuh), else as LayerNorm + GEMM: cuBLASLt or an

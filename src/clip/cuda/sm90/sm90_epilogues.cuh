@@ -2,6 +2,8 @@
 // fusion operations or epilogue visitor trees, with what each needs from a
 // Problem. Included by sm90_gemm_kernel.cuh only (sm_90a files).
 #pragma once
+#include <type_traits>
+
 #include <cute/tensor.hpp>
 #include <cutlass/cutlass.h>
 #include <cutlass/epilogue/collective/collective_builder.hpp>
@@ -55,46 +57,35 @@ struct QuickGelu<cutlass::Array<T, N>> {
 template <Epilogue E>
 struct EpilogueTraits;
 
-// out = act(acc + bias), fp16.
-template <class FusionOp>
-struct BiasActTraits {
-  using ElementC = void;  // no source read
-  using ElementD = cutlass::half_t;
+// CUTLASS's linear-combination fusions: out = act(acc + bias) in fp16, or
+// with `residual` the float32 stream updated in place, out = acc + bias + out.
+template <class FusionOp, bool residual = false>
+struct LinCombTraits {
+  using ElementC = std::conditional_t<residual, float, void>;  // C = D = the float32 stream; else no source read
+  using ElementD = std::conditional_t<residual, float, cutlass::half_t>;
   template <class Tile, class Schedule>
   using Fusion = FusionOp;
   template <class Tile, class Args>
   static bool set(Args& a, const Problem& p) {
     a.alpha = 1.f;
-    a.beta = 0.f;
+    a.beta = residual ? 1.f : 0.f;
     a.bias_ptr = p.bias;
     return true;
   }
 };
 template <>
 struct EpilogueTraits<Epilogue::Bias>
-    : BiasActTraits<cutlass::epilogue::fusion::LinCombPerColBias<cutlass::half_t, float, float>> {};
+    : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBias<cutlass::half_t, float, float>> {};
 template <>
 struct EpilogueTraits<Epilogue::BiasQuickGelu>
-    : BiasActTraits<cutlass::epilogue::fusion::LinCombPerColBiasEltAct<QuickGelu, cutlass::half_t, float, float>> {};
+    : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBiasEltAct<QuickGelu, cutlass::half_t, float, float>> {};
 template <>
 struct EpilogueTraits<Epilogue::BiasGelu>
-    : BiasActTraits<cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU,
+    : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU,
                                                                        cutlass::half_t, float, float>> {};
-
 template <>
-struct EpilogueTraits<Epilogue::BiasResidual> {
-  using ElementC = float;  // C = D = the float32 residual stream
-  using ElementD = float;
-  template <class Tile, class Schedule>
-  using Fusion = cutlass::epilogue::fusion::LinCombPerColBias<float, float, float, float>;
-  template <class Tile, class Args>
-  static bool set(Args& a, const Problem& p) {
-    a.alpha = 1.f;
-    a.beta = 1.f;
-    a.bias_ptr = p.bias;
-    return true;
-  }
-};
+struct EpilogueTraits<Epilogue::BiasResidual>
+    : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBias<float, float, float, float>, true> {};
 
 namespace evt {
 using namespace cute;
