@@ -420,8 +420,8 @@ void check_attention(Rng& r, DType t, AttnImpl impl, AttnCase c, int num_sms) {
   Tol tol = t == DType::F32 ? Tol{2e-5, 2e-5} : t == DType::F16 ? Tol{3e-3, 3e-3} : Tol{2e-2, 2e-2};
   char name[160];
   std::snprintf(name, sizeof name, "attention %s %s B=%d S=%d heads=%d D=%d%s", dtype_name(t),
-                impl == AttnImpl::TensorCore ? "tensor-core" : "simt", c.B, c.S, c.heads, c.D,
-                c.causal ? " causal" : "");
+                impl == AttnImpl::Wgmma ? "wgmma" : impl == AttnImpl::TensorCore ? "tensor-core" : "simt", c.B,
+                c.S, c.heads, c.D, c.causal ? " causal" : "");
   expect_close(download(out.p, t, want.size()), want, tol, name);
 }
 
@@ -493,12 +493,47 @@ TEST(CudaOps, Attention) {
     for (const AttnCase& c : cases) {
       AttnShape s{c.B, c.S, c.heads, c.D, c.causal, 1.f};
       check_attention(r, t, AttnImpl::Simt, c, sms);
-      if (attention_choice(t, s) == AttnImpl::TensorCore) check_attention(r, t, AttnImpl::TensorCore, c, sms);
+      if (mma_attention_supported(t, s)) check_attention(r, t, AttnImpl::TensorCore, c, sms);
+      if (wgmma_attention_supported(t, s)) check_attention(r, t, AttnImpl::Wgmma, c, sms);
     }
   }
   // With a large batch the grid is not split: another code path for the tile ranges.
   check_attention(r, DType::F16, AttnImpl::TensorCore, {64, 50, 12, 64, false}, sms);
   check_attention(r, DType::BF16, AttnImpl::TensorCore, {48, 77, 8, 64, true}, sms);
+}
+
+// The Hopper wgmma kernel on the sequence lengths that take each of its
+// paths: 64-row query tiles with up to 8 rows left for the mma.sync tail
+// (65, 72, 136, 197, 257) or a last tile padded with zero queries (1, 50,
+// 80, 100, 200, 700); 64-key blocks ending with a 16-wide one (65, 80,
+// 257), a padded 64-wide one (50, 100, 200, 700) or none (64, 128, 512).
+TEST(CudaOps, AttentionWgmma) {
+  SKIP_WITHOUT_GPU();
+  const AttnShape probe{1, 257, 16, 64, false, 0.125f};
+  if (!wgmma_attention_supported(DType::F16, probe))
+    GTEST_SKIP() << "the wgmma attention kernel needs an sm_90 GPU and a build with sm_90a (this device or build "
+                    "has neither)";
+  Rng r(16);
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const AttnCase cases[] = {
+      {3, 1, 2, 64, false},   {3, 50, 4, 64, false},  {2, 64, 3, 64, false},  {2, 65, 3, 64, false},
+      {2, 72, 2, 64, false},  {2, 80, 2, 64, false},  {2, 100, 2, 64, false}, {2, 128, 2, 64, false},
+      {2, 136, 2, 64, false}, {3, 197, 4, 64, false}, {2, 200, 2, 64, false}, {3, 257, 4, 64, false},
+      {2, 512, 2, 64, false}, {1, 700, 2, 64, false}, {40, 257, 16, 64, false} /* more blocks than SMs */,
+  };
+  for (DType t : {DType::F16, DType::BF16})
+    for (const AttnCase& c : cases) check_attention(r, t, AttnImpl::Wgmma, c, sms);
+  // Auto picks it for the large vision batches, not for causal text or a
+  // batch with fewer (image, head) blocks than SMs.
+  EXPECT_EQ(AttnImpl::Wgmma, attention_choice(DType::F16, {256, 257, 16, 64, false, 0.125f}, sms));
+  EXPECT_NE(AttnImpl::Wgmma, attention_choice(DType::F16, {256, 77, 8, 64, true, 0.125f}, sms));
+  EXPECT_NE(AttnImpl::Wgmma, attention_choice(DType::F16, {1, 257, 16, 64, false, 0.125f}, sms));
+  EXPECT_THROW(attention(test_exec(), nullptr, nullptr, DType::F16, {1, 77, 8, 64, true, 0.125f}, sms, AttnImpl::Wgmma),
+               Error);
+  // K and V of 1,000 tokens (250 KB) do not fit in shared memory.
+  EXPECT_FALSE(wgmma_attention_supported(DType::F16, {1, 1000, 2, 64, false, 0.125f}));
+  EXPECT_FALSE(wgmma_attention_supported(DType::F32, probe));
 }
 
 // ---- GEMM (cuBLASLt with epilogues) -----------------------------------------------
@@ -934,11 +969,18 @@ TEST(CudaOpsPerf, RealShapes) {
       Dev out(size_t(c.B) * c.S * H * dtype_size(t));
       AttnShape s{c.B, c.S, c.heads, c.D, c.causal, 0.125f};
       const Exec ex{nullptr, false};
-      const double us = time_us([&] { attention(ex, q->p, out.p, t, s, sms); });
       const double flop = 4.0 * c.B * c.heads * double(c.S) * c.S * c.D * (c.causal ? 0.5 : 1.0);
-      std::printf("  attention %-18s %s %-11s %d warps %9.1f us  %6.1f TFLOP/s\n", a.name, dtype_name(t),
-                  attention_choice(t, s) == AttnImpl::TensorCore ? "tensor-core" : "simt",
-                  attention_block_warps(t, s), us, flop / us * 1e-6);
+      const AttnImpl chosen = attention_choice(t, s, sms);
+      for (AttnImpl impl : {AttnImpl::Simt, AttnImpl::TensorCore, AttnImpl::Wgmma}) {
+        if ((impl == AttnImpl::Simt && chosen != AttnImpl::Simt) ||
+            (impl == AttnImpl::TensorCore && !mma_attention_supported(t, s)) ||
+            (impl == AttnImpl::Wgmma && !wgmma_attention_supported(t, s)))
+          continue;
+        const double us = time_us([&] { attention(ex, q->p, out.p, t, s, sms, impl); });
+        std::printf("  attention %-18s %s %-11s %9.1f us  %6.1f TFLOP/s%s\n", a.name, dtype_name(t),
+                    impl == AttnImpl::Wgmma ? "wgmma" : impl == AttnImpl::TensorCore ? "tensor-core" : "simt", us,
+                    flop / us * 1e-6, impl == chosen ? "  (auto)" : "");
+      }
     }
   }
   for (auto [model, M, H] : {std::tuple{"B/32 b1024", int64_t(1024) * 50, 768},

@@ -8,8 +8,9 @@
 #  2. an A/B of whole passes over GX_AB (space-separated VAR=value settings,
 #     "-" for none; e.g. CLIPFIND_CUDA_SM90_SKIP=2x1 leaves those kernels
 #     out of the race), GX_REPEAT times, through ab_table.py;
-#  3. the per-op profile (CLIPFIND_CUDA_PROFILE=1) of B/32 at 1024 under the
-#     first and last GX_AB settings.
+#  3. the per-op profile (CLIPFIND_CUDA_PROFILE=1) of GX_PROFILE_MODEL
+#     (MODEL:BATCH, default B/32:1024) under the first and last GX_AB
+#     settings.
 #
 # New kernels to try go into sm90_gemm_kernel.cuh's list for a round; the
 # race shows where each would win.
@@ -83,10 +84,11 @@ python3 bench/gpu/ab_table.py "$OUT" gx_ab_ "" $(seq 0 $((${#AB[@]} - 1)))
 stamp "A/B done"
 
 if [ "${GX_PROFILE:-1}" = 1 ]; then
+  PM=${GX_PROFILE_MODEL:-B/32:1024}
   for k in 0 $((${#AB[@]} - 1)); do
-    CLIPFIND_CUDA_PROFILE=1 bench "${AB[$k]}" B/32:1024 "$OUT/gx_profile.log"
-    echo "## profile ${AB[$k]}"
-    grep "^#" "$OUT/gx_profile.log" | grep -A12 "vision n=1024"
+    CLIPFIND_CUDA_PROFILE=1 bench "${AB[$k]}" "$PM" "$OUT/gx_profile.log"
+    echo "## profile $PM ${AB[$k]}"
+    grep "^#" "$OUT/gx_profile.log" | grep -A12 "vision n=${PM##*:}"
   done
 fi
 rm -f "$OUT/gx_smi.log" "$OUT/gx_ab_run.log" "$OUT/gx_profile.log"  # summarised above; the fetch takes 8 files

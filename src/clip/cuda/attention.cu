@@ -1,6 +1,8 @@
 #include "clip/cuda/attention.cuh"
 #include "clip/cuda/device_utils.cuh"
 #include "clip/cuda/mma_utils.cuh"
+#include "clip/cuda/sm90/sm90_attention.h"
+#include "clip/cuda/sm90/sm90_gemm.h"
 
 #include <algorithm>
 #include <cmath>
@@ -251,9 +253,7 @@ __global__ void __launch_bounds__(kMaxMmaWarps * 32)
       float m_use[2], alpha[2];
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        // The 4 threads of a quad share a row: reduce across them.
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        mx[r] = quad_max(mx[r]);  // the 4 threads of a quad share a row
         const float m_new = fmaxf(m[r], mx[r]);
         m_use[r] = m_new == -INFINITY ? 0.f : m_new;
         alpha[r] = exp2f(m[r] - m_use[r]);
@@ -300,12 +300,7 @@ __global__ void __launch_bounds__(kMaxMmaWarps * 32)
     for (; k_end - kb > 32; kb += kKeyBlock) key_block(std::integral_constant<int, kKeyBlock / 8>{}, kb);
     for (; kb < k_end; kb += 16) key_block(std::integral_constant<int, 2>{}, kb);
 
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    }
-    const float inv0 = 1.f / l[0], inv1 = 1.f / l[1];
+    const float inv0 = 1.f / quad_sum(l[0]), inv1 = 1.f / quad_sum(l[1]);
     T* o0 = out + (int64_t(b) * seq + r0) * hidden + h * D + 2 * t;
     T* o1 = out + (int64_t(b) * seq + r1) * hidden + h * D + 2 * t;
 #pragma unroll
@@ -415,13 +410,29 @@ void launch_mma(const Exec& exec, const T* qkv, T* out, const AttnShape& s, int 
 
 }  // namespace
 
-AttnImpl attention_choice(DType type, const AttnShape& s) {
-  return mma_supported(type, s) ? AttnImpl::TensorCore : AttnImpl::Simt;
+bool mma_attention_supported(DType type, const AttnShape& s) { return mma_supported(type, s); }
+
+bool wgmma_attention_supported(DType type, const AttnShape& s) {
+  if (type == DType::F32 || !sm90::attention_supported(s.seq, s.head_dim, s.causal)) return false;
+  // Whether each device runs sm_90a code, asked once per device.
+  static std::mutex mu;
+  static std::map<int, bool> by_device;
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = by_device.find(dev);
+  if (it == by_device.end()) it = by_device.emplace(dev, sm90::device_supported(dev)).first;
+  return it->second;
 }
 
-int attention_block_warps(DType type, const AttnShape& s) {
-  if (attention_choice(type, s) != AttnImpl::TensorCore) return kSimtWarps;
-  return type == DType::F16 ? mma_launch<__half>(s).warps : mma_launch<__nv_bfloat16>(s).warps;
+AttnImpl attention_choice(DType type, const AttnShape& s, int num_sms) {
+  // The wgmma kernel runs one block per (image, head): with fewer than one
+  // per SM the mma.sync kernel, which splits a head's queries over blocks,
+  // keeps more of the GPU busy.
+  static const bool wgmma_off = env_is("CLIPFIND_CUDA_ATTN", "mma");
+  if (!wgmma_off && wgmma_attention_supported(type, s) && int64_t(s.batch) * s.heads >= num_sms)
+    return AttnImpl::Wgmma;
+  return mma_supported(type, s) ? AttnImpl::TensorCore : AttnImpl::Simt;
 }
 
 void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& s,
@@ -430,8 +441,22 @@ void attention(const Exec& exec, const void* qkv, void* out, DType type, const A
   require(s.head_dim <= 256, "attention", "head_dim above 256 is not supported");
   require(qkv && out && qkv != out, "attention", "null or aliased buffers");
   if (s.batch == 0) return;
-  if (impl == AttnImpl::Auto) impl = attention_choice(type, s);
-  if (impl == AttnImpl::TensorCore) {
+  if (impl == AttnImpl::Auto) impl = attention_choice(type, s, num_sms);
+  if (impl == AttnImpl::Wgmma) {
+    require(wgmma_attention_supported(type, s), "attention",
+            "the wgmma kernel needs an sm_90 GPU and build, fp16/bf16, head_dim 64, no causal mask and a "
+            "sequence whose K and V fit in shared memory");
+    require(aligned16(qkv) && aligned16(out), "attention", "buffers must be 16-byte aligned");
+    sm90::AttnProblem pr;
+    pr.qkv = qkv;
+    pr.out = out;
+    pr.batch = s.batch;
+    pr.seq = s.seq;
+    pr.heads = s.heads;
+    pr.scale_log2 = s.scale * kLog2e;
+    pr.bf16 = type == DType::BF16;
+    CUDA_CHECK(sm90::attention(pr, exec.stream));
+  } else if (impl == AttnImpl::TensorCore) {
     require(mma_supported(type, s), "attention",
             "tensor-core kernel needs fp16/bf16 and head_dim 32, 64 or 128");
     require(aligned16(qkv) && aligned16(out), "attention", "buffers must be 16-byte aligned");

@@ -8,9 +8,11 @@
 namespace clip::cuda {
 
 enum class AttnImpl {
-  Auto,        // tensor cores where supported, else SIMT
+  Auto,        // the fastest kernel that supports the shape (attention_choice)
   Simt,        // float32 FMA kernel: any type and head_dim <= 256
   TensorCore,  // mma.sync m16n8k16, fp16/bf16, head_dim 32/64/128; throws if unsupported
+  Wgmma,       // Hopper warpgroup MMAs (sm90/sm90_attention.h): an sm_90 GPU and build, fp16/bf16,
+               // head_dim 64, no causal mask; throws if unsupported
 };
 
 struct AttnShape {
@@ -25,10 +27,15 @@ struct AttnShape {
 void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& shape,
                int num_sms, AttnImpl impl = AttnImpl::Auto);
 
-// Which kernel Auto picks for this shape and type (for tests and logs).
-AttnImpl attention_choice(DType type, const AttnShape& shape);
+// Which kernel Auto picks for this shape and type on the current device
+// (for tests and logs). num_sms as for attention(); 0 leaves the grid size
+// out of the choice. CLIPFIND_CUDA_ATTN=mma keeps Auto off the wgmma kernel.
+AttnImpl attention_choice(DType type, const AttnShape& shape, int num_sms = 0);
 
-// Warps per block the Auto kernel launches with on the current device (logs).
-int attention_block_warps(DType type, const AttnShape& shape);
+// Whether the mma.sync kernel can run this shape and type.
+bool mma_attention_supported(DType type, const AttnShape& shape);
+
+// Whether the wgmma kernel can run this shape and type on the current device.
+bool wgmma_attention_supported(DType type, const AttnShape& shape);
 
 }  // namespace clip::cuda

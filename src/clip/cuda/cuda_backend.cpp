@@ -281,7 +281,8 @@ class CudaBackendImpl final : public CudaBackend {
     }
     CUDA_CHECK(cudaEventCreateWithFlags(&staged_, cudaEventDisableTiming));
     // CLIPFIND_CUDA_ATTN=simt: the float32 SIMT attention kernel everywhere
-    // (debugging aid: rules the tensor-core kernel in or out).
+    // (debugging aid: rules the tensor-core kernels in or out); =mma keeps
+    // the mma.sync kernel where the wgmma one would run (attention_choice).
     if (cuda::env_is("CLIPFIND_CUDA_ATTN", "simt")) attn_impl_ = cuda::AttnImpl::Simt;
     // CLIPFIND_CUDA_PREPROCESS=0: images preprocessed on the CPU instead.
     gpu_preprocess_ = !cuda::env_is("CLIPFIND_CUDA_PREPROCESS", "0");

@@ -1,0 +1,489 @@
+// Attention on Hopper warpgroup MMAs (wgmma, sm_90a); see sm90_attention.h.
+//
+// One block (one warpgroup) per (image, head). The block copies the head's
+// K and V (64 values a row, 128 bytes) into shared memory in the 128-byte
+// swizzled layout wgmma reads (16-byte chunk c of row r stored at chunk
+// c ^ (r & 7)), then takes its 64-query tiles in turn:
+//   S = Q K^T     wgmma m64nNk16, Q fragments from global memory into
+//                 registers (the next tile's loaded during this one), K from
+//                 shared memory
+//   online softmax in float32 registers, one FMA and one ex2 per score
+//   O += P V      wgmma m64n64k16, P from registers: the S accumulators of
+//                 keys 16c..16c+15 are exactly the A fragment of that k-step
+// over 64-key blocks (the last 16 or 64 wide), issuing the next block's S
+// product before waiting on this block's P V so the two overlap. Three
+// blocks share an SM, so one's softmax and copies overlap the others'
+// products.
+//
+// Queries past the last full 64-row tile: when a handful remain (ViT-L/14's
+// 257 = 4 x 64 + 1, ViT-B/16's 197 = 3 x 64 + 5), a 64-row tile for them
+// would add up to a third more work; instead they form one 16-row mma.sync
+// tile (the "tail"), each warp takes a quarter of the keys, and the
+// quarters are merged through shared memory. Otherwise the last tile is
+// padded with zero queries whose results are not stored.
+#include "clip/cuda/mma_utils.cuh"
+#include "clip/cuda/sm90/sm90_attention.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+namespace clip::cuda::sm90 {
+namespace {
+
+constexpr int kD = 64;           // head_dim
+constexpr int kRow = kD * 2;     // bytes of one head's q, k or v row (16-bit types)
+constexpr int kTileQ = 64;       // queries per warpgroup tile: the wgmma M
+constexpr int kKeyBlock = 64;    // keys per S product
+constexpr int kMaxTail = 8;      // up to this many rows past the full tiles go to the tail
+constexpr int kWarps = 4;        // one warpgroup a block
+constexpr int kPartFloats = kD + 2;  // a tail share: running max, sum, 64 outputs
+
+// Shared memory layout and work split for a sequence length (host and device).
+struct Plan {
+  int q_tiles = 0, tail_rows = 0;               // 64-row tiles, tail rows after them
+  int kv_blocks = 0, kv_last = 0, kv_rows = 0;  // full 64-key blocks, the last block's width, keys copied
+  int v_off = 0, q_off = 0, part_off = 0, bytes = 0;  // from a 1024-byte aligned base; K at 0
+};
+
+__host__ __device__ inline Plan make_plan(int seq) {
+  Plan p;
+  const int full = seq / kTileQ, rem = seq % kTileQ;
+  if (rem != 0 && rem <= kMaxTail && full > 0) {
+    p.q_tiles = full;
+    p.tail_rows = rem;
+  } else {
+    p.q_tiles = full + (rem != 0);
+  }
+  p.kv_blocks = seq / kKeyBlock;
+  const int krem = seq % kKeyBlock;
+  p.kv_last = krem == 0 ? 0 : krem <= 16 ? 16 : 64;  // 32 wide: ptxas serialises (C7511)
+  p.kv_rows = p.kv_blocks * kKeyBlock + p.kv_last;
+  // kv_rows is a multiple of 16, so V starts on a 2048-byte boundary (a
+  // swizzle atom is 8 rows, 1024 bytes, and must be aligned to them). Only
+  // the tail's queries go through shared memory.
+  p.v_off = p.kv_rows * kRow;
+  p.q_off = 2 * p.v_off;
+  p.part_off = p.q_off + p.tail_rows * kRow;
+  p.bytes = p.part_off + p.tail_rows * kWarps * kPartFloats * int(sizeof(float));
+  return p;
+}
+
+// Byte offset of 16-byte chunk c of row r in a 128-byte swizzled tile.
+__device__ __forceinline__ int swz(int r, int c) { return r * kRow + ((c ^ (r & 7)) << 4); }
+
+// wgmma shared-memory descriptor for a tile of 128-byte rows in the 128-byte
+// swizzle, 8-row groups 1024 bytes apart (the stride byte offset). The same
+// descriptor serves K as a K-major B operand (rows = keys, the reduction
+// over head dimensions runs along the row) and V as an MN-major one (rows =
+// keys, the reduction runs across rows), one swizzle atom wide either way,
+// so the leading byte offset is never used.
+__device__ __forceinline__ uint64_t smem_desc(const void* p) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Keeps the compiler from moving accesses of an accumulator across the
+// asynchronous MMA's issue and wait (CUTLASS's warpgroup_fence_operand).
+template <int N>
+__device__ __forceinline__ void fence_regs(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+// D(64 x N, f32) = A(64 x 16, registers) B(16 x N, shared memory) (+ D if
+// Accumulate), on the first N/2 accumulators. TransB: B is MN-major (V)
+// rather than K-major (K). Without Accumulate the accumulators are outputs
+// only: ptxas then needs no instruction to define them before the product
+// (which would serialise the wgmma pipeline, warning C7515).
+#define CLIP_WGMMA_ASM(SHAPE, TYPE, DLIST, A, DESC, ACC, TB)                                         \
+  "{\n.reg .pred p;\nsetp.ne.b32 p, %" ACC ", 0;\nwgmma.mma_async.sync.aligned." SHAPE ".f32." TYPE \
+  "." TYPE " " DLIST ", {%" A "}, %" DESC ", p, 1, 1, %" TB ";\n}\n"
+#define CLIP_D8(C, d, o) C(d[o]), C(d[o + 1]), C(d[o + 2]), C(d[o + 3]), C(d[o + 4]), C(d[o + 5]), C(d[o + 6]), C(d[o + 7])
+#define CLIP_WGMMA_IN(a, desc, acc, tb) "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "n"(acc), "n"(tb)
+#define CLIP_L16 "{%0, %1, %2, %3, %4, %5, %6, %7}"
+#define CLIP_L32 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}"
+#define CLIP_L64                                                                                       \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
+  "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+// One asm statement for a shape, type and accumulator constraint ("+f" or "=f").
+#define CLIP_WGMMA_16(TYPE, C)                                                            \
+  asm volatile(CLIP_WGMMA_ASM("m64n16k16", TYPE, CLIP_L16, "8, %9, %10, %11", "12", "13", "14") \
+               : CLIP_D8(C, d, 0)                                                         \
+               : CLIP_WGMMA_IN(a, desc, int(Accumulate), TransB))
+#define CLIP_WGMMA_32(TYPE, C)                                                                   \
+  asm volatile(CLIP_WGMMA_ASM("m64n32k16", TYPE, CLIP_L32, "16, %17, %18, %19", "20", "21", "22") \
+               : CLIP_D8(C, d, 0), CLIP_D8(C, d, 8)                                              \
+               : CLIP_WGMMA_IN(a, desc, int(Accumulate), TransB))
+#define CLIP_WGMMA_64(TYPE, C)                                                                   \
+  asm volatile(CLIP_WGMMA_ASM("m64n64k16", TYPE, CLIP_L64, "32, %33, %34, %35", "36", "37", "38") \
+               : CLIP_D8(C, d, 0), CLIP_D8(C, d, 8), CLIP_D8(C, d, 16), CLIP_D8(C, d, 24)        \
+               : CLIP_WGMMA_IN(a, desc, int(Accumulate), TransB))
+#define CLIP_WGMMA_N(N, TYPE)                     \
+  do {                                            \
+    if constexpr (Accumulate) CLIP_WGMMA_##N(TYPE, "+f"); \
+    else CLIP_WGMMA_##N(TYPE, "=f");              \
+  } while (0)
+
+template <int N, int TransB, bool Accumulate, typename T>
+__device__ __forceinline__ void wgmma_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc) {
+  static_assert(N == 16 || N == 32 || N == 64, "N");
+  constexpr bool bf = std::is_same_v<T, __nv_bfloat16>;
+  if constexpr (N == 16) {
+    if constexpr (bf) CLIP_WGMMA_N(16, "bf16");
+    else CLIP_WGMMA_N(16, "f16");
+  } else if constexpr (N == 32) {
+    if constexpr (bf) CLIP_WGMMA_N(32, "bf16");
+    else CLIP_WGMMA_N(32, "f16");
+  } else {
+    if constexpr (bf) CLIP_WGMMA_N(64, "bf16");
+    else CLIP_WGMMA_N(64, "f16");
+  }
+}
+#undef CLIP_WGMMA_ASM
+#undef CLIP_D8
+#undef CLIP_WGMMA_IN
+#undef CLIP_L16
+#undef CLIP_L32
+#undef CLIP_L64
+#undef CLIP_WGMMA_16
+#undef CLIP_WGMMA_32
+#undef CLIP_WGMMA_64
+#undef CLIP_WGMMA_N
+
+// 2^x in one MUFU instruction (exp2f adds a denormal range fix-up around it:
+// three more instructions per score). x = -inf gives 0.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// 3 blocks an SM: 168 registers a thread leave room for the S and O
+// accumulators of two MMAs in flight (ptxas serialises the wgmma pipeline
+// when they do not fit, as at 128), and three blocks' K and V (ViT-L/14:
+// 70 KB each) fit in shared memory, so one block's copies overlap the
+// others' products.
+template <typename T, int KvLast>
+__global__ void __launch_bounds__(kWarps * 32, 3)
+    attn_wgmma_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, float scale_log2) {
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* Ks = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  const Plan p = make_plan(seq);
+  unsigned char* Vs = Ks + p.v_off;
+  unsigned char* Qs = Ks + p.q_off;  // the tail's queries
+  float* part = reinterpret_cast<float*>(Ks + p.part_off);
+  const int b = blockIdx.x / heads, h = blockIdx.x % heads;
+  const int hidden = heads * kD, row_len = 3 * hidden;
+  const T* base = qkv + int64_t(b) * seq * row_len + h * kD;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t = lane & 3;  // fragment coordinates
+
+  // A tile's Q fragments (rows row0 + g, + 8 of this warp's 16; 16 head
+  // dimensions per k-step) straight from global memory, one tile ahead: the
+  // loads for the next tile are in flight while this one computes.
+  auto load_q = [&](uint32_t(&qf)[4][4], int tile) {
+    const int r0 = tile * kTileQ + warp * 16 + g, r1 = r0 + 8;
+    const T* p0 = base + int64_t(min(r0, seq - 1)) * row_len + 2 * t;
+    const T* p1 = base + int64_t(min(r1, seq - 1)) * row_len + 2 * t;
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      qf[kk][0] = r0 < seq ? ld32(p0 + 16 * kk) : 0u;
+      qf[kk][1] = r1 < seq ? ld32(p1 + 16 * kk) : 0u;
+      qf[kk][2] = r0 < seq ? ld32(p0 + 16 * kk + 8) : 0u;
+      qf[kk][3] = r1 < seq ? ld32(p1 + 16 * kk + 8) : 0u;
+    }
+  };
+  uint32_t q_next[4][4];
+  if (p.q_tiles > 0) load_q(q_next, 0);
+
+  // K, V (and the tail's queries) -> shared memory, 16-byte asynchronous
+  // copies, all in flight at once, in two groups: the first 64 keys (and
+  // the tail's queries), then the rest, so the first tile starts on its
+  // first key block while the others arrive. Keys past the sequence are
+  // zero-filled (a zero key scores 0 and is masked below, a zero value
+  // adds nothing).
+  auto copy_kv = [&](int row_begin, int row_end) {
+    for (int i = row_begin * 8 + threadIdx.x; i < row_end * 8; i += blockDim.x) {
+      const int r = i >> 3, c = i & 7;
+      const T* src = base + int64_t(min(r, seq - 1)) * row_len + c * 8;
+      cp_async_16(Ks + swz(r, c), src + hidden, r < seq);
+      cp_async_16(Vs + swz(r, c), src + 2 * hidden, r < seq);
+    }
+  };
+  const int first_rows = min(kKeyBlock, p.kv_rows);
+  copy_kv(0, first_rows);
+  for (int i = threadIdx.x; i < p.tail_rows * 8; i += blockDim.x) {
+    const int r = i >> 3, c = i & 7;
+    cp_async_16(Qs + swz(r, c), base + int64_t(p.q_tiles * kTileQ + r) * row_len + c * 8, true);
+  }
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+  copy_kv(first_rows, p.kv_rows);
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+  // Each thread waits for its own copies; the tensor cores read shared
+  // memory through the async proxy, so make them visible to it, then to
+  // the whole block.
+  asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+  __syncthreads();
+  bool all_keys = first_rows == p.kv_rows;
+  auto need_all_keys = [&] {  // block-uniform
+    if (all_keys) return;
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    __syncthreads();
+    all_keys = true;
+  };
+
+  for (int tile = 0; tile < p.q_tiles; ++tile) {
+    const int row0 = tile * kTileQ + warp * 16;  // this warp's 16 rows of the tile
+    uint32_t qf[4][4];
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) qf[kk][e] = q_next[kk][e];
+    if (tile + 1 < p.q_tiles) load_q(q_next, tile + 1);
+
+    float s[32], o[32];  // S of a 64-key block; O
+#pragma unroll
+    for (int i = 0; i < 32; ++i) o[i] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+
+    // Issue S = Q K^T for keys k0..k0+N-1 into s (completes at the next wait).
+    auto issue_s = [&](auto n_keys, float(&s)[32], int k0) {
+      constexpr int N = decltype(n_keys)::value;
+      wgmma_fence();
+      wgmma_rs<N, 0, false, T>(s, qf[0], smem_desc(Ks + k0 * kRow));
+#pragma unroll
+      for (int kk = 1; kk < 4; ++kk) wgmma_rs<N, 0, true, T>(s, qf[kk], smem_desc(Ks + k0 * kRow + kk * 32));
+      wgmma_commit();
+    };
+    // Softmax of the S block in registers, O rescaled, then issue O += P V.
+    auto softmax_pv = [&](auto n_keys, float(&s)[32], int k0, bool mask) {
+      constexpr int N = decltype(n_keys)::value;
+      // Maxima of the raw scores (the scale is positive); each score then
+      // costs one FMA and one MUFU: p = 2^(scale s - scale m).
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int j = 0; j < N / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          if (mask && k0 + 8 * j + 2 * t + (e & 1) >= seq) s[4 * j + e] = -INFINITY;
+          mx[e >> 1] = fmaxf(mx[e >> 1], s[4 * j + e]);
+        }
+      }
+      float m_use[2], alpha[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        mx[r] = quad_max(mx[r]);  // the 4 threads of a quad share a row
+        // Finite: every block holds at least one key of the sequence (no
+        // causal mask), so the first block turns m from -inf to a number
+        // and alpha = 2^-inf = 0 there.
+        const float m_new = fmaxf(m[r], mx[r]);
+        alpha[r] = fast_exp2((m[r] - m_new) * scale_log2);
+        m_use[r] = m_new * scale_log2;
+        m[r] = m_new;
+        l[r] *= alpha[r];  // per-thread partial sums, reduced over the quad at the end
+      }
+      uint32_t pf[N / 16][4];
+#pragma unroll
+      for (int c = 0; c < N / 16; ++c) {
+        float pv[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          pv[e] = fast_exp2(fmaf(s[8 * c + e], scale_log2, -m_use[(e >> 1) & 1]));
+          l[(e >> 1) & 1] += pv[e];
+        }
+        pf[c][0] = pack2<T>(pv[0], pv[1]);
+        pf[c][1] = pack2<T>(pv[2], pv[3]);
+        pf[c][2] = pack2<T>(pv[4], pv[5]);
+        pf[c][3] = pack2<T>(pv[6], pv[7]);
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        o[4 * j] *= alpha[0];
+        o[4 * j + 1] *= alpha[0];
+        o[4 * j + 2] *= alpha[1];
+        o[4 * j + 3] *= alpha[1];
+      }
+      wgmma_fence();
+#pragma unroll
+      for (int c = 0; c < N / 16; ++c) wgmma_rs<64, 1, true, T>(o, pf[c], smem_desc(Vs + (k0 + 16 * c) * kRow));
+      wgmma_commit();
+    };
+    auto wait = [&] {
+      wgmma_wait_all();
+      fence_regs(s);
+      fence_regs(o);
+    };
+
+    // The last block's width is a template parameter: ptxas serialises the
+    // whole wgmma pipeline (warning C7515) when a run-time branch picks
+    // between products of different widths.
+    constexpr std::integral_constant<int, kKeyBlock> full{};
+    constexpr std::integral_constant<int, (KvLast > 0 ? KvLast : kKeyBlock)> last{};
+    if (p.kv_blocks > 0) {
+      issue_s(full, s, 0);
+      wait();
+      for (int kb = 0; kb + 1 < p.kv_blocks; ++kb) {
+        softmax_pv(full, s, kb * kKeyBlock, false);  // full blocks hold no key past the sequence
+        need_all_keys();
+        issue_s(full, s, (kb + 1) * kKeyBlock);
+        wait();
+      }
+      softmax_pv(full, s, (p.kv_blocks - 1) * kKeyBlock, false);
+      need_all_keys();
+      if constexpr (KvLast > 0) issue_s(last, s, p.kv_blocks * kKeyBlock);
+      wait();
+    } else if constexpr (KvLast > 0) {
+      issue_s(last, s, 0);
+      wait();
+    }
+    if constexpr (KvLast > 0) {
+      softmax_pv(last, s, p.kv_blocks * kKeyBlock, true);
+      wait();
+    }
+
+    const float inv0 = 1.f / quad_sum(l[0]), inv1 = 1.f / quad_sum(l[1]);
+    const int r0 = row0 + g, r1 = r0 + 8;
+    T* o0 = out + (int64_t(b) * seq + r0) * hidden + h * kD + 2 * t;
+    T* o1 = out + (int64_t(b) * seq + r1) * hidden + h * kD + 2 * t;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      if (r0 < seq) *reinterpret_cast<uint32_t*>(o0 + 8 * j) = pack2<T>(o[4 * j] * inv0, o[4 * j + 1] * inv0);
+      if (r1 < seq) *reinterpret_cast<uint32_t*>(o1 + 8 * j) = pack2<T>(o[4 * j + 2] * inv1, o[4 * j + 3] * inv1);
+    }
+  }
+
+  if (p.tail_rows == 0) return;  // block-uniform
+  need_all_keys();
+  // The tail rows as one 16-row mma.sync tile (rows past them are zero
+  // queries, not kept), each warp over its quarter of the 16-key chunks;
+  // each writes its quarter's running max (in log2 units), sum and 64
+  // unnormalised outputs per tail row, merged below.
+  {
+    const int chunks = p.kv_rows / 16;
+    const int c_begin = warp * chunks / kWarps, c_end = (warp + 1) * chunks / kWarps;
+    const bool row_ok = g < p.tail_rows;  // this thread's row g; row g + 8 is never a tail row
+    uint32_t qa[4][4];
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      qa[kk][0] = row_ok ? ld32(Qs + swz(g, 2 * kk) + 4 * t) : 0u;
+      qa[kk][2] = row_ok ? ld32(Qs + swz(g, 2 * kk + 1) + 4 * t) : 0u;
+      qa[kk][1] = qa[kk][3] = 0u;
+    }
+    float acc[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+    float m = -INFINITY, l = 0.f;  // row g: raw max and per-thread partial sum
+    for (int c = c_begin; c < c_end; ++c) {
+      const int k0 = c * 16;
+      float sc[2][4] = {};
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+        for (int nb = 0; nb < 2; ++nb) {
+          const int key = k0 + nb * 8 + g;
+          mma16816<T>(sc[nb], qa[kk], ld32(Ks + swz(key, 2 * kk) + 4 * t), ld32(Ks + swz(key, 2 * kk + 1) + 4 * t));
+        }
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nb = 0; nb < 2; ++nb)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          if (k0 + nb * 8 + 2 * t + e >= seq) sc[nb][e] = -INFINITY;
+          mx = fmaxf(mx, sc[nb][e]);
+        }
+      mx = quad_max(mx);
+      const float m_new = fmaxf(m, mx);
+      // A warp's first chunks may all lie past the sequence: m stays -inf.
+      const float alpha = m == -INFINITY ? 0.f : fast_exp2((m - m_new) * scale_log2);
+      const float m_use = m_new == -INFINITY ? 0.f : m_new * scale_log2;
+      m = m_new;
+      l *= alpha;
+      float pr[2][2];
+#pragma unroll
+      for (int nb = 0; nb < 2; ++nb)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          pr[nb][e] = fast_exp2(fmaf(sc[nb][e], scale_log2, -m_use));
+          l += pr[nb][e];
+        }
+      const uint32_t a[4] = {pack2<T>(pr[0][0], pr[0][1]), 0u, pack2<T>(pr[1][0], pr[1][1]), 0u};
+#pragma unroll
+      for (int nd = 0; nd < 8; nd += 2) {
+        uint32_t bf[4];
+        // Lanes 0-15 address keys k0..k0+15 at dimensions 8 nd.., lanes
+        // 16-31 the same keys 8 dimensions on: one ldmatrix, two products.
+        ldmatrix_x4_trans(bf, Vs + swz(k0 + (lane & 15), nd + (lane >> 4)));
+        acc[nd][0] *= alpha, acc[nd][1] *= alpha, acc[nd + 1][0] *= alpha, acc[nd + 1][1] *= alpha;
+        mma16816<T>(acc[nd], a, bf[0], bf[1]);
+        mma16816<T>(acc[nd + 1], a, bf[2], bf[3]);
+      }
+    }
+    l = quad_sum(l);
+    if (row_ok) {
+      float* share = part + (g * kWarps + warp) * kPartFloats;
+      if (t == 0) share[0] = m == -INFINITY ? -INFINITY : m * scale_log2, share[1] = l;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        share[2 + 8 * j + 2 * t] = acc[j][0];
+        share[3 + 8 * j + 2 * t] = acc[j][1];
+      }
+    }
+  }
+  constexpr int n_warps = kWarps;
+  __syncthreads();
+  for (int i = threadIdx.x; i < p.tail_rows * kD; i += blockDim.x) {
+    const int tr = i / kD, d = i % kD;
+    const float* shares = part + tr * n_warps * kPartFloats;
+    float mmax = -INFINITY;
+    for (int k = 0; k < n_warps; ++k) mmax = fmaxf(mmax, shares[k * kPartFloats]);
+    float num = 0.f, den = 0.f;
+    for (int k = 0; k < n_warps; ++k) {
+      const float* sh = shares + k * kPartFloats;
+      if (sh[0] == -INFINITY) continue;  // a share with no keys
+      const float f = exp2f(sh[0] - mmax);
+      den = fmaf(sh[1], f, den);
+      num = fmaf(sh[2 + d], f, num);
+    }
+    const int qrow = p.q_tiles * kTileQ + tr;
+    T v;
+    if constexpr (std::is_same_v<T, __half>) v = __float2half_rn(num / den);
+    else v = __float2bfloat16_rn(num / den);
+    out[(int64_t(b) * seq + qrow) * hidden + h * kD + d] = v;
+  }
+}
+
+template <typename T>
+cudaError_t launch(const AttnProblem& pr, cudaStream_t stream) {
+  const Plan p = make_plan(pr.seq);
+  const int smem = p.bytes + 1024;  // + room to align the base to 1024 bytes
+  auto kernel = p.kv_last == 0    ? attn_wgmma_kernel<T, 0>
+                : p.kv_last == 16 ? attn_wgmma_kernel<T, 16>
+                                  : attn_wgmma_kernel<T, 64>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  kernel<<<pr.batch * pr.heads, kWarps * 32, smem, stream>>>(static_cast<const T*>(pr.qkv), static_cast<T*>(pr.out),
+                                                          pr.seq, pr.heads, pr.scale_log2);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+bool attention_supported(int seq, int head_dim, bool causal) {
+  return head_dim == kD && !causal && seq >= 1 && make_plan(seq).bytes + 1024 <= 227 * 1024;
+}
+
+cudaError_t attention(const AttnProblem& pr, cudaStream_t stream) {
+  if (pr.batch * pr.heads == 0) return cudaSuccess;
+  return pr.bf16 ? launch<__nv_bfloat16>(pr, stream) : launch<__half>(pr, stream);
+}
+
+}  // namespace clip::cuda::sm90
