@@ -414,15 +414,9 @@ bool mma_attention_supported(DType type, const AttnShape& s) { return mma_suppor
 
 bool wgmma_attention_supported(DType type, const AttnShape& s) {
   if (type == DType::F32 || !sm90::attention_supported(s.seq, s.head_dim, s.causal)) return false;
-  // Whether each device runs sm_90a code, asked once per device.
-  static std::mutex mu;
-  static std::map<int, bool> by_device;
   int dev = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = by_device.find(dev);
-  if (it == by_device.end()) it = by_device.emplace(dev, sm90::device_supported(dev)).first;
-  return it->second;
+  return sm90::device_supported(dev);  // two attribute queries, like max_smem_optin()
 }
 
 AttnImpl attention_choice(DType type, const AttnShape& s, int num_sms) {

@@ -21,6 +21,7 @@
 // tile (the "tail"), each warp takes a quarter of the keys, and the
 // quarters are merged through shared memory. Otherwise the last tile is
 // padded with zero queries whose results are not stored.
+#include "clip/cuda/device_utils.cuh"
 #include "clip/cuda/mma_utils.cuh"
 #include "clip/cuda/sm90/sm90_attention.h"
 
@@ -108,7 +109,6 @@ __device__ __forceinline__ void fence_regs(float (&r)[N]) {
 #define CLIP_D8(C, d, o) C(d[o]), C(d[o + 1]), C(d[o + 2]), C(d[o + 3]), C(d[o + 4]), C(d[o + 5]), C(d[o + 6]), C(d[o + 7])
 #define CLIP_WGMMA_IN(a, desc, acc, tb) "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "n"(acc), "n"(tb)
 #define CLIP_L16 "{%0, %1, %2, %3, %4, %5, %6, %7}"
-#define CLIP_L32 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}"
 #define CLIP_L64                                                                                       \
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
   "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
@@ -116,10 +116,6 @@ __device__ __forceinline__ void fence_regs(float (&r)[N]) {
 #define CLIP_WGMMA_16(TYPE, C)                                                            \
   asm volatile(CLIP_WGMMA_ASM("m64n16k16", TYPE, CLIP_L16, "8, %9, %10, %11", "12", "13", "14") \
                : CLIP_D8(C, d, 0)                                                         \
-               : CLIP_WGMMA_IN(a, desc, int(Accumulate), TransB))
-#define CLIP_WGMMA_32(TYPE, C)                                                                   \
-  asm volatile(CLIP_WGMMA_ASM("m64n32k16", TYPE, CLIP_L32, "16, %17, %18, %19", "20", "21", "22") \
-               : CLIP_D8(C, d, 0), CLIP_D8(C, d, 8)                                              \
                : CLIP_WGMMA_IN(a, desc, int(Accumulate), TransB))
 #define CLIP_WGMMA_64(TYPE, C)                                                                   \
   asm volatile(CLIP_WGMMA_ASM("m64n64k16", TYPE, CLIP_L64, "32, %33, %34, %35", "36", "37", "38") \
@@ -133,14 +129,11 @@ __device__ __forceinline__ void fence_regs(float (&r)[N]) {
 
 template <int N, int TransB, bool Accumulate, typename T>
 __device__ __forceinline__ void wgmma_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc) {
-  static_assert(N == 16 || N == 32 || N == 64, "N");
+  static_assert(N == 16 || N == 64, "N: 32-wide S products serialise the wgmma pipeline (make_plan)");
   constexpr bool bf = std::is_same_v<T, __nv_bfloat16>;
   if constexpr (N == 16) {
     if constexpr (bf) CLIP_WGMMA_N(16, "bf16");
     else CLIP_WGMMA_N(16, "f16");
-  } else if constexpr (N == 32) {
-    if constexpr (bf) CLIP_WGMMA_N(32, "bf16");
-    else CLIP_WGMMA_N(32, "f16");
   } else {
     if constexpr (bf) CLIP_WGMMA_N(64, "bf16");
     else CLIP_WGMMA_N(64, "f16");
@@ -150,10 +143,8 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[32], const uint32_t (&a)[4],
 #undef CLIP_D8
 #undef CLIP_WGMMA_IN
 #undef CLIP_L16
-#undef CLIP_L32
 #undef CLIP_L64
 #undef CLIP_WGMMA_16
-#undef CLIP_WGMMA_32
 #undef CLIP_WGMMA_64
 #undef CLIP_WGMMA_N
 
@@ -438,15 +429,14 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       }
     }
   }
-  constexpr int n_warps = kWarps;
   __syncthreads();
   for (int i = threadIdx.x; i < p.tail_rows * kD; i += blockDim.x) {
     const int tr = i / kD, d = i % kD;
-    const float* shares = part + tr * n_warps * kPartFloats;
+    const float* shares = part + tr * kWarps * kPartFloats;
     float mmax = -INFINITY;
-    for (int k = 0; k < n_warps; ++k) mmax = fmaxf(mmax, shares[k * kPartFloats]);
+    for (int k = 0; k < kWarps; ++k) mmax = fmaxf(mmax, shares[k * kPartFloats]);
     float num = 0.f, den = 0.f;
-    for (int k = 0; k < n_warps; ++k) {
+    for (int k = 0; k < kWarps; ++k) {
       const float* sh = shares + k * kPartFloats;
       if (sh[0] == -INFINITY) continue;  // a share with no keys
       const float f = exp2f(sh[0] - mmax);
@@ -454,10 +444,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       num = fmaf(sh[2 + d], f, num);
     }
     const int qrow = p.q_tiles * kTileQ + tr;
-    T v;
-    if constexpr (std::is_same_v<T, __half>) v = __float2half_rn(num / den);
-    else v = __float2bfloat16_rn(num / den);
-    out[(int64_t(b) * seq + qrow) * hidden + h * kD + d] = v;
+    out[(int64_t(b) * seq + qrow) * hidden + h * kD + d] = from_f32<T>(num / den);
   }
 }
 
