@@ -136,10 +136,14 @@ GemmRunner::GemmRunner(void* workspace, size_t workspace_bytes)
   ln_fold_ = !env_is("CLIPFIND_CUDA_LN_FOLD", "0");
 }
 
-// 256: the widest tile of the residual kernels (BiasResidualLnStats takes
-// no part tile column); CLIP's widths (512, 768, 1024, 1280) are multiples.
+// The statistics kernels (BiasResidualLnStats) take no part tile column:
+// the width must be a multiple of their widest tile (128; CLIP's widths 512,
+// 768, 1024 and 1280 are).
 bool GemmRunner::ln_fold_available(int64_t M, int64_t hidden) const {
-  return sm90_ && ln_fold_ && M >= kLnFoldMinRows && hidden % 256 == 0;
+  if (!sm90_ || !ln_fold_ || M < kLnFoldMinRows) return false;
+  for (const sm90::Variant& v : sm90::variants())
+    if (v.epilogue == sm90::Epilogue::BiasResidualLnStats && hidden % v.tile_n != 0) return false;
+  return true;
 }
 
 GemmRunner::~GemmRunner() {

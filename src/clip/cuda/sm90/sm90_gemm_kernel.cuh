@@ -80,14 +80,16 @@ struct Sm90Gemm {
 // activation tile: the out-projection, fc2); see bench/RESULTS.md, eleventh
 // round, which also lists the shapes tried and dropped (128x256 1x1 and
 // stream-K, 256x128, 128x128x128, a larger tile-scheduler swizzle). The
-// 128x256 cooperative kernel is kept for the shapes it won before.
+// 128x256 cooperative kernel (2x1 cluster) went too: it won no product by
+// more than a tie, and where it did (ViT-L/14's folded qkv: 592 against 594
+// us alone) its layers took 766 us in a pass against 682 for the 2x1
+// ping-pong kernel, whose epilogue overlaps the next tile's products
+// (fourteenth round).
 // The last two are for few rows: one 64-row tile covers a batch-1 image, and
 // narrow tiles spread the weight reads (what bounds such a product) over
 // 48-144 SMs. They use the plain (non-persistent) warp-specialised kernel:
 // with one tile per CTA there is nothing for ping-pong to overlap.
 using namespace cute;
-using Coop = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
-using CoopEpi = cutlass::epilogue::TmaWarpSpecializedCooperative;
 using Ping = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
 using PingEpi = cutlass::epilogue::TmaWarpSpecialized;
 using Plain = cutlass::gemm::KernelTmaWarpSpecialized;
@@ -97,8 +99,6 @@ using Plain = cutlass::gemm::KernelTmaWarpSpecialized;
 template <Epilogue E>
 std::vector<Variant> large_variants_for() {
   return {
-      {"cutlass 128x256x64 coop 2x1", E, false, 128, 256,
-       &Sm90Gemm<E, Shape<_128, _256, _64>, Shape<_2, _1, _1>, Coop, CoopEpi>::run},
       {"cutlass 128x128x64 pingpong 1x1", E, false, 128, 128,
        &Sm90Gemm<E, Shape<_128, _128, _64>, Shape<_1, _1, _1>, Ping, PingEpi>::run},
       {"cutlass 128x128x64 pingpong 2x1", E, false, 128, 128,
