@@ -876,7 +876,7 @@ TEST(CudaOps, Sm90LnFold) {
   // Through the runner, which picks the kernels and finishes the statistics.
   EXPECT_TRUE(res.gemm().ln_fold_available(8192, H));
   EXPECT_FALSE(res.gemm().ln_fold_available(8192, H + 64));  // a part tile column of the 128-wide kernels
-  EXPECT_FALSE(res.gemm().ln_fold_available(M, H));           // few rows for the pass: the plain path
+  EXPECT_FALSE(res.gemm().ln_fold_available(M, H));          // few rows for the pass: the plain path
   auto dh = upload(h0, DType::F32);
   for (Dev* d : {&copy, &scale, &out}) poison(d->p, d->bytes);
   LnFoldIo io;

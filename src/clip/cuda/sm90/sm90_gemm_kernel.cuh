@@ -83,8 +83,9 @@ struct Sm90Gemm {
 // 128x256 cooperative kernel (2x1 cluster) went too: it won no product by
 // more than a tie, and where it did (ViT-L/14's folded qkv: 592 against 594
 // us alone) its layers took 766 us in a pass against 682 for the 2x1
-// ping-pong kernel, whose epilogue overlaps the next tile's products
-// (fourteenth round).
+// ping-pong kernel (fourteenth round; likely because ping-pong overlaps one
+// tile's epilogue with the next tile's products, which a race of one
+// product at a time hardly shows).
 // The last two are for few rows: one 64-row tile covers a batch-1 image, and
 // narrow tiles spread the weight reads (what bounds such a product) over
 // 48-144 SMs. They use the plain (non-persistent) warp-specialised kernel:
