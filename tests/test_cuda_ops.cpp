@@ -405,11 +405,15 @@ TEST(CudaOps, TextEmbed) {
 struct AttnCase {
   int B, S, heads, D;
   bool causal;
+  float key_ramp = 0.f;  // key j scaled by 1 + key_ramp * j: scores that grow along the sequence
 };
 
 void check_attention(Rng& r, DType t, AttnImpl impl, AttnCase c, int num_sms) {
   const int H = c.heads * c.D;
-  std::vector<float> qkv = rounded(random_vec(r, size_t(c.B) * c.S * 3 * H), t);
+  std::vector<float> qkv = random_vec(r, size_t(c.B) * c.S * 3 * H);
+  for (size_t row = 0; row < size_t(c.B) * c.S; ++row)
+    for (int i = H; i < 2 * H; ++i) qkv[row * 3 * H + i] *= 1.f + c.key_ramp * float(row % c.S);
+  qkv = rounded(qkv, t);
   auto dq = upload(qkv, t);
   Dev out(size_t(c.B) * c.S * H * dtype_size(t));
   poison(out.p, out.bytes);
@@ -419,9 +423,9 @@ void check_attention(Rng& r, DType t, AttnImpl impl, AttnCase c, int num_sms) {
   // fp16/bf16 tensor cores also round P to the storage type before P*V.
   Tol tol = t == DType::F32 ? Tol{2e-5, 2e-5} : t == DType::F16 ? Tol{3e-3, 3e-3} : Tol{2e-2, 2e-2};
   char name[160];
-  std::snprintf(name, sizeof name, "attention %s %s B=%d S=%d heads=%d D=%d%s", dtype_name(t),
+  std::snprintf(name, sizeof name, "attention %s %s B=%d S=%d heads=%d D=%d%s key_ramp=%g", dtype_name(t),
                 impl == AttnImpl::Wgmma ? "wgmma" : impl == AttnImpl::TensorCore ? "tensor-core" : "simt", c.B,
-                c.S, c.heads, c.D, c.causal ? " causal" : "");
+                c.S, c.heads, c.D, c.causal ? " causal" : "", c.key_ramp);
   expect_close(download(out.p, t, want.size()), want, tol, name);
 }
 
@@ -521,6 +525,11 @@ TEST(CudaOps, AttentionWgmma) {
       {2, 72, 2, 64, false},  {2, 80, 2, 64, false},  {2, 100, 2, 64, false}, {2, 128, 2, 64, false},
       {2, 136, 2, 64, false}, {3, 197, 4, 64, false}, {2, 200, 2, 64, false}, {3, 257, 4, 64, false},
       {2, 512, 2, 64, false}, {1, 700, 2, 64, false}, {40, 257, 16, 64, false} /* more blocks than SMs */,
+      // Scores growing along the keys, so the running maximum of later key
+      // blocks moves by more than the kernel lets it lag (rescaling O), and,
+      // with the gentle ramp, by less (P above 1 against a stale maximum).
+      {2, 257, 4, 64, false, 1.f / 16}, {3, 197, 4, 64, false, 1.f / 16}, {2, 257, 4, 64, false, 1.f / 128},
+      {2, 130, 2, 64, false, 1.f / 8},
   };
   for (DType t : {DType::F16, DType::BF16})
     for (const AttnCase& c : cases) check_attention(r, t, AttnImpl::Wgmma, c, sms);
@@ -1037,6 +1046,30 @@ TEST(CudaOpsPerf, RealShapes) {
     const double us = time_us([&] { bias_act(ex, y->p, DType::F16, M, N, b->as<float>(), Act::QuickGelu); });
     std::printf("  bias_act f16 quick_gelu M=%lld N=%d %9.1f us  %6.0f GB/s\n", (long long)M, N, us,
                 M * N * 4.0 / us * 1e-3);
+  }
+}
+
+// How the wgmma attention's time grows with the number of blocks an SM holds
+// (ViT-L/14's shape, one block per image and head): flat from one to three
+// blocks an SM means each block's own chain of dependent operations bounds
+// it; linear means a shared unit (tensor cores, MUFU, memory) does.
+TEST(CudaOpsPerf, AttentionOccupancy) {
+  SKIP_WITHOUT_GPU();
+  if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
+  const AttnShape probe{1, 257, 16, 64, false, 0.125f};
+  if (!wgmma_attention_supported(DType::F16, probe)) GTEST_SKIP() << "no wgmma attention on this GPU";
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  Rng r(9);
+  for (int B : {8, 16, 24, 32, 48, 96, 256}) {
+    const AttnShape s{B, 257, 16, 64, false, 0.125f};
+    auto q = upload(random_vec(r, size_t(B) * 257 * 3 * 1024), DType::F16);
+    Dev out(size_t(B) * 257 * 1024 * 2);
+    const Exec ex{nullptr, false};
+    const double us = time_us([&] { attention(ex, q->p, out.p, DType::F16, s, sms, AttnImpl::Wgmma); });
+    const double blocks_per_sm = 16.0 * B / sms;
+    std::printf("  attention L/14 wgmma batch %3d: %8.1f us, %5.2f blocks an SM, %7.1f us per block an SM\n", B, us,
+                blocks_per_sm, us / blocks_per_sm);
   }
 }
 

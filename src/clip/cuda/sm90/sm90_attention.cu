@@ -7,7 +7,10 @@
 //   S = Q K^T     wgmma m64nNk16, Q fragments from global memory into
 //                 registers (the next tile's loaded during this one), K from
 //                 shared memory
-//   online softmax in float32 registers, one FMA and one ex2 per score
+//   online softmax in float32 registers, one FMA and one ex2 per score;
+//                 the running maximum moves only when it would otherwise
+//                 lag by more than 2^8 in P, so most blocks skip the
+//                 rescaling of O
 //   O += P V      wgmma m64n64k16, P from registers: the S accumulators of
 //                 keys 16c..16c+15 are exactly the A fragment of that k-step
 // over 64-key blocks (the last 16 or 64 wide), issuing the next block's S
@@ -42,6 +45,7 @@ constexpr int kKeyBlock = 64;    // keys per S product
 constexpr int kMaxTail = 8;      // up to this many rows past the full tiles go to the tail
 constexpr int kWarps = 4;        // one warpgroup a block
 constexpr int kPartFloats = kD + 2;  // a tail share: running max, sum, 64 outputs
+constexpr float kStaleLog2 = 8.f;  // the running maximum may lag the true one by up to 2^8 in P
 
 // Shared memory layout and work split for a sequence length (host and device).
 struct Plan {
@@ -168,6 +172,9 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
   unsigned char* Ks = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   const Plan p = make_plan(seq);
   unsigned char* Vs = Ks + p.v_off;
+  // Descriptors of K and V's first rows; a row r bytes on is r >> 4 more in
+  // the start-address field (which cannot carry: shared memory < 256 KB).
+  const uint64_t k_desc = smem_desc(Ks), v_desc = smem_desc(Vs);
   unsigned char* Qs = Ks + p.q_off;  // the tail's queries
   float* part = reinterpret_cast<float*>(Ks + p.part_off);
   const int b = blockIdx.x / heads, h = blockIdx.x % heads;
@@ -200,12 +207,20 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
   // first key block while the others arrive. Keys past the sequence are
   // zero-filled (a zero key scores 0 and is masked below, a zero value
   // adds nothing).
+  // A thread copies chunk c = tid % 8 of rows tid / 8, tid / 8 + 16, ...
+  // (row_begin is a multiple of 16): r & 7 is the same in all of them, so
+  // is the swizzled chunk, and the addresses step by constants.
+  constexpr int kRowStep = kWarps * 32 / 8;
+  static_assert(kRowStep % 8 == 0, "the swizzle repeats every 8 rows");
+  const int c_own = threadIdx.x & 7, r_own = threadIdx.x >> 3;
+  const int chunk_own = (c_own ^ (r_own & 7)) << 4;
   auto copy_kv = [&](int row_begin, int row_end) {
-    for (int i = row_begin * 8 + threadIdx.x; i < row_end * 8; i += blockDim.x) {
-      const int r = i >> 3, c = i & 7;
-      const T* src = base + int64_t(min(r, seq - 1)) * row_len + c * 8;
-      cp_async_16(Ks + swz(r, c), src + hidden, r < seq);
-      cp_async_16(Vs + swz(r, c), src + 2 * hidden, r < seq);
+    const T* src = base + int64_t(row_begin + r_own) * row_len + c_own * 8;
+    for (int r = row_begin + r_own; r < row_end; r += kRowStep, src += int64_t(kRowStep) * row_len) {
+      const bool in_seq = r < seq;
+      const T* from = in_seq ? src : base;  // a row past the sequence reads nothing; keep the address valid
+      cp_async_16(Ks + r * kRow + chunk_own, from + hidden, in_seq);
+      cp_async_16(Vs + r * kRow + chunk_own, from + 2 * hidden, in_seq);
     }
   };
   const int first_rows = min(kKeyBlock, p.kv_rows);
@@ -244,15 +259,15 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
     float s[32], o[32];  // S of a 64-key block; O
 #pragma unroll
     for (int i = 0; i < 32; ++i) o[i] = 0.f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-
+    float m[2] = {-INFINITY, -INFINITY};  // rows g, g + 8: the maximum the exponents are taken against
+    float l[2] = {0.f, 0.f};              // and the sums of the exponents
     // Issue S = Q K^T for keys k0..k0+N-1 into s (completes at the next wait).
     auto issue_s = [&](auto n_keys, float(&s)[32], int k0) {
       constexpr int N = decltype(n_keys)::value;
       wgmma_fence();
-      wgmma_rs<N, 0, false, T>(s, qf[0], smem_desc(Ks + k0 * kRow));
+      wgmma_rs<N, 0, false, T>(s, qf[0], k_desc + (k0 * kRow >> 4));
 #pragma unroll
-      for (int kk = 1; kk < 4; ++kk) wgmma_rs<N, 0, true, T>(s, qf[kk], smem_desc(Ks + k0 * kRow + kk * 32));
+      for (int kk = 1; kk < 4; ++kk) wgmma_rs<N, 0, true, T>(s, qf[kk], k_desc + ((k0 * kRow + kk * 32) >> 4));
       wgmma_commit();
     };
     // Softmax of the S block in registers, O rescaled, then issue O += P V.
@@ -269,19 +284,37 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
           mx[e >> 1] = fmaxf(mx[e >> 1], s[4 * j + e]);
         }
       }
-      float m_use[2], alpha[2];
+      // The maximum moves only when a row's new scores exceed it by more
+      // than 2^kStaleLog2 (FlashAttention-4's lazy rescaling): below that,
+      // P stays under 2^kStaleLog2, well inside 16-bit range, and O and the
+      // sums need no rescaling. After the first block that is rare, so the
+      // warp skips the 32 multiplications of O on most blocks. The first
+      // block always moves it: m = -inf, and every block holds at least one
+      // key of the sequence (no causal mask), so mx is finite.
+      bool grow = false;
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         mx[r] = quad_max(mx[r]);  // the 4 threads of a quad share a row
-        // Finite: every block holds at least one key of the sequence (no
-        // causal mask), so the first block turns m from -inf to a number
-        // and alpha = 2^-inf = 0 there.
-        const float m_new = fmaxf(m[r], mx[r]);
-        alpha[r] = fast_exp2((m[r] - m_new) * scale_log2);
-        m_use[r] = m_new * scale_log2;
-        m[r] = m_new;
-        l[r] *= alpha[r];  // per-thread partial sums, reduced over the quad at the end
+        grow |= (mx[r] - m[r]) * scale_log2 > kStaleLog2;
       }
+      if (__any_sync(0xffffffffu, grow)) {  // warp-uniform: O's rows are the warp's own
+        float alpha[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const float m_new = (mx[r] - m[r]) * scale_log2 > kStaleLog2 ? mx[r] : m[r];
+          alpha[r] = fast_exp2((m[r] - m_new) * scale_log2);  // 1 where it stays, 0 from -inf
+          m[r] = m_new;
+        }
+        l[0] *= alpha[0], l[1] *= alpha[1];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          o[4 * j] *= alpha[0];
+          o[4 * j + 1] *= alpha[0];
+          o[4 * j + 2] *= alpha[1];
+          o[4 * j + 3] *= alpha[1];
+        }
+      }
+      const float m_use[2] = {m[0] * scale_log2, m[1] * scale_log2};
       uint32_t pf[N / 16][4];
 #pragma unroll
       for (int c = 0; c < N / 16; ++c) {
@@ -289,23 +322,16 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
           pv[e] = fast_exp2(fmaf(s[8 * c + e], scale_log2, -m_use[(e >> 1) & 1]));
-          l[(e >> 1) & 1] += pv[e];
+          l[(e >> 1) & 1] += pv[e];  // per-thread partial sums, reduced over the quad at the end
         }
         pf[c][0] = pack2<T>(pv[0], pv[1]);
         pf[c][1] = pack2<T>(pv[2], pv[3]);
         pf[c][2] = pack2<T>(pv[4], pv[5]);
         pf[c][3] = pack2<T>(pv[6], pv[7]);
       }
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        o[4 * j] *= alpha[0];
-        o[4 * j + 1] *= alpha[0];
-        o[4 * j + 2] *= alpha[1];
-        o[4 * j + 3] *= alpha[1];
-      }
       wgmma_fence();
 #pragma unroll
-      for (int c = 0; c < N / 16; ++c) wgmma_rs<64, 1, true, T>(o, pf[c], smem_desc(Vs + (k0 + 16 * c) * kRow));
+      for (int c = 0; c < N / 16; ++c) wgmma_rs<64, 1, true, T>(o, pf[c], v_desc + ((k0 + 16 * c) * kRow >> 4));
       wgmma_commit();
     };
     auto wait = [&] {
@@ -377,12 +403,14 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       const int k0 = c * 16;
       float sc[2][4] = {};
 #pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-#pragma unroll
-        for (int nb = 0; nb < 2; ++nb) {
-          const int key = k0 + nb * 8 + g;
-          mma16816<T>(sc[nb], qa[kk], ld32(Ks + swz(key, 2 * kk) + 4 * t), ld32(Ks + swz(key, 2 * kk + 1) + 4 * t));
-        }
+      for (int kk = 0; kk < 4; ++kk) {
+        // Lane l addresses key k0 + (l & 7) + 8 (l >> 4), chunk 2 kk + ((l >> 3) & 1):
+        // matrices 0, 1 are keys k0..k0+7 (B fragment of n-block 0), 2, 3 the next 8.
+        uint32_t kf[4];
+        ldmatrix_x4(kf, Ks + swz(k0 + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
+        mma16816<T>(sc[0], qa[kk], kf[0], kf[1]);
+        mma16816<T>(sc[1], qa[kk], kf[2], kf[3]);
+      }
       float mx = -INFINITY;
 #pragma unroll
       for (int nb = 0; nb < 2; ++nb)
@@ -439,12 +467,12 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
     for (int k = 0; k < kWarps; ++k) {
       const float* sh = shares + k * kPartFloats;
       if (sh[0] == -INFINITY) continue;  // a share with no keys
-      const float f = exp2f(sh[0] - mmax);
+      const float f = fast_exp2(sh[0] - mmax);
       den = fmaf(sh[1], f, den);
       num = fmaf(sh[2 + d], f, num);
     }
     const int qrow = p.q_tiles * kTileQ + tr;
-    out[(int64_t(b) * seq + qrow) * hidden + h * kD + d] = from_f32<T>(num / den);
+    out[(int64_t(b) * seq + qrow) * hidden + h * kD + d] = from_f32<T>(__fdividef(num, den));
   }
 }
 
