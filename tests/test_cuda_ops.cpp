@@ -408,6 +408,10 @@ struct AttnCase {
   float key_ramp = 0.f;  // key j scaled by 1 + key_ramp * j: scores that grow along the sequence
 };
 
+const char* attn_impl_name(AttnImpl impl) {
+  return impl == AttnImpl::Wgmma ? "wgmma" : impl == AttnImpl::TensorCore ? "tensor-core" : "simt";
+}
+
 void check_attention(Rng& r, DType t, AttnImpl impl, AttnCase c, int num_sms) {
   const int H = c.heads * c.D;
   std::vector<float> qkv = random_vec(r, size_t(c.B) * c.S * 3 * H);
@@ -424,8 +428,7 @@ void check_attention(Rng& r, DType t, AttnImpl impl, AttnCase c, int num_sms) {
   Tol tol = t == DType::F32 ? Tol{2e-5, 2e-5} : t == DType::F16 ? Tol{3e-3, 3e-3} : Tol{2e-2, 2e-2};
   char name[160];
   std::snprintf(name, sizeof name, "attention %s %s B=%d S=%d heads=%d D=%d%s key_ramp=%g", dtype_name(t),
-                impl == AttnImpl::Wgmma ? "wgmma" : impl == AttnImpl::TensorCore ? "tensor-core" : "simt", c.B,
-                c.S, c.heads, c.D, c.causal ? " causal" : "", c.key_ramp);
+                attn_impl_name(impl), c.B, c.S, c.heads, c.D, c.causal ? " causal" : "", c.key_ramp);
   expect_close(download(out.p, t, want.size()), want, tol, name);
 }
 
@@ -987,8 +990,7 @@ TEST(CudaOpsPerf, RealShapes) {
           continue;
         const double us = time_us([&] { attention(ex, q->p, out.p, t, s, sms, impl); });
         std::printf("  attention %-18s %s %-11s %9.1f us  %6.1f TFLOP/s%s\n", a.name, dtype_name(t),
-                    impl == AttnImpl::Wgmma ? "wgmma" : impl == AttnImpl::TensorCore ? "tensor-core" : "simt", us,
-                    flop / us * 1e-6, impl == chosen ? "  (auto)" : "");
+                    attn_impl_name(impl), us, flop / us * 1e-6, impl == chosen ? "  (auto)" : "");
       }
     }
   }

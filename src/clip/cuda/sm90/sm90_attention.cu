@@ -291,17 +291,17 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       // warp skips the 32 multiplications of O on most blocks. The first
       // block always moves it: m = -inf, and every block holds at least one
       // key of the sequence (no causal mask), so mx is finite.
-      bool grow = false;
+      bool moves[2];
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         mx[r] = quad_max(mx[r]);  // the 4 threads of a quad share a row
-        grow |= (mx[r] - m[r]) * scale_log2 > kStaleLog2;
+        moves[r] = (mx[r] - m[r]) * scale_log2 > kStaleLog2;
       }
-      if (__any_sync(0xffffffffu, grow)) {  // warp-uniform: O's rows are the warp's own
+      if (__any_sync(0xffffffffu, moves[0] || moves[1])) {  // warp-uniform: O's rows are the warp's own
         float alpha[2];
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
-          const float m_new = (mx[r] - m[r]) * scale_log2 > kStaleLog2 ? mx[r] : m[r];
+          const float m_new = moves[r] ? mx[r] : m[r];
           alpha[r] = fast_exp2((m[r] - m_new) * scale_log2);  // 1 where it stays, 0 from -inf
           m[r] = m_new;
         }
