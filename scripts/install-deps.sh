@@ -7,9 +7,11 @@
 set -euo pipefail
 
 # Building the clipfind program and running it on the sample video.
+# ocl-icd-opencl-dev: libdnnl-dev only recommends it, but its CMake config
+# fails without OpenCL (and apt-get below leaves recommendations out).
 BUILD_DEBS=(
   build-essential cmake ninja-build pkg-config python3 python3-numpy zlib1g-dev
-  nlohmann-json3-dev libutf8proc-dev libpng-dev libjpeg62-turbo-dev libcli11-dev libdnnl-dev
+  nlohmann-json3-dev libutf8proc-dev libpng-dev libjpeg62-turbo-dev libcli11-dev libdnnl-dev ocl-icd-opencl-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libsqlite3-dev ffmpeg
   libcpp-httplib-dev
 )
