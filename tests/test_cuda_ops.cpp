@@ -59,6 +59,13 @@ struct Dev {
 
 Exec test_exec() { return Exec{nullptr, true}; }  // default stream, synchronising checks
 
+// The SMs of device 0 (the attention kernels size their grids by them).
+int device_sms() {
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  return sms;
+}
+
 // host float32 -> device `type`
 std::unique_ptr<Dev> upload(const std::vector<float>& v, DType type) {
   Dev tmp(v.size() * 4);
@@ -486,8 +493,7 @@ TEST(CudaOps, GatherRows) {
 TEST(CudaOps, Attention) {
   SKIP_WITHOUT_GPU();
   Rng r(6);
-  int sms = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const int sms = device_sms();
   const AttnCase cases[] = {
       {3, 50, 4, 64, false},  {2, 77, 4, 64, true},  {2, 197, 3, 64, false}, {2, 257, 2, 64, false},
       {1, 7, 8, 64, true},    {2, 1, 2, 64, false},  {2, 17, 2, 64, true},   {2, 50, 2, 32, false},
@@ -521,8 +527,7 @@ TEST(CudaOps, AttentionWgmma) {
     GTEST_SKIP() << "the wgmma attention kernel needs an sm_90 GPU and a build with sm_90a (this device or build "
                     "has neither)";
   Rng r(16);
-  int sms = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const int sms = device_sms();
   const AttnCase cases[] = {
       {3, 1, 2, 64, false},   {3, 50, 4, 64, false},  {2, 64, 3, 64, false},  {2, 65, 3, 64, false},
       {2, 72, 2, 64, false},  {2, 80, 2, 64, false},  {2, 100, 2, 64, false}, {2, 128, 2, 64, false},
@@ -968,8 +973,7 @@ TEST(CudaOps, Sm90GemmRefusesUnalignedShapes) {
 TEST(CudaOpsPerf, RealShapes) {
   SKIP_WITHOUT_GPU();
   if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
-  int sms = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const int sms = device_sms();
   Rng r(8);
   struct A { const char* name; AttnCase c; };
   for (A a : {A{"B/32 vision b256", {256, 50, 12, 64, false}}, A{"B/16 vision b256", {256, 197, 12, 64, false}},
@@ -1060,8 +1064,7 @@ TEST(CudaOpsPerf, AttentionOccupancy) {
   if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
   const AttnShape probe{1, 257, 16, 64, false, 0.125f};
   if (!wgmma_attention_supported(DType::F16, probe)) GTEST_SKIP() << "no wgmma attention on this GPU";
-  int sms = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const int sms = device_sms();
   Rng r(9);
   for (int B : {8, 16, 24, 32, 48, 96, 256}) {
     const AttnShape s{B, 257, 16, 64, false, 0.125f};
