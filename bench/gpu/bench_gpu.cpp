@@ -1,7 +1,7 @@
 // GPU benchmark of clipfind's CUDA backend on random weights of real CLIP
 // shapes (speed does not depend on the values).
 //
-//   bench_gpu [--models B/32,B/16,L/14] [--precision fp16] [--json FILE] [--quick] [--batches 256,1024]
+//   bench_gpu [--models B/32,B/16,L/14] [--precision fp16] [--json FILE] [--quick] [--split] [--batches 256,1024]
 //
 // Images/s at batch 1, 64, 256, 1024 (L/14: 1, 64, 256), texts/s at 1 and
 // 256 (77 tokens) and a short query (7 tokens), latency at batch 1, achieved
@@ -9,7 +9,13 @@
 // sets, alternated), warm-up (the first calls also build cuBLASLt plans and
 // capture CUDA graphs), then CUDA events around each call, median of many.
 // "wall" is host time per call including synchronisation (what a caller
-// waiting on one query sees).
+// waiting on one query sees). Batches of one or two are timed from a rested
+// GPU (time_calls). Where NVML loads (gpu_clocks.h), each line also
+// carries the median SM clock and board power over its timed calls and the
+// share of the dense fp16 peak at that clock.
+// --split also runs each image batch as two halves on two backends (two
+// streams) side by side; with CLIPFIND_CUDA_SM_LIMIT=66 in the environment
+// each half's GEMMs stay on half the SMs (bench/RESULTS.md, seventeenth round).
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -20,10 +26,12 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "clip/cuda/cuda_backend.h"
 #include "check_cuda.h"
+#include "gpu_clocks.h"
 #include "random_model.h"
 
 namespace {
@@ -49,23 +57,73 @@ double text_flops(const ClipConfig& c, int seq) {
 struct Timing {
   double gpu_ms = 0;   // median of CUDA-event times
   double wall_ms = 0;  // median host time per synchronised call
+  bench::GpuClocks::Reading clocks;  // SM clock and power over the timed calls
 };
 
+// Dense fp16/bf16 tensor-core FLOPs per SM per clock: 4096 on sm_90 (the
+// H100 SXM's 989 TFLOP/s at 1,830 MHz over 132 SMs), 2048 on sm_80 (the
+// A100's 312 at 1,410 over 108); 0 where not known here.
+double dense_fp16_flops_per_sm_clock(const cudaDeviceProp& p) {
+  if (p.major == 9 && p.minor == 0) return 4096;
+  if (p.major == 8 && p.minor == 0) return 2048;
+  return 0;
+}
+
+// The JSON fields of a measurement's clock: the median SM clock while it
+// ran and, from half a second (50 samples) on, the board power and (where
+// the peak rate per clock is known) the share of the dense fp16 peak at that
+// clock that `tflops` reached. NVML's clock is read instantly, but its power
+// reading averages over longer than a short measurement, so it would show
+// the run before.
+std::string clock_fields(const Timing& t, double tflops, const cudaDeviceProp& prop) {
+  if (!t.clocks.valid) return "";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, ",\"sm_mhz\":%.0f", t.clocks.sm_mhz);
+  std::string s = buf;
+  if (t.clocks.samples < 50) return s;
+  const double peak = dense_fp16_flops_per_sm_clock(prop) * prop.multiProcessorCount * t.clocks.sm_mhz * 1e-6;
+  std::snprintf(buf, sizeof buf, ",\"watts\":%.0f", t.clocks.watts);
+  s += buf;
+  if (peak > 0) {
+    std::snprintf(buf, sizeof buf, ",\"of_clock_peak\":%.3f", tflops / peak);
+    s += buf;
+  }
+  return s;
+}
+
+// One sampler for the whole run (NVML is loaded once).
+bench::GpuClocks& gpu_clocks() {
+  static bench::GpuClocks clocks;
+  return clocks;
+}
+
+// latency: a batch of one or two, timed from a rested GPU (below).
 template <typename F>
-Timing time_calls(CudaBackend& be, F&& call, double est_ms) {
+Timing time_calls(CudaBackend& be, F&& call, double est_ms, bool latency = false) {
+  bench::GpuClocks& clocks = gpu_clocks();
   auto stream = static_cast<cudaStream_t>(be.stream());
+  // A latency measurement starts from a rested GPU, as a query to an idle
+  // search server does: after a large batch the board stays at its power
+  // cap for a while, with the SM clock down to about 1,400 MHz, and a single
+  // query timed then shows that clock rather than its own (1,980 MHz once
+  // idle; bench/RESULTS.md, seventeenth round: B/32's 7-token query 0.316 ms
+  // right after the batch of 1,024, 0.267 ms rested). Throughput batches are
+  // timed as they come: they reach the cap within their warm-up calls.
+  if (latency) std::this_thread::sleep_for(std::chrono::seconds(1));
   for (int i = 0; i < 4; ++i) call(i);  // eager, capture, replays
   be.synchronize();
   // About 1.5 s of GPU time per measurement, 7..200 calls.
   const int reps = std::clamp(static_cast<int>(1500.0 / std::max(est_ms, 0.01)), 7, 200);
   std::vector<cudaEvent_t> ev(reps + 1);
   for (auto& e : ev) CHECK_CUDA(cudaEventCreate(&e));
+  clocks.start();
   CHECK_CUDA(cudaEventRecord(ev[0], stream));
   for (int i = 0; i < reps; ++i) {
     call(i);
     CHECK_CUDA(cudaEventRecord(ev[i + 1], stream));
   }
   be.synchronize();
+  const bench::GpuClocks::Reading reading = clocks.stop();
   std::vector<double> gpu(reps);
   for (int i = 0; i < reps; ++i) {
     float ms = 0;
@@ -84,7 +142,31 @@ Timing time_calls(CudaBackend& be, F&& call, double est_ms) {
   }
   std::nth_element(gpu.begin(), gpu.begin() + reps / 2, gpu.end());
   std::nth_element(wall.begin(), wall.begin() + wreps / 2, wall.end());
-  return {gpu[reps / 2], wall[wreps / 2]};
+  return {gpu[reps / 2], wall[wreps / 2], reading};
+}
+
+// Two backends (each its own stream and scratch) running halves of a batch
+// side by side: a's stream starts b's through an event each call and waits
+// for it at the end, so the events on a's stream time both halves.
+template <typename F, typename G>
+Timing time_split(CudaBackend& a, CudaBackend& b, F&& call_a, G&& call_b) {
+  auto sa = static_cast<cudaStream_t>(a.stream()), sb = static_cast<cudaStream_t>(b.stream());
+  cudaEvent_t fork, join;
+  CHECK_CUDA(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+  CHECK_CUDA(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+  auto both = [&](int i) {
+    CHECK_CUDA(cudaEventRecord(fork, sa));
+    CHECK_CUDA(cudaStreamWaitEvent(sb, fork));
+    call_a(i);
+    call_b(i);
+    CHECK_CUDA(cudaEventRecord(join, sb));
+    CHECK_CUDA(cudaStreamWaitEvent(sa, join));
+  };
+  const Timing t = time_calls(a, both, 50.0);
+  b.synchronize();
+  cudaEventDestroy(fork);
+  cudaEventDestroy(join);
+  return t;
 }
 
 struct Args {
@@ -93,6 +175,7 @@ struct Args {
   std::string json;
   bool quick = false;
   std::vector<int> batches;  // image batches (--batches); empty: the defaults
+  bool split = false;        // --split: also each image batch as two halves side by side
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -161,18 +244,46 @@ int run(const Args& a) {
       const double fl_img = image_flops(cfg);
       double est = 0.05;
       for (int n : batches) {
-        const Timing t = time_calls(*be, [&](int i) { be->encode_images_device(d_pool + (i & 1) * img_floats, n, d_out); },
-                                    est);
+        const Timing t = time_calls(
+            *be, [&](int i) { be->encode_images_device(d_pool + (i & 1) * img_floats, n, d_out); }, est, n <= 2);
         est = t.gpu_ms * 4;
+        const double tflops = fl_img * n / t.gpu_ms * 1e-9;
         char line[512];
         std::snprintf(line, sizeof line,
                       "{\"engine\":\"clipfind\",\"model\":\"%s\",\"tower\":\"vision\",\"precision\":\"%s\",\"batch\":%d,"
                       "\"seq\":%d,\"ms\":%.4f,\"wall_ms\":%.4f,\"items_per_s\":%.1f,\"tflops\":%.1f,"
-                      "\"gpu_mem_mb\":%.0f,\"backend_mb\":%.0f,\"weights_mb\":%.1f}",
+                      "\"gpu_mem_mb\":%.0f,\"backend_mb\":%.0f,\"weights_mb\":%.1f",
                       name.c_str(), precision_name(p), n, v.num_positions(), t.gpu_ms, t.wall_ms, n / t.gpu_ms * 1e3,
-                      fl_img * n / t.gpu_ms * 1e-9, (gpu_used_bytes() - used0) / 1048576.0,
-                      be->allocated_bytes() / 1048576.0, weights_mb);
-        emit(js, line);
+                      tflops, (gpu_used_bytes() - used0) / 1048576.0, be->allocated_bytes() / 1048576.0, weights_mb);
+        emit(js, line + clock_fields(t, tflops, prop) + "}");
+      }
+      if (a.split) {
+        std::unique_ptr<Backend> base2 = make_cuda_backend(cfg, w, o);
+        auto* be2 = dynamic_cast<CudaBackend*>(base2.get());
+        for (int n : batches) {
+          if (n < 2) continue;
+          const int h = n / 2;
+          const size_t off = size_t(h) * img_floats;
+          // First calls alone (each backend races its GEMM kernels on them).
+          for (int i = 0; i < 2; ++i) {
+            be->encode_images_device(d_pool, h, d_out);
+            be->synchronize();
+            be2->encode_images_device(d_pool + off, n - h, d_out + size_t(h) * cfg.projection_dim);
+            be2->synchronize();
+          }
+          const Timing t = time_split(
+              *be, *be2, [&](int i) { be->encode_images_device(d_pool + (i & 1) * img_floats, h, d_out); },
+              [&](int i) {
+                be2->encode_images_device(d_pool + (i & 1) * img_floats + off, n - h, d_out + size_t(h) * cfg.projection_dim);
+              });
+          const double tflops = fl_img * n / t.gpu_ms * 1e-9;
+          char line[512];
+          std::snprintf(line, sizeof line,
+                        "{\"engine\":\"clipfind-split2\",\"model\":\"%s\",\"tower\":\"vision\",\"precision\":\"%s\","
+                        "\"batch\":%d,\"seq\":%d,\"ms\":%.4f,\"items_per_s\":%.1f,\"tflops\":%.1f",
+                        name.c_str(), precision_name(p), n, v.num_positions(), t.gpu_ms, n / t.gpu_ms * 1e3, tflops);
+          emit(js, line + clock_fields(t, tflops, prop) + "}");
+        }
       }
       // Text: 77 tokens (the full context) at 1 and 256, a 7-token query and
       // two 8-token queries (16 rows: the most small_linear takes).
@@ -180,16 +291,17 @@ int run(const Args& a) {
       for (T tc : {T{1, 7}, T{2, 8}, T{1, 77}, T{256, 77}}) {
         const TextBatch b0 = testing::random_texts(*cfg.text, tc.n, tc.seq, 1);
         const TextBatch b1 = testing::random_texts(*cfg.text, tc.n, tc.seq, 2);
-        const Timing t = time_calls(*be, [&](int i) { be->encode_texts_device((i & 1) ? b1 : b0, d_out); }, 1.0);
+        const Timing t =
+            time_calls(*be, [&](int i) { be->encode_texts_device((i & 1) ? b1 : b0, d_out); }, 1.0, tc.n <= 2);
+        const double tflops = text_flops(cfg, tc.seq) * tc.n / t.gpu_ms * 1e-9;
         char line[512];
         std::snprintf(line, sizeof line,
                       "{\"engine\":\"clipfind\",\"model\":\"%s\",\"tower\":\"text\",\"precision\":\"%s\",\"batch\":%d,"
                       "\"seq\":%d,\"ms\":%.4f,\"wall_ms\":%.4f,\"items_per_s\":%.1f,\"tflops\":%.1f,"
-                      "\"gpu_mem_mb\":%.0f,\"backend_mb\":%.0f,\"weights_mb\":%.1f}",
-                      name.c_str(), precision_name(p), tc.n, tc.seq, t.gpu_ms, t.wall_ms, tc.n / t.gpu_ms * 1e3,
-                      text_flops(cfg, tc.seq) * tc.n / t.gpu_ms * 1e-9, (gpu_used_bytes() - used0) / 1048576.0,
-                      be->allocated_bytes() / 1048576.0, weights_mb);
-        emit(js, line);
+                      "\"gpu_mem_mb\":%.0f,\"backend_mb\":%.0f,\"weights_mb\":%.1f",
+                      name.c_str(), precision_name(p), tc.n, tc.seq, t.gpu_ms, t.wall_ms, tc.n / t.gpu_ms * 1e3, tflops,
+                      (gpu_used_bytes() - used0) / 1048576.0, be->allocated_bytes() / 1048576.0, weights_mb);
+        emit(js, line + clock_fields(t, tflops, prop) + "}");
       }
     }
     cudaFree(d_pool);
@@ -217,6 +329,7 @@ int main(int argc, char** argv) {
       for (const auto& p : split(next())) a.precisions.push_back(parse_precision(p));
     } else if (s == "--json") a.json = next();
     else if (s == "--quick") a.quick = true;
+    else if (s == "--split") a.split = true;
     else if (s == "--batches") {
       for (const std::string& b : split(next())) {
         const int n = std::atoi(b.c_str());
@@ -227,7 +340,7 @@ int main(int argc, char** argv) {
         a.batches.push_back(n);
       }
     } else {
-      std::fprintf(stderr, "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick] [--batches 256,1024]\n");
+      std::fprintf(stderr, "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick] [--split] [--batches 256,1024]\n");
       return 2;
     }
   }

@@ -95,15 +95,18 @@ ours = [r for r in rows if r["engine"] == "clipfind" and r["precision"] == "fp16
 frames = [r for r in rows if r.get("bench") == "frames"]
 def fmt(x, d=0):
     return "-" if x is None else f"{x:,.{d}f}"
-print("| model | tower | batch | tokens | clipfind items/s | ms | wall ms | TFLOP/s | GPU MiB | torch eager items/s | ×eager | torch.compile items/s | ×compile |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+# SM MHz and W: medians over the timed calls; of peak: TFLOP/s over the dense
+# fp16 peak at that clock (bench_gpu, gpu_clocks.h).
+print("| model | tower | batch | tokens | clipfind items/s | ms | wall ms | TFLOP/s | SM MHz | W | of peak | GPU MiB | torch eager items/s | ×eager | torch.compile items/s | ×compile |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in ours:
     k = (r["model"], r["tower"], r["batch"], r["seq"])
     e = by.get(("torch-eager",) + k)
     c = by.get(("torch-compile",) + k)
     ips = r["items_per_s"]
     print(f"| {r['model']} | {r['tower']} | {r['batch']} | {r['seq']} | {fmt(ips)} | {r['ms']:.3f} | {r['wall_ms']:.3f} | "
-          f"{r['tflops']:.0f} | {r['gpu_mem_mb']:.0f} | {fmt(e and e['items_per_s'])} | "
+          f"{r['tflops']:.0f} | {fmt(r.get('sm_mhz'))} | {fmt(r.get('watts'))} | {fmt(r.get('of_clock_peak'), 2)} | "
+          f"{r['gpu_mem_mb']:.0f} | {fmt(e and e['items_per_s'])} | "
           f"{fmt(e and ips / e['items_per_s'], 2)} | {fmt(c and c['items_per_s'])} | {fmt(c and ips / c['items_per_s'], 2)} |")
 print()
 print("| frames | source | frames/s | floor (pinned H2D / frame size) | of floor | H2D GB/s |")

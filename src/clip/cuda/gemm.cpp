@@ -132,6 +132,8 @@ GemmRunner::GemmRunner(void* workspace, size_t workspace_bytes)
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
+  // Persistent kernels on at most this many SMs (gemm.h).
+  if (const int limit = env_int("CLIPFIND_CUDA_SM_LIMIT", 0); limit > 0) sm_count_ = std::min(sm_count_, limit);
   sm90_ = !sm90::variants().empty() && !env_is("CLIPFIND_CUDA_CUTLASS", "0") && sm90::device_supported(device);
   ln_fold_ = !env_is("CLIPFIND_CUDA_LN_FOLD", "0");
 }

@@ -85,6 +85,8 @@ class GemmRunner {
   // CLIPFIND_CUDA_SM90_SKIP: parts of sm90 kernel names left out (gemm.cpp).
   // CLIPFIND_CUDA_LN_FOLD=0: never fold LayerNorms (ln_fold_available).
   // CLIPFIND_CUDA_GEMM_LOG=1: print each shape's choice and timings.
+  // CLIPFIND_CUDA_SM_LIMIT=N: the persistent sm90 kernels' grids on at most N
+  // SMs (bench_gpu --split: two passes side by side).
   GemmRunner(void* workspace, size_t workspace_bytes);
   ~GemmRunner();
   GemmRunner(const GemmRunner&) = delete;
