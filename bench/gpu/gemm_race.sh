@@ -4,7 +4,7 @@
 # (CudaOps.Sm90GemmVariants; GX_FILTER for others), then:
 #  1. one bench_gpu run per GX_MODELS entry (MODEL:BATCH) with every kernel
 #     raced, printing each GEMM shape's first-call race (gemm_table.py) and
-#     the SM clock and power over the B/32 run (nvidia-smi);
+#     the SM clock and power bench_gpu sampled over each measurement;
 #  2. an A/B of whole passes over GX_AB (space-separated VAR=value settings,
 #     "-" for none; e.g. CLIPFIND_CUDA_SM90_SKIP=2x1 leaves those kernels
 #     out of the race), GX_REPEAT times, through ab_table.py;
@@ -40,34 +40,18 @@ bench() {  # bench() SETTING MODEL:BATCH LOG [extra bench_gpu args]
 
 for m in $MODELS; do
   tag=${m//\//}; tag=${tag//:/_}
-  smi=
-  if [ "${m%%:*}" = B/32 ] && command -v nvidia-smi >/dev/null; then
-    nvidia-smi --query-gpu=clocks.sm,power.draw,temperature.gpu --format=csv,noheader,nounits -lms 200 \
-      >"$OUT/gx_smi.log" 2>&1 &
-    smi=$!
-  fi
   CLIPFIND_CUDA_GEMM_LOG=1 bench - "$m" "$OUT/gx_race_$tag.log"
-  [ -n "$smi" ] && kill $smi
   echo "## race $m"
   python3 bench/gpu/gemm_table.py "$OUT/gx_race_$tag.log"
-  if [ -n "$smi" ]; then
-    python3 - "$OUT/gx_smi.log" <<'PY'
-import sys
-rows = []
+  # The clock and power bench_gpu sampled over each long enough measurement (gpu_clocks.h).
+  python3 - "$OUT/gx_race_$tag.log" <<'PY'
+import json, sys
 for line in open(sys.argv[1]):
-    try:
-        clk, pw, t = (float(x) for x in line.split(","))
-    except ValueError:
-        continue
-    if pw > 200:  # under load
-        rows.append((clk, pw, t))
-if rows:
-    clk = sorted(r[0] for r in rows)
-    print(f"B/32 run under load: {len(rows)} samples, SM clock min/median/max {clk[0]:.0f}/{clk[len(clk)//2]:.0f}/{clk[-1]:.0f} MHz, "
-          f"power median {sorted(r[1] for r in rows)[len(rows)//2]:.0f} W, max {max(r[1] for r in rows):.0f} W, "
-          f"temperature max {max(r[2] for r in rows):.0f} C")
+    if line.startswith('{"engine"') and '"watts"' in line:
+        r = json.loads(line)
+        peak = f", {r['of_clock_peak']:.2f} of the fp16 peak at that clock" if "of_clock_peak" in r else ""
+        print(f"{r['model']} {r['tower']} {r['batch']}: SM clock {r['sm_mhz']:.0f} MHz, power {r['watts']:.0f} W{peak}")
 PY
-  fi
 done
 stamp "raced"
 
