@@ -2,6 +2,7 @@
 // shapes (speed does not depend on the values).
 //
 //   bench_gpu [--models B/32,B/16,L/14] [--precision fp16] [--json FILE] [--quick] [--split] [--batches 256,1024]
+//             [--peak]
 //
 // Images/s at batch 1, 64, 256, 1024 (L/14: 1, 64, 256), texts/s at 1 and
 // 256 (77 tokens) and a short query (7 tokens), latency at batch 1, achieved
@@ -16,6 +17,10 @@
 // --split also runs each image batch as two halves on two backends (two
 // streams) side by side; with CLIPFIND_CUDA_SM_LIMIT=66 in the environment
 // each half's GEMMs stay on half the SMs (bench/RESULTS.md, seventeenth round).
+// --peak first times one large fp16 GEMM alone (16384 x 16384 x 16384, the
+// GEMM runner's fastest kernel for it) with its clock and power: what a pure
+// tensor-core load reaches on this board, the yardstick for the passes.
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -30,6 +35,7 @@
 #include <vector>
 
 #include "clip/cuda/cuda_backend.h"
+#include "clip/cuda/resources.h"
 #include "check_cuda.h"
 #include "gpu_clocks.h"
 #include "random_model.h"
@@ -98,8 +104,9 @@ bench::GpuClocks& gpu_clocks() {
 }
 
 // latency: a batch of one or two, timed from a rested GPU (below).
-template <typename F>
-Timing time_calls(CudaBackend& be, F&& call, double est_ms, bool latency = false) {
+// Runner: a CudaBackend or CudaResources (a stream and synchronize()).
+template <typename Runner, typename F>
+Timing time_calls(Runner& be, F&& call, double est_ms, bool latency = false) {
   bench::GpuClocks& clocks = gpu_clocks();
   auto stream = static_cast<cudaStream_t>(be.stream());
   // A latency measurement starts from a rested GPU, as a query to an idle
@@ -176,6 +183,7 @@ struct Args {
   bool quick = false;
   std::vector<int> batches;  // image batches (--batches); empty: the defaults
   bool split = false;        // --split: also each image batch as two halves side by side
+  bool peak = false;         // --peak: one large GEMM alone first
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -197,6 +205,39 @@ void emit(std::ofstream& js, const std::string& line) {
   if (js) js << line << "\n" << std::flush;
 }
 
+// A device buffer of n fp16 values, uniform with standard deviation `std`.
+cuda::DeviceBuffer random_half(cuda::CudaResources& res, size_t n, float std, uint64_t seed) {
+  testing::Rng r(seed);
+  std::vector<__half> h(n);
+  for (auto& v : h) v = __float2half(r.sym(std));
+  cuda::DeviceBuffer d = res.alloc(n * sizeof(__half));
+  CHECK_CUDA(cudaMemcpy(d.get(), h.data(), n * sizeof(__half), cudaMemcpyHostToDevice));
+  return d;
+}
+
+// One fp16 GEMM of 16384^3 with float32 accumulation and no epilogue, on
+// random operands (the tensor cores' power depends on the values, so not
+// zeros), timed like the passes.
+void run_peak(std::ofstream& js, const cudaDeviceProp& prop) {
+  cuda::CudaResources res(0);
+  constexpr int64_t n = 16384;
+  cuda::DeviceBuffer x = random_half(res, n * n, 1.f, 1), w = random_half(res, n * n, 1.f / 128.f, 2);  // w: 1/sqrt(K)
+  cuda::DeviceBuffer out = res.alloc(n * n * sizeof(__half));
+  cuda::GemmShape s;
+  s.M = s.N = s.K = n;
+  s.in_type = s.out_type = cuda::DType::F16;
+  s.compute = cuda::GemmCompute::Mixed;
+  auto call = [&](int) { res.gemm().linear(res.exec(), s, x.get(), w.get(), nullptr, out.get()); };
+  const Timing t = time_calls(res, call, 14.0);  // about 14 ms a call on an H100
+  const double tflops = 2.0 * n * n * n / t.gpu_ms * 1e-9;
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "{\"engine\":\"clipfind\",\"model\":\"gemm\",\"tower\":\"%lldx%lldx%lld\",\"precision\":\"fp16\","
+                "\"kernel\":\"%s\",\"ms\":%.4f,\"tflops\":%.1f",
+                (long long)n, (long long)n, (long long)n, res.gemm().kernel_name(s).c_str(), t.gpu_ms, tflops);
+  emit(js, line + clock_fields(t, tflops, prop) + "}");
+}
+
 int run(const Args& a) {
   std::string why;
   if (!cuda_available(&why)) {
@@ -208,6 +249,7 @@ int run(const Args& a) {
   std::printf("# device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
   std::ofstream js;
   if (!a.json.empty()) js.open(a.json, std::ios::app);
+  if (a.peak) run_peak(js, prop);
 
   for (const std::string& name : a.models) {
     const testing::ModelShape shape = testing::model_shape(name);
@@ -330,6 +372,7 @@ int main(int argc, char** argv) {
     } else if (s == "--json") a.json = next();
     else if (s == "--quick") a.quick = true;
     else if (s == "--split") a.split = true;
+    else if (s == "--peak") a.peak = true;
     else if (s == "--batches") {
       for (const std::string& b : split(next())) {
         const int n = std::atoi(b.c_str());
@@ -340,7 +383,7 @@ int main(int argc, char** argv) {
         a.batches.push_back(n);
       }
     } else {
-      std::fprintf(stderr, "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick] [--split] [--batches 256,1024]\n");
+      std::fprintf(stderr, "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick] [--split] [--batches 256,1024] [--peak]\n");
       return 2;
     }
   }
