@@ -16,6 +16,8 @@ for a in arms:
     path = os.path.join(out, f"{prefix}{a}.jsonl")
     for line in open(path) if os.path.exists(path) else []:
         r = json.loads(line)
+        if "tower" not in r:  # frames and peak-GEMM lines
+            continue
         runs.setdefault((r["model"], r["tower"], r["batch"], r["seq"]), {}).setdefault(a, []).append(r["items_per_s"])
 name = (lambda a: f"{label}={a}") if label else (lambda a: a)
 head = " | ".join(f"{name(a)} items/s (runs)" for a in arms)

@@ -49,6 +49,8 @@ import json, sys
 for line in open(sys.argv[1]):
     if line.startswith('{"engine"') and '"watts"' in line:
         r = json.loads(line)
+        if "tower" not in r:  # frames and peak-GEMM lines
+            continue
         peak = f", {r['of_clock_peak']:.2f} of the fp16 peak at that clock" if "of_clock_peak" in r else ""
         print(f"{r['model']} {r['tower']} {r['batch']}: SM clock {r['sm_mhz']:.0f} MHz, power {r['watts']:.0f} W{peak}")
 PY
