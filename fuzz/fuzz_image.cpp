@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "clip/error.h"
-#include "clip/image.h"
-#include "clip/preprocess.h"
+#include "clip/image/image.h"
+#include "clip/image/preprocess.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   clip::Image img;

@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "clip/error.h"
-#include "clip/safetensors.h"
+#include "clip/model/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -17,7 +17,7 @@
 #include <string_view>
 
 #include "clip/error.h"
-#include "clip/tokenizer.h"
+#include "clip/text/tokenizer.h"
 
 namespace {
 

@@ -8,9 +8,9 @@
 #include <map>
 
 #include "test_util.h"
-#include "clip/config.h"
+#include "clip/model/config.h"
 #include "clip/error.h"
-#include "clip/weights.h"
+#include "clip/model/weights.h"
 #include "safetensors_writer.h"
 
 using namespace cliptest;

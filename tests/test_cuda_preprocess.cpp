@@ -16,8 +16,8 @@
 #include "clip/clip.h"
 #include "clip/cuda/cuda_backend.h"
 #include "clip/cuda/gpu_preprocess.h"
-#include "clip/preprocess.h"
-#include "clip/preprocess_plan.h"
+#include "clip/image/preprocess.h"
+#include "clip/image/preprocess_plan.h"
 #include "test_cuda_reference.h"
 #include "test_util.h"
 

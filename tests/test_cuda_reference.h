@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "clip/backend.h"
-#include "clip/config.h"
+#include "clip/model/config.h"
 #include "clip/cuda/cuda_backend.h"
-#include "clip/weights.h"
+#include "clip/model/weights.h"
 
 // GPU tests skip, saying why, where no usable GPU is present (CI).
 #define SKIP_WITHOUT_GPU()                                               \

@@ -17,7 +17,7 @@
 #include "image_fixtures.h"
 #include "test_util.h"
 #include "clip/error.h"
-#include "clip/image.h"
+#include "clip/image/image.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

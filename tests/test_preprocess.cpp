@@ -20,9 +20,9 @@
 #include "image_fixtures.h"
 #include "test_util.h"
 #include "clip/error.h"
-#include "clip/image.h"
-#include "clip/image_resize.h"
-#include "clip/preprocess.h"
+#include "clip/image/image.h"
+#include "clip/image/image_resize.h"
+#include "clip/image/preprocess.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -7,7 +7,8 @@
 
 #include "test_util.h"
 #include "clip/error.h"
-#include "clip/safetensors.h"
+#include "clip/model/to_f32.h"
+#include "clip/model/weight_source.h"
 #include "safetensors_writer.h"
 
 using namespace cliptest;

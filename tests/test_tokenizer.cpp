@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "clip/bpe_files.h"
+#include "clip/text/bpe_files.h"
 #include "clip/error.h"
-#include "clip/tokenizer.h"
+#include "clip/text/tokenizer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

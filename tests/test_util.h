@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "clip/error.h"
-#include "clip/image.h"
+#include "clip/image/image.h"
 
 namespace cliptest {
 

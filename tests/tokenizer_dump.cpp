@@ -12,7 +12,7 @@
 #include <string>
 
 #include "clip/error.h"
-#include "clip/tokenizer.h"
+#include "clip/text/tokenizer.h"
 
 namespace {
 

@@ -14,7 +14,7 @@ VAR=${AB_VAR:?set AB_VAR to the switch to compare, e.g. CLIPFIND_CUDA_PDL}
 MODELS=${AB_MODELS:-B/32}
 REPEAT=${AB_REPEAT:-2}
 VALUES=${AB_VALUES:-0 1}
-source bench/gpu/gpu_build.sh
+source scripts/gpu/gpu_build.sh
 BUILD=build-gpu
 gpu_configure . $BUILD 90 >"$OUT/ab_build.log" 2>&1 && cmake --build $BUILD -j16 --target bench_gpu >>"$OUT/ab_build.log" 2>&1 \
   || { grep -E "error" "$OUT/ab_build.log" | head -20; echo "build failed"; exit 1; }

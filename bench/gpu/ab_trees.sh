@@ -17,7 +17,7 @@ TAR=${AB_OLD_TAR:-ab-old/old.tar}
 OLD=/tmp/ab-old-tree
 rm -rf "$OLD" && mkdir -p "$OLD" && tar -xf "$TAR" -C "$OLD"
 for d in .deps .debs; do [ -e "$d" ] && ln -sfn "$ROOT/$d" "$OLD/$d"; done
-source bench/gpu/gpu_build.sh
+source scripts/gpu/gpu_build.sh
 build() {  # $1 = source tree
   gpu_configure "$1" "$1/build-gpu" 90 && cmake --build "$1/build-gpu" -j8 --target bench_gpu
 }

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "clip/cuda/cuda_backend.h"
-#include "clip/preprocess.h"
-#include "clip/preprocess_plan.h"
+#include "clip/image/preprocess.h"
+#include "clip/image/preprocess_plan.h"
 #include "check_cuda.h"
 #include "random_model.h"
 

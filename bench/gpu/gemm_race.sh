@@ -19,7 +19,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-source bench/gpu/gpu_build.sh
+source scripts/gpu/gpu_build.sh
 BUILD=build-gx
 MODELS=${GX_MODELS:-B/32:1024 L/14:256}
 AB=(${GX_AB:--})

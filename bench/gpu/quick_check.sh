@@ -8,7 +8,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-source bench/gpu/gpu_build.sh
+source scripts/gpu/gpu_build.sh
 BUILD=build-gpu
 gpu_configure . $BUILD 90 >"$OUT/qc_build.log" 2>&1
 build_targets $BUILD "$OUT/qc_build.log" test_cuda_ops test_cuda_model bench_gpu

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "clip/backend.h"
-#include "clip/config.h"
+#include "clip/model/config.h"
 #include "clip/error.h"
-#include "clip/weights.h"
+#include "clip/model/weights.h"
 
 namespace clip::testing {
 

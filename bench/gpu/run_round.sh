@@ -20,7 +20,7 @@ left() { echo $((BUDGET - ($(date +%s) - T0))); }  # T0, OUT and stamp: from gpu
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 
 # ---- 1. carried packages (utf8proc, oneDNN + OpenCL loader it links), CUTLASS --
-source bench/gpu/gpu_build.sh
+source scripts/gpu/gpu_build.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
 
 # ---- 2. build -------------------------------------------------------------------

@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "app/commands.h"
-#include "clip/config.h"
+#include "clip/model/config.h"
 #include "clip/error.h"
-#include "clip/safetensors.h"
-#include "clip/tokenizer.h"
+#include "clip/model/weight_source.h"
+#include "clip/text/tokenizer.h"
 
 namespace clipfind {
 

@@ -9,7 +9,7 @@
 #include "app/bounded_queue.h"
 #include "app/index_pipeline.h"
 #include "app/index_stages.h"
-#include "clip/preprocess.h"
+#include "clip/image/preprocess.h"
 
 namespace clipfind {
 

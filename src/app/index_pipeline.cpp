@@ -16,7 +16,7 @@
 #include "app/index_progress.h"
 #include "app/index_stages.h"
 #include "app/index_writer.h"
-#include "clip/preprocess.h"
+#include "clip/image/preprocess.h"
 #include "index/catalog.h"
 #include "index/fingerprint.h"
 

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "clip/config.h"
+#include "clip/model/config.h"
 #include "clip/error.h"
-#include "clip/image.h"
+#include "clip/image/image.h"
 #include "clip/tensor.h"
-#include "clip/weights.h"
+#include "clip/model/weights.h"
 
 namespace clip {
 

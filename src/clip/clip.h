@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "clip/config.h"
+#include "clip/model/config.h"
 #include "clip/error.h"
-#include "clip/image.h"
+#include "clip/image/image.h"
 #include "clip/tensor.h"
 
 namespace clip {

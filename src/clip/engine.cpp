@@ -11,10 +11,10 @@
 
 #include "clip/backend.h"
 #include "clip/clip.h"
-#include "clip/preprocess.h"
-#include "clip/preprocess_plan.h"
-#include "clip/tokenizer.h"
-#include "clip/weights.h"
+#include "clip/image/preprocess.h"
+#include "clip/image/preprocess_plan.h"
+#include "clip/text/tokenizer.h"
+#include "clip/model/weights.h"
 #ifdef CLIPFIND_HAVE_CUDA
 #include "clip/cuda/cuda_backend.h"
 #endif

@@ -13,7 +13,7 @@
 #include <cstring>
 #include <vector>
 
-#include "clip/mmap_file.h"
+#include "clip/model/mmap_file.h"
 #include "index/catalog.h"  // index::Error
 
 namespace clipfind::index {

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <semaphore>
 
-#include "clip/image.h"
+#include "clip/image/image.h"
 #include "index/query.h"
 #include "server/http_util.h"
 #include "server/routes.h"

@@ -8,8 +8,8 @@
 
 #include <unistd.h>
 
-#include "clip/image.h"
-#include "clip/preprocess.h"
+#include "clip/image/image.h"
+#include "clip/image/preprocess.h"
 #include "video/decoder.h"
 #include "video/write_jpeg.h"
 

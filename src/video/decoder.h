@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "clip/image.h"
+#include "clip/image/image.h"
 #include "video/sampler.h"
 
 namespace clipfind::video {

@@ -1,7 +1,7 @@
 // Turning decoded pictures upright: phones store portrait video as landscape
 // pixels plus a display matrix, which players (and CLIP) must apply.
 #pragma once
-#include "clip/image.h"
+#include "clip/image/image.h"
 
 namespace clipfind::video {
 

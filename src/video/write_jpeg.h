@@ -3,7 +3,7 @@
 #pragma once
 #include <filesystem>
 
-#include "clip/image.h"
+#include "clip/image/image.h"
 
 namespace clipfind::video {
 

@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "clip/config.h"
+#include "clip/model/config.h"
 #include "clip/cpu/attention.h"
 #include "clip/cpu/gemm.h"
 #include "clip/cpu/thread_pool.h"
-#include "clip/weights.h"
+#include "clip/model/weights.h"
 
 namespace clip::cpu {
 

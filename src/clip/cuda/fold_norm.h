@@ -8,7 +8,7 @@
 // for the raw stream x. Every path shares these weights: no second copy on
 // the GPU.
 #pragma once
-#include "clip/weights.h"
+#include "clip/model/weights.h"
 
 namespace clip::cuda {
 

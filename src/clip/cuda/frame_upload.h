@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "clip/cuda/resources.h"
-#include "clip/image.h"
+#include "clip/image/image.h"
 
 namespace clip::cuda {
 

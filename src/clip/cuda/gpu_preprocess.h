@@ -11,7 +11,7 @@
 
 #include "clip/cuda/preprocess.cuh"
 #include "clip/cuda/resources.h"
-#include "clip/preprocess_plan.h"
+#include "clip/image/preprocess_plan.h"
 
 namespace clip::cuda {
 

@@ -3,7 +3,7 @@
 // The mapping is private and read-only: weights are converted to float32 at
 // load, so nothing ever writes through it. The descriptor is closed as soon
 // as the mapping exists; the mapping keeps the file's pages alive.
-#include "clip/mmap_file.h"
+#include "clip/model/mmap_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -3,7 +3,7 @@
 // rounding and zero padding), ToTensor (/255), Normalize(mean, std).
 // The resize itself lives in image_resize.cpp; a center crop asks it for the
 // kept window only.
-#include "clip/preprocess.h"
+#include "clip/image/preprocess.h"
 
 #include <algorithm>
 #include <exception>
@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "clip/error.h"
-#include "clip/image_resize.h"
-#include "clip/preprocess_plan.h"
+#include "clip/image/image_resize.h"
+#include "clip/image/preprocess_plan.h"
 
 namespace clip {
 namespace {

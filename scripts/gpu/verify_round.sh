@@ -6,11 +6,11 @@
 # references with the machine's own transformers and checks the CPU backend
 # and CUDA fp32/fp16/bf16 against them.
 #
-#   OUT=/tmp/out bench/gpu/verify_round.sh
+#   OUT=/tmp/out scripts/gpu/verify_round.sh
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-source bench/gpu/gpu_build.sh
+source scripts/gpu/gpu_build.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 

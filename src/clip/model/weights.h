@@ -14,7 +14,7 @@
 #include <optional>
 #include <vector>
 
-#include "clip/config.h"
+#include "clip/model/config.h"
 #include "clip/tensor.h"
 
 namespace clip {

@@ -19,7 +19,7 @@
 #include <cstring>
 #include <vector>
 
-#include "clip/image_codecs.h"
+#include "clip/image/image_codecs.h"
 
 namespace clip::detail {
 namespace {

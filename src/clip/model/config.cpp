@@ -4,14 +4,14 @@
 // CLIPVisionConfig / CLIPImageProcessor, so a config trimmed to its
 // non-default fields reads as transformers reads it. load_model() then
 // corrects the sizes from the weight shapes.
-#include "clip/config.h"
+#include "clip/model/config.h"
 
 #include <algorithm>
 #include <climits>
 #include <nlohmann/json.hpp>
 
 #include "clip/error.h"
-#include "clip/json_fields.h"
+#include "clip/model/json_fields.h"
 
 namespace clip {
 

@@ -1,13 +1,13 @@
 // The tokenizer proper: special tokens, then text_normalize's words, then BPE.
 // Behaviour reference: transformers 5 CLIPTokenizer (tokenizers backend).
-#include "clip/tokenizer.h"
+#include "clip/text/tokenizer.h"
 
 #include <algorithm>
 
-#include "clip/bpe_files.h"
-#include "clip/bpe_model.h"
+#include "clip/text/bpe_files.h"
+#include "clip/text/bpe_model.h"
 #include "clip/error.h"
-#include "clip/text_normalize.h"
+#include "clip/text/text_normalize.h"
 
 namespace clip {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "clip/image.h"
+#include "clip/image/image.h"
 
 namespace clip::detail {
 

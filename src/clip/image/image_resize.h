@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "clip/image.h"
-#include "clip/image_codecs.h"  // kMaxImagePixels
+#include "clip/image/image.h"
+#include "clip/image/image_codecs.h"  // kMaxImagePixels
 
 namespace clip::detail {
 

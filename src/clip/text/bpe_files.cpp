@@ -1,4 +1,4 @@
-#include "clip/bpe_files.h"
+#include "clip/text/bpe_files.h"
 
 #include <zlib.h>
 

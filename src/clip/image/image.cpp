@@ -1,6 +1,6 @@
 // Image decoding entry points: read the file, recognise the format by its
 // signature (never by the extension), hand over to the PNG or JPEG decoder.
-#include "clip/image.h"
+#include "clip/image/image.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "clip/error.h"
-#include "clip/image_codecs.h"
+#include "clip/image/image_codecs.h"
 
 namespace clip {
 namespace detail {

@@ -1,4 +1,4 @@
-#include "clip/bpe_model.h"
+#include "clip/text/bpe_model.h"
 
 #include <algorithm>
 #include <array>

@@ -1,4 +1,4 @@
-#include "clip/text_normalize.h"
+#include "clip/text/text_normalize.h"
 
 #include <utf8proc.h>
 

@@ -35,8 +35,8 @@
 #endif
 
 #include "clip/error.h"
-#include "clip/image_resize.h"
-#include "clip/preprocess.h"
+#include "clip/image/image_resize.h"
+#include "clip/image/preprocess.h"
 
 namespace clip {
 namespace {

@@ -4,7 +4,7 @@
 // every number is range-checked with overflow-safe arithmetic before a single
 // data byte is addressed. Errors name the file and, where there is one, the
 // tensor.
-#include "clip/safetensors.h"
+#include "clip/model/safetensors.h"
 
 #include <algorithm>
 #include <cstring>
@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "clip/error.h"
-#include "clip/mmap_file.h"
+#include "clip/model/mmap_file.h"
 
 namespace clip {
 

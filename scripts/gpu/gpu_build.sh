@@ -9,7 +9,7 @@ OUT=${OUT:-$ROOT/bench/out}
 mkdir -p "$OUT"
 T0=$(date +%s)
 stamp() { echo "=== [$(($(date +%s) - T0)) s] $*"; }
-source bench/gpu/carried_debs.sh
+source scripts/gpu/carried_debs.sh
 scripts/fetch-cutlass.sh >/dev/null 2>&1 || echo "no CUTLASS headers: building with cuBLASLt alone"
 
 # gpu_configure SRC BUILD ARCHS [CMAKE_ARGS...]: the engine with CUDA for

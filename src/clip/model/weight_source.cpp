@@ -4,8 +4,8 @@
 #include <set>
 
 #include "clip/error.h"
-#include "clip/json_fields.h"
-#include "clip/safetensors.h"
+#include "clip/model/json_fields.h"
+#include "clip/model/weight_source.h"
 
 namespace clip {
 

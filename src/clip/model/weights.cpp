@@ -10,7 +10,7 @@
 //   3. convert to float32.
 // Tensors outside the tables (logit_scale, position_ids buffers of old
 // checkpoints, the other tower) are ignored.
-#include "clip/weights.h"
+#include "clip/model/weights.h"
 
 #include <algorithm>
 #include <cmath>
@@ -18,7 +18,8 @@
 #include <set>
 
 #include "clip/error.h"
-#include "clip/safetensors.h"
+#include "clip/model/to_f32.h"
+#include "clip/model/weight_source.h"
 
 namespace clip {
 

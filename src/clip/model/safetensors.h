@@ -9,7 +9,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,23 +53,5 @@ class SafetensorsFile {
   std::vector<TensorView> tensors_;
   std::string path_;
 };
-
-// All tensors of a model folder: model.safetensors, or the shards listed in
-// model.safetensors.index.json ("weight_map": {name: shard file}).
-class WeightSource {
- public:
-  static WeightSource open_folder(const std::filesystem::path& dir);
-  // nullptr if absent.
-  const TensorView* find(const std::string& name) const;
-  std::vector<std::string> names() const;
-
- private:
-  std::vector<std::unique_ptr<SafetensorsFile>> files_;
-  std::map<std::string, const TensorView*> by_name_;
-};
-
-// Copies a floating tensor (F32, F16, BF16, F64) into float32, checking the
-// shape. Throws clip::Error naming the tensor and file on dtype/shape mismatch.
-Tensor to_f32(const TensorView& view, const std::vector<int64_t>& expected_shape);
 
 }  // namespace clip

@@ -1,4 +1,4 @@
-#include "clip/json_fields.h"
+#include "clip/model/json_fields.h"
 
 #include <fstream>
 #include <limits>

@@ -4,8 +4,8 @@
 // CPU path (preprocess.cpp) and the CUDA kernels (cuda/preprocess.cu) both
 // follow it, which is why they give the same floats.
 #pragma once
-#include "clip/config.h"
-#include "clip/image_resize.h"
+#include "clip/model/config.h"
+#include "clip/image/image_resize.h"
 
 namespace clip::detail {
 

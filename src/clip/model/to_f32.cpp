@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "clip/error.h"
-#include "clip/safetensors.h"
+#include "clip/model/to_f32.h"
 
 namespace clip {
 

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "clip/bpe_model.h"
+#include "clip/text/bpe_model.h"
 
 namespace clip {
 

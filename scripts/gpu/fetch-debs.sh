@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Fills .debs/ (git-ignored) with the Debian packages that the GPU machine
+# lacks and that the engine's build there needs: utf8proc, oneDNN and the
+# OpenCL loader oneDNN's CMake config asks for. scripts/gpu/carried_debs.sh
+# unpacks them there; name .debs in the device call's carry list.
+#
+#   scripts/gpu/fetch-debs.sh          # run here, from anywhere in the repository
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ENGINE_DEBS=(libutf8proc2 libutf8proc-dev libdnnl2 libdnnl-dev ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers)
+mkdir -p .debs
+# apt-get download writes into the current folder; it needs package lists.
+[ -n "$(ls /var/lib/apt/lists/*Packages* 2>/dev/null)" ] || apt-get update -qq
+(cd .debs && apt-get download -qq "${ENGINE_DEBS[@]}")
+ls -l .debs
