@@ -3,7 +3,7 @@
 # where the CUDA build looks for them (CLIPFIND_CUTLASS_INCLUDE). They come
 # from the nvidia-cutlass wheel on PyPI (Debian has no CUTLASS package); a
 # wheel already in .deps/ is used as is, which is how the GPU machine, with
-# no network, gets them (bench/gpu/*_round.sh carry it).
+# no network, gets them (carry .deps; scripts/gpu/gpu_build.sh runs this).
 # Without the headers the build still works, with cuBLASLt alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 // Whole towers on the GPU against the CPU backend (float32), on random
-// unit-scale models (bench/gpu/random_model.h): tiny ones, and the shapes of
+// unit-scale models (tests/support/random_model.h): tiny ones, and the shapes of
 // ViT-B/32, B/16 and L/14.
 //   fp32: within 1e-4 (absolute) of the CPU backend, and of the independent
 //         double-accumulating reference (test_cuda_reference.cpp) where that
@@ -7,7 +7,7 @@
 //   tf32, fp16, bf16: cosine >= 0.9999 to the CPU fp32 output for every
 //         embedding.
 // Each comparison prints a "[metric]" line with max |a-b| and the median
-// relative error |a-b|/(|b|+1e-5), which bench/gpu/run_round.sh collects.
+// relative error |a-b|/(|b|+1e-5), which bench/gpu/gpu_lab.sh round collects.
 // Also checked: repeated calls (eager, graph capture, graph replay) agree.
 // Without a usable GPU every test skips and prints why.
 #include <gtest/gtest.h>
@@ -23,7 +23,7 @@
 
 #include "clip/backend.h"
 #include "clip/cuda/cuda_backend.h"
-#include "random_model.h"
+#include "support/random_model.h"
 #include "test_cuda_reference.h"
 
 namespace clip {

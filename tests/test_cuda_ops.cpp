@@ -34,7 +34,7 @@
 #include "clip/cuda/resources.h"
 #include "clip/cuda/sm90/sm90_gemm.h"
 #include "clip/cuda/small_linear.cuh"
-#include "random_model.h"
+#include "support/random_model.h"
 #include "test_cuda_reference.h"
 
 namespace clip::cuda {
@@ -1100,8 +1100,9 @@ double time_graph_us(const std::function<void()>& fn, cudaStream_t stream, int r
 // LayerNorm + cuBLASLt (+ bias_act) on the linear layers of a text query
 // (7 rows): 24 dependent calls a graph, each on its own copy of the weights
 // so that they stream from DRAM as in a pass, time per call. (Such isolated
-// figures did not predict the whole pass well: bench/RESULTS.md, seventh
-// round. Use them to find where time goes, and bench/gpu/ab_env.sh to decide.)
+// figures did not predict the whole pass well: bench/notes/cuda-rounds.md,
+// seventh round. Use them to find where time goes, and bench/gpu/gpu_lab.sh
+// ab-env to decide.)
 TEST(CudaOpsPerf, SmallLinearRows) {
   SKIP_WITHOUT_GPU();
   if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
@@ -1166,7 +1167,7 @@ TEST(CudaOpsPerf, SmallLinearRows) {
 // few-row kernel, as fc1 does by default; CLIPFIND_CUDA_SM90_SMALL_M=0 for
 // cuBLASLt throughout) and through each few-row sm90 kernel called directly,
 // cold as in a pass: 24 dependent calls a graph, each on its own copy of the
-// weights, time per call. (The pass decides: bench/gpu/ab_env.sh with
+// weights, time per call. (The pass decides: bench/gpu/gpu_lab.sh ab-env with
 // CLIPFIND_CUDA_SM90_SMALL_M.)
 TEST(CudaOpsPerf, FewRowGemms) {
   SKIP_WITHOUT_SM90();

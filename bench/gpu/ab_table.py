@@ -1,4 +1,4 @@
-"""The side-by-side table of an A/B on the device (ab_env.sh, ab_trees.sh).
+"""The side-by-side table of an A/B on the device (gpu_lab.sh ab-env, ab-trees, gemm-race).
 
     ab_table.py OUT PREFIX LABEL ARM...
 

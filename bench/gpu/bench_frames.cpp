@@ -21,7 +21,7 @@
 #include "clip/image/preprocess.h"
 #include "clip/image/preprocess_plan.h"
 #include "check_cuda.h"
-#include "random_model.h"
+#include "support/random_model.h"
 
 namespace {
 

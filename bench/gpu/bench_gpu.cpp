@@ -38,7 +38,7 @@
 #include "clip/cuda/resources.h"
 #include "check_cuda.h"
 #include "gpu_clocks.h"
-#include "random_model.h"
+#include "support/random_model.h"
 
 namespace {
 

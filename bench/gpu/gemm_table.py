@@ -5,7 +5,11 @@
 reads the CLIPFIND_CUDA_GEMM_LOG=1 lines of LOG ("gemm M=.. N=.. K=.. EPI:
 NAME T us (cublasLt B us)", or "(cublasLt not a contender)" for a folded
 LayerNorm's products) and prints one table per shape, fastest first, with
-TFLOP/s and the ratio to cuBLASLt, or else to the fastest kernel."""
+TFLOP/s and the ratio to cuBLASLt, or else to the fastest kernel. Then, for
+each bench_gpu JSON line in LOG that carries them (gpu_clocks.h), the SM clock
+and board power sampled over that measurement, with the share of the fp16
+peak at that clock (gpu_lab.sh gemm-race)."""
+import json
 import re
 import signal
 import sys
@@ -29,3 +33,12 @@ for (M, N, K, epi), times in shapes.items():
     for name, t in sorted(times.items(), key=lambda kv: kv[1] if kv[1] > 0 else 1e30):
         tf = 2.0 * M * N * K / (t * 1e-6) / 1e12 if t > 0 else 0
         print(f"  {name:34s} {t:8.1f} us {tf:6.0f} TFLOP/s  {base / t if t > 0 else 0:5.3f}x {ref}")
+
+# The clock and power bench_gpu sampled over each long enough measurement.
+for line in open(sys.argv[1], errors="replace"):
+    if line.startswith('{"engine"') and '"watts"' in line:
+        r = json.loads(line)
+        if "tower" not in r:  # frames and peak-GEMM lines
+            continue
+        peak = f", {r['of_clock_peak']:.2f} of the fp16 peak at that clock" if "of_clock_peak" in r else ""
+        print(f"{r['model']} {r['tower']} {r['batch']}: SM clock {r['sm_mhz']:.0f} MHz, power {r['watts']:.0f} W{peak}")

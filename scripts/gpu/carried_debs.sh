@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the device-machine scripts: unpacks the Debian packages carried
 # in .debs/ (utf8proc, oneDNN and the OpenCL loader it links, which the GPU
 # machine lacks) into /tmp/debroot and points pkg-config, CMake and the

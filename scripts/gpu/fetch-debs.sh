@@ -6,6 +6,11 @@
 #
 #   scripts/gpu/fetch-debs.sh          # run here, from anywhere in the repository
 set -euo pipefail
+case "${1:-}" in
+  "") ;;
+  -h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "fetch-debs.sh takes no arguments (--help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/../.."
 ENGINE_DEBS=(libutf8proc2 libutf8proc-dev libdnnl2 libdnnl-dev ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers)
 mkdir -p .debs

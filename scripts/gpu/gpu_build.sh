@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the device-machine scripts, from the repository root: unpacks
 # the carried Debian packages (carried_debs.sh), fetches the CUTLASS headers
 # (carry .deps/cutlass, or the wheel in .deps/), and defines gpu_configure,

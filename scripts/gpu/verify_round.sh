@@ -8,13 +8,16 @@
 #
 #   OUT=/tmp/out scripts/gpu/verify_round.sh
 set -uo pipefail
+case "${1:-}" in
+  -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 source scripts/gpu/gpu_build.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 
-BUILD=build-verify
+BUILD="build-verify"
 gpu_configure . $BUILD "80;90" -DCLIPFIND_BUILD_BENCH=ON >"$OUT/verify_build.log" 2>&1 \
   || { tail -30 "$OUT/verify_build.log"; exit 1; }
 cmake --build $BUILD -j16 >>"$OUT/verify_build.log" 2>&1 || { grep -E "error" "$OUT/verify_build.log" | head -30; exit 1; }
