@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "app/commands.h"
-#include "app/index_pipeline.h"
+#include "indexer/pipeline.h"
 
 namespace clipfind {
 

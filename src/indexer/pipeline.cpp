@@ -1,4 +1,4 @@
-#include "app/index_pipeline.h"
+#include "indexer/pipeline.h"
 
 #include <sys/resource.h>
 
@@ -9,16 +9,16 @@
 #include <system_error>
 #include <thread>
 
-#include "app/bounded_queue.h"
-#include "app/index_decoders.h"
-#include "app/index_encoder.h"
-#include "app/index_inputs.h"
-#include "app/index_progress.h"
-#include "app/index_stages.h"
-#include "app/index_writer.h"
 #include "clip/image/preprocess.h"
 #include "index/catalog.h"
 #include "index/fingerprint.h"
+#include "indexer/bounded_queue.h"
+#include "indexer/decoders.h"
+#include "indexer/encoder.h"
+#include "indexer/inputs.h"
+#include "indexer/progress.h"
+#include "indexer/stages.h"
+#include "indexer/writer.h"
 
 // The stages and the threads they run on:
 //
@@ -32,8 +32,8 @@
 //   writer thread (Writer)          one transaction per file, the progress line, and now and then
 //                                   a rewrite of vectors.f16 (at most ~1/10 of its time)
 //
-// Each stage has its own file (index_decoders, index_encoder, index_writer);
-// what flows between them is in index_stages.h; this file wires them up.
+// Each stage has its own file (decoders, encoder, writer);
+// what flows between them is in stages.h; this file wires them up.
 
 namespace clipfind {
 
