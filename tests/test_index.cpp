@@ -1,5 +1,5 @@
 // The index (issue 4): SQLite catalog mechanics, exact top-k, segment merging,
-// search order on planted embeddings, model fingerprints, time formatting.
+// search order on planted embeddings, model fingerprints.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,7 +10,6 @@
 
 #include <sqlite3.h>
 
-#include "app/time_format.h"
 #include "index/catalog.h"
 #include "index/fingerprint.h"
 #include "index/half.h"
@@ -506,20 +505,4 @@ TEST(Half, RoundTripsWithinHalfPrecision) {
   EXPECT_EQ(float_to_half(1.0f), 0x3c00);
   EXPECT_EQ(float_to_half(-2.0f), 0xc000);
   EXPECT_EQ(float_to_half(1e6f), 0x7c00);  // overflow: infinity
-}
-
-TEST(TimeFormat, FormatsAndParses) {
-  using clipfind::format_hms;
-  using clipfind::parse_time;
-  EXPECT_EQ(format_hms(0), "00:00:00.000");
-  EXPECT_EQ(format_hms(3723.5), "01:02:03.500");
-  EXPECT_EQ(format_hms(1.0005), "00:00:01.001");
-  EXPECT_DOUBLE_EQ(*parse_time("00:01:02.5"), 62.5);
-  EXPECT_DOUBLE_EQ(*parse_time("1:02.5"), 62.5);
-  EXPECT_DOUBLE_EQ(*parse_time("62.5"), 62.5);
-  EXPECT_FALSE(parse_time("1:60"));
-  EXPECT_FALSE(parse_time("-1"));
-  EXPECT_FALSE(parse_time("abc"));
-  EXPECT_FALSE(parse_time("1::2"));
-  EXPECT_FALSE(parse_time("1:2:3:4"));
 }

@@ -1,6 +1,7 @@
 // Decoding and sampling (issue 4): exact sampled timestamps on constant,
 // NTSC-style and variable frame rates, rotation, key frames, scene changes,
-// frame extraction, and a clear error naming the file for each kind of bad input.
+// frame extraction, a clear error naming the file for each kind of bad input,
+// and times as people type and read them.
 // The videos are generated here with the `ffmpeg` command.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,7 +17,9 @@
 #include "video/decoder.h"
 #include "video/rotate.h"
 #include "video/sampler.h"
+#include "video/time_format.h"
 #include "video/write_jpeg.h"
+#include "video_fixtures.h"
 
 namespace fs = std::filesystem;
 using namespace clipfind::video;
@@ -25,28 +28,11 @@ namespace {
 
 fs::path g_dir;
 
-void ffmpeg(const std::string& args) {
-  const std::string cmd = "ffmpeg -nostdin -v error -y " + args;
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-}
-
-// Generated videos are kept in the build tree and made once: ctest runs each
-// test in its own process, often several at a time, so each file is written
-// under a private name and renamed into place (atomic; a racing twin is harmless).
 void make(const std::string& name, const std::string& args_before_output) {
-  const fs::path final_path = g_dir / name;
-  if (fs::exists(final_path)) return;
-  const fs::path tmp = g_dir / ("tmp-" + std::to_string(::getpid()) + "-" + name);
-  ffmpeg(args_before_output + " " + tmp.string());
-  fs::rename(tmp, final_path);
+  cliptest::make_video_once(g_dir, name, args_before_output);
 }
 
-void write_once(const std::string& name, const std::string& bytes) {
-  if (fs::exists(g_dir / name)) return;
-  const fs::path tmp = g_dir / ("tmp-" + std::to_string(::getpid()) + "-" + name);
-  std::ofstream(tmp, std::ios::binary) << bytes;
-  fs::rename(tmp, g_dir / name);
-}
+void write_once(const std::string& name, const std::string& bytes) { cliptest::write_once(g_dir, name, bytes); }
 
 class Videos : public ::testing::Test {
  protected:
@@ -314,4 +300,20 @@ TEST(Rotate, QuarterTurns) {
   EXPECT_EQ(ccw.rgb[0], 2);
   clip::Image half = rotate_clockwise(in, 180);
   EXPECT_EQ(half.rgb[0], 2);
+}
+
+TEST(TimeFormat, FormatsAndParses) {
+  using clipfind::format_hms;
+  using clipfind::parse_time;
+  EXPECT_EQ(format_hms(0), "00:00:00.000");
+  EXPECT_EQ(format_hms(3723.5), "01:02:03.500");
+  EXPECT_EQ(format_hms(1.0005), "00:00:01.001");
+  EXPECT_DOUBLE_EQ(*parse_time("00:01:02.5"), 62.5);
+  EXPECT_DOUBLE_EQ(*parse_time("1:02.5"), 62.5);
+  EXPECT_DOUBLE_EQ(*parse_time("62.5"), 62.5);
+  EXPECT_FALSE(parse_time("1:60"));
+  EXPECT_FALSE(parse_time("-1"));
+  EXPECT_FALSE(parse_time("abc"));
+  EXPECT_FALSE(parse_time("1::2"));
+  EXPECT_FALSE(parse_time("1:2:3:4"));
 }

@@ -105,6 +105,8 @@ class IndexAndSearch(unittest.TestCase):
         r = self.index_lib()
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(videos(self.index), {"a.mp4": ("ok", 4), "b.mkv": ("ok", 3), "p.png": ("ok", 1)})
+        # The summary says where the engine ran.
+        self.assertRegex(r.stderr, r"3 indexed \(8 frames\), .* failed in [\d.]+ s on cpu")
         # 29.97 fps, sampled by timestamp (frame counting would keep only frame 0).
         self.assertEqual([round(t, 9) for t in frame_times(self.index, "b.mkv")], [0.0, 1.001, 2.002])
         r = run("search", "--index", self.index, "a test pattern", "-k", "2", "--json")
@@ -176,9 +178,11 @@ class IndexAndSearch(unittest.TestCase):
         for name, why in [("audio_only.mp4", "no video stream"), ("zero.mp4", "empty file"),
                           ("text.mp4", "cannot open"), ("truncated.mp4", "cannot open"),
                           ("missing.mp4", "no such file")]:
-            self.assertRegex(r.stderr, f"{name}: {why}")
+            self.assertRegex(r.stderr, f"error: .*/{name}: {why}")
+            self.assertEqual(r.stderr.count(f"/{name}"), 1, r.stderr)  # reported once
         self.assertIn("3 indexed", r.stderr)
         self.assertIn("5 failed", r.stderr)
+        self.assertIn("  pipeline ", r.stderr)  # something was indexed: where the time went
         v = videos(self.index)
         self.assertEqual(v["a.mp4"], ("ok", 4))
         self.assertEqual(v["text.mp4"], ("error", 0))
@@ -192,6 +196,66 @@ class IndexAndSearch(unittest.TestCase):
         r = run("index", "--index", self.index, self.lib)  # new index, no model
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("--model", r.stderr)
+        self.assertFalse(self.index.exists())
+
+
+class NothingIndexed(unittest.TestCase):
+    """Runs where every input fails: each failure said once, a short summary,
+    a non-zero status, and no index folder where there was none."""
+
+    def setUp(self):
+        self.parent = TMP / f"new-{self._testMethodName}"  # neither it nor the index exist
+        self.index = self.parent / "index"
+
+    def tearDown(self):
+        shutil.rmtree(self.parent, ignore_errors=True)
+
+    def index_only(self, *paths, index=None):
+        return run("index", "--index", index or self.index, "--model", MODEL, "--no-progress", *paths)
+
+    def assert_short_failure(self, r, message):
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(message, r.stderr)
+        self.assertNotIn("pipeline", r.stderr)  # no statistics of 0 frames
+        self.assertNotIn("0 indexed", r.stderr)
+
+    def test_only_a_missing_file(self):
+        missing = TMP / "bad/missing.mp4"
+        r = self.index_only(missing)
+        self.assertEqual(r.stderr.count("missing.mp4"), 1, r.stderr)
+        self.assertIn(f"error: {missing}: no such file", r.stderr)
+        self.assert_short_failure(r, "nothing indexed: the only file failed; no index created at")
+        self.assertFalse(self.parent.exists())
+
+    def test_only_undecodable_files(self):
+        r = self.index_only(TMP / "bad/text.mp4", TMP / "bad/zero.mp4")
+        for name in ("text.mp4: cannot open", "zero.mp4: empty file"):
+            self.assertEqual(r.stderr.count(name), 1, r.stderr)
+        self.assert_short_failure(r, "nothing indexed: all 2 files failed; no index created at")
+        self.assertFalse(self.parent.exists())
+
+    def test_a_folder_without_videos(self):
+        empty = TMP / "empty-folder"
+        empty.mkdir(exist_ok=True)
+        (empty / "notes.txt").write_text("not a video\n")
+        r = self.index_only(empty)
+        self.assert_short_failure(r, f"no video or image files in {empty}; no index created at")
+        self.assertFalse(self.parent.exists())
+
+    def test_an_existing_index_is_kept(self):
+        lib = TMP / "library"
+        r = self.index_only(lib / "a.mp4")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.index_only(TMP / "bad/missing.mp4")
+        self.assert_short_failure(r, "nothing indexed: the only file failed")
+        self.assertNotIn("no index created", r.stderr)
+        self.assertEqual(videos(self.index), {"a.mp4": ("ok", 4)})
+        # An empty folder given as the index is not removed either.
+        folder = self.parent / "empty-index"
+        folder.mkdir()
+        r = self.index_only(TMP / "bad/missing.mp4", index=folder)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertTrue(folder.is_dir())
 
 
 class ManyInFlight(unittest.TestCase):

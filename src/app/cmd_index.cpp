@@ -6,10 +6,12 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "app/commands.h"
-#include "app/index_pipeline.h"
+#include "indexer/pipeline.h"
 
 namespace clipfind {
 
@@ -40,6 +42,15 @@ struct IndexOptions {
   clip::EngineOptions engine;
 };
 
+// "a, b and 2 more": the paths given, for a message.
+std::string listed(const std::vector<std::string>& paths) {
+  std::string out;
+  const size_t shown = std::min<size_t>(paths.size(), 3);
+  for (size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + paths[i];
+  if (paths.size() > shown) out += " and " + std::to_string(paths.size() - shown) + " more";
+  return out;
+}
+
 int run_index_command(const IndexOptions& o) {
   IndexRequest r;
   r.inputs.assign(o.inputs.begin(), o.inputs.end());
@@ -60,9 +71,23 @@ int run_index_command(const IndexOptions& o) {
   const IndexSummary s = run_index(r);
   std::signal(SIGINT, SIG_DFL);
 
-  std::fprintf(stderr, "%s: %d indexed (%ld frames), %d unchanged, %d forgotten, %zu failed in %.1f s\n",
-               o.index.c_str(), s.indexed, s.frames, s.skipped, s.forgotten, s.failed.size(), s.seconds);
-  if (s.pipeline_s > 0) {
+  // Each failure was printed once, as "error: ...", when it was found.
+  if (s.indexed == 0 && s.skipped == 0 && s.forgotten == 0 && !s.interrupted) {
+    const std::string no_index = s.removed_new_index ? "; no index created at " + o.index : "";
+    if (s.failed.empty()) {
+      std::fprintf(stderr, "error: no video or image files in %s%s\n", listed(o.inputs).c_str(), no_index.c_str());
+    } else if (s.failed.size() == 1) {
+      std::fprintf(stderr, "error: nothing indexed: the only file failed%s\n", no_index.c_str());
+    } else {
+      std::fprintf(stderr, "error: nothing indexed: all %zu files failed%s\n", s.failed.size(), no_index.c_str());
+    }
+    return 1;
+  }
+  const std::string device = s.device.empty() ? "" : " on " + s.device;
+  std::fprintf(stderr, "%s: %d indexed (%ld frames), %d unchanged, %d forgotten, %zu failed in %.1f s%s\n",
+               o.index.c_str(), s.indexed, s.frames, s.skipped, s.forgotten, s.failed.size(), s.seconds,
+               device.c_str());
+  if (s.frames > 0 && s.pipeline_s > 0) {
     // Where the time went. Decoder figures are thread-seconds summed over the
     // decoder threads; "busy" is the encoder's share of the pipeline's wall time.
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -81,10 +106,6 @@ int run_index_command(const IndexOptions& o) {
   if (!s.vectors_error.empty()) {
     std::fprintf(stderr, "warning: %s (search reads the catalog instead, slower; the next `clipfind index` retries)\n",
                  s.vectors_error.c_str());
-  }
-  if (!s.failed.empty()) {
-    std::fprintf(stderr, "failed files:\n");
-    for (const auto& [path, why] : s.failed) std::fprintf(stderr, "  %s\n", why.c_str());
   }
   if (s.interrupted) {
     std::fprintf(stderr, "interrupted: run the same command again to resume\n");

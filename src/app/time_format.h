@@ -1,14 +1,5 @@
-// Times as people type and read them: "00:01:02.5", "1:02.5", "62.5".
+// Moved to video/time_format.h (issue 25); this forwards for the commands
+// that still include it here (cmd_search.cpp, cmd_frame.cpp) until they
+// include the new path, then goes.
 #pragma once
-#include <optional>
-#include <string>
-
-namespace clipfind {
-
-// "hh:mm:ss.mmm", rounded to the millisecond.
-std::string format_hms(double seconds);
-
-// [[hh:]mm:]ss[.fff] or plain seconds; nullopt when malformed or negative.
-std::optional<double> parse_time(const std::string& text);
-
-}  // namespace clipfind
+#include "video/time_format.h"

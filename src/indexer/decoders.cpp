@@ -1,10 +1,10 @@
-#include "app/index_decoders.h"
+#include "indexer/decoders.h"
 
 #include <algorithm>
 #include <exception>
 #include <utility>
 
-#include "app/index_inputs.h"
+#include "indexer/inputs.h"
 #include "video/decoder.h"
 
 namespace clipfind {

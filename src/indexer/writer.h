@@ -7,12 +7,12 @@
 #include <thread>
 #include <vector>
 
-#include "app/bounded_queue.h"
-#include "app/index_inputs.h"
-#include "app/index_pipeline.h"
-#include "app/index_progress.h"
-#include "app/index_stages.h"
 #include "index/catalog.h"
+#include "indexer/bounded_queue.h"
+#include "indexer/inputs.h"
+#include "indexer/pipeline.h"
+#include "indexer/progress.h"
+#include "indexer/stages.h"
 
 namespace clipfind {
 

@@ -1,8 +1,8 @@
-#include "app/index_progress.h"
+#include "indexer/progress.h"
 
 #include <cstdio>
 
-#include "app/time_format.h"
+#include "video/time_format.h"
 
 namespace clipfind {
 

@@ -1,5 +1,5 @@
 // The files `clipfind index` looks at: which extensions it takes (the
-// folder walk is collect_inputs in index_pipeline.h), and the size and
+// folder walk is collect_inputs in pipeline.h), and the size and
 // modification time that tell an unchanged file.
 #pragma once
 #include <cstdint>

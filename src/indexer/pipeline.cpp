@@ -1,24 +1,25 @@
-#include "app/index_pipeline.h"
+#include "indexer/pipeline.h"
 
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
 
-#include "app/bounded_queue.h"
-#include "app/index_decoders.h"
-#include "app/index_encoder.h"
-#include "app/index_inputs.h"
-#include "app/index_progress.h"
-#include "app/index_stages.h"
-#include "app/index_writer.h"
 #include "clip/image/preprocess.h"
 #include "index/catalog.h"
 #include "index/fingerprint.h"
+#include "indexer/bounded_queue.h"
+#include "indexer/decoders.h"
+#include "indexer/encoder.h"
+#include "indexer/inputs.h"
+#include "indexer/progress.h"
+#include "indexer/stages.h"
+#include "indexer/writer.h"
 
 // The stages and the threads they run on:
 //
@@ -32,8 +33,8 @@
 //   writer thread (Writer)          one transaction per file, the progress line, and now and then
 //                                   a rewrite of vectors.f16 (at most ~1/10 of its time)
 //
-// Each stage has its own file (index_decoders, index_encoder, index_writer);
-// what flows between them is in index_stages.h; this file wires them up.
+// Each stage has its own file (decoders, encoder, writer);
+// what flows between them is in stages.h; this file wires them up.
 
 namespace clipfind {
 
@@ -65,9 +66,48 @@ int decoder_count(const IndexRequest& req, size_t files) {
   return int(std::min<size_t>(size_t(want), std::max<size_t>(files, 1)));
 }
 
-}  // namespace
+// The index folder when it does not exist yet: removed again (with the
+// parents made for it) unless keep() is called, so that a run that indexes
+// nothing leaves nothing behind, nor one that stops with an error (a bad
+// model, no --model; or SQLite failing midway, when what this run committed
+// to its own new index goes too). Only what the catalog writes is removed:
+// a folder someone else put files in stays.
+class NewIndexFolder {
+ public:
+  explicit NewIndexFolder(const fs::path& dir) {
+    std::error_code ec;
+    fs::path p = fs::absolute(dir, ec).lexically_normal();
+    if (p.filename().empty()) p = p.parent_path();  // "idx/"
+    if (ec || fs::exists(p, ec) || ec) return;
+    for (fs::path d = p; !d.empty() && d != d.parent_path() && !fs::exists(d, ec); d = d.parent_path()) {
+      made_.push_back(d);
+    }
+  }
+  ~NewIndexFolder() { remove(); }
+  NewIndexFolder(const NewIndexFolder&) = delete;
+  NewIndexFolder& operator=(const NewIndexFolder&) = delete;
 
-IndexSummary run_index(const IndexRequest& req) {
+  void keep() { made_.clear(); }
+
+  // True when the folder was new and is gone now.
+  bool remove() {
+    if (made_.empty()) return false;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(made_.front(), ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("catalog.sqlite", 0) == 0 || name.rfind("vectors.f16", 0) == 0) fs::remove(e.path(), ec);
+    }
+    bool gone = true;
+    for (const auto& d : made_) gone = fs::remove(d, ec) && gone;  // innermost first; only if empty
+    made_.clear();
+    return gone;
+  }
+
+ private:
+  std::vector<fs::path> made_;  // the index folder, then each parent that did not exist either
+};
+
+IndexSummary index_files(const IndexRequest& req) {
   const auto t_start = Clock::now();
   IndexSummary sum;
   index::Catalog cat(req.index_dir, true);
@@ -106,6 +146,7 @@ IndexSummary run_index(const IndexRequest& req) {
     std::error_code ec;
     if (!fs::is_regular_file(f, ec)) {
       sum.failed.emplace_back(f.string(), f.string() + ": no such file");
+      std::fprintf(stderr, "error: %s\n", sum.failed.back().second.c_str());  // before any progress line
       continue;
     }
     const FileStat st = stat_file(f);
@@ -131,6 +172,7 @@ IndexSummary run_index(const IndexRequest& req) {
   if (shares_cores) on_thread_behind_decoders([&] { engine = clip::Engine::load(model_dir, req.engine); });
   else engine = clip::Engine::load(model_dir, req.engine);
   const int dim = engine->projection_dim();
+  sum.device = engine->backend_name();
   cat.set_meta("model", fp);
   cat.set_meta("model_path", fs::absolute(model_dir).string());
   cat.set_meta("dim", std::to_string(dim));
@@ -179,6 +221,16 @@ IndexSummary run_index(const IndexRequest& req) {
   sum.encoder_starved_s = times.starved.get();
   sum.batches = times.batches.load();
   sum.seconds = since(t_start);
+  return sum;
+}
+
+}  // namespace
+
+IndexSummary run_index(const IndexRequest& req) {
+  NewIndexFolder folder(req.index_dir);
+  IndexSummary sum = index_files(req);
+  if (sum.indexed > 0) folder.keep();
+  else sum.removed_new_index = folder.remove();
   return sum;
 }
 

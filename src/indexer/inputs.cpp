@@ -1,4 +1,4 @@
-#include "app/index_inputs.h"
+#include "indexer/inputs.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,7 +7,7 @@
 #include <string>
 #include <system_error>
 
-#include "app/index_pipeline.h"
+#include "indexer/pipeline.h"
 
 namespace clipfind {
 

@@ -47,10 +47,14 @@ struct IndexSummary {
   std::string vectors_error;  // why vectors.f16 could not be written (search then reads SQLite)
   std::vector<std::pair<std::string, std::string>> failed;  // path, why
   bool interrupted = false;
+  std::string device;              // where the engine ran (its backend name); empty: not loaded
+  bool removed_new_index = false;  // nothing indexed into a folder that did not exist: removed again
 };
 
 // Throws (naming the index or model) only for problems that stop the whole
-// run; a bad input file is recorded in `failed` and the others go on.
+// run; a bad input file is recorded in `failed`, printed once on stderr as
+// "error: ..." when it is found, and the others go on. A run that indexes
+// nothing (or throws) leaves no index folder where there was none.
 IndexSummary run_index(const IndexRequest& request);
 
 // Files under `inputs` that index would look at: files as given, folders

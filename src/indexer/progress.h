@@ -4,7 +4,7 @@
 #include <mutex>
 #include <string>
 
-#include "app/index_stages.h"
+#include "indexer/stages.h"
 
 namespace clipfind {
 

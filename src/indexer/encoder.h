@@ -8,15 +8,15 @@
 #include <string>
 #include <vector>
 
-#include "app/bounded_queue.h"
-#include "app/index_pipeline.h"
-#include "app/index_progress.h"
-#include "app/index_stages.h"
 #include "clip/clip.h"
+#include "indexer/bounded_queue.h"
+#include "indexer/pipeline.h"
+#include "indexer/progress.h"
+#include "indexer/stages.h"
 
 namespace clipfind {
 
-// Runs f on a new thread named "cf-encode", kEncoderNiceSteps (index_encoder.cpp)
+// Runs f on a new thread named "cf-encode", kEncoderNiceSteps (encoder.cpp)
 // below this one (Linux: a nice value is per thread), and waits for it;
 // rethrows what f throws.
 void on_thread_behind_decoders(const std::function<void()>& f);

@@ -1,4 +1,4 @@
-#include "app/time_format.h"
+#include "video/time_format.h"
 
 #include <charconv>
 #include <cmath>

@@ -6,10 +6,10 @@
 #include <thread>
 #include <vector>
 
-#include "app/bounded_queue.h"
-#include "app/index_pipeline.h"
-#include "app/index_stages.h"
 #include "clip/image/preprocess.h"
+#include "indexer/bounded_queue.h"
+#include "indexer/pipeline.h"
+#include "indexer/stages.h"
 
 namespace clipfind {
 

@@ -1,4 +1,4 @@
-#include "app/index_encoder.h"
+#include "indexer/encoder.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-// What flows between the stages of `clipfind index` (index_pipeline.cpp shows
+// What flows between the stages of `clipfind index` (pipeline.cpp shows
 // how they connect) and the timing helpers they share.
 #pragma once
 #include <pthread.h>

@@ -1,4 +1,4 @@
-#include "app/index_writer.h"
+#include "indexer/writer.h"
 
 #include <cstdio>
 #include <utility>

@@ -1,0 +1,301 @@
+// The indexing pipeline as a library (issue 25): the bounded queue between its
+// stages, which files it takes from the paths given, and run_index end to end
+// on small generated videos with the tiny model in tests/data/models: the
+// sampled frames and their embeddings in the catalog, unchanged files skipped,
+// each failure recorded once while the other files go on, and no index folder
+// left behind by a run that indexed nothing into a folder that did not exist.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clip/clip.h"
+#include "index/catalog.h"
+#include "index/half.h"
+#include "indexer/bounded_queue.h"
+#include "indexer/inputs.h"
+#include "indexer/pipeline.h"
+#include "video_fixtures.h"
+
+namespace fs = std::filesystem;
+using clipfind::BoundedQueue;
+
+namespace {
+
+const fs::path kModel = fs::path(CLIPFIND_TEST_DATA) / "models" / "full_fp32_quickgelu_p32";
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("clipfind_test_indexer_" + std::to_string(::getpid()) + "_" +
+                                        std::to_string(counter()++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+};
+
+void touch(const fs::path& p, const std::string& bytes = "x") {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << bytes;
+}
+
+// Waits up to a second for `done`; a queue that never lets it happen fails.
+template <class F>
+bool eventually(F done) {
+  for (int i = 0; i < 1000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return done();
+}
+
+}  // namespace
+
+TEST(BoundedQueue, FirstInFirstOut) {
+  BoundedQueue<int> q(4);
+  EXPECT_FALSE(q.try_pop());  // nothing yet, and try_pop does not wait
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.push(i));
+  EXPECT_EQ(*q.try_pop(), 0);
+  EXPECT_EQ(*q.pop(), 1);
+  EXPECT_EQ(*q.pop(), 2);
+  EXPECT_FALSE(q.finished());
+  q.close();
+  EXPECT_EQ(*q.pop(), 3);  // closed: what is in it still comes out
+  EXPECT_TRUE(q.finished());
+  EXPECT_FALSE(q.pop());
+  EXPECT_FALSE(q.push(4));  // nobody would take it
+}
+
+TEST(BoundedQueue, ProducerWaitsForRoom) {
+  BoundedQueue<int> q(1);
+  std::atomic<int> pushed{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 3; ++i) {
+      if (!q.push(i)) return;
+      ++pushed;
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return pushed.load() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(pushed.load(), 1);  // full: the second push waits
+  EXPECT_EQ(*q.pop(), 0);
+  EXPECT_TRUE(eventually([&] { return pushed.load() == 2; }));
+  EXPECT_EQ(*q.pop(), 1);
+  EXPECT_EQ(*q.pop(), 2);
+  producer.join();
+  EXPECT_EQ(pushed.load(), 3);
+}
+
+TEST(BoundedQueue, CloseReleasesAWaitingProducerAndConsumer) {
+  BoundedQueue<int> full(1);
+  ASSERT_TRUE(full.push(0));
+  std::atomic<int> push_result{-1};
+  std::thread producer([&] { push_result = full.push(1) ? 1 : 0; });
+  BoundedQueue<int> empty(1);
+  std::atomic<int> pop_result{-1};
+  std::thread consumer([&] { pop_result = empty.pop() ? 1 : 0; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(push_result.load(), -1);  // both still waiting
+  EXPECT_EQ(pop_result.load(), -1);
+  full.close();
+  empty.close();
+  producer.join();
+  consumer.join();
+  EXPECT_EQ(push_result.load(), 0);  // the push was refused, not queued
+  EXPECT_EQ(pop_result.load(), 0);
+  EXPECT_EQ(*full.pop(), 0);
+  EXPECT_FALSE(full.pop());
+}
+
+TEST(Inputs, FoldersGiveVideosAndImagesFilesAreTakenAsGiven) {
+  TempDir t;
+  const fs::path lib = t.path / "lib";
+  for (const char* name : {"a.mp4", "sub/b.MKV", "sub/deeper/c.png", "d.JPEG", "notes.txt", "e.mp3"})
+    touch(lib / name);
+  touch(t.path / "loose.bin");
+  const std::vector<fs::path> got =
+      clipfind::collect_inputs({lib, t.path / "loose.bin", t.path / "missing.mp4", lib / "a.mp4", lib / "sub/../a.mp4"});
+  // Sorted, absolute, each once; a folder only yields known extensions (any
+  // case), while a file named on the command line is taken whatever it is,
+  // missing or not (run_index then reports it).
+  const std::vector<fs::path> want = {lib / "a.mp4",        lib / "d.JPEG", lib / "sub/b.MKV",
+                                      lib / "sub/deeper/c.png", t.path / "loose.bin", t.path / "missing.mp4"};
+  std::vector<fs::path> sorted_want = want;
+  std::sort(sorted_want.begin(), sorted_want.end());
+  EXPECT_EQ(got, sorted_want);
+}
+
+TEST(Inputs, ImagesAndFileStats) {
+  EXPECT_TRUE(clipfind::is_image("x/Photo.JPG"));
+  EXPECT_TRUE(clipfind::is_image("p.png"));
+  EXPECT_FALSE(clipfind::is_image("v.mp4"));
+  EXPECT_FALSE(clipfind::is_image("png"));
+  TempDir t;
+  touch(t.path / "f", "12345");
+  const clipfind::FileStat a = clipfind::stat_file(t.path / "f");
+  EXPECT_EQ(a.size, 5);
+  fs::last_write_time(t.path / "f", fs::last_write_time(t.path / "f") + std::chrono::seconds(3));
+  EXPECT_EQ(clipfind::stat_file(t.path / "f").mtime_ns - a.mtime_ns, 3'000'000'000);
+}
+
+class Pipeline : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::path(CLIPFIND_BINARY_DIR) / "tests" / "indexer_fixtures";
+    fs::create_directories(dir_);
+    cliptest::make_video_once(dir_, "clip.mp4", "-f lavfi -i testsrc2=s=160x120:r=25:d=3 -pix_fmt yuv420p");
+    cliptest::make_video_once(dir_, "still.png", "-f lavfi -i testsrc2=s=200x150:d=1 -frames:v 1");
+    cliptest::write_once(dir_, "text.mp4", "this is not a video\n");
+  }
+
+  static fs::path file(const std::string& name) { return dir_ / name; }
+
+  clipfind::IndexRequest request(const fs::path& index, std::vector<fs::path> inputs) const {
+    clipfind::IndexRequest r;
+    r.inputs = std::move(inputs);
+    r.index_dir = index;
+    r.model_dir = kModel;
+    r.engine.threads = 2;
+    r.batch = 4;
+    r.decoders = 2;
+    return r;
+  }
+
+  static fs::path dir_;
+};
+fs::path Pipeline::dir_;
+
+TEST_F(Pipeline, IndexesSampledFramesThenSkipsThemAsUnchanged) {
+  TempDir t;
+  const fs::path index = t.path / "index";
+  const auto s = clipfind::run_index(request(index, {file("clip.mp4"), file("still.png")}));
+  EXPECT_EQ(s.indexed, 2);
+  EXPECT_EQ(s.frames, 3 + 1);  // every 1 s of 3 s, and the picture
+  EXPECT_TRUE(s.failed.empty());
+  EXPECT_FALSE(s.interrupted);
+  EXPECT_EQ(s.device.rfind("cpu", 0), 0u) << s.device;  // the engine's backend, for the summary
+  EXPECT_GT(s.pipeline_s, 0.0);
+
+  clipfind::index::Catalog cat(index, false);
+  const auto videos = cat.videos();
+  ASSERT_EQ(videos.size(), 2u);
+  for (const auto& v : videos) {
+    EXPECT_EQ(v.status, "ok") << v.path;
+    EXPECT_EQ(v.frames, fs::path(v.path).filename() == "clip.mp4" ? 3 : 1) << v.path;
+  }
+  EXPECT_EQ(cat.meta("model_path"), fs::absolute(kModel).string());
+  const auto frames = cat.read_frames();
+  ASSERT_EQ(frames.rows(), 4u);
+  // The picture's row (time 0 of its own video) is what the engine gives for
+  // that file, L2-normalised, within half precision: the pipeline's
+  // preprocessing on the decoder threads is the engine's.
+  const int64_t still_id = videos[0].path.ends_with("still.png") ? videos[0].id : videos[1].id;
+  auto engine = clip::Engine::load(kModel);
+  clip::Tensor want = engine->embed_image_files({file("still.png")});
+  clip::l2_normalize_rows(want);
+  ASSERT_EQ(frames.dim, engine->projection_dim());
+  size_t still_rows = 0;
+  for (size_t r = 0; r < frames.rows(); ++r) {
+    double norm = 0.0;
+    for (int c = 0; c < frames.dim; ++c) norm += double(frames.at(r, c)) * frames.at(r, c);
+    EXPECT_NEAR(norm, 1.0, 1e-2) << "row " << r;
+    if (frames.video[r] != still_id) continue;
+    ++still_rows;
+    for (int c = 0; c < frames.dim; ++c) EXPECT_NEAR(frames.at(r, c), want.data[size_t(c)], 2e-3) << "column " << c;
+  }
+  EXPECT_EQ(still_rows, 1u);
+
+  const auto again = clipfind::run_index(request(index, {file("clip.mp4"), file("still.png")}));
+  EXPECT_EQ(again.indexed, 0);
+  EXPECT_EQ(again.skipped, 2);
+  EXPECT_EQ(again.pipeline_s, 0.0);  // nothing to embed: the model is not even loaded
+  EXPECT_TRUE(again.device.empty());
+}
+
+TEST_F(Pipeline, EachFailureIsRecordedOnceAndTheOthersGoOn) {
+  TempDir t;
+  const fs::path index = t.path / "index";
+  const fs::path missing = t.path / "missing.mp4";
+  const auto s = clipfind::run_index(request(index, {file("text.mp4"), file("clip.mp4"), missing}));
+  EXPECT_EQ(s.indexed, 1);
+  EXPECT_EQ(s.frames, 3);
+  ASSERT_EQ(s.failed.size(), 2u);
+  std::vector<std::pair<std::string, std::string>> failed = s.failed;
+  std::sort(failed.begin(), failed.end());
+  EXPECT_EQ(failed[0].first, missing.string());
+  EXPECT_EQ(failed[0].second, missing.string() + ": no such file");
+  EXPECT_EQ(failed[1].first, file("text.mp4").string());
+  EXPECT_EQ(failed[1].second.rfind(file("text.mp4").string() + ": cannot open", 0), 0u) << failed[1].second;
+  // The undecodable file is in the catalog as an error (retried next time);
+  // the missing one is not there at all.
+  clipfind::index::Catalog cat(index, false);
+  const auto bad = cat.find(file("text.mp4").string());
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, "error");
+  EXPECT_FALSE(cat.find(missing.string()));
+  EXPECT_EQ(cat.find(file("clip.mp4").string())->status, "ok");
+}
+
+TEST_F(Pipeline, NothingIndexedIntoANewFolderLeavesNoFolder) {
+  TempDir t;
+  const fs::path parent = t.path / "new";  // neither it nor the index folder exist
+  const fs::path index = parent / "index";
+  // A missing file only (the model is never loaded) ...
+  auto s = clipfind::run_index(request(index, {t.path / "missing.mp4"}));
+  EXPECT_EQ(s.indexed, 0);
+  EXPECT_EQ(s.failed.size(), 1u);
+  EXPECT_TRUE(s.removed_new_index);
+  EXPECT_FALSE(fs::exists(parent));
+  // ... an undecodable one (through the whole pipeline) ...
+  s = clipfind::run_index(request(index, {file("text.mp4")}));
+  EXPECT_EQ(s.failed.size(), 1u);
+  EXPECT_TRUE(s.removed_new_index);
+  EXPECT_FALSE(fs::exists(parent));
+  // ... a folder with nothing to index ...
+  fs::create_directories(t.path / "empty");
+  s = clipfind::run_index(request(index, {t.path / "empty"}));
+  EXPECT_EQ(s.indexed + s.failed.size(), 0u);
+  EXPECT_FALSE(fs::exists(parent));
+  // ... and a new index without a model, which stops the run.
+  auto no_model = request(index, {file("clip.mp4")});
+  no_model.model_dir.clear();
+  EXPECT_THROW(clipfind::run_index(no_model), std::runtime_error);
+  EXPECT_FALSE(fs::exists(parent));
+}
+
+TEST_F(Pipeline, AnExistingIndexStaysWhenNothingIsIndexed) {
+  TempDir t;
+  const fs::path index = t.path / "index";
+  ASSERT_EQ(clipfind::run_index(request(index, {file("clip.mp4")})).indexed, 1);
+  const auto s = clipfind::run_index(request(index, {t.path / "missing.mp4"}));
+  EXPECT_EQ(s.failed.size(), 1u);
+  EXPECT_FALSE(s.removed_new_index);
+  clipfind::index::Catalog cat(index, false);
+  EXPECT_EQ(cat.videos().size(), 1u);
+  // An empty folder that existed before is not removed either.
+  const fs::path empty = t.path / "empty-index";
+  fs::create_directories(empty);
+  clipfind::run_index(request(empty, {t.path / "missing.mp4"}));
+  EXPECT_TRUE(fs::is_directory(empty));
+}
+
+TEST_F(Pipeline, StopBeforeTheFirstFrameCommitsNothing) {
+  TempDir t;
+  std::atomic<bool> stop{true};
+  auto r = request(t.path / "index", {file("clip.mp4"), file("still.png")});
+  r.stop = &stop;
+  const auto s = clipfind::run_index(r);
+  EXPECT_TRUE(s.interrupted);
+  EXPECT_EQ(s.indexed, 0);
+  EXPECT_TRUE(s.failed.empty());  // an interrupted file is not a failed one
+}

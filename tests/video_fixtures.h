@@ -1,0 +1,38 @@
+// Test videos made with the `ffmpeg` command (test_video, test_indexer). They
+// are kept in the build tree and made once: ctest runs each test in its own
+// process, often several at a time, so each file is written under a private
+// name and renamed into place (atomic; a racing twin is harmless).
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace cliptest {
+
+inline void ffmpeg(const std::string& args) {
+  const std::string cmd = "ffmpeg -nostdin -v error -y " + args;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+// dir/name from `ffmpeg ARGS dir/name`, unless it is there already.
+inline void make_video_once(const std::filesystem::path& dir, const std::string& name,
+                            const std::string& args_before_output) {
+  const std::filesystem::path final_path = dir / name;
+  if (std::filesystem::exists(final_path)) return;
+  const std::filesystem::path tmp = dir / ("tmp-" + std::to_string(::getpid()) + "-" + name);
+  ffmpeg(args_before_output + " " + tmp.string());
+  std::filesystem::rename(tmp, final_path);
+}
+
+inline void write_once(const std::filesystem::path& dir, const std::string& name, const std::string& bytes) {
+  if (std::filesystem::exists(dir / name)) return;
+  const std::filesystem::path tmp = dir / ("tmp-" + std::to_string(::getpid()) + "-" + name);
+  std::ofstream(tmp, std::ios::binary) << bytes;
+  std::filesystem::rename(tmp, dir / name);
+}
+
+}  // namespace cliptest
