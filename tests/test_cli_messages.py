@@ -29,6 +29,7 @@ import skip_summary  # noqa: E402
 
 MODEL = ROOT / "tests/data/models/full_fp32_quickgelu_p32"
 CLIPFIND = None  # set from the command line
+BUILD_DIR = None
 TMP = None
 EXIT_HELP = "Exit status: 0 done (also when nothing matches), 1 failed, 2 usage error"
 
@@ -233,12 +234,33 @@ test_text (__main__.Embed.test_text) ... ok</system-out>
         self.assertEqual(skip_summary.summary([]), "")
 
 
+class Installing(unittest.TestCase):
+    def test_install_puts_the_program_and_model_under_the_prefix(self):
+        build = BUILD_DIR or CLIPFIND.parents[2]  # build/src/app/clipfind
+        prefix = TMP / "prefix"
+        r = subprocess.run(["cmake", "--install", build, "--prefix", prefix], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        model = prefix / "share/clipfind/models/shapes-clip"
+        self.assertTrue((model / "model.safetensors").is_file())
+        r = subprocess.run([prefix / "bin/clipfind", "tokenize", "--model", model, "a red circle"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ids = json.loads(r.stdout)  # start token, the words' ids, end token
+        self.assertGreaterEqual(len(ids), 5)
+        self.assertTrue(all(isinstance(i, int) for i in ids))
+
+    def test_readme_names_files_of_this_repository_only(self):
+        self.assertNotIn("../shared", (ROOT / "README.md").read_text())
+
+
 def main():
-    global CLIPFIND
+    global CLIPFIND, BUILD_DIR
     ap = argparse.ArgumentParser()
     ap.add_argument("--clipfind", required=True)
+    ap.add_argument("--build-dir", help="the CMake build folder to install from (default: beside --clipfind)")
     args, rest = ap.parse_known_args()
     CLIPFIND = Path(args.clipfind).resolve()
+    BUILD_DIR = args.build_dir
     unittest.main(argv=[sys.argv[0], "-v", *rest])
 
 
