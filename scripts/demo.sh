@@ -7,13 +7,16 @@
 #      (samples/shapes.mp4 + samples/shapes.json, tools/make_shapes_video.py),
 #   4. indexes it with models/shapes-clip (samples/shapes-index),
 #   5. searches sentences drawn from the script ("two blue squares", "a yellow
-#      star on the left") and prints each hit's time and whether the script
-#      says it is right (tools/shapes_queries.py).
+#      star on the left") and prints each hit's time and whether its segment
+#      overlaps a time the script says the sentence holds ("transit": the shapes
+#      it names are moving in, across or out; tools/shapes_queries.py),
+#   6. installs clipfind and the model (cmake --install) into ~/.local.
 #
 #   scripts/demo.sh ["your own sentence"...]
 #
 # DEMO_SEED picks another video (default 1), DEMO_QUERIES how many sentences
-# are drawn (default 8).
+# are drawn (default 8), DEMO_PREFIX where clipfind is installed (default
+# ~/.local; DEMO_PREFIX= installs nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seed=${DEMO_SEED:-1}
@@ -23,6 +26,7 @@ bin=$build/src/app/clipfind
 model=models/shapes-clip
 video=samples/shapes.mp4
 index=samples/shapes-index
+prefix=${DEMO_PREFIX-$HOME/.local}
 
 now() { date +%s.%N; }
 start=$(now); last=$start; laps=()
@@ -67,6 +71,18 @@ for q in "$@"; do queries+=(--query "$q"); done
 "$py" tools/shapes_queries.py --clipfind "$bin" --index "$index" --script "${video%.mp4}.json" \
       -n "$n_queries" --top 3 "${queries[@]}"
 lap search
+
+if [ -n "$prefix" ]; then
+  echo "== 6. install ($prefix)"
+  cmake --install "$build" --prefix "$prefix" >"$build/install.log"
+  bin=$prefix/bin/clipfind
+  echo "clipfind installed as $bin, its model as $prefix/share/clipfind/models/shapes-clip"
+  case ":$PATH:" in
+    *":$prefix/bin:"*) bin=clipfind ;;
+    *) echo "$prefix/bin is not on your PATH: add it (export PATH=\"$prefix/bin:\$PATH\") to type just 'clipfind'" ;;
+  esac
+  lap install
+fi
 
 echo "== done in $(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s (${laps[*]})"
 echo "Try: $bin search --index $index \"a yellow star on the left\""

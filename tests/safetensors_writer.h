@@ -13,7 +13,9 @@
 #pragma once
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -124,11 +126,13 @@ struct RawTensor {
 // header length (u64 LE) + header + data, exactly as given: for broken files.
 inline std::vector<uint8_t> safetensors_raw(const std::string& header,
                                             const std::vector<uint8_t>& data = {}) {
-  std::vector<uint8_t> out(8);
+  // Sized once and filled in place: growing an 8-byte vector with insert()
+  // made GCC 12 warn (-Warray-bounds) about its own reallocating memmove.
+  std::vector<uint8_t> out(8 + header.size() + data.size());
   const uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
-  out.insert(out.end(), header.begin(), header.end());
-  out.insert(out.end(), data.begin(), data.end());
+  std::copy(header.begin(), header.end(), out.begin() + 8);
+  std::copy(data.begin(), data.end(), out.begin() + 8 + static_cast<std::ptrdiff_t>(header.size()));
   return out;
 }
 

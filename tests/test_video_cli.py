@@ -121,9 +121,9 @@ class IndexAndSearch(unittest.TestCase):
             self.assertLessEqual(res["time"], res["end"])
         scores = [res["score"] for res in out["results"]]
         self.assertEqual(scores, sorted(scores, reverse=True))
-        # Plain output: path, hh:mm:ss.mmm, score.
+        # Plain output: path, hh:mm:ss.mmm, the segment start-end, score.
         r = run("search", "--index", self.index, "a test pattern", "-k", "1")
-        path, stamp, score = r.stdout.split()
+        path, stamp, segment, score = r.stdout.split()
         self.assertRegex(stamp, r"^\d\d:\d\d:\d\d\.\d\d\d$")
         float(score)
 

@@ -4,11 +4,12 @@ answered by `clipfind search` and checked against the video's script.
 
     tools/shapes_queries.py --clipfind BIN --index DIR --script samples/shapes.json [-n 8] [--top 3]
 
-prints each query's top hits (hh:mm:ss.mmm), whether each is right according
-to the script, and how many queries had a right hit in the top N. A hit is
-right when its segment overlaps a "still" interval of the script where the
-query holds; transit and empty intervals never count (a hit on the right
-objects while they move is shown as "transit", and is not a right hit).
+prints each query's top hits (hh:mm:ss.mmm) with a verdict from the script,
+and how many queries had an "overlaps" hit in the top N. Verdicts (LEGEND):
+"overlaps" when the hit's segment overlaps a "still" interval of the script
+where the query holds (it may also reach past it); "transit" when it overlaps
+only a time when the shapes the query names slide in, move between regions or
+leave (counted neither way); else "wrong".
 
 Queries are drawn from the script's still intervals with the training
 world's words ("two blue squares", "a yellow star on the left", "three small
@@ -102,14 +103,18 @@ def search(clipfind, index, text, k):
     return json.loads(proc.stdout)["results"]
 
 
+LEGEND = ("overlaps: the hit's segment overlaps a time the sentence is true; "
+          "transit: the shapes it names are moving in, across or out (not counted); wrong: neither")
+
+
 def judge(query, hit, script):
-    """'right' when a search hit's segment overlaps a still interval where the
-    query holds; 'transit' when it does not but overlaps a transit interval of
-    objects the query describes (not counted either way); else 'wrong'."""
+    """'overlaps' when a search hit's segment overlaps a still interval where
+    the query holds; 'transit' when it does not but overlaps a transit interval
+    of objects the query describes (not counted either way); else 'wrong'."""
     def overlaps(iv):
         return hit["start"] < iv["end"] and hit["end"] >= iv["start"]
     if any(holds(query, iv) and overlaps(iv) for iv in script["intervals"]):
-        return "right"
+        return "overlaps"
     anywhere = dict(query, position=None)
     if any(iv["state"] in TRANSIT and overlaps(iv) and holds(anywhere, dict(iv, state="still", position=None))
            for iv in script["intervals"]):
@@ -125,14 +130,14 @@ def on_screen(script, seconds):
 def print_hits(hits, script, verdicts, out):
     for rank, hit in enumerate(hits, 1):
         span = f"{hms(hit['start'])}-{hms(hit['end'])}"
-        verdict = f"  {verdicts[rank - 1]:<7}" if verdicts else ""
+        verdict = f"  {verdicts[rank - 1]:<8}" if verdicts else ""
         print(f"  {rank}. {hms(hit['time'])} (segment {span})  score {hit['score']:.3f}{verdict}"
               f"  [{on_screen(script, hit['time'])}]", file=out)
 
 
 def run_queries(clipfind, index, script, queries, top=3, out=sys.stdout):
-    """Searches each query; prints its hits; returns (queries with a right hit
-    in the top `top`, queries with a right first hit)."""
+    """Searches each query; prints its hits; returns (queries with an
+    "overlaps" hit in the top `top`, queries whose first hit overlaps)."""
     in_top = first = 0
     for q in queries:
         spans = [f"{hms(iv['start'])}-{hms(iv['end'])}" for iv in script["intervals"] if holds(q, iv)]
@@ -140,8 +145,8 @@ def run_queries(clipfind, index, script, queries, top=3, out=sys.stdout):
         hits = search(clipfind, index, q["text"], top)
         verdicts = [judge(q, h, script) for h in hits]
         print_hits(hits, script, verdicts, out)
-        in_top += "right" in verdicts
-        first += verdicts[:1] == ["right"]
+        in_top += "overlaps" in verdicts
+        first += verdicts[:1] == ["overlaps"]
     return in_top, first
 
 
@@ -164,10 +169,11 @@ def main():
     if args.n == 0:
         return
     queries = make_queries(script, args.n, args.seed)
+    print(LEGEND)
     in_top, first = run_queries(args.clipfind, args.index, script, queries, args.top)
     n = len(queries)
-    print(f"right hit in the top {args.top}: {in_top}/{n} queries ({100 * in_top / n:.0f}%); "
-          f"right first hit: {first}/{n}")
+    print(f"a hit that overlaps the truth in the top {args.top}: {in_top}/{n} queries ({100 * in_top / n:.0f}%); "
+          f"first hit overlaps: {first}/{n}")
 
 
 if __name__ == "__main__":

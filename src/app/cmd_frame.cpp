@@ -1,8 +1,9 @@
 // clipfind frame: the picture of a video at a time, as a JPEG (thumbnails).
+#include <cstdio>
 #include <memory>
 
 #include "app/commands.h"
-#include "app/time_format.h"
+#include "video/time_format.h"
 #include "video/decoder.h"
 #include "video/write_jpeg.h"
 
@@ -19,7 +20,12 @@ struct FrameOptions {
 int run_frame(const FrameOptions& o) {
   const auto t = parse_time(o.at);
   if (!t) throw std::runtime_error("--at " + o.at + ": expected [[hh:]mm:]ss[.fff], e.g. 00:01:02.5");
-  const video::Frame f = video::frame_at(o.video, *t);
+  double duration = 0.0;
+  const video::Frame f = video::frame_at(o.video, *t, &duration);
+  if (duration > 0.0 && *t >= duration) {
+    std::fprintf(stderr, "clipfind: warning: --at %s is past the end of %s (%s long): writing its last frame, at %s\n",
+                 o.at.c_str(), o.video.c_str(), format_hms(duration).c_str(), format_hms(f.time).c_str());
+  }
   video::write_jpeg(f.image, o.out);
   std::printf("%s  %s  %dx%d\n", o.out.c_str(), format_hms(f.time).c_str(), f.image.width, f.image.height);
   return 0;

@@ -1,15 +1,14 @@
 // clipfind search: moments that match a sentence or an image.
-#include <fnmatch.h>
-
 #include <chrono>
 #include <cstdio>
-#include <string>
 #include <map>
 #include <memory>
+#include <string>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
-#include "app/time_format.h"
+#include "video/time_format.h"
 #include "index/catalog.h"
 #include "index/query.h"
 
@@ -46,10 +45,42 @@ class StepTimer {
   std::string laps_;
 };
 
+// The answer on stdout: --json's object (with "reason" when nothing was
+// found), or one line per segment: path, best time, start-end, score.
+void print_results(const SearchOptions& o, const std::vector<index::Segment>& segs,
+                   std::map<int64_t, std::string>& paths, const std::string& reason) {
+  if (!reason.empty()) std::fprintf(stderr, "clipfind: no results: %s\n", reason.c_str());
+  if (o.json) {
+    nlohmann::json results = nlohmann::json::array();
+    for (const auto& s : segs) {
+      results.push_back({{"video", paths[s.video]}, {"start", s.start}, {"end", s.end}, {"time", s.time},
+                         {"score", s.score}});
+    }
+    nlohmann::json out = {{"query", o.image.empty() ? o.text : o.image}, {"results", results}};
+    if (!reason.empty()) out["reason"] = reason;
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    for (const auto& s : segs) {
+      std::printf("%s  %s  %s-%s  %.4f\n", paths[s.video].c_str(), format_hms(s.time).c_str(),
+                  format_hms(s.start).c_str(), format_hms(s.end).c_str(), s.score);
+    }
+  }
+}
+
 int run_search(const SearchOptions& o) {
   if (o.text.empty() == o.image.empty()) throw std::runtime_error("give either a TEXT or --image FILE");
   StepTimer timer;
   index::Catalog cat(o.index, false);
+  std::map<int64_t, std::string> paths;
+  // Nothing to rank (no video, none chosen, none with frames): say why, before loading a model.
+  const std::string why = index::why_nothing_found(
+      cat.videos(),
+      [&](const index::VideoRecord& v) { return o.video_glob.empty() || index::video_matches(o.video_glob, v.path); },
+      o.video_glob.empty() ? "" : "--video '" + o.video_glob + "'");
+  if (!why.empty()) {
+    print_results(o, {}, paths, why);
+    return 0;
+  }
   const std::string model_dir = index::query_model(cat, o.model);
   timer.lap("open");
 
@@ -66,33 +97,22 @@ int run_search(const SearchOptions& o) {
                  bypassed.c_str());
   }
   timer.lap(bypassed.empty() ? "frames (mapped)" : "frames (SQLite)");
-  std::map<int64_t, std::string> paths;
-  for (const auto& v : cat.videos()) paths[v.id] = v.path;
+  for (const auto& v : cat.videos()) paths[v.id] = v.path;  // read after the frames: each has its path
   if (!o.video_glob.empty()) {
     // Drop rows of other videos up front so top-k ranks only the wanted ones.
-    table = index::select_videos(table, [&](int64_t v) {
-      return fnmatch(o.video_glob.c_str(), paths[v].c_str(), 0) == 0;
-    });
+    table = index::select_videos(table, [&](int64_t v) { return index::video_matches(o.video_glob, paths[v]); });
   }
   const double gap = o.gap > 0 ? o.gap : index::default_gap(cat);
   timer.lap("videos");
   const auto segs = index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(o.k), gap, o.index);
   timer.lap("search");
 
-  if (o.json) {
-    nlohmann::json results = nlohmann::json::array();
-    for (const auto& s : segs) {
-      results.push_back({{"video", paths[s.video]}, {"start", s.start}, {"end", s.end}, {"time", s.time},
-                         {"score", s.score}});
-    }
-    nlohmann::json out = {{"query", o.image.empty() ? o.text : o.image}, {"results", results}};
-    std::printf("%s\n", out.dump().c_str());
-  } else {
-    for (const auto& s : segs) {
-      std::printf("%s  %s  %.4f\n", paths[s.video].c_str(), format_hms(s.time).c_str(), s.score);
-    }
+  // Empty only if the chosen videos lost their frames (re-indexed meanwhile) after the check above.
+  print_results(o, segs, paths, segs.empty() ? index::kNoRowsToRank : "");
+  if (o.timings) {
+    std::fprintf(stderr, "timings: %s over %zu frames on %s\n", timer.str().c_str(), table.rows(),
+                 engine->backend_name().c_str());
   }
-  if (o.timings) std::fprintf(stderr, "timings: %s over %zu frames\n", timer.str().c_str(), table.rows());
   return 0;
 }
 
@@ -105,7 +125,9 @@ Command add_search_command(CLI::App& root) {
   app->add_option("--image", o->image, "look for frames like this image instead")->check(CLI::ExistingFile);
   app->add_option("--index", o->index, "index folder")->capture_default_str();
   app->add_option("-k", o->k, "number of results")->capture_default_str()->check(CLI::Range(1, 100000));
-  app->add_option("--video", o->video_glob, "only videos whose path matches this glob");
+  app->add_option("--video", o->video_glob,
+                  "only videos this glob matches: against the file name (\"*.mkv\"), the path relative to the "
+                  "indexed folder (\"trips/*\"), or the absolute path");
   app->add_option("--gap", o->gap, "merge hits of one video this close in seconds (default: 2x the sampling interval)");
   app->add_option("--model", o->model, "model folder (default: the one the index was built with)");
   app->add_flag("--json", o->json,

@@ -1,5 +1,8 @@
 #include "index/query.h"
 
+#include <fnmatch.h>
+
+#include <filesystem>
 #include <stdexcept>
 
 #include "index/fingerprint.h"
@@ -20,6 +23,57 @@ std::string query_model(const Catalog& cat, const std::string& model_dir) {
 }
 
 double default_gap(const Catalog& cat) { return 2.0 * std::stod(cat.meta("interval").value_or("1")); }
+
+bool video_matches(const std::string& glob, const std::string& path) {
+  if (fnmatch(glob.c_str(), path.c_str(), 0) == 0) return true;
+  // Every trailing part that starts after a '/': "c.mp4", "b/c.mp4", ... of "/a/b/c.mp4".
+  for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    if (slash + 1 < path.size() && fnmatch(glob.c_str(), path.c_str() + slash + 1, 0) == 0) return true;
+  }
+  return false;
+}
+
+namespace {
+
+std::string file_name(const VideoRecord& v) { return std::filesystem::path(v.path).filename().string(); }
+
+// "a.mp4, b.mp4 and 3 more": at most `shown` names, with `describe` for each.
+std::string list_videos(const std::vector<const VideoRecord*>& videos,
+                        const std::function<std::string(const VideoRecord&)>& describe) {
+  constexpr size_t shown = 8;  // one readable line, not a catalog dump
+  std::string out;
+  for (size_t i = 0; i < videos.size() && i < shown; ++i) out += (i ? ", " : "") + describe(*videos[i]);
+  if (videos.size() > shown) out += " and " + std::to_string(videos.size() - shown) + " more";
+  return out;
+}
+
+}  // namespace
+
+std::string why_nothing_found(const std::vector<VideoRecord>& videos,
+                              const std::function<bool(const VideoRecord&)>& chosen, const std::string& filter) {
+  if (videos.empty()) return "the index is empty (run `clipfind index` first)";
+  std::vector<const VideoRecord*> all, kept;
+  for (const auto& v : videos) {
+    all.push_back(&v);
+    if (chosen(v)) kept.push_back(&v);
+  }
+  if (kept.empty()) return filter + " matches none of the indexed videos: " + list_videos(all, file_name);
+  for (const auto* v : kept) {
+    if (v->status == "ok" && v->frames > 0) return "";
+  }
+  const std::string matched = filter.empty() ? "" : " matching " + filter;
+  const std::string which = kept.size() == 1
+                                ? "the only video" + matched + " has"
+                                : "none of the " + std::to_string(kept.size()) + " videos" + matched + " has";
+  return which + " no frames to search: " +
+         list_videos(kept, [](const VideoRecord& v) {
+           if (v.status == "ok") return file_name(v) + " (no frames sampled)";
+           // Errors name the file: once is enough here.
+           std::string why = v.error.empty() ? v.status : v.error;
+           if (why.rfind(v.path + ": ", 0) == 0) why.erase(0, v.path.size() + 2);
+           return file_name(v) + " failed to index (" + why + ")";
+         });
+}
 
 FrameTable select_videos(const FrameTable& table, const std::function<bool(int64_t)>& keep) {
   FrameTableBuilder kept(table.dim);

@@ -23,6 +23,23 @@ std::string query_model(const Catalog& catalog, const std::string& model_dir);
 // sampling interval the index was built with.
 double default_gap(const Catalog& catalog);
 
+// Whether the fnmatch(3) pattern `glob` names the video at absolute `path` the
+// way a user sees it: its file name ("a.mp4"), any trailing part of its path
+// (the path relative to the folder given to `clipfind index`: "trips/a.mp4"),
+// or the whole absolute path. `*` also crosses '/'.
+bool video_matches(const std::string& glob, const std::string& path);
+
+// Why a search can find nothing, or "" when some chosen video has frames to
+// rank: the index is empty, `filter` (how the user narrowed the search, e.g.
+// "--video 'x*'"; empty: no filter) chose none of the videos (naming those
+// there are), or every chosen video failed to index or has no frames (naming
+// them and why). `chosen` says which videos the filter keeps.
+std::string why_nothing_found(const std::vector<VideoRecord>& videos,
+                              const std::function<bool(const VideoRecord&)>& chosen, const std::string& filter);
+// The reason to give when that found frames to rank but the search still
+// returned none (frames written between reading the list and the rows).
+inline constexpr const char* kNoRowsToRank = "no frames of the chosen videos to search";
+
 // The rows of videos that `keep` accepts, so top-k ranks only those.
 FrameTable select_videos(const FrameTable& table, const std::function<bool(int64_t video)>& keep);
 

@@ -226,12 +226,24 @@ class ApiRoutes {
                          {"url", "/api/video/" + std::to_string(seg.video)}});
     }
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    reply_json(res, {{"query", s.query},
-                     {"kind", by_image ? "image" : "text"},
-                     {"k", s.k},
-                     {"video", s.video ? json(*s.video) : json(nullptr)},
-                     {"took_ms", std::round(ms * 10) / 10},
-                     {"results", results}});
+    json out = {{"query", s.query},
+                {"kind", by_image ? "image" : "text"},
+                {"k", s.k},
+                {"video", s.video ? json(*s.video) : json(nullptr)},
+                {"took_ms", std::round(ms * 10) / 10},
+                {"results", results}};
+    if (results.empty()) out["reason"] = why_nothing_found(*snap, s.video);
+    reply_json(res, out);
+  }
+
+  // Why a search found nothing, in `clipfind search`'s words.
+  static std::string why_nothing_found(const IndexSnapshot& snap, std::optional<int64_t> video) {
+    std::vector<index::VideoRecord> records;
+    for (const auto& [id, v] : snap.videos) records.push_back(v.record);
+    const std::string why = index::why_nothing_found(
+        records, [&](const index::VideoRecord& r) { return !video || r.id == *video; },
+        video ? "video=" + std::to_string(*video) : "");
+    return why.empty() ? index::kNoRowsToRank : why;
   }
 
   Context& ctx_;

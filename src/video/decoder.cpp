@@ -249,7 +249,7 @@ VideoInfo decode_video(const std::filesystem::path& path, const DecodeOptions& o
   return info;
 }
 
-Frame frame_at(const std::filesystem::path& path, double seconds) {
+Frame frame_at(const std::filesystem::path& path, double seconds, double* duration) {
   if (!(seconds >= 0.0)) throw Error(path.string() + ": time must be >= 0");
   OpenVideo v(path, 0, false);
   v.seek(seconds);
@@ -265,6 +265,7 @@ Frame frame_at(const std::filesystem::path& path, double seconds) {
     if (!std::isnan(t) && t > seconds + 1e-6) break;  // first frame already after the time
   }
   if (!have) throw Error(path.string() + ": no frame could be decoded");
+  if (duration) *duration = v.info().duration;
   return best;
 }
 

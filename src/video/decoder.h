@@ -49,7 +49,9 @@ VideoInfo decode_video(const std::filesystem::path& path, const DecodeOptions& o
                        const std::function<void(Frame&&)>& on_frame);
 
 // The picture shown at `seconds` (the last frame starting at or before it; the
-// first frame for earlier times), upright, full size.
-Frame frame_at(const std::filesystem::path& path, double seconds);
+// first frame for earlier times), upright, full size. *duration (when given):
+// how long the video lasts in seconds, 0 when the container does not say, so
+// the caller can tell a time past the end (which gets the last frame).
+Frame frame_at(const std::filesystem::path& path, double seconds, double* duration = nullptr);
 
 }  // namespace clipfind::video
