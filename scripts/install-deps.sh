@@ -20,7 +20,7 @@ DEBS=(
   "${BUILD_DEBS[@]}"
   git python3-pip libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   chromium chromium-driver python3-selenium wrk
 )
 PIP=(tokenizers==0.23.3)

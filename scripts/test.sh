@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The test command (README, CI): installs what it needs, builds, runs every
-# test (unit, golden, CLI, differential tokenizer), says in one line which
-# tests skipped and why, then fuzzes the parsers for a bounded time.
+# The test command (README, CI): installs what it needs, checks formatting and
+# commit messages, builds, runs every test (unit, golden, CLI, differential
+# tokenizer), says in one line which tests skipped and why, then fuzzes the
+# parsers for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# House rules first: they take seconds and name what to fix.
+scripts/check-format.sh
+scripts/check-commits.sh
 scripts/build.sh
 # ctest lists skipped tests only as "did not run": the JUnit report keeps
 # each one's printed reason, summarised in one line (GPU absent, data absent).
