@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <string>
 #include <vector>
 
 #include "app/commands.h"
@@ -10,7 +11,7 @@
 int main(int argc, char** argv) {
   CLI::App root{"clipfind: CLIP embeddings and search over videos and images"};
   root.require_subcommand(1);
-  root.set_version_flag("--version", "clipfind 0.1.0");
+  root.set_version_flag("--version", std::string("clipfind ") + clipfind::kVersion);
   std::vector<clipfind::Command> commands = {
       clipfind::add_embed_command(root),
       clipfind::add_tokenize_command(root),
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
       clipfind::add_search_command(root),
       clipfind::add_frame_command(root),
       clipfind::add_serve_command(root),
+      clipfind::add_doctor_command(root),
   };
   try {
     root.parse(argc, argv);
