@@ -9,6 +9,7 @@ Standard library only: CI runs it through ctest.
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -158,6 +159,50 @@ class BadInput(unittest.TestCase):
         self.check_error(["embed", "--model", m, "--text", "x", "--device", "tpu"], "tpu")
         self.check_error(["embed", "--model", m, "--text", "x", "--device", "cpu", "--precision", "fp16"], "fp16")
 
+
+
+class DeviceAuto(unittest.TestCase):
+    """`--device auto` (the default) on a CUDA build without a usable GPU says so, once, on stderr,
+    with the reason `clipfind doctor` gives; a build without CUDA, or with a usable GPU, says nothing."""
+
+    def doctor(self):
+        r = run("doctor")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return dict(line.split(": ", 1) for line in r.stdout.splitlines())
+
+    def test_doctor(self):
+        info = self.doctor()
+        self.assertTrue(info["version"].startswith("clipfind "), info)
+        self.assertIn("cuda build", info)
+        if not info["cuda build"].startswith("no CUDA backend"):
+            self.assertIn("cuda", info)
+            self.assertIn("graphs=on", info["cuda tuning"])
+            r = subprocess.run([str(CLIPFIND), "doctor"], capture_output=True, text=True, timeout=60,
+                               env={**os.environ, "CLIPFIND_CUDA_GRAPHS": "0"})
+            self.assertIn("graphs=off", r.stdout)
+
+    def test_auto_says_when_it_runs_on_the_cpu(self):
+        info = self.doctor()
+        cuda_build = not info["cuda build"].startswith("no CUDA backend")
+        m = DATA / "models/text_only"
+        r = run("embed", "--model", m, "--text", "a", "--text", "b")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        said = [line for line in r.stderr.splitlines() if "running on the CPU" in line]
+        if cuda_build and info["cuda"] != "usable":
+            self.assertEqual(len(said), 1, r.stderr)
+            why = info["cuda"].removeprefix("not usable: ").removesuffix(" (device auto runs on the CPU)")
+            self.assertIn(why, said[0])
+        else:
+            self.assertEqual(said, [], r.stderr)
+        r = run("embed", "--model", m, "--text", "a", "--device", "cpu")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("running on the CPU", r.stderr)
+
+    def test_unknown_precision(self):
+        r = run("embed", "--model", DATA / "models/text_only", "--text", "a", "--precision", "fp8")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("fp8", r.stderr)
+        self.assertEqual(r.stdout, "")
 
 def main():
     global CLIPFIND

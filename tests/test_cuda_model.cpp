@@ -182,13 +182,14 @@ TEST(CudaModel, TinyGeluOddShapes) {
 
 // The B/32 text tower with 0, 1 and 12 layers in fp16/bf16, under each
 // debugging switch of the backend (tensor-core or SIMT attention; cuBLASLt
-// bias epilogue on or off), against the double-precision reference, one
-// fresh backend each. It pinned a race in the weight upload (a plain
-// cudaMemcpy's DMA still in flight while the conversion kernel read the
-// staging buffer: identical configurations disagreed, even with 0 layers)
-// and now guards against its return.
+// bias epilogue on or off: Tuning fields set here), against the
+// double-precision reference, one fresh backend each. It pinned a race in
+// the weight upload (a plain cudaMemcpy's DMA still in flight while the
+// conversion kernel read the staging buffer: identical configurations
+// disagreed, even with 0 layers) and now guards against its return.
 TEST(CudaModel, TextTowerBisect) {
   SKIP_WITHOUT_GPU();
+  using Attention = cuda::Tuning::Attention;
   for (int layers : {0, 1, 12}) {
     Model m = make_model("B/32", 77);
     m.config.vision.reset();
@@ -197,25 +198,63 @@ TEST(CudaModel, TextTowerBisect) {
     m.weights.text->layers.resize(layers);
     const TextBatch batch = testing::random_texts(*m.config.text, 3, 77, 5);
     const Tensor want = ref::encode_texts(m.config, m.weights, batch);
-    for (const char* attn : {"auto", "simt"}) {
-      for (const char* epi : {"1", "0"}) {
-        setenv("CLIPFIND_CUDA_ATTN", attn, 1);
-        setenv("CLIPFIND_CUDA_BIAS_EPILOGUE", epi, 1);
+    for (Attention attn : {Attention::Auto, Attention::Simt}) {
+      for (bool epi : {true, false}) {
+        const std::string what = std::string("attn=") + (attn == Attention::Simt ? "simt" : "auto") +
+                                 " epilogue=" + (epi ? "1" : "0");
         for (Precision p : {Precision::FP16, Precision::BF16}) {
           CudaOptions o;
           o.precision = p;
+          o.tuning.emplace();
+          o.tuning->attention = attn;
+          o.tuning->bias_epilogue = epi;
           auto gpu = make_cuda_backend(m.config, m.weights, o);
           const Diff d = compare(gpu->encode_texts(batch), want);
-          report("B/32-text-L" + std::to_string(layers), std::string("text77 attn=") + attn + " epilogue=" + epi,
-                 precision_name(p), "reference", d);
-          EXPECT_GE(d.min_cos, 0.9999) << "layers " << layers << " attn " << attn << " epilogue " << epi << " "
-                                       << precision_name(p);
+          report("B/32-text-L" + std::to_string(layers), "text77 " + what, precision_name(p), "reference", d);
+          EXPECT_GE(d.min_cos, 0.9999) << "layers " << layers << " " << what << " " << precision_name(p);
         }
       }
     }
   }
-  unsetenv("CLIPFIND_CUDA_ATTN");
-  unsetenv("CLIPFIND_CUDA_BIAS_EPILOGUE");
+}
+
+// The switches from the environment (no GPU needed): the kept ones in every
+// build, the experiments only in -DCLIPFIND_EXPERIMENTS=ON builds, and a
+// value not understood names its variable.
+TEST(CudaTuning, FromEnvironment) {
+  setenv("CLIPFIND_CUDA_GRAPHS", "0", 1);
+  setenv("CLIPFIND_CUDA_PROFILE", "graph", 1);
+  setenv("CLIPFIND_CUDA_ATTN", "simt", 1);
+  setenv("CLIPFIND_CUDA_SM90_SMALL_M", "bias,residual", 1);
+  cuda::Tuning t = cuda::Tuning::from_environment();
+  EXPECT_FALSE(t.graphs);
+  EXPECT_EQ(t.profile, cuda::Tuning::Profile::Graph);
+  EXPECT_TRUE(t.gpu_preprocess);
+  const bool read = cuda::Tuning::experiments_built();
+  EXPECT_EQ(t.attention == cuda::Tuning::Attention::Simt, read);
+  EXPECT_EQ(!t.sm90_few_rows.act && t.sm90_few_rows.bias && t.sm90_few_rows.residual, read);
+  const std::string line = t.describe();
+  EXPECT_NE(line.find("graphs=off"), std::string::npos) << line;
+  EXPECT_NE(line.find("profile=graph"), std::string::npos) << line;
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  setenv("CLIPFIND_CUDA_SM90_SMALL_M", "fc1", 1);
+  if (read) {
+    EXPECT_THROW(cuda::Tuning::from_environment(), Error);
+  }
+  for (const char* v :
+       {"CLIPFIND_CUDA_GRAPHS", "CLIPFIND_CUDA_PROFILE", "CLIPFIND_CUDA_ATTN", "CLIPFIND_CUDA_SM90_SMALL_M"})
+    unsetenv(v);
+  t = cuda::Tuning::from_environment();
+  EXPECT_TRUE(t.graphs);
+  EXPECT_EQ(t.profile, cuda::Tuning::Profile::Off);
+  EXPECT_EQ(t.attention, cuda::Tuning::Attention::Auto);
+  EXPECT_TRUE(t.sm90_few_rows.act && !t.sm90_few_rows.bias && !t.sm90_few_rows.residual);
+}
+
+TEST(Precision, ParseAndName) {
+  for (Precision p : {Precision::FP32, Precision::TF32, Precision::FP16, Precision::BF16})
+    EXPECT_EQ(parse_precision(precision_name(p)), p);
+  EXPECT_THROW(parse_precision("FP16"), Error);
 }
 
 TEST(CudaModel, ViTB32Shapes) {

@@ -34,6 +34,7 @@
 #include "clip/cuda/resources.h"
 #include "clip/cuda/sm90/sm90_gemm.h"
 #include "clip/cuda/small_linear.cuh"
+#include "clip/cuda/tuning.h"
 #include "support/random_model.h"
 #include "test_cuda_reference.h"
 
@@ -41,6 +42,11 @@ namespace clip::cuda {
 namespace {
 
 using testing::Rng;
+
+// The switches the GPU rounds run these tests with: the environment's
+// (bench/gpu/run_round.sh logs the GEMM races with CLIPFIND_CUDA_GEMM_LOG=1).
+// Tests that depend on a switch build their Tuning explicitly.
+Tuning env_tuning() { return Tuning::from_environment(); }
 
 // ---- device memory helpers ----------------------------------------------------
 
@@ -558,7 +564,7 @@ TEST(CudaOps, AttentionWgmma) {
 TEST(CudaOps, Gemm) {
   SKIP_WITHOUT_GPU();
   Rng r(7);
-  CudaResources res(0);
+  CudaResources res(0, env_tuning());
   struct Mode { GemmCompute compute; DType in; const char* name; };
   const Mode modes[] = {{GemmCompute::F32, DType::F32, "fp32"}, {GemmCompute::TF32, DType::F32, "tf32"},
                         {GemmCompute::Mixed, DType::F16, "fp16"}, {GemmCompute::Mixed, DType::BF16, "bf16"}};
@@ -734,7 +740,7 @@ TEST(CudaOps, SmallLinearRefusesBadInput) {
 TEST(CudaOps, Sm90GemmVariants) {
   SKIP_WITHOUT_SM90();
   Rng r(11);
-  CudaResources res(0);
+  CudaResources res(0, env_tuning());
   Dev workspace(32 << 20);
   struct Shape { int M, N, K; };
   const Shape shapes[] = {{7, 512, 512}, {50, 2304, 768}, {231, 2048, 512}, {1000, 768, 3072}, {3329, 1032, 64}};
@@ -778,7 +784,7 @@ TEST(CudaOps, Sm90GemmVariants) {
 // negative x may move.
 TEST(CudaOps, Sm90QuickGeluAccuracy) {
   SKIP_WITHOUT_SM90();
-  CudaResources res(0);
+  CudaResources res(0, env_tuning());
   Dev workspace(32 << 20);
   constexpr int M = 1024, N = 64;
   std::vector<float> x(size_t(M) * N), w(size_t(N) * N, 0.f), b(N, 0.f);
@@ -821,7 +827,7 @@ TEST(CudaOps, Sm90QuickGeluAccuracy) {
 TEST(CudaOps, Sm90LnFold) {
   SKIP_WITHOUT_SM90();
   Rng r(23);
-  CudaResources res(0);
+  CudaResources res(0, env_tuning());
   Dev workspace(32 << 20);
   constexpr int M = 1100, K = 192, H = 256, N2 = 384;
   constexpr float eps = 1e-5f;
@@ -914,13 +920,12 @@ TEST(CudaOps, Sm90LnFold) {
   EXPECT_THROW(res.gemm().linear(res.exec(), apply, copy.p, dw2->p, db2->p, out.p, db2->as<float>()), Error);
 }
 
-// The runner's choice over few rows (CLIPFIND_CUDA_SM90_SMALL_M unset): fc1
+// The runner's choice over few rows (the default Tuning::sm90_few_rows): fc1
 // (bias + activation) takes a few-row kernel whose tiles fit one wave, the
 // other epilogues stay on cuBLASLt, and so does fc1 where no few-row tiling
 // fits one wave (77 rows x 3072 columns is 2 x 96 tiles of 64x32 at best).
 TEST(CudaOps, Sm90FewRowChoice) {
   SKIP_WITHOUT_SM90();
-  if (std::getenv("CLIPFIND_CUDA_SM90_SMALL_M")) GTEST_SKIP() << "CLIPFIND_CUDA_SM90_SMALL_M is set";
   Dev x(2048 * 3072 * 2), w(3072 * 3072 * 2), b(3072 * 4), out(2048 * 3072 * 4);
   for (Dev* d : {&x, &w, &b}) CUDA_CHECK(cudaMemset(d->p, 0, d->bytes));
   auto run = [&](CudaResources& res, int M, int N, int K, Act act, bool acc) {
@@ -929,7 +934,7 @@ TEST(CudaOps, Sm90FewRowChoice) {
     res.synchronize();
     return res.gemm().kernel_name(gs);
   };
-  CudaResources res(0);
+  CudaResources res(0, Tuning{});
   const int sms = res.num_sms();
   const bool fits = (50 + 63) / 64 * (3072 / 32) <= sms;
   const std::string fc1 = run(res, 50, 3072, 768, Act::QuickGelu, false);
@@ -943,15 +948,15 @@ TEST(CudaOps, Sm90FewRowChoice) {
   }
   EXPECT_EQ(run(res, 2000, 3072, 768, Act::QuickGelu, false).find("cutlass 64x"), std::string::npos);
   // With tuning off nothing is timed, and fc1 still takes a few-row kernel.
-  setenv("CLIPFIND_CUDA_GEMM_TUNE", "0", 1);
   {
-    CudaResources untimed(0);
+    Tuning untuned;
+    untuned.gemm_tune = false;
+    CudaResources untimed(0, untuned);
     const std::string name = run(untimed, 50, 3072, 768, Act::QuickGelu, false);
     if (fits) {
       EXPECT_NE(name.find("cutlass 64x"), std::string::npos) << name;
     }
   }
-  unsetenv("CLIPFIND_CUDA_GEMM_TUNE");
 }
 
 // Shapes the kernels cannot take are refused, not run: K or N not a
@@ -1002,7 +1007,7 @@ TEST(CudaOpsPerf, RealShapes) {
                               std::tuple{"L/14 b256", int64_t(256) * 257, 1024}}) {
     // The four GEMMs of a layer, fp16, through the runner (which picks
     // cuBLASLt or an sm90 kernel on the first call; named in the output).
-    CudaResources res(0);
+    CudaResources res(0, env_tuning());
     const int I = 4 * H;
     struct G { const char* name; int N, K; bool acc; Act act; };
     auto x = upload(random_vec(r, size_t(M) * I), DType::F16);
@@ -1107,7 +1112,7 @@ TEST(CudaOpsPerf, SmallLinearRows) {
   SKIP_WITHOUT_GPU();
   if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
   Rng r(9);
-  CudaResources res(0);
+  CudaResources res(0, env_tuning());
   const Exec& ex = res.exec();
   constexpr int kCalls = 24;
   const int I = 3072;  // the largest of the shapes below
@@ -1164,16 +1169,16 @@ TEST(CudaOpsPerf, SmallLinearRows) {
 
 // The linear layers of a batch-1 image (B/32: 50 rows, hidden 768) through
 // the runner (its pick named: cuBLASLt, + bias_act for fc1, unless it takes a
-// few-row kernel, as fc1 does by default; CLIPFIND_CUDA_SM90_SMALL_M=0 for
-// cuBLASLt throughout) and through each few-row sm90 kernel called directly,
-// cold as in a pass: 24 dependent calls a graph, each on its own copy of the
-// weights, time per call. (The pass decides: bench/gpu/gpu_lab.sh ab-env with
-// CLIPFIND_CUDA_SM90_SMALL_M.)
+// few-row kernel, as fc1 does by default; CLIPFIND_CUDA_SM90_SMALL_M=0 in a
+// -DCLIPFIND_EXPERIMENTS=ON build for cuBLASLt throughout) and through each
+// few-row sm90 kernel called directly, cold as in a pass: 24 dependent calls
+// a graph, each on its own copy of the weights, time per call. (The pass
+// decides: bench/gpu/gpu_lab.sh ab-env with CLIPFIND_CUDA_SM90_SMALL_M.)
 TEST(CudaOpsPerf, FewRowGemms) {
   SKIP_WITHOUT_SM90();
   if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
   Rng r(12);
-  CudaResources res(0);
+  CudaResources res(0, env_tuning());
   constexpr int kCalls = 24;
   const int M = 50, H = 768, I = 4 * H;
   auto x = upload(random_vec(r, size_t(M) * I), DType::F16);

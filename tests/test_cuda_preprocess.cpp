@@ -73,7 +73,7 @@ const Case kCases[] = {
 
 TEST(CudaPreprocess, SameFloatsAsTheCpuForEveryPassOrder) {
   SKIP_WITHOUT_GPU();
-  clip::cuda::CudaResources res(0);
+  clip::cuda::CudaResources res(0, clip::cuda::Tuning{});
   clip::cuda::GpuPreprocessor pre(res);
   for (const Case& k : kCases) {
     SCOPED_TRACE(k.what);
@@ -117,7 +117,7 @@ class CudaPreprocessEngine : public testing::Test {
     SKIP_WITHOUT_GPU();
     clip::EngineOptions o;
     o.device = "cuda";
-    o.precision = "fp32";
+    o.precision = clip::Precision::FP32;
     engine_ = clip::Engine::load(std::string(CLIPFIND_TEST_DATA) + "/models/full_fp32_quickgelu_p32", o);
   }
   void expect_same_as_cpu_preprocessing(const std::vector<ImageView>& views) {

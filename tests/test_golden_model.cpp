@@ -146,25 +146,25 @@ bool cuda_unusable(std::string* why) { return !clip::cuda_usable(why); }
 class GoldenModel : public ::testing::TestWithParam<fs::path> {};
 
 TEST_P(GoldenModel, MatchesTransformers) {
-  check_golden(GetParam(), {"cpu", "", 0}, {1e-4, 0.99999});
+  check_golden(GetParam(), {"cpu", std::nullopt, 0}, {1e-4, 0.99999});
 }
 
 TEST_P(GoldenModel, MatchesTransformersOnCudaFp32) {
   std::string why;
   if (cuda_unusable(&why)) GTEST_SKIP() << "CUDA: " << why;
-  check_golden(GetParam(), {"cuda", "fp32", 0}, {1e-4, 0.99999});
+  check_golden(GetParam(), {"cuda", clip::Precision::FP32, 0}, {1e-4, 0.99999});
 }
 
 TEST_P(GoldenModel, MatchesTransformersOnCudaFp16) {
   std::string why;
   if (cuda_unusable(&why)) GTEST_SKIP() << "CUDA: " << why;
-  check_golden(GetParam(), {"cuda", "fp16", 0}, {1.0, 0.9999});
+  check_golden(GetParam(), {"cuda", clip::Precision::FP16, 0}, {1.0, 0.9999});
 }
 
 TEST_P(GoldenModel, MatchesTransformersOnCudaBf16) {
   std::string why;
   if (cuda_unusable(&why)) GTEST_SKIP() << "CUDA: " << why;
-  check_golden(GetParam(), {"cuda", "bf16", 0}, {1.0, 0.999});
+  check_golden(GetParam(), {"cuda", clip::Precision::BF16, 0}, {1.0, 0.999});
 }
 
 INSTANTIATE_TEST_SUITE_P(All, GoldenModel, ::testing::ValuesIn(golden_files()),

@@ -16,7 +16,9 @@
 // share of the dense fp16 peak at that clock.
 // --split also runs each image batch as two halves on two backends (two
 // streams) side by side; with CLIPFIND_CUDA_SM_LIMIT=66 in the environment
-// each half's GEMMs stay on half the SMs (bench/RESULTS.md, seventeenth round).
+// (read by this benchmark in every build: bench_tuning) each half's GEMMs
+// stay on half the SMs (bench/notes/cuda-rounds.md, 'two half-batches side by
+// side').
 // --peak first times one large fp16 GEMM alone (16384 x 16384 x 16384, the
 // GEMM runner's fastest kernel for it) with its clock and power: what a pure
 // tensor-core load reaches on this board, the yardstick for the passes.
@@ -43,6 +45,15 @@
 namespace {
 
 using namespace clip;
+
+// The backend's switches: the environment's (cuda/tuning.h), plus this
+// benchmark's own CLIPFIND_CUDA_SM_LIMIT=N: the persistent GEMMs of every
+// runner here on at most N SMs (--split).
+cuda::Tuning bench_tuning() {
+  cuda::Tuning t = cuda::Tuning::from_environment();
+  if (const char* e = std::getenv("CLIPFIND_CUDA_SM_LIMIT"); e && *e) t.sm_limit = std::atoi(e);
+  return t;
+}
 
 // Multiply-adds x2 of one tower pass over `seq` tokens (GEMMs + attention).
 double tower_flops(const TowerConfig& c, int seq) {
@@ -219,7 +230,7 @@ cuda::DeviceBuffer random_half(cuda::CudaResources& res, size_t n, float std, ui
 // random operands (the tensor cores' power depends on the values, so not
 // zeros), timed like the passes.
 void run_peak(std::ofstream& js, const cudaDeviceProp& prop) {
-  cuda::CudaResources res(0);
+  cuda::CudaResources res(0, bench_tuning());
   constexpr int64_t n = 16384;
   cuda::DeviceBuffer x = random_half(res, n * n, 1.f, 1), w = random_half(res, n * n, 1.f / 128.f, 2);  // w: 1/sqrt(K)
   cuda::DeviceBuffer out = res.alloc(n * n * sizeof(__half));
@@ -281,6 +292,7 @@ int run(const Args& a) {
       const size_t used0 = gpu_used_bytes();
       CudaOptions o;
       o.precision = p;
+      o.tuning = bench_tuning();
       std::unique_ptr<Backend> base = make_cuda_backend(cfg, w, o);
       auto* be = dynamic_cast<CudaBackend*>(base.get());
       const double weights_mb = be->weight_bytes() / 1048576.0;

@@ -72,8 +72,16 @@ void add_engine_options(CLI::App& app, clip::EngineOptions& e) {
   e.device = "auto";  // the GPU when one is usable, else the CPU
   app.add_option("--device", e.device, "cpu, cuda, cuda:N or auto (a usable GPU, else the CPU)")
       ->capture_default_str();
-  app.add_option("--precision", e.precision,
-                 "fp32 (CPU), or fp32|tf32|fp16|bf16 on CUDA (default: fp32 on CPU, fp16 on CUDA)");
+  app.add_option_function<std::string>(
+      "--precision",
+      [&e](const std::string& name) {
+        try {
+          e.precision = clip::parse_precision(name);
+        } catch (const clip::Error& err) {
+          throw CLI::ValidationError("--precision", err.what());
+        }
+      },
+      "fp32 (CPU), or fp32|tf32|fp16|bf16 on CUDA (default: fp32 on CPU, fp16 on CUDA)");
   app.add_option("--threads", e.threads, "CPU threads (0: all cores)")->capture_default_str();
 }
 

@@ -8,6 +8,8 @@
 
 namespace clipfind {
 
+inline constexpr const char* kVersion = "0.1.0";  // --version and doctor
+
 struct Command {
   CLI::App* app = nullptr;
   std::function<int()> run;  // returns the process exit status
@@ -22,5 +24,6 @@ Command add_index_command(CLI::App& root);   // issue 4: video search
 Command add_search_command(CLI::App& root);
 Command add_frame_command(CLI::App& root);
 Command add_serve_command(CLI::App& root);   // issue 6: web page and HTTP API
+Command add_doctor_command(CLI::App& root);  // build, GPU and CUDA switches for bug reports
 
 }  // namespace clipfind

@@ -98,7 +98,7 @@ std::string usage_error(const CLI::App& root, const CLI::ParseError& e) {
 int main(int argc, char** argv) {
   CLI::App root{"clipfind: CLIP embeddings and search over videos and images"};
   root.require_subcommand(1);
-  root.set_version_flag("--version", "clipfind 0.1.0");
+  root.set_version_flag("--version", std::string("clipfind ") + clipfind::kVersion);
   std::vector<clipfind::Command> commands = {
       clipfind::add_embed_command(root),
       clipfind::add_tokenize_command(root),
@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
       clipfind::add_search_command(root),
       clipfind::add_frame_command(root),
       clipfind::add_serve_command(root),
+      clipfind::add_doctor_command(root),
   };
   root.footer(kExitHelp);
   for (const auto& c : commands) c.app->footer(c.app->get_footer() + "\n" + kExitHelp);

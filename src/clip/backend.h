@@ -10,6 +10,7 @@
 #include "clip/model/config.h"
 #include "clip/error.h"
 #include "clip/image/image.h"
+#include "clip/precision.h"
 #include "clip/tensor.h"
 #include "clip/model/weights.h"
 
@@ -30,6 +31,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // Where the towers run: "cpu" or "cuda:N".
+  virtual std::string device() const = 0;
+  virtual Precision precision() const = 0;
   // pixels: [n, channels, image_size, image_size], already normalised.
   // Returns [n, projection_dim], unnormalised.
   virtual Tensor encode_images(const Tensor& pixels) = 0;
@@ -48,8 +52,9 @@ class Backend {
   }
 };
 
-// threads <= 0: all hardware threads.
-std::unique_ptr<Backend> make_cpu_backend(const ClipConfig& config, const ModelWeights& weights,
-                                          int threads);
+// threads <= 0: all hardware threads. The CPU runs fp32 only: any other
+// precision throws clip::Error.
+std::unique_ptr<Backend> make_cpu_backend(const ClipConfig& config, const ModelWeights& weights, int threads,
+                                          Precision precision = Precision::FP32);
 
 }  // namespace clip

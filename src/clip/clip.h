@@ -11,12 +11,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clip/model/config.h"
 #include "clip/error.h"
 #include "clip/image/image.h"
+#include "clip/precision.h"
 #include "clip/tensor.h"
 
 namespace clip {
@@ -25,9 +28,11 @@ class Tokenizer;
 class Backend;
 
 struct EngineOptions {
-  std::string device = "cpu";  // "cpu", later "cuda[:N]" or "auto"
-  std::string precision;        // empty: the backend's default (fp32 on CPU, fp16 on CUDA)
-  int threads = 0;             // CPU threads; <= 0: all hardware threads
+  // "cpu", "cuda" (= "cuda:0"), "cuda:N", or "auto": the GPU when one is
+  // usable and takes the model, else the CPU, saying why on stderr.
+  std::string device = "cpu";
+  std::optional<Precision> precision;  // empty: the backend's default (fp32 on CPU, fp16 on CUDA)
+  int threads = 0;                     // CPU threads; <= 0: all hardware threads
 };
 
 class Engine {
@@ -42,6 +47,10 @@ class Engine {
   const ClipConfig& config() const;
   const PreprocessConfig& preprocess_config() const;
   std::string backend_name() const;
+  // Where the model actually runs ("cpu" or "cuda:N"; with "auto" the
+  // device chosen) and in which precision.
+  std::string device() const;
+  Precision precision() const;
 
   // Token ids with start/end tokens, truncated to the context length.
   std::vector<int32_t> tokenize(const std::string& text) const;
@@ -65,6 +74,13 @@ class Engine {
 // false and *why says what is missing (no CUDA in this build, no device,
 // driver too old, ...).
 bool cuda_usable(std::string* why);
+
+// What `clipfind doctor` reports about the engine, as (topic, one line)
+// pairs: the build (CUDA backend or not, Hopper kernels, experiment
+// switches), whether CUDA is usable here or why not, the GPU, and the CUDA
+// backend's effective switches (cuda/tuning.h, Tuning::describe). Needs no
+// model; throws nothing for a missing GPU (it says so).
+std::vector<std::pair<std::string, std::string>> engine_diagnostics();
 
 // Divides each row by its L2 norm (rows of zeros stay zero).
 void l2_normalize_rows(Tensor& t);

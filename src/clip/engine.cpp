@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <cmath>
 #include <cstdio>
@@ -32,17 +33,19 @@ constexpr size_t kMaxTextChunk = 256;
 struct DeviceChoice {
   bool cuda = false;
   int index = 0;
+  bool automatic = false;  // "auto"
+  std::string why_cpu;     // "auto" on a CUDA build without a usable GPU: why
 };
 
 // "cpu", "cuda", "cuda:N" or "auto".
 DeviceChoice parse_device(const std::string& device) {
   if (device == "cpu") return {};
   if (device == "auto") {
+    DeviceChoice auto_choice{false, 0, true, ""};
 #ifdef CLIPFIND_HAVE_CUDA
-    std::string why;
-    if (cuda_available(&why)) return {true, 0};
+    auto_choice.cuda = cuda_available(&auto_choice.why_cpu);
 #endif
-    return {};
+    return auto_choice;
   }
   if (device.rfind("cuda", 0) == 0) {
     int index = 0;
@@ -56,7 +59,7 @@ DeviceChoice parse_device(const std::string& device) {
 #ifdef CLIPFIND_HAVE_CUDA
     std::string why;
     if (!cuda_available(&why)) throw Error("device '" + device + "' is not usable: " + why);
-    return {true, index};
+    return {true, index, false, ""};
 #else
     (void)index;
     throw Error("device '" + device + "': this build of clipfind has no CUDA backend");
@@ -65,25 +68,37 @@ DeviceChoice parse_device(const std::string& device) {
   throw Error("bad device '" + device + "': expected cpu, auto, cuda or cuda:N");
 }
 
+#ifdef CLIPFIND_HAVE_CUDA
+// "auto" on a build with CUDA that ends on the CPU says so, and why, in one
+// line on stderr, once per process (an indexer makes several engines): the
+// user of a CUDA build expects the GPU. A build without CUDA stays quiet.
+void say_auto_runs_on_cpu(const std::string& why) {
+  static std::once_flag once;
+  std::call_once(once, [&] { std::fprintf(stderr, "clipfind: device auto: running on the CPU: %s\n", why.c_str()); });
+}
+#endif
+
 std::unique_ptr<Backend> make_backend(const LoadedModel& model, const EngineOptions& options) {
   const DeviceChoice choice = parse_device(options.device);
   if (!choice.cuda) {
-    if (!options.precision.empty() && options.precision != "fp32" && options.device == "cpu") {
-      throw Error("precision '" + options.precision + "' is not available on the CPU (only fp32)");
-    }
-    return make_cpu_backend(model.config, model.weights, options.threads);
+#ifdef CLIPFIND_HAVE_CUDA
+    if (choice.automatic) say_auto_runs_on_cpu(choice.why_cpu);
+#endif
+    // "auto" on the CPU runs fp32 whatever precision the GPU would have used.
+    return make_cpu_backend(model.config, model.weights, options.threads,
+                            choice.automatic ? Precision::FP32 : options.precision.value_or(Precision::FP32));
   }
 #ifdef CLIPFIND_HAVE_CUDA
   CudaOptions cuda;
   cuda.device = choice.index;
-  if (!options.precision.empty()) cuda.precision = parse_precision(options.precision);
-  if (options.device != "auto") return make_cuda_backend(model.config, model.weights, cuda);
+  if (options.precision) cuda.precision = *options.precision;
+  if (!choice.automatic) return make_cuda_backend(model.config, model.weights, cuda);
   // "auto" promises a working engine: a GPU that cannot take the model (out
   // of memory, a failing driver) falls back to the CPU, saying so.
   try {
     return make_cuda_backend(model.config, model.weights, cuda);
   } catch (const Error& e) {
-    std::fprintf(stderr, "clipfind: warning: the GPU could not be used (%s); running on the CPU\n", e.what());
+    say_auto_runs_on_cpu(std::string("the GPU could not be used (") + e.what() + ")");
     return make_cpu_backend(model.config, model.weights, options.threads);
   }
 #else
@@ -121,6 +136,8 @@ int Engine::projection_dim() const { return state_->model.config.projection_dim;
 const ClipConfig& Engine::config() const { return state_->model.config; }
 const PreprocessConfig& Engine::preprocess_config() const { return state_->model.preprocess; }
 std::string Engine::backend_name() const { return state_->backend->name(); }
+std::string Engine::device() const { return state_->backend->device(); }
+Precision Engine::precision() const { return state_->backend->precision(); }
 
 std::vector<int32_t> Engine::tokenize(const std::string& text) const {
   if (!state_->tokenizer) throw Error("this model has no text tower, so no tokenizer");
@@ -251,6 +268,32 @@ bool cuda_usable(std::string* why) {
   if (why) *why = "this build of clipfind has no CUDA backend";
   return false;
 #endif
+}
+
+std::vector<std::pair<std::string, std::string>> engine_diagnostics() {
+  std::vector<std::pair<std::string, std::string>> out;
+#ifdef CLIPFIND_HAVE_CUDA
+  out.emplace_back("cuda build", cuda_build_description());
+  std::string why;
+  if (cuda_available(&why)) {
+    out.emplace_back("cuda", "usable");
+    try {
+      out.emplace_back("gpu", cuda_device_description(0));
+    } catch (const Error& e) {
+      out.emplace_back("gpu", e.what());
+    }
+  } else {
+    out.emplace_back("cuda", "not usable: " + why + " (device auto runs on the CPU)");
+  }
+  try {
+    out.emplace_back("cuda tuning", cuda::Tuning::from_environment().describe());
+  } catch (const Error& e) {
+    out.emplace_back("cuda tuning", std::string("error: ") + e.what());
+  }
+#else
+  out.emplace_back("cuda build", "no CUDA backend in this build (device auto runs on the CPU)");
+#endif
+  return out;
 }
 
 void l2_normalize_rows(Tensor& t) {

@@ -241,6 +241,8 @@ class CpuBackend final : public Backend {
   std::string name() const override {
     return "cpu (oneDNN, " + std::to_string(ctx_.pool.size()) + " threads)";
   }
+  std::string device() const override { return "cpu"; }
+  Precision precision() const override { return Precision::FP32; }
 
   Tensor encode_images(const Tensor& pixels) override {
     if (!vision_) throw Error("cpu backend: this model has no vision tower");
@@ -263,8 +265,10 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const ClipConfig& config, const ModelWeights& weights,
-                                          int threads) {
+std::unique_ptr<Backend> make_cpu_backend(const ClipConfig& config, const ModelWeights& weights, int threads,
+                                          Precision precision) {
+  if (precision != Precision::FP32)
+    throw Error(std::string("precision '") + precision_name(precision) + "' is not available on the CPU (only fp32)");
   return std::make_unique<CpuBackend>(config, weights, threads);
 }
 

@@ -419,23 +419,22 @@ bool wgmma_attention_supported(DType type, const AttnShape& s) {
   return sm90::device_supported(dev);  // two attribute queries, like max_smem_optin()
 }
 
-AttnImpl attention_choice(DType type, const AttnShape& s, int num_sms) {
+AttnImpl attention_choice(DType type, const AttnShape& s, int num_sms, bool wgmma) {
   // The wgmma kernel runs one block per (image, head): with fewer than one
   // per SM the mma.sync kernel, which splits a head's queries over blocks,
   // keeps more of the GPU busy.
-  static const bool wgmma_off = env_is("CLIPFIND_CUDA_ATTN", "mma");
-  if (!wgmma_off && wgmma_attention_supported(type, s) && int64_t(s.batch) * s.heads >= num_sms)
+  if (wgmma && wgmma_attention_supported(type, s) && int64_t(s.batch) * s.heads >= num_sms)
     return AttnImpl::Wgmma;
   return mma_supported(type, s) ? AttnImpl::TensorCore : AttnImpl::Simt;
 }
 
 void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& s,
-               int num_sms, AttnImpl impl) {
+               int num_sms, AttnImpl impl, bool wgmma) {
   require(s.batch >= 0 && s.seq > 0 && s.heads > 0 && s.head_dim > 0, "attention", "bad shape");
   require(s.head_dim <= 256, "attention", "head_dim above 256 is not supported");
   require(qkv && out && qkv != out, "attention", "null or aliased buffers");
   if (s.batch == 0) return;
-  if (impl == AttnImpl::Auto) impl = attention_choice(type, s, num_sms);
+  if (impl == AttnImpl::Auto) impl = attention_choice(type, s, num_sms, wgmma);
   if (impl == AttnImpl::Wgmma) {
     require(wgmma_attention_supported(type, s), "attention",
             "the wgmma kernel needs an sm_90 GPU and build, fp16/bf16, head_dim 64, no causal mask and a "

@@ -23,14 +23,16 @@ struct AttnShape {
 
 // qkv: type [batch*seq, 3*heads*head_dim] laid out [q | k | v], each head's
 // head_dim values contiguous; out: type [batch*seq, heads*head_dim].
-// num_sms sizes the grid split for small batches.
+// num_sms sizes the grid split for small batches. `wgmma` as for
+// attention_choice.
 void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& shape,
-               int num_sms, AttnImpl impl = AttnImpl::Auto);
+               int num_sms, AttnImpl impl = AttnImpl::Auto, bool wgmma = true);
 
 // Which kernel Auto picks for this shape and type on the current device
 // (for tests and logs). num_sms as for attention(); 0 leaves the grid size
-// out of the choice. CLIPFIND_CUDA_ATTN=mma keeps Auto off the wgmma kernel.
-AttnImpl attention_choice(DType type, const AttnShape& shape, int num_sms = 0);
+// out of the choice. wgmma = false keeps Auto off the wgmma kernel
+// (Tuning::Attention::NoWgmma).
+AttnImpl attention_choice(DType type, const AttnShape& shape, int num_sms = 0, bool wgmma = true);
 
 // Whether the mma.sync kernel can run this shape and type.
 bool mma_attention_supported(DType type, const AttnShape& shape);

@@ -3,31 +3,36 @@
 // a GPU to compile, and reports a missing GPU or driver at run time.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "clip/backend.h"
+#include "clip/cuda/tuning.h"
+#include "clip/precision.h"
 
 namespace clip {
-
-enum class Precision { FP32, TF32, FP16, BF16 };
-
-// "fp32" | "tf32" | "fp16" | "bf16"; throws clip::Error on anything else.
-Precision parse_precision(const std::string& name);
 
 struct CudaOptions {
   int device = 0;
   Precision precision = Precision::FP16;
-  // Replay CUDA Graphs of the whole forward pass for batch shapes seen
-  // before (saves ~100 launches per call; matters at small batches).
-  // CLIPFIND_CUDA_GRAPHS=0 in the environment turns them off too.
-  bool graphs = true;
+  // The backend's switches (cuda/tuning.h: CUDA graphs, GPU preprocessing,
+  // debugging aids, experiments); empty: Tuning::from_environment(), read
+  // when the backend is made.
+  std::optional<cuda::Tuning> tuning;
 };
 
 // True when a usable GPU and driver are present; otherwise false and *why
 // says what is missing (no device, driver too old, ...).
 bool cuda_available(std::string* why);
 
-const char* precision_name(Precision p);
+// One line about CUDA device `device` ("cuda:0 NVIDIA H100 ... (compute
+// capability 9.0, 132 SMs, 79.1 GiB; driver ...)"); throws clip::Error
+// saying why when it is not usable.
+std::string cuda_device_description(int device);
+
+// One line about what this build of the backend holds: the CUDA runtime,
+// the Hopper kernels, whether experiment switches are read. Needs no GPU.
+std::string cuda_build_description();
 
 // The CUDA backend's own interface, beyond Backend: device-resident entry
 // points for callers that keep data on the GPU (the video pipeline, the
@@ -44,7 +49,7 @@ class CudaBackend : public Backend {
   virtual void encode_texts_device(const TextBatch& batch, float* out) = 0;
   virtual void* stream() const = 0;  // cudaStream_t
   virtual void synchronize() = 0;
-  virtual Precision precision() const = 0;
+  virtual const cuda::Tuning& tuning() const = 0;
   virtual size_t weight_bytes() const = 0;     // GPU memory held by the weights
   virtual size_t allocated_bytes() const = 0;  // all GPU memory this backend holds now
 };

@@ -2,8 +2,6 @@
 
 #include <cublasLt.h>
 
-#include <cstdlib>
-#include <cstring>
 
 namespace clip::cuda {
 
@@ -27,26 +25,6 @@ void check_launch(const Exec& exec, const char* what, const char* file, int line
   if (capture != cudaStreamCaptureStatusNone) return;
   err = cudaStreamSynchronize(exec.stream);
   if (err != cudaSuccess) throw_cuda_error(err, what, file, line);
-}
-
-bool env_is(const char* name, const char* value) {
-  const char* e = std::getenv(name);
-  return e && std::strcmp(e, value) == 0;
-}
-
-bool env_on(const char* name) {
-  const char* e = std::getenv(name);
-  return e && *e && std::strcmp(e, "0") != 0;
-}
-
-int env_int(const char* name, int fallback) {
-  const char* e = std::getenv(name);
-  if (!e || !*e) return fallback;
-  char* end = nullptr;
-  const long v = std::strtol(e, &end, 10);
-  if (*end != '\0' || v < 0 || v > (1 << 30))
-    throw Error(std::string(name) + ": expected a non-negative integer, got '" + e + "'");
-  return static_cast<int>(v);
 }
 
 int max_smem_optin() {

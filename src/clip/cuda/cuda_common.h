@@ -39,7 +39,7 @@ inline const char* dtype_name(DType t) {
 
 // What every launcher needs: the stream, and whether to synchronise after
 // each launch to pin an asynchronous fault on the kernel that caused it
-// (CLIPFIND_CUDA_SYNC=1; the resource object reads it once).
+// (Tuning::sync_check, CLIPFIND_CUDA_SYNC=1; set by the resource object).
 struct Exec {
   cudaStream_t stream = nullptr;
   bool sync_check = false;
@@ -53,18 +53,6 @@ void check_launch(const Exec& exec, const char* what, const char* file, int line
 
 // Launcher argument checks: throw clip::Error("<op>: <message>").
 void require(bool ok, const char* op, const std::string& message);
-
-// Whether environment variable `name` is set to exactly `value` (the
-// CLIPFIND_CUDA_* debugging and A/B switches).
-bool env_is(const char* name, const char* value);
-
-// Whether environment variable `name` is set to something other than "" and
-// "0" (the on/off switches).
-bool env_on(const char* name);
-
-// Environment variable `name` as a non-negative integer, or `fallback` when
-// unset; anything else throws clip::Error naming the variable.
-int env_int(const char* name, int fallback);
 
 // Shared memory a block of the current device may opt in to (227 KiB on
 // H100, 163 KiB on A100; 48 KiB if the query fails).

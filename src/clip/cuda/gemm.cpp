@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,7 +21,7 @@ constexpr int64_t kSm90MinRows = 1024;
 // (ln_fold_available). Below, the large kernels fill the SMs poorly and
 // cuBLASLt, which the folded products cannot use, often wins: B/32 at batch
 // 64 (3,200 rows) was 7% slower folded, batch 256 (12,800) 4% faster
-// (bench/RESULTS.md, twelfth round).
+// (bench/notes/cuda-rounds.md, 'LayerNorms folded into the GEMMs').
 constexpr int64_t kLnFoldMinRows = 8192;
 // Up to this many rows (two 64-row tiles) the few-row sm90 kernels run
 // instead of cuBLASLt for the epilogues in few_rows_ (plan_for).
@@ -60,35 +58,14 @@ sm90::Problem sm90_problem(const GemmShape& s, const void* x, const void* w, con
   return p;
 }
 
-// The epilogues whose products of few rows run the few-row sm90 kernels:
-// CLIPFIND_CUDA_SM90_SMALL_M, a comma-separated list of "act" (fc1: bias +
-// activation, which then needs no second pass), "bias" (qkv), "residual"
-// (out-projection, fc2); "all", or "0" for none. By default "act", the one
-// that made whole passes faster (bench/RESULTS.md, tenth round).
-std::set<sm90::Epilogue> few_rows_epilogues() {
-  const char* env = std::getenv("CLIPFIND_CUDA_SM90_SMALL_M");
-  const std::string list = env && *env ? env : "act";
+// The epilogues whose products of few rows run the few-row sm90 kernels
+// (Tuning::sm90_few_rows): fc1's bias + activation (which then needs no
+// second pass), qkv's bias, the out-projection's and fc2's residual.
+std::set<sm90::Epilogue> few_rows_epilogues(const Tuning::FewRows& f) {
   std::set<sm90::Epilogue> out;
-  std::stringstream in(list);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (item == "act" || item == "all") out.insert({sm90::Epilogue::BiasQuickGelu, sm90::Epilogue::BiasGelu});
-    if (item == "bias" || item == "all") out.insert(sm90::Epilogue::Bias);
-    if (item == "residual" || item == "all") out.insert(sm90::Epilogue::BiasResidual);
-    require(item == "act" || item == "bias" || item == "residual" || item == "all" || item == "0", "gemm",
-            "CLIPFIND_CUDA_SM90_SMALL_M: unknown item '" + item + "' (expected act, bias, residual, all or 0)");
-  }
-  return out;
-}
-
-// CLIPFIND_CUDA_SM90_SKIP: comma-separated parts of sm90 variant names that
-// the runner leaves out of its race ("2x1,1x2"), to measure a whole pass
-// without them (bench/gpu/gemm_race.sh).
-std::vector<std::string> sm90_skipped() {
-  std::vector<std::string> out;
-  const char* env = std::getenv("CLIPFIND_CUDA_SM90_SKIP");
-  std::stringstream in(env ? env : "");
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
+  if (f.act) out.insert({sm90::Epilogue::BiasQuickGelu, sm90::Epilogue::BiasGelu});
+  if (f.bias) out.insert(sm90::Epilogue::Bias);
+  if (f.residual) out.insert(sm90::Epilogue::BiasResidual);
   return out;
 }
 
@@ -121,21 +98,21 @@ struct GemmRunner::Plan {
   }
 };
 
-GemmRunner::GemmRunner(void* workspace, size_t workspace_bytes)
+GemmRunner::GemmRunner(void* workspace, size_t workspace_bytes, const Tuning& tuning)
     : workspace_(workspace), workspace_bytes_(workspace_bytes) {
   CUBLAS_CHECK(cublasLtCreate(&handle_));
-  allow_bias_epilogue_ = !env_is("CLIPFIND_CUDA_BIAS_EPILOGUE", "0");
-  tune_ = !env_is("CLIPFIND_CUDA_GEMM_TUNE", "0");
-  log_ = env_is("CLIPFIND_CUDA_GEMM_LOG", "1");
-  few_rows_ = few_rows_epilogues();
-  skipped_ = sm90_skipped();
+  allow_bias_epilogue_ = tuning.bias_epilogue;
+  tune_ = tuning.gemm_tune;
+  log_ = tuning.gemm_log;
+  few_rows_ = few_rows_epilogues(tuning.sm90_few_rows);
+  skipped_ = tuning.sm90_skip;
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
   // Persistent kernels on at most this many SMs (gemm.h).
-  if (const int limit = env_int("CLIPFIND_CUDA_SM_LIMIT", 0); limit > 0) sm_count_ = std::min(sm_count_, limit);
-  sm90_ = !sm90::variants().empty() && !env_is("CLIPFIND_CUDA_CUTLASS", "0") && sm90::device_supported(device);
-  ln_fold_ = !env_is("CLIPFIND_CUDA_LN_FOLD", "0");
+  if (tuning.sm_limit > 0) sm_count_ = std::min(sm_count_, tuning.sm_limit);
+  sm90_ = !sm90::variants().empty() && tuning.cutlass && sm90::device_supported(device);
+  ln_fold_ = tuning.ln_fold;
 }
 
 // The statistics kernels (BiasResidualLnStats) take no part tile column:
@@ -220,7 +197,8 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
   // Products of few rows (a batch-1 image, a 77-token text) whose epilogue
   // is in few_rows_ run a few-row sm90 kernel, without cuBLASLt as a
   // contender: timing them in isolation (weights hot in L2) did not predict
-  // the forward pass, which decided (bench/RESULTS.md, tenth round). Only
+  // the forward pass, which decided (bench/notes/cuda-rounds.md, 'fc1 over
+  // few rows on a 64-row CUTLASS tile'). Only
   // variants whose tiles fit one wave on the SMs qualify; with none, the
   // product stays on cuBLASLt, like every other product under kSm90MinRows.
   // A folded LayerNorm has no cuBLASLt path: its large sm90 kernels are

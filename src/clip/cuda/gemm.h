@@ -24,6 +24,7 @@
 #include "clip/cuda/bias_act.cuh"
 #include "clip/cuda/cuda_common.h"
 #include "clip/cuda/sm90/sm90_gemm.h"
+#include "clip/cuda/tuning.h"
 
 namespace clip::cuda {
 
@@ -77,17 +78,15 @@ struct GemmShape {
 
 class GemmRunner {
  public:
-  // CLIPFIND_CUDA_BIAS_EPILOGUE=0: never fuse the bias (debugging aid).
-  // CLIPFIND_CUDA_GEMM_TUNE=0: take cuBLASLt's first heuristic pick instead
-  // of timing its top candidates (and the sm90 kernels) on each shape's
-  // first call. CLIPFIND_CUDA_CUTLASS=0: never use the sm90 kernels.
-  // CLIPFIND_CUDA_SM90_SMALL_M: which products of few rows take them (gemm.cpp).
-  // CLIPFIND_CUDA_SM90_SKIP: parts of sm90 kernel names left out (gemm.cpp).
-  // CLIPFIND_CUDA_LN_FOLD=0: never fold LayerNorms (ln_fold_available).
-  // CLIPFIND_CUDA_GEMM_LOG=1: print each shape's choice and timings.
-  // CLIPFIND_CUDA_SM_LIMIT=N: the persistent sm90 kernels' grids on at most N
-  // SMs (bench_gpu --split: two passes side by side).
-  GemmRunner(void* workspace, size_t workspace_bytes);
+  // Keeps `tuning`'s GEMM switches (tuning.h): bias_epilogue (off: never
+  // fuse the bias), gemm_tune (off: cuBLASLt's first heuristic pick instead
+  // of timing its top candidates and the sm90 kernels on each shape's first
+  // call), cutlass (off: never the sm90 kernels), sm90_few_rows (which
+  // products of few rows take them), sm90_skip (parts of sm90 kernel names
+  // left out), ln_fold (off: never fold LayerNorms, ln_fold_available),
+  // gemm_log (each shape's race on stderr) and sm_limit (the persistent sm90
+  // kernels' grids on at most that many SMs).
+  GemmRunner(void* workspace, size_t workspace_bytes, const Tuning& tuning);
   ~GemmRunner();
   GemmRunner(const GemmRunner&) = delete;
   GemmRunner& operator=(const GemmRunner&) = delete;
@@ -121,9 +120,9 @@ class GemmRunner {
   bool tune_ = true;
   bool sm90_ = false;  // sm90 kernels compiled in, enabled and runnable here
   bool log_ = false;
-  bool ln_fold_ = true;  // CLIPFIND_CUDA_LN_FOLD
-  std::set<sm90::Epilogue> few_rows_;  // CLIPFIND_CUDA_SM90_SMALL_M (gemm.cpp)
-  std::vector<std::string> skipped_;   // CLIPFIND_CUDA_SM90_SKIP (gemm.cpp)
+  bool ln_fold_ = true;                // Tuning::ln_fold
+  std::set<sm90::Epilogue> few_rows_;  // Tuning::sm90_few_rows
+  std::vector<std::string> skipped_;   // Tuning::sm90_skip
   int sm_count_ = 0;
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;

@@ -7,10 +7,8 @@
 
 namespace clip::cuda {
 
-OpProfiler::OpProfiler() {
-  enabled_ = env_on("CLIPFIND_CUDA_PROFILE");
-  graph_mode_ = env_is("CLIPFIND_CUDA_PROFILE", "graph");
-}
+OpProfiler::OpProfiler(Tuning::Profile mode)
+    : enabled_(mode != Tuning::Profile::Off), graph_mode_(mode == Tuning::Profile::Graph) {}
 
 OpProfiler::~OpProfiler() {
   if (enabled_ && !by_shape_.empty()) std::fprintf(stderr, "%s", report().c_str());

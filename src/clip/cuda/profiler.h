@@ -1,10 +1,11 @@
 // Opt-in per-op timing of the forward pass: an event after each op, summed
 // per op name and per batch shape, printed to stderr when the backend is
 // destroyed, leaving out each shape's first pass (GEMM tuning, graph
-// capture). CLIPFIND_CUDA_PROFILE=1 runs the passes eagerly (where the time
-// goes at large batches); CLIPFIND_CUDA_PROFILE=graph captures each pass with
-// its events and replays it (small batches, where the gaps between a
-// graph's kernels are much of the time).
+// capture). Tuning::Profile::Eager (CLIPFIND_CUDA_PROFILE=1) runs the passes
+// eagerly (where the time goes at large batches); Graph
+// (CLIPFIND_CUDA_PROFILE=graph) captures each pass with its events and
+// replays it (small batches, where the gaps between a graph's kernels are
+// much of the time).
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -13,11 +14,13 @@
 #include <utility>
 #include <vector>
 
+#include "clip/cuda/tuning.h"
+
 namespace clip::cuda {
 
 class OpProfiler {
  public:
-  OpProfiler();
+  explicit OpProfiler(Tuning::Profile mode);
   ~OpProfiler();
   bool enabled() const { return enabled_; }
   bool graph_mode() const { return graph_mode_; }

@@ -48,16 +48,16 @@ void PinnedBuffer::reset() {
   bytes_ = 0;
 }
 
-CudaResources::CudaResources(int device) : device_(device) {
+CudaResources::CudaResources(int device, const Tuning& tuning) : device_(device) {
   CUDA_CHECK(cudaSetDevice(device));
   CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device));
   CUDA_CHECK(cudaStreamCreateWithFlags(&exec_.stream, cudaStreamNonBlocking));
   CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
-  exec_.sync_check = env_on("CLIPFIND_CUDA_SYNC");
+  exec_.sync_check = tuning.sync_check;
   // 32 MiB: what cuBLASLt's Hopper kernels ask for at most.
   constexpr size_t kWorkspace = size_t(32) << 20;
   workspace_ = alloc(kWorkspace);
-  gemm_ = std::make_unique<GemmRunner>(workspace_.get(), kWorkspace);
+  gemm_ = std::make_unique<GemmRunner>(workspace_.get(), kWorkspace, tuning);
 }
 
 CudaResources::~CudaResources() {

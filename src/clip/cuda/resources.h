@@ -1,8 +1,12 @@
 // The one object that owns the GPU resources of a backend (faiss
-// GpuResources style): the stream, the cuBLASLt handle and its workspace,
-// pinned staging memory and the scratch buffers sized for the largest batch
-// seen so far. Nothing here is process-wide: two backends (say on two
-// devices) never share state.
+// GpuResources style): the device, the compute and copy streams, the
+// cuBLASLt handle and its workspace (in the GEMM runner), and the tally of
+// the device memory handed out through alloc(). What is sized by the
+// model or the batch is allocated through alloc() by its user: the weights
+// (weight_upload.h), the towers' scratch buffers (tower.h, Scratch), the
+// preprocessing and frame-upload buffers; pinned host memory (PinnedBuffer)
+// is held by its users too. Nothing here is process-wide: two
+// backends (say on two devices) never share state.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -11,6 +15,7 @@
 
 #include "clip/cuda/cuda_common.h"
 #include "clip/cuda/gemm.h"
+#include "clip/cuda/tuning.h"
 
 namespace clip::cuda {
 
@@ -54,9 +59,9 @@ class PinnedBuffer {
 
 class CudaResources {
  public:
-  // Selects `device` and creates the stream and cuBLASLt handle; reads
-  // CLIPFIND_CUDA_SYNC (1: synchronise and check after every launch).
-  explicit CudaResources(int device);
+  // Selects `device` and creates the streams and the GEMM runner, which
+  // keeps `tuning`'s GEMM switches; tuning.sync_check goes into exec().
+  CudaResources(int device, const Tuning& tuning);
   ~CudaResources();
   CudaResources(const CudaResources&) = delete;
   CudaResources& operator=(const CudaResources&) = delete;

@@ -19,7 +19,8 @@
 // Up to 16 rows: all of A sits in shared memory next to each block's
 // weights. A 50-row batch-1 image stays on the GEMM runner (cuBLASLt, and
 // for fc1 a 64-row CUTLASS tile on Hopper): two small_linear versions for it
-// were slower (bench/RESULTS.md, sixth and seventh rounds). One split K
+// were slower (bench/notes/cuda-rounds.md, 'few-row layers in one kernel
+// each' and 'one linear-layer dispatch'). One split K
 // across blocks (2x slower); one kept all 64 rows of A in every block, with
 // 8-32 columns a block (0.53x the pass): every block reading the same A
 // from L2 costs more than the weights it saves streaming.

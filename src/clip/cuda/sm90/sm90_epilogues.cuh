@@ -25,9 +25,9 @@ namespace clip::cuda::sm90 {
 // at most about |x| 2^-12, the size of fp16's rounding of x; tested by
 // CudaOps.Sm90QuickGeluAccuracy), not two as x / (1 + exp(-1.702 x)) with
 // ex2 and a reciprocal: fc1 446 -> 375 us at B/32 batch 1024
-// (bench/RESULTS.md, eleventh round; an IEEE division had made it 30%
-// slower still, and a Newton reciprocal on the FMA pipe was no faster than
-// the two operations).
+// (bench/notes/cuda-rounds.md, 'QuickGELU in one multi-function
+// operation'; an IEEE division had made it 30% slower still, and a Newton
+// reciprocal on the FMA pipe was no faster than the two operations).
 template <class T>
 struct QuickGelu {
   static const bool kIsHeavy = true;

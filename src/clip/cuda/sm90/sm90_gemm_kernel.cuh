@@ -77,15 +77,16 @@ struct Sm90Gemm {
 // 128x128 ping-pong tiles win most large CLIP products: alone, or in a 2x1
 // cluster (two CTAs of one column share the weight tile through TMA
 // multicast: qkv, L/14's fc1) or a 1x2 cluster (two of one row share the
-// activation tile: the out-projection, fc2); see bench/RESULTS.md, eleventh
-// round, which also lists the shapes tried and dropped (128x256 1x1 and
-// stream-K, 256x128, 128x128x128, a larger tile-scheduler swizzle). The
-// 128x256 cooperative kernel (2x1 cluster) went too: it won no product by
-// more than a tie, and where it did (ViT-L/14's folded qkv: 592 against 594
-// us alone) its layers took 766 us in a pass against 682 for the 2x1
-// ping-pong kernel (fourteenth round; likely because ping-pong overlaps one
-// tile's epilogue with the next tile's products, which a race of one
-// product at a time hardly shows).
+// activation tile: the out-projection, fc2); see bench/notes/cuda-rounds.md,
+// '128x128 tiles in 2x1 and 1x2 clusters', which also lists the shapes tried
+// and dropped (128x256 1x1 and stream-K, 256x128, 128x128x128, a larger
+// tile-scheduler swizzle). The 128x256 cooperative kernel (2x1 cluster) went
+// too: it won no product by more than a tie, and where it did (ViT-L/14's
+// folded qkv: 592 against 594 us alone) its layers took 766 us in a pass
+// against 682 for the 2x1 ping-pong kernel (same page, 'the cooperative GEMM
+// kernel out of the race'; likely because ping-pong overlaps one tile's
+// epilogue with the next tile's products, which a race of one product at a
+// time hardly shows).
 // The last two are for few rows: one 64-row tile covers a batch-1 image, and
 // narrow tiles spread the weight reads (what bounds such a product) over
 // 48-144 SMs. They use the plain (non-persistent) warp-specialised kernel:
