@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Fills .debs/ (git-ignored) with what the whole clipfind program needs on the
+# GPU machine beyond the engine's packages (scripts/gpu/fetch-debs.sh):
+#   - FFmpeg 5.1's Debian source (.orig tarball + debian/ patches, ~12 MB) in
+#     .debs/ffmpeg-src/, built there by scripts/gpu/build-app.sh;
+#   - the NVDEC/CUDA dynamic-loader headers FFmpeg compiles against
+#     (libffmpeg-nvenc-dev, i.e. nv-codec-headers) and nasm (FFmpeg's x86 SIMD);
+#   - SQLite, cpp-httplib (+ its runtime library and brotli, which it links) and utf8proc, which the GPU
+#     machine lacks (the last comes with fetch-debs.sh too; apt skips repeats).
+# The deb-src entry lives in a private apt configuration under /tmp, not in the
+# system's sources. Run here, from anywhere in the repository:
+#   scripts/gpu/fetch-debs.sh && scripts/gpu/fetch-ffmpeg.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+APP_DEBS=(libffmpeg-nvenc-dev nasm libsqlite3-0 libsqlite3-dev libcpp-httplib-dev libcpp-httplib0.11 libbrotli1
+          libutf8proc2 libutf8proc-dev)
+APT=/tmp/clipfind-apt
+mkdir -p $APT/lists/partial $APT/cache/archives/partial $APT/sources.d
+cat >$APT/sources.list <<'EOF'
+EOF
+opts=(-o "Dir::Etc::SourceList=$APT/sources.list" -o "Dir::Etc::SourceParts=$APT/sources.d"
+      -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache=$APT/cache" -qq)
+apt-get "${opts[@]}" update
+mkdir -p .debs/ffmpeg-src
+(cd .debs && apt-get "${opts[@]}" download "${APP_DEBS[@]}")
+# The source package: the .dsc, the upstream tarball and the Debian patches.
+(cd .debs/ffmpeg-src && rm -f ./* && apt-get "${opts[@]}" source --download-only ffmpeg)
+ls -l .debs .debs/ffmpeg-src
+du -sh .debs

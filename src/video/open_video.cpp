@@ -1,0 +1,246 @@
+#include "video/open_video.h"
+
+extern "C" {
+#include <libavutil/hwcontext.h>
+#include <libavutil/imgutils.h>
+}
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+#include "video/rotate.h"
+
+namespace clipfind::video::detail {
+
+namespace {
+
+// FFmpeg logs to stderr by itself ("moov atom not found" ...); our errors say
+// the same with the file name, once, so only its fatal messages stay.
+void quiet_ffmpeg_logs() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_log_set_level(AV_LOG_FATAL); });
+}
+
+}  // namespace
+
+std::string av_error(int code) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(code, buf, sizeof buf);
+  return buf;
+}
+
+FrameColour frame_colour(const AVFrame* f) {
+  FrameColour c;
+  // sws_getCoefficients takes the AVColorSpace number and falls back to
+  // BT.601 for the ones it has no table for (unspecified among them).
+  c.sws_colorspace = f->colorspace;
+  const AVPixelFormat fmt = AVPixelFormat(f->format);
+  c.full_range = f->color_range == AVCOL_RANGE_JPEG || fmt == AV_PIX_FMT_YUVJ420P || fmt == AV_PIX_FMT_YUVJ422P ||
+                 fmt == AV_PIX_FMT_YUVJ444P;
+  return c;
+}
+
+OpenVideo::OpenVideo(const std::filesystem::path& path, int threads, bool keyframes_only,
+                     const std::function<void(AVCodecContext*)>& configure)
+    : path_(path), keyframes_only_(keyframes_only) {
+  quiet_ffmpeg_logs();
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0) {
+    throw Error(path.string() + ": empty file (0 bytes)");
+  }
+  AVFormatContext* fmt = nullptr;
+  int rc = avformat_open_input(&fmt, path.c_str(), nullptr, nullptr);
+  if (rc < 0) fail("cannot open as a video", rc);
+  fmt_.reset(fmt);
+  if ((rc = avformat_find_stream_info(fmt, nullptr)) < 0) fail("cannot read stream info", rc);
+  const AVCodec* codec = nullptr;
+  index_ = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  if (index_ == AVERROR_STREAM_NOT_FOUND) throw Error(path_.string() + ": no video stream");
+  if (index_ < 0 || !codec) fail("no decoder for its video stream", index_);
+  stream_ = fmt->streams[index_];
+  // Everything else is dropped by the demuxer, not decoded.
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    if (int(i) != index_) fmt->streams[i]->discard = AVDISCARD_ALL;
+  }
+  ctx_.reset(avcodec_alloc_context3(codec));
+  if (!ctx_) throw std::bad_alloc();
+  if ((rc = avcodec_parameters_to_context(ctx_.get(), stream_->codecpar)) < 0) fail("bad codec parameters", rc);
+  ctx_->thread_count = threads;
+  ctx_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+  // The --keyframes fast path: the decoder skips everything but key frames.
+  if (keyframes_only) ctx_->skip_frame = AVDISCARD_NONKEY;
+  if (configure) configure(ctx_.get());
+  if ((rc = avcodec_open2(ctx_.get(), codec, nullptr)) < 0) fail("cannot open decoder", rc);
+  rotation_ = clockwise_degrees(reinterpret_cast<const int32_t*>(
+      av_stream_get_side_data(stream_, AV_PKT_DATA_DISPLAYMATRIX, nullptr)));
+  start_ = stream_->start_time != AV_NOPTS_VALUE ? stream_->start_time : 0;
+  frame_.reset(av_frame_alloc());
+  packet_.reset(av_packet_alloc());
+  if (!frame_ || !packet_) throw std::bad_alloc();
+}
+
+void OpenVideo::fail(const std::string& what, int code) const {
+  throw Error(path_.string() + ": " + what + " (" + av_error(code) + ")");
+}
+
+VideoInfo OpenVideo::info() const {
+  VideoInfo i;
+  const bool swap = rotation_ == 90 || rotation_ == 270;
+  i.width = swap ? ctx_->height : ctx_->width;
+  i.height = swap ? ctx_->width : ctx_->height;
+  i.rotation = rotation_;
+  if (stream_->avg_frame_rate.num > 0 && stream_->avg_frame_rate.den > 0) i.fps = av_q2d(stream_->avg_frame_rate);
+  if (stream_->duration != AV_NOPTS_VALUE) i.duration = double(stream_->duration) * av_q2d(stream_->time_base);
+  else if (fmt_->duration != AV_NOPTS_VALUE) i.duration = double(fmt_->duration) / AV_TIME_BASE;
+  return i;
+}
+
+AVFrame* OpenVideo::next() {
+  for (;;) {
+    int rc = avcodec_receive_frame(ctx_.get(), frame_.get());
+    if (rc == 0) {
+      ++decoded_;
+      return frame_.get();
+    }
+    if (rc == AVERROR_EOF) return nullptr;
+    if (rc != AVERROR(EAGAIN)) fail("decoding failed", rc);
+    if (flushed_) return nullptr;
+    rc = av_read_frame(fmt_.get(), packet_.get());
+    if (rc < 0) {
+      if (rc != AVERROR_EOF) {
+        if (strict_) fail("reading failed", rc);
+        ++bad_packets_;
+      }
+      avcodec_send_packet(ctx_.get(), nullptr);  // drain the frames still inside
+      flushed_ = true;
+      continue;
+    }
+    // Non-key packets never reach the decoder on the --keyframes path.
+    const bool wanted = !keyframes_only_ || (packet_->flags & AV_PKT_FLAG_KEY);
+    if (packet_->stream_index == index_ && wanted && !keyframes_only_) {
+      // A frame no other frame refers to (most B-frames) that shows before
+      // the next sample time is not decoded at all: the kept frames are
+      // the same, bit for bit, and a third of the work can go.
+      ctx_->skip_frame = shown_before(*packet_, skip_nonref_before_) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
+    }
+    if (packet_->stream_index == index_ && wanted) {
+      rc = avcodec_send_packet(ctx_.get(), packet_.get());
+      if (rc < 0) {
+        av_packet_unref(packet_.get());
+        if (strict_) fail("decoding failed", rc);
+        ++bad_packets_;
+      }
+    }
+    av_packet_unref(packet_.get());
+  }
+}
+
+// Whether packet p is shown before `seconds`, with a millisecond to spare
+// (rounding of its timestamp); false when it has no timestamp.
+bool OpenVideo::shown_before(const AVPacket& p, double seconds) const {
+  if (seconds <= 0.0 || p.pts == AV_NOPTS_VALUE) return false;
+  return double(p.pts - start_) * av_q2d(stream_->time_base) + 1e-3 < seconds;
+}
+
+double OpenVideo::time_of(const AVFrame* f) const {
+  const int64_t pts = f->best_effort_timestamp;
+  if (pts == AV_NOPTS_VALUE) return std::nan("");
+  return double(pts - start_) * av_q2d(stream_->time_base);
+}
+
+void OpenVideo::seek(double seconds) {
+  const int64_t ts = start_ + int64_t(std::floor(seconds / av_q2d(stream_->time_base)));
+  if (av_seek_frame(fmt_.get(), index_, ts, AVSEEK_FLAG_BACKWARD) >= 0) avcodec_flush_buffers(ctx_.get());
+}
+
+clip::Image OpenVideo::to_rgb(const AVFrame* f, int max_short_side) {
+  int w = f->width, h = f->height;
+  const int short_side = std::min(w, h);
+  if (max_short_side > 0 && short_side > max_short_side) {
+    const double s = double(max_short_side) / short_side;
+    w = std::max(1, int(std::lround(w * s)));
+    h = std::max(1, int(std::lround(h * s)));
+  }
+  // Bicubic widens its filter when shrinking, so big downscales stay antialiased.
+  SwsContext* before = sws_.get();
+  sws_.reset(sws_getCachedContext(sws_.release(), f->width, f->height, AVPixelFormat(f->format), w, h,
+                                  AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr));
+  if (!sws_) throw Error(path_.string() + ": cannot convert pixel format to RGB");
+  // The stream's own matrix and range (swscale assumes BT.601 otherwise),
+  // as the GPU conversion uses them.
+  const FrameColour colour = frame_colour(f);
+  if (sws_.get() != before || colour.sws_colorspace != sws_colour_.sws_colorspace ||
+      colour.full_range != sws_colour_.full_range) {
+    sws_setColorspaceDetails(sws_.get(), sws_getCoefficients(colour.sws_colorspace), colour.full_range,
+                             sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
+    sws_colour_ = colour;
+  }
+  clip::Image img;
+  img.width = w;
+  img.height = h;
+  img.rgb.resize(size_t(w) * h * 3);
+  uint8_t* dst[4] = {img.rgb.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {w * 3, 0, 0, 0};
+  sws_scale(sws_.get(), f->data, f->linesize, 0, f->height, dst, dst_stride);
+  return rotate_clockwise(img, rotation_);
+}
+
+void OpenVideo::thumbnail(const AVFrame* f, uint8_t* out) {
+  if (f->hw_frames_ctx) {
+    if (!host_frame_) host_frame_.reset(av_frame_alloc());
+    if (!host_frame_) throw std::bad_alloc();
+    av_frame_unref(host_frame_.get());
+    const int rc = av_hwframe_transfer_data(host_frame_.get(), f, 0);
+    if (rc < 0) fail("cannot download a frame from the GPU", rc);
+    f = host_frame_.get();
+  }
+  const int n = SceneSampler::kSide;
+  thumb_sws_.reset(sws_getCachedContext(thumb_sws_.release(), f->width, f->height, AVPixelFormat(f->format), n, n,
+                                        AV_PIX_FMT_GRAY8, SWS_AREA, nullptr, nullptr, nullptr));
+  if (!thumb_sws_) throw Error(path_.string() + ": cannot convert pixel format");
+  uint8_t* dst[4] = {out, nullptr, nullptr, nullptr};
+  int stride[4] = {n, 0, 0, 0};
+  sws_scale(thumb_sws_.get(), f->data, f->linesize, 0, f->height, dst, stride);
+}
+
+VideoInfo sample_frames(OpenVideo& v, const SamplingOptions& sampling, const std::atomic<bool>* stop,
+                        const std::function<void(const AVFrame*, double)>& on_kept) {
+  const bool keyframes = sampling.mode == Sampling::keyframes;
+  EverySampler every(sampling.mode == Sampling::every ? sampling.every : 1.0);
+  SceneSampler scenes(sampling.scene_threshold);
+  uint8_t thumb[SceneSampler::kSide * SceneSampler::kSide];
+  double last_time = -1.0;
+  for (;;) {
+    if (sampling.mode == Sampling::every) v.skip_nonref_before(every.next());
+    const AVFrame* f = v.next();
+    if (!f) break;
+    if (stop && stop->load()) break;
+    if (keyframes && !f->key_frame) continue;  // decoders that ignore skip_frame
+    double t = v.time_of(f);
+    if (std::isnan(t)) t = last_time < 0 ? 0.0 : last_time;  // no pts: treat as the previous instant
+    // Pre-roll before the stream start (edit lists) is not part of the video.
+    if (t < -1e-6) continue;
+    t = std::max(t, 0.0);
+    bool keep = false;
+    switch (sampling.mode) {
+      case Sampling::every: keep = every.keep(t); break;
+      case Sampling::keyframes: keep = true; break;  // only key frames get here
+      case Sampling::scenes:
+        v.thumbnail(f, thumb);
+        keep = scenes.keep(thumb);
+        break;
+    }
+    last_time = t;
+    if (keep) on_kept(f, t);
+  }
+  VideoInfo info = v.info();
+  info.decoded = v.decoded();
+  if (v.decoded() == 0 && !(stop && stop->load())) {
+    throw Error(v.path().string() + (v.bad_packets() ? ": damaged: no frame could be decoded"
+                                                     : ": the video stream has no frames"));
+  }
+  if (info.duration <= 0.0 && last_time > 0.0) info.duration = last_time;
+  return info;
+}
+
+}  // namespace clipfind::video::detail

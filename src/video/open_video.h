@@ -1,0 +1,102 @@
+// Internal to src/video: one open video stream (demuxer + decoder) and the
+// sampling loop over its frames, shared by the CPU decoder (decoder.cpp) and
+// the NVDEC one (gpu_decoder.cpp) so both keep the same frames.
+#pragma once
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libswscale/swscale.h>
+}
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "clip/image/image.h"
+#include "video/decoder.h"
+
+namespace clipfind::video::detail {
+
+struct FormatCloser { void operator()(AVFormatContext* f) const { avformat_close_input(&f); } };
+struct CodecFreer { void operator()(AVCodecContext* c) const { avcodec_free_context(&c); } };
+struct FrameFreer { void operator()(AVFrame* f) const { av_frame_free(&f); } };
+struct PacketFreer { void operator()(AVPacket* p) const { av_packet_free(&p); } };
+struct SwsFreer { void operator()(SwsContext* s) const { sws_freeContext(s); } };
+struct BufferUnref { void operator()(AVBufferRef* b) const { av_buffer_unref(&b); } };
+
+std::string av_error(int code);
+
+// The YUV -> RGB conversion a frame asks for: swscale's colourspace number
+// (SWS_CS_*, which is also the AVColorSpace value; unknown ones give
+// swscale's default, BT.601) and whether its samples span the full range.
+struct FrameColour {
+  int sws_colorspace = 0;
+  bool full_range = false;
+};
+FrameColour frame_colour(const AVFrame* f);
+
+// One open video stream: demuxer, decoder and converters, released together.
+class OpenVideo {
+ public:
+  // configure, when set, adjusts the decoder context before it is opened
+  // (the NVDEC path attaches its hardware device there).
+  OpenVideo(const std::filesystem::path& path, int threads, bool keyframes_only,
+            const std::function<void(AVCodecContext*)>& configure = {});
+
+  [[noreturn]] void fail(const std::string& what, int code) const;
+  VideoInfo info() const;
+
+  // Next decoded frame, or nullptr at the end. Corrupt packets are skipped
+  // (counted in bad_packets) so a damaged tail still yields the frames
+  // before it; with strict(), they throw Error instead.
+  AVFrame* next();
+  void set_strict(bool on) { strict_ = on; }
+
+  // From now on, frames shown before `seconds` may be skipped if nothing
+  // refers to them (negative: none).
+  void skip_nonref_before(double seconds) { skip_nonref_before_ = seconds; }
+  // Seconds from the stream start; NaN when the frame has no timestamp.
+  double time_of(const AVFrame* f) const;
+  void seek(double seconds);
+
+  // Upright RGB, the short side scaled down to max_short_side (0: full size).
+  clip::Image to_rgb(const AVFrame* f, int max_short_side);
+  // 32x32 grey thumbnail for scene detection (frames in GPU memory are
+  // downloaded first).
+  void thumbnail(const AVFrame* f, uint8_t* out);
+
+  const AVCodecContext* codec() const { return ctx_.get(); }
+  int rotation() const { return rotation_; }
+  long decoded() const { return decoded_; }
+  long bad_packets() const { return bad_packets_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  bool shown_before(const AVPacket& p, double seconds) const;
+
+  std::filesystem::path path_;
+  std::unique_ptr<AVFormatContext, FormatCloser> fmt_;
+  std::unique_ptr<AVCodecContext, CodecFreer> ctx_;
+  std::unique_ptr<AVFrame, FrameFreer> frame_, host_frame_;
+  std::unique_ptr<AVPacket, PacketFreer> packet_;
+  std::unique_ptr<SwsContext, SwsFreer> sws_, thumb_sws_;
+  FrameColour sws_colour_{-1, false};
+  AVStream* stream_ = nullptr;
+  int index_ = -1;
+  int rotation_ = 0;
+  int64_t start_ = 0;
+  bool keyframes_only_ = false;
+  bool strict_ = false;
+  double skip_nonref_before_ = -1.0;
+  bool flushed_ = false;
+  long decoded_ = 0, bad_packets_ = 0;
+};
+
+// The sampling loop: decodes v to the end (or until *stop), calls
+// on_kept(frame, seconds) for each frame the policy keeps, and returns the
+// video's info (Error when no frame at all could be decoded).
+VideoInfo sample_frames(OpenVideo& v, const SamplingOptions& sampling, const std::atomic<bool>* stop,
+                        const std::function<void(const AVFrame*, double)>& on_kept);
+
+}  // namespace clipfind::video::detail
