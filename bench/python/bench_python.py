@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""The Python package against the C++ engine it wraps, on the CPU (issue 29).
+
+    python3 bench/python/bench_python.py [--model models/shapes-clip] [--threads 2] [--rounds 5]
+
+Prints, in one run on one machine:
+  1. `import clipfind` cold start: a fresh interpreter's `import clipfind`
+     (median of --imports runs), beside `import numpy` alone and `pass`.
+  2. Per-call overhead: the median of the Python call (argument conversion,
+     GIL release, the engine, the numpy result) minus the median of the same
+     engine call timed inside C++ on the same inputs (Engine._cpp_seconds_per_call),
+     for one short text, one small image, and batches of 32 and 256 texts and
+     images; and the Python package's speed as a share of the C++ engine's.
+     The two alternate round by round so that load from other users hits both.
+  3. Where torch and transformers import: CLIPModel.get_text_features /
+     get_image_features on the same model, batch 32 and 256, in the same run,
+     and clipfind's speed-up over them (PyTorch gets the same thread count).
+"""
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def median_seconds(fn, repeats):
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return statistics.median(out)
+
+
+def cold_start(runs):
+    def one(code):
+        ts = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+
+    base = one("pass")
+    numpy_only = one("import numpy")
+    ours = one("import clipfind")
+    # Inside the interpreter: what the import itself costs (numpy included, as
+    # clipfind's results need it).
+    inner = subprocess.run(
+        [sys.executable, "-c",
+         "import time; t=time.perf_counter(); import clipfind, numpy; print(time.perf_counter()-t)"],
+        check=True, capture_output=True, text=True).stdout
+    print(f"cold start (median of {runs} fresh interpreters): python -c pass {base * 1e3:.0f} ms, "
+          f"import numpy {numpy_only * 1e3:.0f} ms, import clipfind {ours * 1e3:.0f} ms "
+          f"(the import alone, numpy included: {float(inner) * 1e3:.0f} ms; target <= 300 ms)")
+
+
+def images_of(n, size, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def overhead(engine, rounds):
+    texts1 = ["a red circle on the left"]
+    cases = [
+        ("1 text", "texts", texts1, lambda: engine.embed_texts(texts1), 300),
+        ("1 image 96x96", "images", images_of(1, 96), None, 40),
+        ("32 texts", "texts", [f"{i} small blue squares and a green star" for i in range(32)], None, 20),
+        ("256 texts", "texts", [f"{i} small blue squares and a green star" for i in range(256)], None, 4),
+        ("32 images 96x96", "images", images_of(32, 96), None, 4),
+        ("256 images 96x96", "images", images_of(256, 96), None, 2),
+    ]
+    print(f"\nper call, model {engine.model_dir.name} on {engine.backend}; median over {rounds} alternating rounds")
+    print(f"{'case':18} | {'C++ call ms':>11} | {'Python ms':>11} | {'overhead us':>11} | {'Python/C++ speed':>16}")
+    for name, kind, inputs, call, repeats in cases:
+        if call is None:
+            call = (lambda x=inputs: engine.embed_texts(x)) if kind == "texts" else (lambda x=inputs: engine.embed_images(x))
+        call()  # warm up
+        cpp, py = [], []
+        for r in range(rounds):
+            order = [0, 1] if r % 2 == 0 else [1, 0]
+            for o in order:
+                if o == 0:
+                    cpp.append(engine._cpp_seconds_per_call(inputs, kind, repeats))
+                else:
+                    py.append(median_seconds(call, repeats))
+        c, p = statistics.median(cpp), statistics.median(py)
+        print(f"{name:18} | {c * 1e3:11.3f} | {p * 1e3:11.3f} | {(p - c) * 1e6:+11.1f} | {c / p:15.3f}x")
+
+
+def against_transformers(engine, model_dir, threads, rounds):
+    try:
+        import torch
+        from transformers import CLIPModel, CLIPTokenizer, CLIPImageProcessor
+    except ImportError as e:
+        print(f"\ntransformers comparison skipped: {e} (pip install torch transformers)")
+        return
+    torch.set_num_threads(threads)
+    model = CLIPModel.from_pretrained(model_dir).eval()
+    tok = CLIPTokenizer.from_pretrained(model_dir)
+    proc = CLIPImageProcessor.from_pretrained(model_dir)
+    print(f"\nagainst transformers {__import__('transformers').__version__} / torch {torch.__version__} "
+          f"(fp32, {threads} threads), inputs prepared the way each user would")
+    print(f"{'case':16} | {'clipfind':>10} | {'transformers':>12} | {'ratio':>6}")
+    for batch in (32, 256):
+        texts = [f"{i} small blue squares and a green star" for i in range(batch)]
+        images = images_of(batch, 96)
+
+        def hf_text():
+            with torch.no_grad():
+                return model.get_text_features(**tok(texts, padding=True, return_tensors="pt"))
+
+        def hf_image():
+            with torch.no_grad():
+                return model.get_image_features(**proc(images=images, return_tensors="pt"))
+
+        for name, ours, theirs in ((f"{batch} texts", lambda: engine.embed_texts(texts), hf_text),
+                                   (f"{batch} images", lambda: engine.embed_images(images), hf_image)):
+            ours(), theirs()
+            a, b = [], []
+            for r in range(rounds):
+                a.append(median_seconds(ours, 1))
+                b.append(median_seconds(theirs, 1))
+            a, b = statistics.median(a), statistics.median(b)
+            print(f"{name:16} | {a * 1e3:7.1f} ms | {b * 1e3:9.1f} ms | {b / a:5.2f}x")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=str(ROOT / "models/shapes-clip"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--imports", type=int, default=15)
+    args = ap.parse_args()
+    import clipfind
+    cold_start(args.imports)
+    engine = clipfind.Engine(args.model, device="cpu", threads=args.threads)
+    overhead(engine, args.rounds)
+    against_transformers(engine, args.model, args.threads, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
