@@ -49,6 +49,9 @@ for m in openssl zlib libbrotlicommon libbrotlidec libbrotlienc; do
     printf 'Name: %s\nDescription: stand-in\nVersion: 99\nCflags:\nLibs:\n' $m >$DEB/pc-shims/$m.pc
 done
 export PKG_CONFIG_PATH=$PKG_CONFIG_PATH:$DEB/pc-shims
+# Multiarch headers of the carried -dev packages (OpenSSL's configuration.h,
+# which cpp-httplib's header reaches) are not on the compiler's default path.
+export CPATH=$DEB/usr/include/x86_64-linux-gnu${CPATH:+:$CPATH}
 stamp "debs unpacked; nasm: $(nasm -v 2>&1 | head -1)"
 
 # 2. FFmpeg.
@@ -72,7 +75,7 @@ if [ ! -e $FF/lib/pkgconfig/libavcodec.pc ]; then
      --enable-hwaccel=h264_nvdec,hevc_nvdec,vp9_nvdec,mpeg4_nvdec \
      --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,vp9_superframe_split \
      --enable-encoder=mpeg4,rawvideo,wrapped_avframe --enable-muxer=mp4,null,rawvideo \
-     --enable-filter=scale,format,null,hwdownload,testsrc2,buffer,buffersink \
+     --enable-filter=scale,format,null,hwdownload,testsrc2,buffer,buffersink,fps \
      --enable-indev=lavfi >$FF-configure.log 2>&1) ||
     { tail -30 $FF-configure.log; echo "FFMPEG CONFIGURE FAILED"; exit 1; }
   grep -E "^(Enabled hwaccels|External libraries providing hardware)" -A3 $FF-configure.log || true
@@ -90,6 +93,7 @@ stamp "FFmpeg $(ffmpeg -version | head -1 | cut -d' ' -f3) in $FF; hwaccels: $(f
 scripts/fetch-cutlass.sh >/dev/null 2>&1 || echo "no CUTLASS headers: building with cuBLASLt alone"
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
+mkdir -p "$(dirname "$BUILD")"
 cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=ON -DCLIPFIND_CUDA=ON \
   -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES=90 \
   >"$BUILD.configure.log" 2>&1 || { tail -30 "$BUILD.configure.log"; echo "CLIPFIND CONFIGURE FAILED"; exit 1; }

@@ -12,12 +12,15 @@
 #   scripts/gpu/fetch-debs.sh && scripts/gpu/fetch-ffmpeg.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# cpp-httplib's header includes brotli's, OpenSSL's and zlib's (Debian builds
+# it with all three), so their -dev packages come too.
 APP_DEBS=(libffmpeg-nvenc-dev nasm libsqlite3-0 libsqlite3-dev libcpp-httplib-dev libcpp-httplib0.11 libbrotli1
-          libutf8proc2 libutf8proc-dev)
+          libbrotli-dev libssl-dev zlib1g-dev libutf8proc2 libutf8proc-dev)
 APT=/tmp/clipfind-apt
 mkdir -p $APT/lists/partial $APT/cache/archives/partial $APT/sources.d
-cat >$APT/sources.list <<'EOF'
-EOF
+# This machine's own Debian sources (deb822), with source packages added.
+sed 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources >$APT/sources.d/debian.sources
+: >$APT/sources.list
 opts=(-o "Dir::Etc::SourceList=$APT/sources.list" -o "Dir::Etc::SourceParts=$APT/sources.d"
       -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache=$APT/cache" -qq)
 apt-get "${opts[@]}" update
