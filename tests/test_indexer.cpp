@@ -22,6 +22,7 @@
 #include "index/catalog.h"
 #include "index/half.h"
 #include "indexer/bounded_queue.h"
+#include "indexer/encoder.h"
 #include "indexer/file_queue.h"
 #include "indexer/inputs.h"
 #include "indexer/pipeline.h"
@@ -156,6 +157,44 @@ TEST(FileQueue, HandedBackFilesGoToCpuThreadsFirstWhoWaitForTheGpuThreads) {
   q.gpu_thread_done();  // no more files can come back: the CPU thread stops
   last.join();
   EXPECT_EQ(got.load(), 0);
+}
+
+// A file NVDEC gave up midway is decoded again on the CPU (attempt 1): the
+// encoder drops what the first attempt delivered, embedded already or still
+// in the batch, so the file is indexed from the second decoding alone.
+TEST(Encoder, ALaterAttemptReplacesWhatTheFirstDelivered) {
+  auto engine = clip::Engine::load(kModel);
+  clipfind::IndexRequest req;
+  req.batch = 4;
+  const std::vector<fs::path> files = {"a.mp4"};
+  BoundedQueue<clipfind::Work> in(64);
+  BoundedQueue<clipfind::FinishedFile> out(8);
+  clipfind::StageTimes times;
+  clipfind::Progress progress(false, 1, 0);
+  auto frame = [](double t, int attempt) {
+    clipfind::SampledFrame f;
+    f.time = t;
+    f.attempt = attempt;
+    f.image.width = f.image.height = 40;
+    f.image.rgb.assign(40 * 40 * 3, uint8_t(100 + 50 * attempt + 10 * t));
+    return f;
+  };
+  // Attempt 0: one batch embedded, then two frames left in the next batch
+  // when attempt 1 starts.
+  for (double t : {10.0, 11.0, 12.0, 13.0, 14.0, 15.0}) in.push(frame(t, 0));
+  for (double t : {0.0, 1.0, 2.0}) in.push(frame(t, 1));
+  clipfind::FileEnd end;
+  end.ok = true;
+  end.attempt = 1;
+  in.push(end);
+  in.close();
+  clipfind::Encoder(*engine, req, files, false, in, out, times, progress).run();
+  const auto done = out.try_pop();
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->end.ok);
+  EXPECT_EQ(done->times, (std::vector<double>{0.0, 1.0, 2.0}));
+  EXPECT_EQ(done->embeddings.size(), 3u * size_t(engine->projection_dim()));
+  EXPECT_FALSE(out.try_pop());
 }
 
 TEST(Inputs, FoldersGiveVideosAndImagesFilesAreTakenAsGiven) {
