@@ -1,10 +1,9 @@
 // NVDEC decoding (video/gpu_decoder.h) against the CPU decoder on the same
 // files: the same sampled times (every, keyframes, scenes), the same frames
 // decoded, and RGB from the GPU conversion close to the CPU path's. Videos:
-// $CLIPFIND_GPU_TEST_VIDEOS (made by scripts/gpu/make-test-videos.sh, which
-// the GPU machine cannot run), else made here with that script. Skips, saying
-// why, where NVDEC is not usable. With $CLIPFIND_GPU_DECODE_RATE naming a
-// video it also prints decode rates for 1 to 14 decoders in parallel.
+// gpu_test_videos.h. Skips, saying why, where NVDEC is not usable. With
+// $CLIPFIND_GPU_DECODE_RATE naming a video it also prints decode rates for
+// 1 to 14 decoders in parallel.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -22,6 +21,7 @@ extern "C" {
 #include <vector>
 
 #include "clip/cuda/nv12_to_rgb.cuh"
+#include "gpu_test_videos.h"
 #include "video/decoder.h"
 #include "video/gpu_decoder.h"
 
@@ -39,17 +39,7 @@ namespace {
     }                                                                 \
   } while (0)
 
-fs::path videos() {
-  if (const char* d = std::getenv("CLIPFIND_GPU_TEST_VIDEOS")) return d;
-  static const fs::path dir = [] {
-    const fs::path d = fs::temp_directory_path() / ("clipfind_gpu_videos_" + std::to_string(getpid()));
-    const std::string cmd = std::string(CLIPFIND_SOURCE_DIR) + "/scripts/gpu/make-test-videos.sh " + d.string() +
-                            " >/dev/null";
-    if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << cmd;
-    return d;
-  }();
-  return dir;
-}
+fs::path videos() { return cliptest::gpu_test_videos(); }
 
 struct DeviceBytes {
   uint8_t* p = nullptr;

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -21,6 +22,8 @@
 #include "index/catalog.h"
 #include "index/half.h"
 #include "indexer/bounded_queue.h"
+#include "indexer/encoder.h"
+#include "indexer/file_queue.h"
 #include "indexer/inputs.h"
 #include "indexer/pipeline.h"
 #include "video_fixtures.h"
@@ -115,6 +118,83 @@ TEST(BoundedQueue, CloseReleasesAWaitingProducerAndConsumer) {
   EXPECT_EQ(pop_result.load(), 0);
   EXPECT_EQ(*full.pop(), 0);
   EXPECT_FALSE(full.pop());
+}
+
+TEST(FileQueue, WithoutGpuThreadsFilesGoInOrderThenNone) {
+  clipfind::FileQueue q(3, 0);
+  for (size_t i = 0; i < 3; ++i) {
+    const auto t = q.next_for_cpu();
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->file, i);
+    EXPECT_FALSE(t->handed_back);
+  }
+  EXPECT_FALSE(q.next_for_cpu());  // nothing left, and no GPU thread to wait for
+}
+
+TEST(FileQueue, HandedBackFilesGoToCpuThreadsFirstWhoWaitForTheGpuThreads) {
+  clipfind::FileQueue q(3, 1);
+  EXPECT_EQ(q.next_new(), 0u);  // the GPU thread
+  EXPECT_EQ(q.next_for_cpu()->file, 1u);
+  EXPECT_EQ(q.next_new(), 2u);
+  EXPECT_FALSE(q.next_new());
+  // All files taken, but the GPU thread may still hand one back: a CPU
+  // thread asking now waits.
+  std::atomic<int> got{-1};
+  std::atomic<bool> handed_back{false};
+  std::thread cpu([&] {
+    const auto t = q.next_for_cpu();
+    handed_back = t && t->handed_back;
+    got = t ? int(t->file) : -2;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(got.load(), -1);
+  q.hand_back(2);  // NVDEC could not take it
+  cpu.join();
+  EXPECT_EQ(got.load(), 2);
+  EXPECT_TRUE(handed_back.load());
+  std::thread last([&] { got = q.next_for_cpu() ? 1 : 0; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  q.gpu_thread_done();  // no more files can come back: the CPU thread stops
+  last.join();
+  EXPECT_EQ(got.load(), 0);
+}
+
+// A file NVDEC gave up midway is decoded again on the CPU (attempt 1): the
+// encoder drops what the first attempt delivered, embedded already or still
+// in the batch, so the file is indexed from the second decoding alone.
+TEST(Encoder, ALaterAttemptReplacesWhatTheFirstDelivered) {
+  auto engine = clip::Engine::load(kModel);
+  clipfind::IndexRequest req;
+  req.batch = 4;
+  const std::vector<fs::path> files = {"a.mp4"};
+  BoundedQueue<clipfind::Work> in(64);
+  BoundedQueue<clipfind::FinishedFile> out(8);
+  clipfind::StageTimes times;
+  clipfind::Progress progress(false, 1, 0);
+  auto frame = [](double t, int attempt) {
+    clipfind::SampledFrame f;
+    f.time = t;
+    f.attempt = attempt;
+    f.image.width = f.image.height = 40;
+    f.image.rgb.assign(40 * 40 * 3, uint8_t(100 + 50 * attempt + 10 * t));
+    return f;
+  };
+  // Attempt 0: one batch embedded, then two frames left in the next batch
+  // when attempt 1 starts.
+  for (double t : {10.0, 11.0, 12.0, 13.0, 14.0, 15.0}) in.push(frame(t, 0));
+  for (double t : {0.0, 1.0, 2.0}) in.push(frame(t, 1));
+  clipfind::FileEnd end;
+  end.ok = true;
+  end.attempt = 1;
+  in.push(end);
+  in.close();
+  clipfind::Encoder(*engine, req, files, false, in, out, times, progress).run();
+  const auto done = out.try_pop();
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->end.ok);
+  EXPECT_EQ(done->times, (std::vector<double>{0.0, 1.0, 2.0}));
+  EXPECT_EQ(done->embeddings.size(), 3u * size_t(engine->projection_dim()));
+  EXPECT_FALSE(out.try_pop());
 }
 
 TEST(Inputs, FoldersGiveVideosAndImagesFilesAreTakenAsGiven) {
@@ -287,6 +367,40 @@ TEST_F(Pipeline, AnExistingIndexStaysWhenNothingIsIndexed) {
   fs::create_directories(empty);
   clipfind::run_index(request(empty, {t.path / "missing.mp4"}));
   EXPECT_TRUE(fs::is_directory(empty));
+}
+
+TEST_F(Pipeline, DecodeGpuWithoutGpuDecodingFailsClearlyAndLeavesNoFolder) {
+  TempDir t;
+  const fs::path parent = t.path / "new";
+  auto r = request(parent / "index", {file("clip.mp4")});
+  r.decode = clipfind::DecodeOn::gpu;  // with the engine on the CPU: never possible
+  try {
+    clipfind::run_index(r);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--decode gpu: cannot decode on the GPU: ", 0), 0u) << e.what();
+    std::printf("%s\n", e.what());
+  }
+  EXPECT_FALSE(fs::exists(parent));
+}
+
+TEST_F(Pipeline, DecodeAutoWithTheEngineOnTheCpuIsTheCpuPath) {
+  TempDir t;
+  auto cpu = request(t.path / "cpu", {file("clip.mp4"), file("still.png")});
+  cpu.decode = clipfind::DecodeOn::cpu;
+  auto automatic = request(t.path / "auto", {file("clip.mp4"), file("still.png")});
+  const auto a = clipfind::run_index(cpu);
+  const auto b = clipfind::run_index(automatic);
+  EXPECT_EQ(b.gpu_decoders, 0);
+  EXPECT_EQ(b.files_on_gpu, 0);
+  EXPECT_EQ(b.files_on_cpu, 2);
+  EXPECT_EQ(a.files_on_cpu, 2);
+  const auto fa = clipfind::index::Catalog(t.path / "cpu", false).read_frames();
+  const auto fb = clipfind::index::Catalog(t.path / "auto", false).read_frames();
+  ASSERT_EQ(fa.rows(), 4u);
+  ASSERT_EQ(fb.rows(), fa.rows());
+  EXPECT_TRUE(std::equal(fa.time.begin(), fa.time.end(), fb.time.begin()));
+  EXPECT_TRUE(std::equal(fa.embeddings.begin(), fa.embeddings.end(), fb.embeddings.begin()));
 }
 
 TEST_F(Pipeline, StopBeforeTheFirstFrameCommitsNothing) {

@@ -303,6 +303,46 @@ class ManyInFlight(unittest.TestCase):
         self.assertEqual(Path(a[0]["video"]).name, "c04.mp4")
 
 
+class DecodeOption(unittest.TestCase):
+    """--decode auto|cpu|gpu (issue 32): gpu fails clearly where it cannot run
+    (here: the engine on the CPU, which no machine can decode on NVDEC for),
+    cpu and auto with the engine on the CPU are today's path, byte for byte."""
+
+    def index(self, name, *extra):
+        index = TMP / name
+        shutil.rmtree(index, ignore_errors=True)
+        r = run("index", "--index", index, "--model", MODEL, "--no-progress", "--device", "cpu", *extra,
+                TMP / "library")
+        return index, r
+
+    def test_gpu_without_gpu_decoding_fails_and_leaves_no_index(self):
+        index, r = self.index("idx-decode-gpu", "--decode", "gpu")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        # Why: the engine on the CPU, or (a build without CUDA) no CUDA backend.
+        self.assertRegex(r.stderr, "--decode gpu: cannot decode on the GPU: (the engine runs on the CPU|this build)")
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertFalse(index.exists())
+
+    def test_cpu_and_auto_are_the_cpu_path(self):
+        default, r = self.index("idx-decode-default")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("decoded on the GPU", r.stderr)  # the summary as before
+        for mode in ("cpu", "auto"):
+            index, r = self.index(f"idx-decode-{mode}", "--decode", mode, "--gpu-decoders", "3")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("decoded on the GPU", r.stderr)
+            self.assertEqual(frame_rows(index), frame_rows(default), mode)
+
+    def test_usage_and_help(self):
+        r = run("index", "--decode", "nvdec", "--model", MODEL, TMP / "library")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--decode", r.stderr)
+        r = run("index", "--help")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for option in ("--decode", "--gpu-decoders", "NVDEC"):
+            self.assertIn(option, r.stdout)
+
+
 class VectorFile(unittest.TestCase):
     def test_search_mapped_equals_sqlite_and_stale_file_is_bypassed(self):
         index = TMP / "idx-vectors"

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "indexer/gpu_decoders.h"
 #include "indexer/pipeline.h"
 
 namespace clipfind {
@@ -37,6 +38,8 @@ struct IndexOptions {
   bool reindex = false;
   int batch = 32;
   int decoders = 0;
+  std::string decode = "auto";
+  int gpu_decoders = 0;
   int max_side = 448;
   bool quiet_progress = false;
   clip::EngineOptions engine;
@@ -64,6 +67,8 @@ int run_index_command(const IndexOptions& o) {
   r.reindex = o.reindex;
   r.batch = o.batch;
   r.decoders = o.decoders;
+  r.decode = o.decode == "gpu" ? DecodeOn::gpu : o.decode == "cpu" ? DecodeOn::cpu : DecodeOn::automatic;
+  r.gpu_decoders = o.gpu_decoders;
   r.max_short_side = o.max_side;
   r.progress = !o.quiet_progress && isatty(STDERR_FILENO);
   r.stop = &g_stop;
@@ -98,6 +103,12 @@ int run_index_command(const IndexOptions& o) {
                  s.pipeline_s, s.frames / s.pipeline_s, s.decoders, s.decode_s, s.preprocess_s, s.decoders_blocked_s,
                  s.embed_s, s.batches, 100.0 * s.embed_s / s.pipeline_s, s.encoder_starved_s, s.write_s, s.cpu_s,
                  100.0 * s.cpu_s / (s.pipeline_s * cores), cores);
+  }
+  if (s.gpu_decoders > 0) {
+    const std::string refused =
+        s.gpu_refused > 0 ? " (" + std::to_string(s.gpu_refused) + " that NVDEC could not take)" : "";
+    std::fprintf(stderr, "  decoded on the GPU (%s, %d NVDEC sessions): %d files, on the CPU (%d threads): %d%s\n",
+                 s.device.c_str(), s.gpu_decoders, s.files_on_gpu, s.decoders, s.files_on_cpu, refused.c_str());
   }
   if (s.vectors_written > 0) {
     std::fprintf(stderr, "  vectors.f16 rewritten %d time%s (%.1f s)\n", s.vectors_written,
@@ -138,7 +149,18 @@ Command add_index_command(CLI::App& root) {
       ->check(CLI::Range(0.0, 1.0));
   app->add_flag("--reindex", o->reindex, "drop everything and rebuild (e.g. with another model)");
   app->add_option("--batch", o->batch, "frames per encoder call")->capture_default_str()->check(CLI::Range(1, 4096));
-  app->add_option("--decoders", o->decoders, "files decoded at once (0: from the number of cores)")
+  app->add_option("--decoders", o->decoders, "files decoded at once on CPU threads (0: from the number of cores)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
+  app->add_option("--decode", o->decode,
+                  "where videos are decoded: gpu (NVDEC, frames stay on the GPU; needs the engine on CUDA), cpu, "
+                  "or auto (gpu when the engine runs on CUDA and NVDEC is usable, else cpu). Files NVDEC cannot "
+                  "take are decoded on the CPU")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "gpu"}));
+  app->add_option("--gpu-decoders", o->gpu_decoders,
+                  "files decoded at once with NVDEC, beside the --decoders CPU threads (0: " +
+                      std::to_string(GpuDecoders::kDefaultSessions) + ")")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
   app->add_option("--max-side", o->max_side, "decode frames with the short side at most this")

@@ -50,6 +50,15 @@ class Backend {
     (void)images, (void)plans;
     throw Error(name() + " backend does not preprocess images");
   }
+  // Backends whose memory is a GPU's (CUDA) take 8-bit RGB already there:
+  // encode_device_rgb, as encode_rgb but without the upload. The images must
+  // not be written until it returns.
+  virtual bool takes_device_rgb() const { return false; }
+  virtual Tensor encode_device_rgb(const std::vector<DeviceImageView>& images,
+                                   const std::vector<const detail::PreprocessPlan*>& plans) {
+    (void)images, (void)plans;
+    throw Error(name() + " backend does not read images in GPU memory");
+  }
 };
 
 // threads <= 0: all hardware threads. The CPU runs fp32 only: any other

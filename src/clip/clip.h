@@ -51,6 +51,8 @@ class Engine {
   // device chosen) and in which precision.
   std::string device() const;
   Precision precision() const;
+  // The CUDA device ordinal the engine runs on; -1 when it is not on CUDA.
+  int cuda_device() const;
 
   // Token ids with start/end tokens, truncated to the context length.
   std::vector<int32_t> tokenize(const std::string& text) const;
@@ -60,6 +62,11 @@ class Engine {
   // The same from borrowed pixels (no copy). On CUDA the resize/crop/
   // normalise runs on the GPU, overlapped with uploading and encoding.
   Tensor embed_image_views(const std::vector<ImageView>& images);
+  // The same from RGB already in the GPU memory of this engine's device
+  // (cuda_device()): preprocessed and encoded there, no copy through the
+  // host. Throws clip::Error on an engine that does not run on CUDA. The
+  // images are read before it returns.
+  Tensor embed_device_images(const std::vector<DeviceImageView>& images);
   Tensor embed_image_files(const std::vector<std::filesystem::path>& files);
   // Already preprocessed pixels [n, 3, size, size].
   Tensor embed_pixels(const Tensor& pixels);

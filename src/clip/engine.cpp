@@ -213,33 +213,54 @@ Tensor Engine::embed_images(const std::vector<Image>& images) {
   return embed_image_views(checked_views(images, "image"));
 }
 
-Tensor Engine::embed_image_views(const std::vector<ImageView>& images) {
-  if (!has_vision()) throw Error("this model has no vision tower: it cannot embed images");
+namespace {
+
+using PlansBySize = std::map<std::pair<int, int>, detail::PreprocessPlan>;
+
+// Host ImageViews and DeviceImageViews alike (the same fields).
+template <class View>
+void check_views(const std::vector<View>& images) {
   for (size_t i = 0; i < images.size(); ++i) {
     if (images[i].width <= 0 || images[i].height <= 0 || images[i].rgb == nullptr) {
       throw Error("image " + std::to_string(i) + ": not a valid RGB image (" +
                   std::to_string(images[i].width) + "x" + std::to_string(images[i].height) + ")");
     }
   }
-  if (state_->backend->takes_rgb()) {
-    // One plan per distinct size (a video's frames share one).
-    std::map<std::pair<int, int>, detail::PreprocessPlan> by_size;
-    std::vector<const detail::PreprocessPlan*> plans;
-    plans.reserve(images.size());
-    for (size_t i = 0; i < images.size(); ++i) {
-      const auto key = std::make_pair(images[i].width, images[i].height);
-      auto it = by_size.find(key);
-      if (it == by_size.end()) {
-        try {
-          it = by_size.emplace(key, detail::plan_preprocess(key.first, key.second, state_->model.preprocess)).first;
-        } catch (const Error& e) {
-          throw Error("image " + std::to_string(i) + " of the batch: " + e.what());
-        }
+}
+
+// Each image's preprocessing plan, one per distinct size (a video's frames
+// share one); the pointers returned point into `by_size`.
+template <class View>
+std::vector<const detail::PreprocessPlan*> plan_views(const std::vector<View>& images, const PreprocessConfig& cfg,
+                                                      PlansBySize& by_size) {
+  check_views(images);
+  std::vector<const detail::PreprocessPlan*> plans;
+  plans.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    const auto key = std::make_pair(images[i].width, images[i].height);
+    auto it = by_size.find(key);
+    if (it == by_size.end()) {
+      try {
+        it = by_size.emplace(key, detail::plan_preprocess(key.first, key.second, cfg)).first;
+      } catch (const Error& e) {
+        throw Error("image " + std::to_string(i) + " of the batch: " + e.what());
       }
-      plans.push_back(&it->second);
     }
+    plans.push_back(&it->second);
+  }
+  return plans;
+}
+
+}  // namespace
+
+Tensor Engine::embed_image_views(const std::vector<ImageView>& images) {
+  if (!has_vision()) throw Error("this model has no vision tower: it cannot embed images");
+  if (state_->backend->takes_rgb()) {
+    PlansBySize by_size;
+    const auto plans = plan_views(images, state_->model.preprocess, by_size);
     return state_->backend->encode_rgb(images, plans);
   }
+  check_views(images);
   Tensor result({0, projection_dim()});
   for (size_t start = 0; start < images.size(); start += kMaxImageChunk) {
     const size_t count = std::min(kMaxImageChunk, images.size() - start);
@@ -247,6 +268,22 @@ Tensor Engine::embed_image_views(const std::vector<ImageView>& images) {
     append_rows(result, embed_pixels(preprocess_batch(chunk, state_->model.preprocess)));
   }
   return result;
+}
+
+Tensor Engine::embed_device_images(const std::vector<DeviceImageView>& images) {
+  if (!has_vision()) throw Error("this model has no vision tower: it cannot embed images");
+  if (!state_->backend->takes_device_rgb()) {
+    throw Error("embed_device_images: the engine runs on " + device() +
+                ", which cannot read images in GPU memory (load it with device cuda)");
+  }
+  PlansBySize by_size;
+  const auto plans = plan_views(images, state_->model.preprocess, by_size);
+  return state_->backend->encode_device_rgb(images, plans);
+}
+
+int Engine::cuda_device() const {
+  const std::string d = device();
+  return d.rfind("cuda:", 0) == 0 ? std::stoi(d.substr(5)) : -1;
 }
 
 Tensor Engine::embed_image_files(const std::vector<std::filesystem::path>& files) {

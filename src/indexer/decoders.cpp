@@ -11,8 +11,18 @@ namespace clipfind {
 
 DecoderPool::DecoderPool(const std::vector<std::filesystem::path>& files, const IndexRequest& req,
                          const clip::PreprocessConfig* preprocess, int threads, BoundedQueue<Work>& queue,
-                         StageTimes& times)
-    : files_(files), req_(req), preprocess_(preprocess), queue_(queue), times_(times), running_(threads) {
+                         StageTimes& times, Progress& progress, GpuDecoders* gpu, int gpu_threads)
+    : files_(files),
+      req_(req),
+      preprocess_(preprocess),
+      queue_(queue),
+      times_(times),
+      progress_(progress),
+      gpu_(gpu),
+      next_(files.size(), gpu ? gpu_threads : 0),
+      running_(threads + (gpu ? gpu_threads : 0)) {
+  // NVDEC threads first: with fewer files than threads, the first go there.
+  for (int i = 0; gpu && i < gpu_threads; ++i) threads_.emplace_back([this] { run_gpu(); });
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
@@ -22,13 +32,36 @@ void DecoderPool::join() {
   }
 }
 
+void DecoderPool::thread_ends() {
+  if (--running_ == 0) queue_.close();
+}
+
 void DecoderPool::run() {
   name_this_thread("cf-decode");
   try {
-    for (size_t i; !stopped() && (i = next_++) < files_.size();) decode_file(i);
+    while (!stopped()) {
+      const auto take = next_.next_for_cpu();
+      if (!take) break;
+      decode_file(take->file, take->handed_back ? 1 : 0);
+    }
   } catch (const Closed&) {
   }
-  if (--running_ == 0) queue_.close();
+  thread_ends();
+}
+
+void DecoderPool::run_gpu() {
+  name_this_thread("cf-nvdec");
+  try {
+    while (!stopped()) {
+      const auto i = next_.next_new();
+      if (!i) break;
+      // Pictures are the CPU decoders' (no video to decode).
+      if (is_image(files_[*i]) || !decode_file_on_gpu(*i)) next_.hand_back(*i);
+    }
+  } catch (const Closed&) {
+  }
+  next_.gpu_thread_done();
+  thread_ends();
 }
 
 // FFmpeg's own threads for one file: the cores shared among the files being
@@ -40,7 +73,25 @@ int DecoderPool::ffmpeg_threads() const {
   return std::max(1, cores / std::max(1, busy_.load()));
 }
 
-void DecoderPool::decode_file(size_t i) {
+void DecoderPool::push(Work&& w, double& blocked) {
+  const auto tb = Clock::now();
+  const bool open = queue_.push(std::move(w));
+  blocked += since(tb);
+  if (!open) throw Closed{};
+}
+
+void DecoderPool::end_file(FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
+                           std::atomic<int>& decoded_here) {
+  times_.decode.add(since(t0) - blocked - preprocessing);
+  times_.preprocess.add(preprocessing);
+  times_.blocked.add(blocked);
+  // A file cut short by Ctrl-C is not finished: never commit it.
+  if (stopped()) throw Closed{};
+  ++decoded_here;
+  if (!queue_.push(std::move(end))) throw Closed{};
+}
+
+void DecoderPool::decode_file(size_t i, int attempt) {
   ++busy_;
   struct Idle {
     std::atomic<int>& busy;
@@ -49,7 +100,7 @@ void DecoderPool::decode_file(size_t i) {
   const auto t0 = Clock::now();
   double blocked = 0.0, preprocessing = 0.0;
   auto emit = [&](double time, clip::Image&& image) {
-    SampledFrame f{i, time, {}, {}};
+    SampledFrame f{i, time, {}, {}, {}, attempt};
     if (preprocess_) {
       const auto tp = Clock::now();
       f.pixels.resize(size_t(3) * preprocess_->crop_height * preprocess_->crop_width);
@@ -58,12 +109,9 @@ void DecoderPool::decode_file(size_t i) {
     } else {
       f.image = std::move(image);
     }
-    const auto tb = Clock::now();
-    const bool open = queue_.push(std::move(f));
-    blocked += since(tb);
-    if (!open) throw Closed{};
+    push(std::move(f), blocked);
   };
-  FileEnd end{i, false, {}, {}};
+  FileEnd end{i, false, {}, {}, attempt};
   try {
     if (is_image(files_[i])) {
       clip::Image img = clip::decode_image_file(files_[i]);
@@ -85,12 +133,37 @@ void DecoderPool::decode_file(size_t i) {
   } catch (const std::exception& e) {
     end.error = naming(files_[i], e.what());
   }
-  times_.decode.add(since(t0) - blocked - preprocessing);
-  times_.preprocess.add(preprocessing);
-  times_.blocked.add(blocked);
-  // A file cut short by Ctrl-C is not finished: never commit it.
-  if (stopped()) throw Closed{};
-  if (!queue_.push(std::move(end))) throw Closed{};
+  end_file(std::move(end), t0, blocked, preprocessing, times_.cpu_files);
+}
+
+// The frames are full size (the CPU path's max_short_side shrink is not
+// applied: the GPU preprocessing resizes from the full picture cheaply).
+bool DecoderPool::decode_file_on_gpu(size_t i) {
+  const auto t0 = Clock::now();
+  double blocked = 0.0;
+  FileEnd end{i, false, {}, {}, 0};
+  try {
+    end.info = gpu_->decode(files_[i], req_.sampling, req_.stop, [&](double time, DeviceFrame&& frame) {
+      SampledFrame f{i, time, {}, {}, std::move(frame), 0};
+      push(std::move(f), blocked);
+    });
+    end.ok = true;
+  } catch (const Closed&) {
+    throw;
+  } catch (const GpuPoolClosed&) {
+    throw Closed{};
+  } catch (const GpuRefused& e) {
+    times_.decode.add(since(t0) - blocked);
+    times_.blocked.add(blocked);
+    if (stopped()) throw Closed{};
+    ++times_.gpu_refused;
+    progress_.print("warning: " + naming(files_[i], e.what()) + "; decoding it on the CPU instead");
+    return false;
+  } catch (const std::exception& e) {
+    end.error = naming(files_[i], e.what());
+  }
+  end_file(std::move(end), t0, blocked, 0.0, times_.gpu_files);
+  return true;
 }
 
 }  // namespace clipfind

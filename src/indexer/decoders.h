@@ -1,5 +1,6 @@
 // The decoding stage of `clipfind index`: decoder threads that decode and
-// sample files and (CPU backend) preprocess their frames for the encoder.
+// sample files and (CPU backend) preprocess their frames for the encoder;
+// with GPU decoding, NVDEC threads beside them.
 #pragma once
 #include <atomic>
 #include <filesystem>
@@ -8,19 +9,26 @@
 
 #include "clip/image/preprocess.h"
 #include "indexer/bounded_queue.h"
+#include "indexer/file_queue.h"
+#include "indexer/gpu_decoders.h"
 #include "indexer/pipeline.h"
+#include "indexer/progress.h"
 #include "indexer/stages.h"
 
 namespace clipfind {
 
 // Decodes files on a few threads, each taking the next file not yet taken,
 // so the next videos' decoding overlaps the current one's encoding and short
-// files do not leave the encoder waiting at every file boundary. The queue is
-// closed when the last thread ends.
+// files do not leave the encoder waiting at every file boundary. With `gpu`,
+// gpu_threads more threads decode with NVDEC (frames stay on the GPU) and
+// take files from the same list (file_queue.h), so that both decoders work
+// at once; a file NVDEC cannot take goes to a CPU thread, with one warning
+// line. The queue is closed when the last thread ends.
 class DecoderPool {
  public:
   DecoderPool(const std::vector<std::filesystem::path>& files, const IndexRequest& req,
-              const clip::PreprocessConfig* preprocess, int threads, BoundedQueue<Work>& queue, StageTimes& times);
+              const clip::PreprocessConfig* preprocess, int threads, BoundedQueue<Work>& queue, StageTimes& times,
+              Progress& progress, GpuDecoders* gpu = nullptr, int gpu_threads = 0);
   ~DecoderPool() { join(); }
   DecoderPool(const DecoderPool&) = delete;
   DecoderPool& operator=(const DecoderPool&) = delete;
@@ -32,17 +40,25 @@ class DecoderPool {
 
   bool stopped() const { return req_.stop && req_.stop->load(); }
   void run();
+  void run_gpu();
+  void thread_ends();
   int ffmpeg_threads() const;
-  void decode_file(size_t i);
+  void decode_file(size_t i, int attempt);
+  bool decode_file_on_gpu(size_t i);  // false: NVDEC gave it up, for a CPU thread
+  void push(Work&& w, double& blocked);
+  void end_file(FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
+                std::atomic<int>& decoded_here);
 
   const std::vector<std::filesystem::path>& files_;
   const IndexRequest& req_;
   const clip::PreprocessConfig* preprocess_;  // null: frames go as RGB
   BoundedQueue<Work>& queue_;
   StageTimes& times_;
-  std::atomic<size_t> next_{0};
+  Progress& progress_;
+  GpuDecoders* gpu_;  // null: CPU decoders only
+  FileQueue next_;
   std::atomic<int> running_;
-  std::atomic<int> busy_{0};  // threads decoding a file right now
+  std::atomic<int> busy_{0};  // CPU threads decoding a file right now
   std::vector<std::thread> threads_;
 };
 

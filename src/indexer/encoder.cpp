@@ -67,6 +67,7 @@ void Encoder::run() {
     } else {
       FileEnd& e = std::get<FileEnd>(*w);
       Open& o = open_[e.file];
+      restart_if_later(o, e.attempt);
       if (!e.ok) o.error = e.error;
       o.end = std::move(e);
       finish_ready();
@@ -82,15 +83,62 @@ bool Encoder::file_waits() const {
   return false;
 }
 
-void Encoder::add(SampledFrame&& f) {
-  ++open_[f.file].in_batch;
-  batch_.push_back({f.file, f.time});
-  if (pixels_) pixel_rows_.push_back(std::move(f.pixels));
-  else images_.push_back(std::move(f.image));
+// A later decoding of the file (the CPU's, after NVDEC gave it up midway)
+// starts over: what the earlier one delivered is dropped, here and (by
+// keep) as its rows in the batch are embedded.
+void Encoder::restart_if_later(Open& o, int attempt) {
+  if (attempt <= o.attempt) return;
+  o.attempt = attempt;
+  o.times.clear();
+  o.embeddings.clear();
+  o.error.clear();
 }
 
-// These rows of the batch, in one engine call.
+void Encoder::add(SampledFrame&& f) {
+  Open& o = open_[f.file];
+  restart_if_later(o, f.attempt);
+  ++o.in_batch;
+  batch_.push_back({f.file, f.time, f.attempt});
+  if (pixels_) {
+    pixel_rows_.push_back(std::move(f.pixels));
+  } else {
+    images_.push_back(std::move(f.image));
+    device_.push_back(std::move(f.device));
+  }
+}
+
+// These rows of the batch: one engine call for those in host memory, one
+// for those in GPU memory; the embeddings in the order of `rows`.
 clip::Tensor Encoder::embed(const std::vector<size_t>& rows) {
+  if (pixels_) return embed_host(rows);
+  std::vector<size_t> host;
+  std::vector<clip::DeviceImageView> on_gpu;
+  std::vector<size_t> at_host, at_gpu;  // where each goes in the result
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (device_[rows[i]]) {
+      on_gpu.push_back(*device_[rows[i]]);
+      at_gpu.push_back(i);
+    } else {
+      host.push_back(rows[i]);
+      at_host.push_back(i);
+    }
+  }
+  if (on_gpu.empty()) return embed_host(rows);
+  const clip::Tensor g = engine_.embed_device_images(on_gpu);
+  if (host.empty()) return g;
+  const clip::Tensor h = embed_host(host);
+  const size_t dim = size_t(g.dim(1));
+  clip::Tensor out({int64_t(rows.size()), int64_t(dim)});
+  auto place = [&](const clip::Tensor& e, const std::vector<size_t>& at) {
+    for (size_t k = 0; k < at.size(); ++k) std::memcpy(out.ptr() + at[k] * dim, e.ptr() + k * dim, dim * 4);
+  };
+  place(g, at_gpu);
+  place(h, at_host);
+  return out;
+}
+
+// Rows in host memory (preprocessed pixels, or RGB), in one engine call.
+clip::Tensor Encoder::embed_host(const std::vector<size_t>& rows) {
   if (pixels_) {
     const auto& cfg = engine_.preprocess_config();
     const size_t per = size_t(3) * cfg.crop_height * cfg.crop_width;
@@ -108,7 +156,8 @@ void Encoder::keep(const std::vector<size_t>& rows, const clip::Tensor& e) {
   const size_t dim = size_t(e.dim(1));
   for (size_t i = 0; i < rows.size(); ++i) {
     Open& o = open_[batch_[rows[i]].file];
-    if (!o.error.empty()) continue;  // failed meanwhile: its frames are dropped
+    if (!o.error.empty()) continue;                      // failed meanwhile: its frames are dropped
+    if (batch_[rows[i]].attempt != o.attempt) continue;  // from a decoding given up since
     o.times.push_back(batch_[rows[i]].time);
     o.embeddings.insert(o.embeddings.end(), e.ptr() + i * dim, e.ptr() + (i + 1) * dim);
   }
@@ -135,7 +184,11 @@ void Encoder::flush() {
         keep(rows, e);
       } catch (const std::exception& err) {
         Open& o = open_[file];
-        if (o.error.empty()) o.error = naming(files_[file], err.what());
+        // Unless its rows are all from a decoding given up since (whose
+        // failure does not matter).
+        const bool current =
+            std::any_of(rows.begin(), rows.end(), [&](size_t r) { return batch_[r].attempt == o.attempt; });
+        if (o.error.empty() && current) o.error = naming(files_[file], err.what());
       }
     }
   }
@@ -146,6 +199,7 @@ void Encoder::flush() {
   batch_.clear();
   pixel_rows_.clear();
   images_.clear();
+  device_.clear();  // their GPU buffers go back to the decoders' pool
   finish_ready();
   progress_.embedded(n, open_.size());
 }

@@ -41,18 +41,22 @@ class Encoder {
   struct Open {
     std::vector<double> times;
     std::vector<float> embeddings;
-    size_t in_batch = 0;          // its frames in batch_, not embedded yet
-    std::optional<FileEnd> end;   // set once the decoder finished it
-    std::string error;            // set when it failed (decoding or embedding)
+    size_t in_batch = 0;         // its frames in batch_, not embedded yet
+    int attempt = 0;             // the decoding its frames come from (SampledFrame::attempt)
+    std::optional<FileEnd> end;  // set once the decoder finished it
+    std::string error;           // set when it failed (decoding or embedding)
   };
   struct Pending {
     size_t file;
     double time;
+    int attempt;
   };
 
   bool file_waits() const;
+  static void restart_if_later(Open& o, int attempt);
   void add(SampledFrame&& f);
   clip::Tensor embed(const std::vector<size_t>& rows);
+  clip::Tensor embed_host(const std::vector<size_t>& rows);
   void keep(const std::vector<size_t>& rows, const clip::Tensor& e);
   void flush();
   void finish_ready();
@@ -68,7 +72,8 @@ class Encoder {
   std::map<size_t, Open> open_;
   std::vector<Pending> batch_;
   std::vector<std::vector<float>> pixel_rows_;  // with pixels_
-  std::vector<clip::Image> images_;             // without
+  std::vector<clip::Image> images_;             // without (empty for a frame in GPU memory)
+  std::vector<DeviceFrame> device_;             // without: the frames in GPU memory (else null)
   bool writer_gone_ = false;                    // the writer failed: stop (run_index reports why)
 };
 

@@ -16,6 +16,7 @@
 #include "indexer/bounded_queue.h"
 #include "indexer/decoders.h"
 #include "indexer/encoder.h"
+#include "indexer/gpu_decoders.h"
 #include "indexer/inputs.h"
 #include "indexer/progress.h"
 #include "indexer/stages.h"
@@ -58,12 +59,24 @@ std::string describe(const video::SamplingOptions& s) {
   return "?";
 }
 
-// How many files to decode at once: enough that one file's start and end
-// (probing, decoder set-up, draining the frame threads) overlap others' work.
-int decoder_count(const IndexRequest& req, size_t files) {
+// How many files to decode at once on CPU threads: enough that one file's
+// start and end (probing, decoder set-up, draining the frame threads)
+// overlap others' work. Beside NVDEC, where the encoder leaves the cores to
+// them, all but two (the NVDEC threads' parsing, the encoder, the writer).
+int decoder_count(const IndexRequest& req, size_t files, bool beside_gpu) {
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  const int want = req.decoders > 0 ? req.decoders : std::clamp(cores / 2, 2, 8);
+  const int want = req.decoders > 0 ? req.decoders : beside_gpu ? std::max(1, cores - 2) : std::clamp(cores / 2, 2, 8);
   return int(std::min<size_t>(size_t(want), std::max<size_t>(files, 1)));
+}
+
+// Whether this run decodes with NVDEC (see DecodeOn); throws for --decode gpu
+// when it cannot, saying why.
+bool decode_on_gpu(const IndexRequest& req, const clip::Engine& engine) {
+  if (req.decode == DecodeOn::cpu) return false;
+  std::string why;
+  if (gpu_decoding_available(engine.cuda_device(), &why)) return true;
+  if (req.decode == DecodeOn::gpu) throw std::runtime_error("--decode gpu: cannot decode on the GPU: " + why);
+  return false;
 }
 
 // The index folder when it does not exist yet: removed again (with the
@@ -186,25 +199,42 @@ IndexSummary index_files(const IndexRequest& req) {
   const bool preprocess_on_decoders = engine->backend_name().rfind("cpu", 0) == 0;
   const clip::PreprocessConfig preprocess = engine->preprocess_config();
 
+  // NVDEC beside the CPU decoders; its frames live in the pool, which must
+  // outlive every queue and stage that holds them (so it is made first).
+  std::unique_ptr<GpuDecoders> gpu;
+  if (decode_on_gpu(req, *engine)) {
+    sum.gpu_decoders = int(std::min<size_t>(
+        req.gpu_decoders > 0 ? size_t(req.gpu_decoders) : size_t(GpuDecoders::kDefaultSessions), todo.size()));
+    gpu = std::make_unique<GpuDecoders>(engine->cuda_device(),
+                                        std::max<size_t>(GpuDecoders::kDefaultPoolFrames, size_t(req.batch)));
+  }
+
   const auto t_pipeline = Clock::now();
   const double cpu0 = process_cpu_seconds();
-  sum.decoders = decoder_count(req, todo.size());
+  sum.decoders = decoder_count(req, todo.size(), gpu != nullptr);
   StageTimes times;
   Progress progress(req.progress, todo.size(), todo_bytes);
   BoundedQueue<Work> frames(size_t(std::max(req.batch, 1)) * 2);
   BoundedQueue<FinishedFile> finished(1024);  // small items; never holds the encoder up
   {
     Writer writer(cat, todo, stats, fp, dim, finished, times, progress, sum, !req.progress);
-    DecoderPool decoders(todo, req, preprocess_on_decoders ? &preprocess : nullptr, sum.decoders, frames, times);
-    // Whatever happens here, decoders must not be left blocked on a full queue.
+    DecoderPool decoders(todo, req, preprocess_on_decoders ? &preprocess : nullptr, sum.decoders, frames, times,
+                         progress, gpu.get(), sum.gpu_decoders);
+    // Whatever happens here, decoders must not be left blocked on a full
+    // queue, nor waiting for a GPU frame buffer.
     struct Closer {
       BoundedQueue<Work>& q;
-      ~Closer() { q.close(); }
-    } closer{frames};
+      GpuDecoders* gpu;
+      ~Closer() {
+        q.close();
+        if (gpu) gpu->close();
+      }
+    } closer{frames, gpu.get()};
     Encoder encoder(*engine, req, todo, preprocess_on_decoders, frames, finished, times, progress);
     if (shares_cores) on_thread_behind_decoders([&] { encoder.run(); });
     else encoder.run();
     frames.close();
+    if (gpu) gpu->close();
     decoders.join();
     writer.join();
   }
@@ -220,6 +250,9 @@ IndexSummary index_files(const IndexRequest& req) {
   sum.decoders_blocked_s = times.blocked.get();
   sum.encoder_starved_s = times.starved.get();
   sum.batches = times.batches.load();
+  sum.files_on_gpu = times.gpu_files.load();
+  sum.files_on_cpu = times.cpu_files.load();
+  sum.gpu_refused = times.gpu_refused.load();
   sum.seconds = since(t_start);
   return sum;
 }

@@ -14,6 +14,11 @@
 
 namespace clipfind {
 
+// Where videos are decoded: automatic = on the GPU's NVDEC when the engine
+// runs on CUDA and NVDEC answers there, else on the CPU; gpu = the same, but
+// an error when it cannot; cpu = FFmpeg on CPU threads only.
+enum class DecodeOn { automatic, cpu, gpu };
+
 struct IndexRequest {
   std::vector<std::filesystem::path> inputs;  // files and folders
   std::filesystem::path index_dir = "clipfind-index";
@@ -21,8 +26,10 @@ struct IndexRequest {
   clip::EngineOptions engine;
   video::SamplingOptions sampling;
   bool reindex = false;
-  int batch = 32;           // frames per embed call
-  int decoders = 0;         // files decoded at once; 0: from the core count
+  int batch = 32;    // frames per embed call
+  int decoders = 0;  // files decoded at once on CPU threads; 0: from the core count
+  DecodeOn decode = DecodeOn::automatic;
+  int gpu_decoders = 0;  // files decoded at once with NVDEC; 0: GpuDecoders::kDefaultSessions
   int max_short_side = 448;
   bool progress = false;    // a progress line on stderr (a terminal) instead of log lines
   const std::atomic<bool>* stop = nullptr;
@@ -31,7 +38,11 @@ struct IndexRequest {
 struct IndexSummary {
   int indexed = 0, skipped = 0, forgotten = 0;
   long frames = 0;
-  int decoders = 0;  // decoder threads used
+  int decoders = 0;  // decoder threads used (CPU)
+  // GPU decoding: NVDEC threads used (0: decoded on the CPU only), the files
+  // whose decoding ended on each side, and those NVDEC gave to the CPU.
+  int gpu_decoders = 0;
+  int files_on_gpu = 0, files_on_cpu = 0, gpu_refused = 0;
   long batches = 0;  // embed calls (frames / batches: the mean batch)
   double seconds = 0.0;
   // Thread-seconds per stage (decoders add up: they can exceed the wall

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -37,14 +38,25 @@ inline std::string naming(const std::filesystem::path& file, const std::string& 
   return what.rfind(file.string(), 0) == 0 ? what : file.string() + ": " + what;
 }
 
+// A frame's RGB in the engine's GPU memory, lent by the GPU decoders' pool
+// (device_frame_pool.h): the buffer goes back when the last copy is dropped.
+using DeviceFrame = std::shared_ptr<const clip::DeviceImageView>;
+
 // One sampled frame of todo[file]: preprocessed pixels when the decoder
 // threads preprocess (CPU backend), else the RGB picture for the engine (the
-// CUDA backend preprocesses on the GPU).
+// CUDA backend preprocesses on the GPU): in host memory from the CPU
+// decoder, in GPU memory (`device`) from NVDEC.
 struct SampledFrame {
   size_t file = 0;
   double time = 0.0;
   clip::Image image;
   std::vector<float> pixels;  // [3, crop_h, crop_w]
+  DeviceFrame device;
+  // Which decoding of the file it comes from: 0, or 1 for the CPU's after
+  // NVDEC gave the file up midway. The encoder drops what an earlier
+  // attempt delivered when a later one starts, so no file is half GPU-,
+  // half CPU-decoded.
+  int attempt = 0;
 };
 
 // After a file's last frame: how its decoding ended.
@@ -53,6 +65,7 @@ struct FileEnd {
   bool ok = false;
   video::VideoInfo info;
   std::string error;
+  int attempt = 0;  // as SampledFrame's
 };
 
 using Work = std::variant<SampledFrame, FileEnd>;
@@ -67,6 +80,9 @@ struct FinishedFile {
 struct StageTimes {
   Seconds decode, preprocess, blocked, embed, starved, write;
   std::atomic<long> batches{0};
+  // Files whose decoding ended (ok or not) on NVDEC / on a CPU decoder, and
+  // those NVDEC gave to the CPU decoders (counted in cpu_files too).
+  std::atomic<int> gpu_files{0}, cpu_files{0}, gpu_refused{0};
 };
 
 }  // namespace clipfind

@@ -76,53 +76,28 @@ class CudaBackendImpl final : public CudaBackend {
     return tuning_.gpu_preprocess && config_.vision && config_.vision->num_channels == 3;
   }
 
-  // Chunks of up to kRgbChunk images (and ~kRgbChunkBytes of pixels): the
-  // upload of chunk k+1 (copy stream) runs while chunk k is preprocessed and
-  // encoded (compute stream); results land in pinned memory, read once at
-  // the end.
   Tensor encode_rgb(const std::vector<ImageView>& images,
                     const std::vector<const detail::PreprocessPlan*>& plans) override {
-    const VisionConfig& c = towers_->vision_config();
-    if (plans.size() != images.size()) throw Error("CUDA backend: one preprocessing plan per image expected");
-    for (const auto* p : plans)
-      if (p->crop_w != c.image_size || p->crop_h != c.image_size)
-        throw Error("CUDA backend: preprocessing makes " + std::to_string(p->crop_w) + "x" +
-                    std::to_string(p->crop_h) + " images but the model takes " + std::to_string(c.image_size) +
-                    "x" + std::to_string(c.image_size));
-    const size_t n = images.size(), dim = config_.projection_dim;
-    Tensor out({int64_t(n), int64_t(dim)});
-    if (n == 0) return out;
-    host_out_.reserve(n * dim * 4);
-    const size_t pixels_per_image = size_t(3) * c.image_size * c.image_size;
-    for (size_t start = 0; start < n;) {
-      size_t end = start, bytes = 0;
-      while (end < n && end - start < kRgbChunk &&
-             (end == start || bytes + cuda::FrameUploader::slot_bytes(images[end]) <= kRgbChunkBytes))
-        bytes += cuda::FrameUploader::slot_bytes(images[end++]);
-      const int m = int(end - start);
-      towers_->ensure_vision(m);
-      const std::vector<const uint8_t*> frames = uploader_.upload(&images[start], m);
-      // Runs of images of one size, evenly spaced, go through in one launch.
-      for (int i = 0; i < m;) {
-        const ImageView& a = images[start + i];
-        const size_t stride = cuda::FrameUploader::slot_bytes(a);
-        int j = i + 1;
-        while (j < m && images[start + j].width == a.width && images[start + j].height == a.height &&
-               frames[j] == frames[j - 1] + stride && j - i < 65535)
-          ++j;
-        preprocessor_.run(res_.exec(), *plans[start + i], a.width, a.height, frames[i], stride, j - i,
-                          towers_->scratch().pixels.as<float>() + size_t(i) * pixels_per_image);
-        i = j;
-      }
-      uploader_.release();
-      run(cuda::Tower::Vision, m, 0);
-      CUDA_CHECK(cudaMemcpyAsync(host_out_.as<float>() + start * dim, towers_->scratch().out.get(),
-                                 size_t(m) * dim * 4, cudaMemcpyDeviceToHost, res_.stream()));
-      start = end;
-    }
-    res_.synchronize();
-    std::memcpy(out.ptr(), host_out_.get(), n * dim * 4);
-    return out;
+    return encode_frames(
+        images, plans, [](const ImageView& v) { return cuda::FrameUploader::slot_bytes(v); },
+        [&](const ImageView* first, int m) { return uploader_.upload(first, m); }, [&] { uploader_.release(); });
+  }
+
+  bool takes_device_rgb() const override { return config_.vision && config_.vision->num_channels == 3; }
+
+  // Frames already on this device: the preprocessing reads them where they
+  // are. The device address is only compared (frames evenly spaced go in
+  // one launch), never dereferenced on the host.
+  Tensor encode_device_rgb(const std::vector<DeviceImageView>& images,
+                           const std::vector<const detail::PreprocessPlan*>& plans) override {
+    return encode_frames(
+        images, plans, [](const DeviceImageView&) { return size_t(0); },
+        [](const DeviceImageView* first, int m) {
+          std::vector<const uint8_t*> at(static_cast<size_t>(m));
+          for (int i = 0; i < m; ++i) at[size_t(i)] = first[i].rgb;
+          return at;
+        },
+        [] {});
   }
 
   Tensor encode_texts(const TextBatch& batch) override {
@@ -170,6 +145,59 @@ class CudaBackendImpl final : public CudaBackend {
     CUDA_CHECK(cudaMemcpyAsync(s.ids.get(), staged, id_bytes, cudaMemcpyHostToDevice, res_.stream()));
     CUDA_CHECK(cudaMemcpyAsync(s.rows.get(), rows, size_t(n) * 4, cudaMemcpyHostToDevice, res_.stream()));
     CUDA_CHECK(cudaEventRecord(staged_, res_.stream()));
+  }
+
+  // encode_rgb for images wherever they are (View: ImageView on the host,
+  // DeviceImageView on this GPU). Chunks of up to kRgbChunk images (and
+  // ~kRgbChunkBytes of staged_bytes(view), the host's staging slots):
+  // place(first, m) makes the chunk's frames readable on the compute stream
+  // (uploading host frames on the copy stream, so chunk k+1 travels while
+  // chunk k is preprocessed and encoded) and gives their device addresses;
+  // done() once the chunk's reads are enqueued. Results land in pinned
+  // memory, read once at the end, after which no frame is read any more.
+  template <class View, class StagedBytes, class Place, class Done>
+  Tensor encode_frames(const std::vector<View>& images, const std::vector<const detail::PreprocessPlan*>& plans,
+                       StagedBytes staged_bytes, Place place, Done done) {
+    const VisionConfig& c = towers_->vision_config();
+    if (plans.size() != images.size()) throw Error("CUDA backend: one preprocessing plan per image expected");
+    for (const auto* p : plans)
+      if (p->crop_w != c.image_size || p->crop_h != c.image_size)
+        throw Error("CUDA backend: preprocessing makes " + std::to_string(p->crop_w) + "x" + std::to_string(p->crop_h) +
+                    " images but the model takes " + std::to_string(c.image_size) + "x" + std::to_string(c.image_size));
+    const size_t n = images.size(), dim = config_.projection_dim;
+    Tensor out({int64_t(n), int64_t(dim)});
+    if (n == 0) return out;
+    host_out_.reserve(n * dim * 4);
+    const size_t pixels_per_image = size_t(3) * c.image_size * c.image_size;
+    for (size_t start = 0; start < n;) {
+      size_t end = start, bytes = 0;
+      while (end < n && end - start < kRgbChunk &&
+             (end == start || bytes + staged_bytes(images[end]) <= kRgbChunkBytes))
+        bytes += staged_bytes(images[end++]);
+      const int m = int(end - start);
+      towers_->ensure_vision(m);
+      const std::vector<const uint8_t*> frames = place(&images[start], m);
+      // Runs of images of one size, evenly spaced, go through in one launch.
+      for (int i = 0; i < m;) {
+        const View& a = images[start + i];
+        const size_t stride = cuda::FrameUploader::slot_bytes(ImageView{a.width, a.height, nullptr});
+        int j = i + 1;
+        while (j < m && images[start + j].width == a.width && images[start + j].height == a.height &&
+               frames[j] == frames[j - 1] + stride && j - i < 65535)
+          ++j;
+        preprocessor_.run(res_.exec(), *plans[start + i], a.width, a.height, frames[i], stride, j - i,
+                          towers_->scratch().pixels.as<float>() + size_t(i) * pixels_per_image);
+        i = j;
+      }
+      done();
+      run(cuda::Tower::Vision, m, 0);
+      CUDA_CHECK(cudaMemcpyAsync(host_out_.as<float>() + start * dim, towers_->scratch().out.get(), size_t(m) * dim * 4,
+                                 cudaMemcpyDeviceToHost, res_.stream()));
+      start = end;
+    }
+    res_.synchronize();
+    std::memcpy(out.ptr(), host_out_.get(), n * dim * 4);
+    return out;
   }
 
   // The pinned input buffer is read by asynchronous copies: before writing

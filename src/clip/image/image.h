@@ -17,6 +17,15 @@ struct ImageView {
   const uint8_t* rgb = nullptr;  // height * width * 3 bytes
 };
 
+// 8-bit interleaved RGB in the GPU memory of the engine's CUDA device
+// (e.g. a video frame decoded and converted there), rows packed: the same
+// layout as ImageView, but the pointer is a device address.
+struct DeviceImageView {
+  int width = 0;
+  int height = 0;
+  const uint8_t* rgb = nullptr;  // height * width * 3 bytes of device memory
+};
+
 struct Image {
   int width = 0;
   int height = 0;
