@@ -92,6 +92,12 @@ int run_index_command(const IndexOptions& o) {
   std::fprintf(stderr, "%s: %d indexed (%ld frames), %d unchanged, %d forgotten, %zu failed in %.1f s%s\n",
                o.index.c_str(), s.indexed, s.frames, s.skipped, s.forgotten, s.failed.size(), s.seconds,
                device.c_str());
+  if (s.decoded > 0 && s.seconds > 0) {
+    // The rate users compare: video time indexed per second, and the frames
+    // decoded for it (sampling lets the decoders skip the rest).
+    std::fprintf(stderr, "  %.0f s of video at %.1fx realtime; %ld frames decoded (%.0f/s)\n", s.video_seconds,
+                 s.video_seconds / s.seconds, s.decoded, double(s.decoded) / s.seconds);
+  }
   if (s.frames > 0 && s.pipeline_s > 0) {
     // Where the time went. Decoder figures are thread-seconds summed over the
     // decoder threads; "busy" is the encoder's share of the pipeline's wall time.

@@ -38,6 +38,10 @@ struct IndexRequest {
 struct IndexSummary {
   int indexed = 0, skipped = 0, forgotten = 0;
   long frames = 0;
+  // Frames the decoders decoded for the indexed files (sampling skips the
+  // rest) and the seconds of video they hold: the realtime factor's numerator.
+  long decoded = 0;
+  double video_seconds = 0.0;
   int decoders = 0;  // decoder threads used (CPU)
   // GPU decoding: NVDEC threads used (0: decoded on the CPU only), the files
   // whose decoding ended on each side, and those NVDEC gave to the CPU.

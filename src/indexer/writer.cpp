@@ -72,6 +72,8 @@ void Writer::commit(FinishedFile& f) {
   if (f.end.ok) {
     ++sum_.indexed;
     sum_.frames += long(f.times.size());
+    sum_.decoded += f.end.info.decoded;
+    sum_.video_seconds += f.end.info.duration;
     if (log_lines_) std::fprintf(stderr, "indexed %s (%zu frames)\n", rec.path.c_str(), f.times.size());
   } else {
     sum_.failed.emplace_back(rec.path, f.end.error);
