@@ -38,7 +38,8 @@ JSONL=$OUT/gpu_index.jsonl
 
 for clip in "$CLIPS"/*.mp4; do
   for i in $(seq -w 1 "$COPIES"); do
-    cp -n "$clip" "$W/in/$(basename "${clip%.mp4}")_$i.mp4"
+    dst=$W/in/$(basename "${clip%.mp4}")_$i.mp4
+    [ -e "$dst" ] || cp "$clip" "$dst"
   done
 done
 [ -d "$W/vitb32" ] || python3 "$ROOT/bench/video/make_random_vit.py" "$W/vitb32" >/dev/null
