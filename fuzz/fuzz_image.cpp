@@ -20,8 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const clip::Error&) {
     return 0;  // rejected input: the expected outcome for nearly everything
   }
-  if (img.width <= 0 || img.height <= 0 ||
-      img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3) {
+  if (img.width <= 0 || img.height <= 0 || img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3) {
     std::abort();  // a decoded image must be consistent
   }
   // Keep each run fast: huge (but valid) images only exercise the decoder.

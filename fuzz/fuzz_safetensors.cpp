@@ -16,7 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     volatile uint32_t sink = 0;
     for (const auto& v : views) {
       switch (v.dtype) {
-        case clip::DType::F32: case clip::DType::F16: case clip::DType::BF16:
+        case clip::DType::F32:
+        case clip::DType::F16:
+        case clip::DType::BF16:
         case clip::DType::F64:
           sink = sink + static_cast<uint32_t>(clip::to_f32(v, v.shape).numel());
           break;

@@ -124,8 +124,7 @@ struct RawTensor {
 };
 
 // header length (u64 LE) + header + data, exactly as given: for broken files.
-inline std::vector<uint8_t> safetensors_raw(const std::string& header,
-                                            const std::vector<uint8_t>& data = {}) {
+inline std::vector<uint8_t> safetensors_raw(const std::string& header, const std::vector<uint8_t>& data = {}) {
   // Sized once and filled in place: growing an 8-byte vector with insert()
   // made GCC 12 warn (-Warray-bounds) about its own reallocating memmove.
   std::vector<uint8_t> out(8 + header.size() + data.size());
@@ -144,8 +143,7 @@ inline std::vector<uint8_t> safetensors_bytes(const std::vector<RawTensor>& tens
   if (!metadata.is_null()) h["__metadata__"] = metadata;
   std::vector<uint8_t> data;
   for (const auto& t : tensors) {
-    h[t.name] = {{"dtype", t.dtype}, {"shape", t.shape},
-                 {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
+    h[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
     data.insert(data.end(), t.bytes.begin(), t.bytes.end());
   }
   std::string header = h.dump();
@@ -233,8 +231,7 @@ class Lcg {
 inline std::vector<FloatTensor> tiny_clip_tensors(const TinyClipSpec& s) {
   std::vector<FloatTensor> out;
   Lcg rng(s.seed);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, float scale,
-                 float offset = 0.0f) {
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, float scale, float offset = 0.0f) {
     FloatTensor t{name, std::move(shape), {}};
     t.values.resize(numel(t.shape));
     for (float& v : t.values) v = offset + rng.next(scale);
@@ -269,8 +266,8 @@ inline std::vector<FloatTensor> tiny_clip_tensors(const TinyClipSpec& s) {
   if (s.vision) {
     const int g = s.image_size / s.patch_size;
     add("vision_model.embeddings.class_embedding", {s.vision_hidden}, 0.5f);
-    add("vision_model.embeddings.patch_embedding.weight",
-        {s.vision_hidden, s.num_channels, s.patch_size, s.patch_size}, 0.1f);
+    add("vision_model.embeddings.patch_embedding.weight", {s.vision_hidden, s.num_channels, s.patch_size, s.patch_size},
+        0.1f);
     add("vision_model.embeddings.position_embedding.weight", {g * g + 1, s.vision_hidden}, 0.5f);
     layers("vision_model", s.vision_layers, s.vision_hidden, s.vision_intermediate);
     add("vision_model.post_layernorm.bias", {s.vision_hidden}, 0.1f);
@@ -310,12 +307,8 @@ inline json tiny_clip_config(const TinyClipSpec& s) {
                  {"layer_norm_eps", 1e-5},
                  {"projection_dim", 512}};
   if (s.text && s.vision)
-    return {{"architectures", {"CLIPModel"}},
-            {"model_type", "clip"},
-            {"projection_dim", s.projection_dim},
-            {"logit_scale_init_value", 2.6592},
-            {"text_config", text},
-            {"vision_config", vision}};
+    return {{"architectures", {"CLIPModel"}},   {"model_type", "clip"}, {"projection_dim", s.projection_dim},
+            {"logit_scale_init_value", 2.6592}, {"text_config", text},  {"vision_config", vision}};
   json single = s.text ? text : vision;
   single["architectures"] = {s.text ? "CLIPTextModelWithProjection" : "CLIPVisionModelWithProjection"};
   single["projection_dim"] = s.projection_dim;
@@ -341,10 +334,8 @@ inline json tiny_preprocessor_config(int image_size) {
 // Writes config.json, the weights (as `dtype`; num_shards > 1 writes
 // model-0000i-of-0000n.safetensors + model.safetensors.index.json the way
 // transformers names them) and, unless null, preprocessor_config.json.
-inline void write_clip_folder(const fs::path& dir, const json& config,
-                              const std::vector<FloatTensor>& tensors,
-                              const std::string& dtype = "F32", int num_shards = 1,
-                              const json& preprocessor = json()) {
+inline void write_clip_folder(const fs::path& dir, const json& config, const std::vector<FloatTensor>& tensors,
+                              const std::string& dtype = "F32", int num_shards = 1, const json& preprocessor = json()) {
   fs::create_directories(dir);
   write_text(dir / "config.json", config.dump(2));
   if (!preprocessor.is_null()) write_text(dir / "preprocessor_config.json", preprocessor.dump(2));

@@ -7,11 +7,11 @@
 #include <fstream>
 #include <map>
 
-#include "test_util.h"
-#include "clip/model/config.h"
 #include "clip/error.h"
+#include "clip/model/config.h"
 #include "clip/model/weights.h"
 #include "safetensors_writer.h"
+#include "test_util.h"
 
 using namespace cliptest;
 
@@ -81,8 +81,7 @@ std::map<std::string, const clip::Tensor*> named_tensors(const clip::LoadedModel
 }
 
 // Every loaded tensor equals the written one, and every written parameter was loaded.
-void expect_all_values(const clip::LoadedModel& m, const std::vector<FloatTensor>& ts,
-                       const std::string& dtype) {
+void expect_all_values(const clip::LoadedModel& m, const std::vector<FloatTensor>& ts, const std::string& dtype) {
   const auto loaded = named_tensors(m);
   size_t found = 0;
   for (const auto& t : ts) {
@@ -178,10 +177,10 @@ TEST(ClipConfig, MissingFieldsTakeTransformersDefaults) {
 TEST(ClipConfig, OldOpenAiStyleEosAndNulls) {
   // openai/clip-vit-base-patch32 says bos 0 / eos 2 (pooling by argmax); nulls mean default.
   TempDir tmp;
-  const auto c = config_from(tmp, {{"model_type", "clip"},
-                                   {"text_config", {{"bos_token_id", 0}, {"eos_token_id", 2},
-                                                    {"pad_token_id", nullptr}}},
-                                   {"vision_config", {{"layer_norm_eps", 1e-6}}}});
+  const auto c =
+      config_from(tmp, {{"model_type", "clip"},
+                        {"text_config", {{"bos_token_id", 0}, {"eos_token_id", 2}, {"pad_token_id", nullptr}}},
+                        {"vision_config", {{"layer_norm_eps", 1e-6}}}});
   EXPECT_EQ(c.text->bos_token_id, 0);
   EXPECT_EQ(c.text->eos_token_id, 2);
   EXPECT_EQ(c.text->pad_token_id, 1);
@@ -220,9 +219,7 @@ TEST(ClipConfigBad, ErrorsNameFileAndField) {
   msg = error_of([&] { config_from(tmp, json::array()); });
   EXPECT_CONTAINS(msg, "not a JSON object");
 
-  msg = error_of([&] {
-    config_from(tmp, {{"model_type", "clip"}, {"vision_config", {{"hidden_act", "gelu_new"}}}});
-  });
+  msg = error_of([&] { config_from(tmp, {{"model_type", "clip"}, {"vision_config", {{"hidden_act", "gelu_new"}}}}); });
   EXPECT_CONTAINS(msg, path);
   EXPECT_CONTAINS(msg, "vision_config.hidden_act 'gelu_new' is not supported");
 
@@ -232,14 +229,10 @@ TEST(ClipConfigBad, ErrorsNameFileAndField) {
   msg = error_of([&] { config_from(tmp, {{"hidden_size", 5}}); });
   EXPECT_CONTAINS(msg, "not a CLIP config");
 
-  msg = error_of([&] {
-    config_from(tmp, {{"model_type", "clip"}, {"text_config", {{"hidden_size", "big"}}}});
-  });
+  msg = error_of([&] { config_from(tmp, {{"model_type", "clip"}, {"text_config", {{"hidden_size", "big"}}}}); });
   EXPECT_CONTAINS(msg, "text_config.hidden_size must be an integer");
 
-  msg = error_of([&] {
-    config_from(tmp, {{"model_type", "clip_text_model"}, {"num_attention_heads", 0}});
-  });
+  msg = error_of([&] { config_from(tmp, {{"model_type", "clip_text_model"}, {"num_attention_heads", 0}}); });
   EXPECT_CONTAINS(msg, "num_attention_heads");
 
   msg = error_of([&] { config_from(tmp, {{"model_type", "clip"}, {"text_config", 3}}); });
@@ -329,8 +322,7 @@ struct LoadCase {
 };
 
 void PrintTo(const LoadCase& c, std::ostream* os) {
-  *os << c.dtype << " x" << c.shards << (c.text ? " text" : "") << (c.vision ? " vision" : "")
-      << " " << c.act;
+  *os << c.dtype << " x" << c.shards << (c.text ? " text" : "") << (c.vision ? " vision" : "") << " " << c.act;
 }
 
 class LoadModel : public ::testing::TestWithParam<LoadCase> {};
@@ -360,17 +352,17 @@ TEST_P(LoadModel, ValuesAndSizes) {
 
 INSTANTIATE_TEST_SUITE_P(
     Folders, LoadModel,
-    ::testing::Values(LoadCase{"F32", 1, true, true, "quick_gelu"},
-                      LoadCase{"F16", 1, true, true, "gelu"},
-                      LoadCase{"BF16", 1, true, true, "quick_gelu"},
-                      LoadCase{"F32", 5, true, true, "gelu"},
-                      LoadCase{"F16", 3, false, true, "quick_gelu"},
-                      LoadCase{"F32", 1, false, true, "gelu"},
+    ::testing::Values(LoadCase{"F32", 1, true, true, "quick_gelu"}, LoadCase{"F16", 1, true, true, "gelu"},
+                      LoadCase{"BF16", 1, true, true, "quick_gelu"}, LoadCase{"F32", 5, true, true, "gelu"},
+                      LoadCase{"F16", 3, false, true, "quick_gelu"}, LoadCase{"F32", 1, false, true, "gelu"},
                       LoadCase{"BF16", 1, true, false, "quick_gelu"}),
     [](const auto& info) {
       const LoadCase& c = info.param;
       return c.dtype + "_" + std::to_string(c.shards) + "shard_" +
-             (c.text && c.vision ? "both" : c.text ? "text" : "vision") + "_" + c.act;
+             (c.text && c.vision ? "both"
+              : c.text           ? "text"
+                                 : "vision") +
+             "_" + c.act;
     });
 
 TEST(LoadModel, ExtraTensorsIgnoredAndPreprocessDefaultsToImageSize) {
@@ -379,8 +371,7 @@ TEST(LoadModel, ExtraTensorsIgnoredAndPreprocessDefaultsToImageSize) {
   s.image_size = 40;  // 5 x 5 patches of 8
   auto tensors = tiny_clip_tensors(s);
   // What older transformers versions saved besides the parameters.
-  tensors.push_back({"text_model.embeddings.position_ids", {1, s.max_positions},
-                     std::vector<float>(s.max_positions)});
+  tensors.push_back({"text_model.embeddings.position_ids", {1, s.max_positions}, std::vector<float>(s.max_positions)});
   tensors.push_back({"vision_model.embeddings.position_ids", {1, 26}, std::vector<float>(26)});
   write_clip_folder(tmp.path(), tiny_clip_config(s), tensors);  // no preprocessor_config.json
   const auto m = clip::load_model(tmp.path());
@@ -471,10 +462,9 @@ TEST_F(LoadModelBad, MissingFolder) {
 }
 
 TEST_F(LoadModelBad, MissingTensorIsNamed) {
-  for (const std::string name :
-       {"text_model.encoder.layers.1.self_attn.v_proj.bias", "text_projection.weight",
-        "vision_model.pre_layrnorm.weight", "vision_model.embeddings.class_embedding",
-        "vision_model.encoder.layers.0.mlp.fc1.weight", "text_model.final_layer_norm.bias"}) {
+  for (const std::string name : {"text_model.encoder.layers.1.self_attn.v_proj.bias", "text_projection.weight",
+                                 "vision_model.pre_layrnorm.weight", "vision_model.embeddings.class_embedding",
+                                 "vision_model.encoder.layers.0.mlp.fc1.weight", "text_model.final_layer_norm.bias"}) {
     tensors = tiny_clip_tensors(spec);
     erase_tensor(tensors, name);
     const auto msg = load_error();
@@ -492,9 +482,7 @@ TEST_F(LoadModelBad, MissingTensorInShardedFolderNamesIndex) {
 
 TEST_F(LoadModelBad, MissingMiddleLayer) {
   // Layers 0 and 2 present, 1 gone: 3 layers are expected, layer 1 is missing.
-  std::erase_if(tensors, [](const FloatTensor& t) {
-    return t.name.rfind("vision_model.encoder.layers.1.", 0) == 0;
-  });
+  std::erase_if(tensors, [](const FloatTensor& t) { return t.name.rfind("vision_model.encoder.layers.1.", 0) == 0; });
   const auto msg = load_error();
   EXPECT_CONTAINS(msg, "'vision_model.encoder.layers.1.");
   EXPECT_CONTAINS(msg, "is missing");
@@ -589,8 +577,7 @@ TEST_F(LoadModelBad, IntegerWeights) {
   // Hand-build: one tensor stored as I32 where a float is expected.
   write_clip_folder(tmp.path(), config, tensors);
   std::vector<RawTensor> raw;
-  for (const auto& t : tensors)
-    raw.push_back({t.name, "F32", t.shape, encode(t.values, "F32")});
+  for (const auto& t : tensors) raw.push_back({t.name, "F32", t.shape, encode(t.values, "F32")});
   for (auto& r : raw)
     if (r.name == "text_model.final_layer_norm.weight") r.dtype = "I32";
   write_file(tmp.path() / "model.safetensors", safetensors_bytes(raw));
@@ -619,8 +606,7 @@ TEST_P(TransformersFolder, LoadsWithExpectedSizesAndValues) {
   const auto m = clip::load_model(dir);
 
   EXPECT_EQ(m.config.projection_dim, want["projection_dim"].get<int>());
-  const auto act = want["hidden_act"] == "gelu" ? clip::Activation::Gelu
-                                                : clip::Activation::QuickGelu;
+  const auto act = want["hidden_act"] == "gelu" ? clip::Activation::Gelu : clip::Activation::QuickGelu;
   ASSERT_EQ(m.config.text.has_value(), want.contains("text"));
   ASSERT_EQ(m.config.vision.has_value(), want.contains("vision"));
   if (m.config.text) {

@@ -50,8 +50,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 // ---------------------------------------------------------------- references
 
-void ref_layer_norm(const double* x, int64_t dim, const float* g, const float* b, double eps,
-                    double* y) {
+void ref_layer_norm(const double* x, int64_t dim, const float* g, const float* b, double eps, double* y) {
   double mean = 0, var = 0;
   for (int64_t i = 0; i < dim; ++i) mean += x[i];
   mean /= dim;
@@ -65,8 +64,8 @@ double ref_quick_gelu(double x) { return x / (1.0 + std::exp(-1.702 * x)); }
 double ref_gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 
 // y[m, n] = x[m, k] W[n, k]^T + b
-Vec ref_linear(const Vec& x, int64_t m, int64_t k, const std::vector<float>& w,
-               const std::vector<float>* b, int64_t n) {
+Vec ref_linear(const Vec& x, int64_t m, int64_t k, const std::vector<float>& w, const std::vector<float>* b,
+               int64_t n) {
   Vec y(m * n);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
@@ -78,8 +77,7 @@ Vec ref_linear(const Vec& x, int64_t m, int64_t k, const std::vector<float>& w,
 }
 
 // One head-batched attention over separate q, k, v: [seq, hidden] each.
-Vec ref_attention(const Vec& q, const Vec& k, const Vec& v, int seq, int heads, int dim,
-                  bool causal) {
+Vec ref_attention(const Vec& q, const Vec& k, const Vec& v, int seq, int heads, int dim, bool causal) {
   const int hidden = heads * dim;
   Vec out(seq * hidden);
   const double scale = 1.0 / std::sqrt(double(dim));
@@ -162,9 +160,9 @@ struct GemmCase {
 TEST(CpuOps, LinearWithEachEpilogueMatchesReference) {
   // Few rows (split by columns) and many rows (split by rows), column counts
   // that do and do not fill the kernel's 64-column blocks, 1-3 threads.
-  for (GemmCase c : {GemmCase{1, 64, 64, 2}, GemmCase{7, 200, 96, 2}, GemmCase{50, 384, 128, 3},
-                     GemmCase{77, 130, 40, 1}, GemmCase{3, 10, 17, 2}, GemmCase{300, 200, 96, 2},
-                     GemmCase{401, 2304, 64, 3}}) {
+  for (GemmCase c :
+       {GemmCase{1, 64, 64, 2}, GemmCase{7, 200, 96, 2}, GemmCase{50, 384, 128, 3}, GemmCase{77, 130, 40, 1},
+        GemmCase{3, 10, 17, 2}, GemmCase{300, 200, 96, 2}, GemmCase{401, 2304, 64, 3}}) {
     ThreadPool pool(c.threads, gemm_thread_init);
     GemmContext ctx(pool.size());
     const float wscale = 1.0f / std::sqrt(float(c.k));
@@ -173,8 +171,8 @@ TEST(CpuOps, LinearWithEachEpilogueMatchesReference) {
     Linear with_bias(ctx, w.data(), b.data(), c.n, c.k), no_bias(ctx, w.data(), nullptr, c.n, c.k);
     const Vec xd(x.begin(), x.end());
     const Vec y = ref_linear(xd, c.m, c.k, w, &b, c.n), y0 = ref_linear(xd, c.m, c.k, w, nullptr, c.n);
-    const std::string what = "m " + std::to_string(c.m) + " n " + std::to_string(c.n) + " k " +
-                             std::to_string(c.k) + " threads " + std::to_string(c.threads);
+    const std::string what = "m " + std::to_string(c.m) + " n " + std::to_string(c.n) + " k " + std::to_string(c.k) +
+                             " threads " + std::to_string(c.threads);
 
     std::vector<float> out(c.m * c.n);
     no_bias.forward(ctx, pool, x.data(), c.m, out.data(), Epilogue::Store);
@@ -196,7 +194,6 @@ TEST(CpuOps, LinearWithEachEpilogueMatchesReference) {
     for (size_t i = 0; i < want.size(); ++i) want[i] = acc[i] + y[i];
     with_bias.forward(ctx, pool, x.data(), c.m, acc.data(), Epilogue::Accumulate);
     EXPECT_LT(max_abs_diff(acc, want), 2e-5) << "accumulate, " << what;
-
   }
 }
 
@@ -208,9 +205,8 @@ struct AttnCase {
 TEST(CpuOps, AttentionMatchesReference) {
   ThreadPool pool(2);
   AttentionScratch scratch;
-  for (AttnCase c : {AttnCase{2, 13, 3, 16, false}, AttnCase{2, 13, 3, 16, true},
-                     AttnCase{1, 50, 12, 64, false}, AttnCase{3, 77, 2, 24, true},
-                     AttnCase{2, 1, 2, 8, true}, AttnCase{1, 5, 4, 40, false}}) {
+  for (AttnCase c : {AttnCase{2, 13, 3, 16, false}, AttnCase{2, 13, 3, 16, true}, AttnCase{1, 50, 12, 64, false},
+                     AttnCase{3, 77, 2, 24, true}, AttnCase{2, 1, 2, 8, true}, AttnCase{1, 5, 4, 40, false}}) {
     const AttentionShape shape{c.batch, c.seq, c.heads, c.dim, c.causal};
     const int hidden = shape.hidden();
     const auto qkv = random_floats(size_t(c.batch) * c.seq * 3 * hidden, 31, -2.f, 2.f);
@@ -223,8 +219,8 @@ TEST(CpuOps, AttentionMatchesReference) {
     std::vector<float> pooled(size_t(c.batch) * hidden);
     attention(qkv.data(), shape, pos.data(), pooled.data(), pool, scratch);
 
-    const std::string what = "seq " + std::to_string(c.seq) + " heads " + std::to_string(c.heads) +
-                             " dim " + std::to_string(c.dim) + (c.causal ? " causal" : "");
+    const std::string what = "seq " + std::to_string(c.seq) + " heads " + std::to_string(c.heads) + " dim " +
+                             std::to_string(c.dim) + (c.causal ? " causal" : "");
     for (int b = 0; b < c.batch; ++b) {
       Vec q(c.seq * hidden), k(q.size()), v(q.size());
       for (int t = 0; t < c.seq; ++t)
@@ -235,13 +231,10 @@ TEST(CpuOps, AttentionMatchesReference) {
           v[t * hidden + i] = row[2 * hidden + i];
         }
       const Vec want = ref_attention(q, k, v, c.seq, c.heads, c.dim, c.causal);
-      std::vector<float> got(out.begin() + size_t(b) * c.seq * hidden,
-                             out.begin() + size_t(b + 1) * c.seq * hidden);
+      std::vector<float> got(out.begin() + size_t(b) * c.seq * hidden, out.begin() + size_t(b + 1) * c.seq * hidden);
       EXPECT_LT(max_abs_diff(got, want), 2e-5) << what;
-      std::vector<float> got_row(pooled.begin() + size_t(b) * hidden,
-                                 pooled.begin() + size_t(b + 1) * hidden);
-      const Vec want_row(want.begin() + size_t(pos[b]) * hidden,
-                         want.begin() + size_t(pos[b] + 1) * hidden);
+      std::vector<float> got_row(pooled.begin() + size_t(b) * hidden, pooled.begin() + size_t(b + 1) * hidden);
+      const Vec want_row(want.begin() + size_t(pos[b]) * hidden, want.begin() + size_t(pos[b] + 1) * hidden);
       EXPECT_LT(max_abs_diff(got_row, want_row), 2e-5) << "pooled, " << what;
     }
   }
@@ -270,8 +263,7 @@ TEST(CpuOps, PatchEmbeddingMatchesConvolution) {
             for (int y = 0; y < patch; ++y)
               for (int x = 0; x < patch; ++x)
                 s += double(w[((o * channels + c) * patch + y) * patch + x]) *
-                     pixels[((size_t(b) * channels + c) * image + gy * patch + y) * image +
-                            gx * patch + x];
+                     pixels[((size_t(b) * channels + c) * image + gy * patch + y) * image + gx * patch + x];
           want[((b * grid + gy) * grid + gx) * hidden + o] = s;
         }
   EXPECT_LT(max_abs_diff(out, want), 2e-5);
@@ -291,9 +283,10 @@ TEST(CpuOps, ThreadPoolRunsEveryTaskOnceAndRethrows) {
   std::atomic<int64_t> sum{0};
   for (int job = 0; job < 2000; ++job) pool.run(5, [&](int64_t i, int) { sum += i; });
   EXPECT_EQ(sum.load(), 2000 * 10);
-  EXPECT_THROW(pool.run(10, [](int64_t i, int) {
-    if (i == 7) throw std::runtime_error("boom");
-  }),
+  EXPECT_THROW(pool.run(10,
+                        [](int64_t i, int) {
+                          if (i == 7) throw std::runtime_error("boom");
+                        }),
                std::runtime_error);
   // Still usable afterwards.
   std::atomic<int> ran{0};
@@ -401,8 +394,7 @@ TinyModel tiny_model(Activation vision_act, Activation text_act, const TinySizes
 }
 
 // The reference encoder: h [seq, hidden] in double, every layer on every row.
-void ref_encoder(Vec& h, int seq, const std::vector<LayerWeights>& layers, const TowerConfig& c,
-                 bool causal) {
+void ref_encoder(Vec& h, int seq, const std::vector<LayerWeights>& layers, const TowerConfig& c, bool causal) {
   const int H = c.hidden_size;
   for (const LayerWeights& l : layers) {
     Vec x(h.size());
@@ -464,8 +456,8 @@ Vec ref_text(const TinyModel& m, const std::vector<int32_t>& ids, int pool_at) {
     for (int i = 0; i < H; ++i)
       h[t * H + i] = double(w.token_embedding.data[ids[t] * H + i]) + w.position_embedding.data[t * H + i];
   ref_encoder(h, T, w.layers, c, true);
-  return ref_project(Vec(h.begin() + pool_at * H, h.begin() + (pool_at + 1) * H), w.final_ln,
-                     c.layer_norm_eps, w.projection);
+  return ref_project(Vec(h.begin() + pool_at * H, h.begin() + (pool_at + 1) * H), w.final_ln, c.layer_norm_eps,
+                     w.projection);
 }
 
 std::vector<float> row(const Tensor& t, int64_t i) {
@@ -482,9 +474,10 @@ TextBatch text_batch(const std::vector<std::vector<int32_t>>& texts, const std::
   return b;
 }
 
-const std::vector<std::vector<int32_t>> kTexts = {
-    {1, 17, 42, 99, 3, 0, 0, 0, 0, 0, 0, 0}, {1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 99},
-    {1, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},   {1, 64, 63, 62, 61, 60, 99, 2, 2, 2, 2, 2}};
+const std::vector<std::vector<int32_t>> kTexts = {{1, 17, 42, 99, 3, 0, 0, 0, 0, 0, 0, 0},
+                                                  {1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 99},
+                                                  {1, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+                                                  {1, 64, 63, 62, 61, 60, 99, 2, 2, 2, 2, 2}};
 const std::vector<int> kPools = {3, 11, 1, 6};
 
 class CpuTower : public ::testing::TestWithParam<Activation> {};
@@ -541,8 +534,7 @@ TEST_P(CpuTower, LargeTextBatchMatchesDoubleReference) {
     EXPECT_LT(max_abs_diff(row(got, i), ref_text(m, texts[i], pools[i])), 1e-4) << "text " << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(Activations, CpuTower,
-                         ::testing::Values(Activation::QuickGelu, Activation::Gelu));
+INSTANTIATE_TEST_SUITE_P(Activations, CpuTower, ::testing::Values(Activation::QuickGelu, Activation::Gelu));
 
 TEST(CpuTowerText, IndependentOfBatchCompositionAndLength) {
   const TinyModel m = tiny_model(Activation::QuickGelu, Activation::QuickGelu);
@@ -580,8 +572,7 @@ TEST(CpuTowerText, SameResultForAnyThreadCount) {
   const TinyModel m = tiny_model(Activation::QuickGelu, Activation::QuickGelu);
   const Tensor one = make_cpu_backend(m.config, m.weights, 1)->encode_texts(text_batch(kTexts, kPools));
   for (int threads : {2, 3, 5}) {
-    const Tensor many =
-        make_cpu_backend(m.config, m.weights, threads)->encode_texts(text_batch(kTexts, kPools));
+    const Tensor many = make_cpu_backend(m.config, m.weights, threads)->encode_texts(text_batch(kTexts, kPools));
     EXPECT_LT(max_abs_diff(many.data, one.data), 1e-5) << threads << " threads";
   }
 }

@@ -15,8 +15,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -200,8 +200,8 @@ TEST(CudaModel, TextTowerBisect) {
     const Tensor want = ref::encode_texts(m.config, m.weights, batch);
     for (Attention attn : {Attention::Auto, Attention::Simt}) {
       for (bool epi : {true, false}) {
-        const std::string what = std::string("attn=") + (attn == Attention::Simt ? "simt" : "auto") +
-                                 " epilogue=" + (epi ? "1" : "0");
+        const std::string what =
+            std::string("attn=") + (attn == Attention::Simt ? "simt" : "auto") + " epilogue=" + (epi ? "1" : "0");
         for (Precision p : {Precision::FP16, Precision::BF16}) {
           CudaOptions o;
           o.precision = p;

@@ -26,9 +26,9 @@
 #include "clip/cuda/convert.cuh"
 #include "clip/cuda/cuda_backend.h"
 #include "clip/cuda/embed.cuh"
+#include "clip/cuda/fold_norm.h"
 #include "clip/cuda/gather.cuh"
 #include "clip/cuda/gemm.h"
-#include "clip/cuda/fold_norm.h"
 #include "clip/cuda/layernorm.cuh"
 #include "clip/cuda/ln_fold.cuh"
 #include "clip/cuda/resources.h"
@@ -60,7 +60,10 @@ struct Dev {
     if (p) cudaFree(p);
   }
   Dev(const Dev&) = delete;
-  template <typename T> T* as() const { return static_cast<T*>(p); }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(p);
+  }
 };
 
 Exec test_exec() { return Exec{nullptr, true}; }  // default stream, synchronising checks
@@ -114,9 +117,12 @@ struct Tol {
 // type's rounding (fp16 2^-11, bf16 2^-8) plus the kernel's own arithmetic.
 Tol output_tol(DType t, double f32 = 2e-5) {
   switch (t) {
-    case DType::F32: return {f32, f32};
-    case DType::F16: return {2e-3, 2e-3};
-    case DType::BF16: return {1.6e-2, 1.6e-2};
+    case DType::F32:
+      return {f32, f32};
+    case DType::F16:
+      return {2e-3, 2e-3};
+    case DType::BF16:
+      return {1.6e-2, 1.6e-2};
   }
   return {0, 0};
 }
@@ -138,8 +144,8 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
     worst_excess = std::max(worst_excess, err - lim);
   }
   std::printf("  %-58s max|err| %.3g\n", what.c_str(), worst);
-  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " values off; first at " << first_bad
-                     << ": got " << got[first_bad] << " want " << want[first_bad];
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " values off; first at " << first_bad << ": got "
+                     << got[first_bad] << " want " << want[first_bad];
 }
 
 // Median time of `fn` in microseconds over `reps` runs after warm-up.
@@ -177,9 +183,15 @@ const DType kTypes[] = {DType::F32, DType::F16, DType::BF16};
 // `residual`, the float32 stream updated in place.
 GemmShape fp16_layer(int64_t M, int N, int K, bool residual, Act act) {
   GemmShape gs;
-  gs.M = M; gs.N = N; gs.K = K;
-  gs.in_type = DType::F16; gs.out_type = residual ? DType::F32 : DType::F16; gs.compute = GemmCompute::Mixed;
-  gs.accumulate = residual; gs.bias = true; gs.act = act;
+  gs.M = M;
+  gs.N = N;
+  gs.K = K;
+  gs.in_type = DType::F16;
+  gs.out_type = residual ? DType::F32 : DType::F16;
+  gs.compute = GemmCompute::Mixed;
+  gs.accumulate = residual;
+  gs.bias = true;
+  gs.act = act;
   return gs;
 }
 
@@ -307,7 +319,8 @@ TEST(CudaOps, VisionEmbedLayerNorm) {
             e[(size_t(bb) * S + s) * H + i] =
                 (s == 0 ? cls[i] : patches[(size_t(bb) * (S - 1) + s - 1) * H + i]) + pos[size_t(s) * H + i];
       const std::vector<float> want = ref::layernorm(e, int64_t(n) * S, H, g.data(), b.data(), 1e-5f);
-      const std::string what = std::string("vision_embed_layernorm patches ") + dtype_name(t) + " H=" + std::to_string(H);
+      const std::string what =
+          std::string("vision_embed_layernorm patches ") + dtype_name(t) + " H=" + std::to_string(H);
       expect_close(download(h.p, DType::F32, e.size()), want, output_tol(DType::F32), what);
       if (H % 4) continue;
       // With the outputs of the first LN1 folded into its GEMM (ln_fold.cuh):
@@ -368,9 +381,12 @@ TEST(CudaOps, BiasAct) {
 TEST(CudaOps, Im2colPatches) {
   SKIP_WITHOUT_GPU();
   Rng r(4);
-  struct Case { int n, C, img, p; };
+  struct Case {
+    int n, C, img, p;
+  };
   for (DType t : kTypes) {
-    for (Case c : {Case{2, 3, 224, 32}, Case{1, 3, 224, 14}, Case{1, 3, 224, 16}, Case{2, 3, 30, 7} /* remainder dropped */}) {
+    for (Case c :
+         {Case{2, 3, 224, 32}, Case{1, 3, 224, 14}, Case{1, 3, 224, 16}, Case{2, 3, 30, 7} /* remainder dropped */}) {
       std::vector<float> px = random_vec(r, size_t(c.n) * c.C * c.img * c.img);
       auto dpx = upload(px, DType::F32);
       const int g = c.img / c.p, K = c.C * c.p * c.p;
@@ -386,8 +402,9 @@ TEST(CudaOps, Im2colPatches) {
                 for (int kx = 0; kx < c.p; ++kx)
                   want[(size_t(b) * g * g + gy * g + gx) * K + (ch * c.p + ky) * c.p + kx] =
                       px[((size_t(b) * c.C + ch) * c.img + gy * c.p + ky) * c.img + gx * c.p + kx];
-      expect_close(download(out.p, t, want.size()), rounded(want, t), {0, 0},
-                   std::string("im2col ") + dtype_name(t) + " p=" + std::to_string(c.p) + " img=" + std::to_string(c.img));
+      expect_close(
+          download(out.p, t, want.size()), rounded(want, t), {0, 0},
+          std::string("im2col ") + dtype_name(t) + " p=" + std::to_string(c.p) + " img=" + std::to_string(c.img));
     }
   }
 }
@@ -408,8 +425,10 @@ TEST(CudaOps, TextEmbed) {
     text_embed(test_exec(), dids.as<int32_t>(), n, seq, dtok->p, t, dpos->as<float>(), H, h.as<float>());
     std::vector<float> want(size_t(n) * seq * H);
     for (int rr = 0; rr < n * seq; ++rr)
-      for (int i = 0; i < H; ++i) want[size_t(rr) * H + i] = tok[size_t(ids[rr]) * H + i] + pos[size_t(rr % seq) * H + i];
-    expect_close(download(h.p, DType::F32, want.size()), want, {1e-6, 1e-6}, std::string("text_embed ") + dtype_name(t));
+      for (int i = 0; i < H; ++i)
+        want[size_t(rr) * H + i] = tok[size_t(ids[rr]) * H + i] + pos[size_t(rr % seq) * H + i];
+    expect_close(download(h.p, DType::F32, want.size()), want, {1e-6, 1e-6},
+                 std::string("text_embed ") + dtype_name(t));
   }
 }
 
@@ -501,12 +520,25 @@ TEST(CudaOps, Attention) {
   Rng r(6);
   const int sms = device_sms();
   const AttnCase cases[] = {
-      {3, 50, 4, 64, false},  {2, 77, 4, 64, true},  {2, 197, 3, 64, false}, {2, 257, 2, 64, false},
-      {1, 7, 8, 64, true},    {2, 1, 2, 64, false},  {2, 17, 2, 64, true},   {2, 50, 2, 32, false},
-      {2, 77, 2, 128, true},  {1, 300, 2, 64, true}, {2, 40, 2, 80, false} /* SIMT only */,
-      {3, 77, 8, 64, true},   {3, 9, 8, 64, true} /* B/32 text in test_cuda_model */, {2, 257, 2, 32, true},
+      {3, 50, 4, 64, false},
+      {2, 77, 4, 64, true},
+      {2, 197, 3, 64, false},
+      {2, 257, 2, 64, false},
+      {1, 7, 8, 64, true},
+      {2, 1, 2, 64, false},
+      {2, 17, 2, 64, true},
+      {2, 50, 2, 32, false},
+      {2, 77, 2, 128, true},
+      {1, 300, 2, 64, true},
+      {2, 40, 2, 80, false} /* SIMT only */,
+      {3, 77, 8, 64, true},
+      {3, 9, 8, 64, true} /* B/32 text in test_cuda_model */,
+      {2, 257, 2, 32, true},
       // Key walks that end with 16-key chunks after 64-key blocks (and that round up to 64).
-      {2, 33, 2, 64, false},  {2, 96, 2, 64, true},  {2, 100, 2, 64, false}, {2, 113, 2, 128, true},
+      {2, 33, 2, 64, false},
+      {2, 96, 2, 64, true},
+      {2, 100, 2, 64, false},
+      {2, 113, 2, 128, true},
   };
   for (DType t : kTypes) {
     for (const AttnCase& c : cases) {
@@ -535,14 +567,27 @@ TEST(CudaOps, AttentionWgmma) {
   Rng r(16);
   const int sms = device_sms();
   const AttnCase cases[] = {
-      {3, 1, 2, 64, false},   {3, 50, 4, 64, false},  {2, 64, 3, 64, false},  {2, 65, 3, 64, false},
-      {2, 72, 2, 64, false},  {2, 80, 2, 64, false},  {2, 100, 2, 64, false}, {2, 128, 2, 64, false},
-      {2, 136, 2, 64, false}, {3, 197, 4, 64, false}, {2, 200, 2, 64, false}, {3, 257, 4, 64, false},
-      {2, 512, 2, 64, false}, {1, 700, 2, 64, false}, {40, 257, 16, 64, false} /* more blocks than SMs */,
+      {3, 1, 2, 64, false},
+      {3, 50, 4, 64, false},
+      {2, 64, 3, 64, false},
+      {2, 65, 3, 64, false},
+      {2, 72, 2, 64, false},
+      {2, 80, 2, 64, false},
+      {2, 100, 2, 64, false},
+      {2, 128, 2, 64, false},
+      {2, 136, 2, 64, false},
+      {3, 197, 4, 64, false},
+      {2, 200, 2, 64, false},
+      {3, 257, 4, 64, false},
+      {2, 512, 2, 64, false},
+      {1, 700, 2, 64, false},
+      {40, 257, 16, 64, false} /* more blocks than SMs */,
       // Scores growing along the keys, so the running maximum of later key
       // blocks moves by more than the kernel lets it lag (rescaling O), and,
       // with the gentle ramp, by less (P above 1 against a stale maximum).
-      {2, 257, 4, 64, false, 1.f / 16}, {3, 197, 4, 64, false, 1.f / 16}, {2, 257, 4, 64, false, 1.f / 128},
+      {2, 257, 4, 64, false, 1.f / 16},
+      {3, 197, 4, 64, false, 1.f / 16},
+      {2, 257, 4, 64, false, 1.f / 128},
       {2, 130, 2, 64, false, 1.f / 8},
   };
   for (DType t : {DType::F16, DType::BF16})
@@ -565,15 +610,23 @@ TEST(CudaOps, Gemm) {
   SKIP_WITHOUT_GPU();
   Rng r(7);
   CudaResources res(0, env_tuning());
-  struct Mode { GemmCompute compute; DType in; const char* name; };
-  const Mode modes[] = {{GemmCompute::F32, DType::F32, "fp32"}, {GemmCompute::TF32, DType::F32, "tf32"},
-                        {GemmCompute::Mixed, DType::F16, "fp16"}, {GemmCompute::Mixed, DType::BF16, "bf16"}};
-  struct Shape { int M, N, K; };
+  struct Mode {
+    GemmCompute compute;
+    DType in;
+    const char* name;
+  };
+  const Mode modes[] = {{GemmCompute::F32, DType::F32, "fp32"},
+                        {GemmCompute::TF32, DType::F32, "tf32"},
+                        {GemmCompute::Mixed, DType::F16, "fp16"},
+                        {GemmCompute::Mixed, DType::BF16, "bf16"}};
+  struct Shape {
+    int M, N, K;
+  };
   for (const Mode& m : modes) {
     // The text tower's shapes too (B/32 text, 3 texts of 77 or 9 tokens).
-    for (Shape sh : {Shape{50, 2304, 768}, Shape{7, 512, 512}, Shape{100, 96, 64}, Shape{1, 512, 768},
-                     Shape{231, 1536, 512}, Shape{231, 2048, 512}, Shape{231, 512, 2048}, Shape{27, 512, 2048},
-                     Shape{3, 512, 512}}) {
+    for (Shape sh :
+         {Shape{50, 2304, 768}, Shape{7, 512, 512}, Shape{100, 96, 64}, Shape{1, 512, 768}, Shape{231, 1536, 512},
+          Shape{231, 2048, 512}, Shape{231, 512, 2048}, Shape{27, 512, 2048}, Shape{3, 512, 512}}) {
       for (DType out_type : {DType::F32, DType::F16, DType::BF16}) {
         // plain, +bias (float32), +bias accumulate, +bias in the output type,
         // +bias and QuickGELU, +bias and GELU (fc1: on Hopper an sm90 kernel
@@ -594,9 +647,14 @@ TEST(CudaOps, Gemm) {
           auto dout = acc ? upload(c0, DType::F32) : std::make_unique<Dev>(size_t(sh.M) * sh.N * dtype_size(out_type));
           if (!acc) poison(dout->p, dout->bytes);
           GemmShape gs;
-          gs.M = sh.M; gs.N = sh.N; gs.K = sh.K;
-          gs.in_type = m.in; gs.out_type = out_type; gs.compute = m.compute;
-          gs.accumulate = acc; gs.bias = bias;
+          gs.M = sh.M;
+          gs.N = sh.N;
+          gs.K = sh.K;
+          gs.in_type = m.in;
+          gs.out_type = out_type;
+          gs.compute = m.compute;
+          gs.accumulate = acc;
+          gs.bias = bias;
           gs.bias_type = typed_bias ? out_type : DType::F32;
           gs.act = act;
           res.gemm().linear(res.exec(), gs, dx->p, dw->p, bias ? dbt->p : nullptr, dout->p,
@@ -610,9 +668,14 @@ TEST(CudaOps, Gemm) {
           Tol tol = m.compute == GemmCompute::TF32 ? Tol{4e-3, 4e-3} : output_tol(out_type, 2e-5);
           char name[160];
           std::snprintf(name, sizeof name, "gemm %s out=%s M=%d N=%d K=%d%s%s%s (bias %s, %s)", m.name,
-                        dtype_name(out_type), sh.M, sh.N, sh.K, bias ? (typed_bias ? " +bias(out type)" : " +bias") : "",
-                        acc ? " +acc" : "", act == Act::QuickGelu ? " +quick_gelu" : act == Act::Gelu ? " +gelu" : "",
-                        !bias ? "-" : res.gemm().bias_fused(gs) ? "in epilogue" : "separate kernel",
+                        dtype_name(out_type), sh.M, sh.N, sh.K,
+                        bias ? (typed_bias ? " +bias(out type)" : " +bias") : "", acc ? " +acc" : "",
+                        act == Act::QuickGelu ? " +quick_gelu"
+                        : act == Act::Gelu    ? " +gelu"
+                                              : "",
+                        !bias                       ? "-"
+                        : res.gemm().bias_fused(gs) ? "in epilogue"
+                                                    : "separate kernel",
                         res.gemm().kernel_name(gs).c_str());
           expect_close(download(dout->p, out_type, want.size()), want, tol, name);
         }
@@ -630,7 +693,9 @@ TEST(CudaOps, Gemm) {
 TEST(CudaOps, SmallLinear) {
   SKIP_WITHOUT_GPU();
   Rng r(17);
-  struct Shape { int M, N, K; };
+  struct Shape {
+    int M, N, K;
+  };
   for (DType t : {DType::F16, DType::BF16}) {
     for (Shape sh : {Shape{7, 1536, 512}, Shape{1, 768, 3072}, Shape{16, 2048, 512}, Shape{3, 512, 2048},
                      Shape{9, 4096, 1024}, Shape{1, 1024, 4096}, Shape{5, 72, 128}}) {
@@ -650,7 +715,9 @@ TEST(CudaOps, SmallLinear) {
           const bool residual = variant == 3, no_bias = variant == 4, f32 = variant == 5;
           const Act act = variant == 1 ? Act::QuickGelu : variant == 2 ? Act::Gelu : Act::None;
           SmallLinear op;
-          op.M = sh.M; op.N = sh.N; op.K = sh.K;
+          op.M = sh.M;
+          op.N = sh.N;
+          op.K = sh.K;
           op.type = t;
           if (ln) {
             op.ln_in = dh->as<float>();
@@ -664,23 +731,33 @@ TEST(CudaOps, SmallLinear) {
           op.act = act;
           op.out_f32 = f32;
           const std::vector<float> c0 = random_vec(r, size_t(sh.M) * sh.N);
-          std::vector<float> want = ref::linear(ln ? a_ln : x, sh.M, sh.K, w.data(), no_bias ? nullptr : b.data(), sh.N);
+          std::vector<float> want =
+              ref::linear(ln ? a_ln : x, sh.M, sh.K, w.data(), no_bias ? nullptr : b.data(), sh.N);
           for (size_t i = 0; i < want.size(); ++i)
-            want[i] = residual ? want[i] + c0[i]
+            want[i] = residual                ? want[i] + c0[i]
                       : act == Act::QuickGelu ? ref::quick_gelu(want[i])
-                      : act == Act::Gelu ? ref::gelu(want[i]) : want[i];
+                      : act == Act::Gelu      ? ref::gelu(want[i])
+                                              : want[i];
           char name[160];
           std::snprintf(name, sizeof name, "small_linear %s M=%d N=%d K=%d %s%s%s", dtype_name(t), sh.M, sh.N, sh.K,
-                        ln ? "LN " : "", residual ? "+residual" : no_bias ? "no bias" : f32 ? "+bias out=f32" : "+bias",
-                        act == Act::QuickGelu ? " +quick_gelu" : act == Act::Gelu ? " +gelu" : "");
+                        ln ? "LN " : "",
+                        residual  ? "+residual"
+                        : no_bias ? "no bias"
+                        : f32     ? "+bias out=f32"
+                                  : "+bias",
+                        act == Act::QuickGelu ? " +quick_gelu"
+                        : act == Act::Gelu    ? " +gelu"
+                                              : "");
           std::vector<float> got[2];
           for (int call = 0; call < 2; ++call) {
             auto dres = upload(c0, DType::F32);
             const DType out_type = f32 ? DType::F32 : t;
             Dev out(size_t(sh.M) * sh.N * dtype_size(out_type));
             poison(out.p, out.bytes);
-            if (residual) op.residual = dres->as<float>();
-            else op.out = out.p;
+            if (residual)
+              op.residual = dres->as<float>();
+            else
+              op.out = out.p;
             small_linear(test_exec(), op);
             got[call] = residual ? download(dres->p, DType::F32, want.size()) : download(out.p, out_type, want.size());
           }
@@ -698,12 +775,19 @@ TEST(CudaOps, SmallLinearRefusesBadInput) {
   SKIP_WITHOUT_GPU();
   Dev w(size_t(64) * 256 * 2), b(64 * 4), out(size_t(32) * 64 * 2), x(size_t(32) * 256 * 2);
   SmallLinear op;
-  op.M = kSmallMaxRows + 1; op.N = 64; op.K = 256;
-  op.x = x.p; op.w = w.p; op.bias = b.as<float>(); op.out = out.p;
+  op.M = kSmallMaxRows + 1;
+  op.N = 64;
+  op.K = 256;
+  op.x = x.p;
+  op.w = w.p;
+  op.bias = b.as<float>();
+  op.out = out.p;
   EXPECT_THROW(small_linear(test_exec(), op), Error);  // too many rows
-  op.M = 8; op.N = 60;
+  op.M = 8;
+  op.N = 60;
   EXPECT_THROW(small_linear(test_exec(), op), Error);  // N not a multiple of 8
-  op.N = 64; op.K = 96;
+  op.N = 64;
+  op.K = 96;
   EXPECT_THROW(small_linear(test_exec(), op), Error);  // K not a multiple of 128
   op.K = 256;
   op.type = DType::F32;
@@ -721,17 +805,17 @@ TEST(CudaOps, SmallLinearRefusesBadInput) {
 // ---- Hopper GEMMs with fused epilogues (sm90/, CUTLASS) ------------------------------
 
 // Skips (and says why) unless sm90 kernels are compiled in and this GPU runs them.
-#define SKIP_WITHOUT_SM90()                                                                      \
-  do {                                                                                           \
-    SKIP_WITHOUT_GPU();                                                                          \
-    if (sm90::variants().empty()) {                                                              \
+#define SKIP_WITHOUT_SM90()                                                                       \
+  do {                                                                                            \
+    SKIP_WITHOUT_GPU();                                                                           \
+    if (sm90::variants().empty()) {                                                               \
       std::printf("[  SKIPPED ] built without the sm90 kernels (no CUTLASS headers or sm_90)\n"); \
-      GTEST_SKIP() << "built without the sm90 kernels";                                          \
-    }                                                                                            \
-    if (!sm90::device_supported(0)) {                                                            \
-      std::printf("[  SKIPPED ] GPU 0 is not compute capability 9.0\n");                         \
-      GTEST_SKIP() << "GPU 0 is not compute capability 9.0";                                     \
-    }                                                                                            \
+      GTEST_SKIP() << "built without the sm90 kernels";                                           \
+    }                                                                                             \
+    if (!sm90::device_supported(0)) {                                                             \
+      std::printf("[  SKIPPED ] GPU 0 is not compute capability 9.0\n");                          \
+      GTEST_SKIP() << "GPU 0 is not compute capability 9.0";                                      \
+    }                                                                                             \
   } while (0)
 
 // Every compiled variant, called directly, against the float64-accumulated
@@ -742,7 +826,9 @@ TEST(CudaOps, Sm90GemmVariants) {
   Rng r(11);
   CudaResources res(0, env_tuning());
   Dev workspace(32 << 20);
-  struct Shape { int M, N, K; };
+  struct Shape {
+    int M, N, K;
+  };
   const Shape shapes[] = {{7, 512, 512}, {50, 2304, 768}, {231, 2048, 512}, {1000, 768, 3072}, {3329, 1032, 64}};
   for (const sm90::Variant& v : sm90::variants()) {
     if (is_ln_fold(v.epilogue)) continue;  // Sm90LnFold
@@ -762,10 +848,17 @@ TEST(CudaOps, Sm90GemmVariants) {
       std::vector<float> want = ref::linear(x, sh.M, sh.K, w.data(), b.data(), sh.N);
       for (size_t i = 0; i < want.size(); ++i) {
         switch (v.epilogue) {
-          case sm90::Epilogue::BiasQuickGelu: want[i] = ref::quick_gelu(want[i]); break;
-          case sm90::Epilogue::BiasGelu: want[i] = ref::gelu(want[i]); break;
-          case sm90::Epilogue::BiasResidual: want[i] += c0[i]; break;
-          default: break;
+          case sm90::Epilogue::BiasQuickGelu:
+            want[i] = ref::quick_gelu(want[i]);
+            break;
+          case sm90::Epilogue::BiasGelu:
+            want[i] = ref::gelu(want[i]);
+            break;
+          case sm90::Epilogue::BiasResidual:
+            want[i] += c0[i];
+            break;
+          default:
+            break;
         }
       }
       char name[160];
@@ -866,9 +959,10 @@ TEST(CudaOps, Sm90LnFold) {
   };
   auto check_apply = [&](sm90::Epilogue e, const std::string& what) {
     std::vector<float> want = lin;
-    for (float& v : want) v = e == sm90::Epilogue::LnFoldQuickGelu ? ref::quick_gelu(v)
-                              : e == sm90::Epilogue::LnFoldGelu    ? ref::gelu(v)
-                                                                   : v;
+    for (float& v : want)
+      v = e == sm90::Epilogue::LnFoldQuickGelu ? ref::quick_gelu(v)
+          : e == sm90::Epilogue::LnFoldGelu    ? ref::gelu(v)
+                                               : v;
     expect_close(download(out.p, DType::F16, want.size()), want, Tol{4e-3, 4e-3}, what);
   };
 
@@ -980,7 +1074,10 @@ TEST(CudaOpsPerf, RealShapes) {
   if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
   const int sms = device_sms();
   Rng r(8);
-  struct A { const char* name; AttnCase c; };
+  struct A {
+    const char* name;
+    AttnCase c;
+  };
   for (A a : {A{"B/32 vision b256", {256, 50, 12, 64, false}}, A{"B/16 vision b256", {256, 197, 12, 64, false}},
               A{"L/14 vision b256", {256, 257, 16, 64, false}}, A{"B/32 text b256", {256, 77, 8, 64, true}}}) {
     for (DType t : {DType::F16, DType::F32}) {
@@ -1003,13 +1100,18 @@ TEST(CudaOpsPerf, RealShapes) {
       }
     }
   }
-  for (auto [model, M, H] : {std::tuple{"B/32 b1024", int64_t(1024) * 50, 768},
-                              std::tuple{"L/14 b256", int64_t(256) * 257, 1024}}) {
+  for (auto [model, M, H] :
+       {std::tuple{"B/32 b1024", int64_t(1024) * 50, 768}, std::tuple{"L/14 b256", int64_t(256) * 257, 1024}}) {
     // The four GEMMs of a layer, fp16, through the runner (which picks
     // cuBLASLt or an sm90 kernel on the first call; named in the output).
     CudaResources res(0, env_tuning());
     const int I = 4 * H;
-    struct G { const char* name; int N, K; bool acc; Act act; };
+    struct G {
+      const char* name;
+      int N, K;
+      bool acc;
+      Act act;
+    };
     auto x = upload(random_vec(r, size_t(M) * I), DType::F16);
     auto w = upload(random_vec(r, size_t(I) * I, 0.02f), DType::F16);
     auto b = upload(random_vec(r, I), DType::F32);  // as f16 too: the first half is read either way
@@ -1020,8 +1122,8 @@ TEST(CudaOpsPerf, RealShapes) {
       gs.bias_type = g.acc || g.act != Act::None ? DType::F32 : DType::F16;
       const double us =
           time_us([&] { res.gemm().linear(res.exec(), gs, x->p, w->p, b->p, out.p, b->as<float>()); }, res.stream());
-      std::printf("  gemm fp16 %s %-15s M=%lld N=%d K=%d %9.1f us  %6.1f TFLOP/s (%s)\n", model, g.name,
-                  (long long)M, g.N, g.K, us, 2.0 * M * g.N * g.K / us * 1e-6, res.gemm().kernel_name(gs).c_str());
+      std::printf("  gemm fp16 %s %-15s M=%lld N=%d K=%d %9.1f us  %6.1f TFLOP/s (%s)\n", model, g.name, (long long)M,
+                  g.N, g.K, us, 2.0 * M * g.N * g.K / us * 1e-6, res.gemm().kernel_name(gs).c_str());
     }
     // The cost of fc1's fused activation: each sm90 kernel with the bias
     // alone and with bias + QuickGELU (called directly).
@@ -1029,11 +1131,10 @@ TEST(CudaOpsPerf, RealShapes) {
       const sm90::Problem p{M, I, H, x->p, w->p, b->as<float>(), out.p, res.num_sms()};
       Dev workspace(32 << 20);
       for (const sm90::Variant& v : sm90::variants()) {
-        if (v.few_rows || (v.epilogue != sm90::Epilogue::Bias && v.epilogue != sm90::Epilogue::BiasQuickGelu))
-          continue;
+        if (v.few_rows || (v.epilogue != sm90::Epilogue::Bias && v.epilogue != sm90::Epilogue::BiasQuickGelu)) continue;
         const double us = time_us([&] { v.run(p, workspace.p, workspace.bytes, res.stream()); }, res.stream());
-        std::printf("  sm90 fc1 %s %-32s %-16s %9.1f us  %6.1f TFLOP/s\n", model, v.name, sm90::epilogue_name(v.epilogue),
-                    us, 2.0 * M * I * H / us * 1e-6);
+        std::printf("  sm90 fc1 %s %-32s %-16s %9.1f us  %6.1f TFLOP/s\n", model, v.name,
+                    sm90::epilogue_name(v.epilogue), us, 2.0 * M * I * H / us * 1e-6);
       }
     }
   }
@@ -1046,7 +1147,8 @@ TEST(CudaOpsPerf, RealShapes) {
     const double us = time_us([&] {
       layernorm(ex, x->as<float>(), nullptr, M, H, g->as<float>(), b->as<float>(), 1e-5f, out.p, DType::F16);
     });
-    std::printf("  layernorm f32->f16 M=%lld H=%d %9.1f us  %6.0f GB/s\n", (long long)M, H, us, M * H * 6.0 / us * 1e-3);
+    std::printf("  layernorm f32->f16 M=%lld H=%d %9.1f us  %6.0f GB/s\n", (long long)M, H, us,
+                M * H * 6.0 / us * 1e-3);
   }
   {
     const int64_t M = 256 * 257;
@@ -1122,47 +1224,67 @@ TEST(CudaOpsPerf, SmallLinearRows) {
   auto bias = upload(random_vec(r, I), DType::F32);
   Dev w(size_t(kCalls) * I * 768 * 2), out(size_t(64) * I * 4), xn(size_t(64) * I * 2);
   CUDA_CHECK(cudaMemset(w.p, 0, w.bytes));
-  struct L { const char* name; int N, K; bool ln, residual; Act act; };
+  struct L {
+    const char* name;
+    int N, K;
+    bool ln, residual;
+    Act act;
+  };
   // B/32 text query (7 rows, hidden 512), L/14 text query (hidden 768), the
   // most rows small_linear takes.
   for (auto [M, H] : {std::pair{7, 512}, std::pair{7, 768}, std::pair{kSmallMaxRows, 768}}) {
-    for (L l : {L{"ln1+qkv", 3 * H, H, true, false, Act::None}, L{"out+res", H, H, false, true, Act::None},
-                L{"ln2+fc1+act", 4 * H, H, true, false, Act::QuickGelu},
-                L{"fc2+res", H, 4 * H, false, true, Act::None}}) {
+    for (L l :
+         {L{"ln1+qkv", 3 * H, H, true, false, Act::None}, L{"out+res", H, H, false, true, Act::None},
+          L{"ln2+fc1+act", 4 * H, H, true, false, Act::QuickGelu}, L{"fc2+res", H, 4 * H, false, true, Act::None}}) {
       auto wk = [&](int k) { return static_cast<char*>(w.p) + size_t(k) * l.N * l.K * 2; };
       for (bool fuse_ln : {true, false}) {
         if (!fuse_ln && !l.ln) continue;
         if (!small_linear_fits(M, l.N, l.K, l.ln && fuse_ln)) continue;
-        const double us = time_graph_us([&] {
-          for (int k = 0; k < kCalls; ++k) {
-            SmallLinear op;
-            op.M = M; op.N = l.N; op.K = l.K; op.type = DType::F16;
-            if (l.ln && !fuse_ln)
-              layernorm(ex, h->as<float>(), nullptr, M, l.K, gb->as<float>(), gb->as<float>(), 1e-5f, xn.p, DType::F16);
-            if (l.ln && fuse_ln) {
-              op.ln_in = h->as<float>(); op.gamma = gb->as<float>(); op.beta = gb->as<float>();
-            } else {
-              op.x = l.ln ? xn.p : x->p;
-            }
-            op.w = wk(k); op.bias = bias->as<float>(); op.act = l.act;
-            if (l.residual) op.residual = static_cast<float*>(out.p);
-            else op.out = out.p;
-            small_linear(ex, op);
-          }
-        }, res.stream());
+        const double us = time_graph_us(
+            [&] {
+              for (int k = 0; k < kCalls; ++k) {
+                SmallLinear op;
+                op.M = M;
+                op.N = l.N;
+                op.K = l.K;
+                op.type = DType::F16;
+                if (l.ln && !fuse_ln)
+                  layernorm(ex, h->as<float>(), nullptr, M, l.K, gb->as<float>(), gb->as<float>(), 1e-5f, xn.p,
+                            DType::F16);
+                if (l.ln && fuse_ln) {
+                  op.ln_in = h->as<float>();
+                  op.gamma = gb->as<float>();
+                  op.beta = gb->as<float>();
+                } else {
+                  op.x = l.ln ? xn.p : x->p;
+                }
+                op.w = wk(k);
+                op.bias = bias->as<float>();
+                op.act = l.act;
+                if (l.residual)
+                  op.residual = static_cast<float*>(out.p);
+                else
+                  op.out = out.p;
+                small_linear(ex, op);
+              }
+            },
+            res.stream());
         std::printf("  small_linear M=%-2d H=%d %-12s %-13s %7.2f us a call\n", M, H, l.name,
                     l.ln ? (fuse_ln ? "LN fused" : "LN separate") : "", us / kCalls);
       }
       const GemmShape gs = fp16_layer(M, l.N, l.K, l.residual, l.act);
-      const double us = time_graph_us([&] {
-        for (int k = 0; k < kCalls; ++k) {
-          if (l.ln)
-            layernorm(ex, h->as<float>(), nullptr, M, l.K, gb->as<float>(), gb->as<float>(), 1e-5f, xn.p, DType::F16);
-          res.gemm().linear(ex, gs, l.ln ? xn.p : x->p, wk(k), bias->p, out.p, bias->as<float>());
-        }
-      }, res.stream());
-      std::printf("  runner       M=%-2d H=%d %-12s %-13s %7.2f us a call (%s)\n", M, H, l.name, l.ln ? "LN separate" : "", us / kCalls,
-                  res.gemm().kernel_name(gs).c_str());
+      const double us = time_graph_us(
+          [&] {
+            for (int k = 0; k < kCalls; ++k) {
+              if (l.ln)
+                layernorm(ex, h->as<float>(), nullptr, M, l.K, gb->as<float>(), gb->as<float>(), 1e-5f, xn.p,
+                          DType::F16);
+              res.gemm().linear(ex, gs, l.ln ? xn.p : x->p, wk(k), bias->p, out.p, bias->as<float>());
+            }
+          },
+          res.stream());
+      std::printf("  runner       M=%-2d H=%d %-12s %-13s %7.2f us a call (%s)\n", M, H, l.name,
+                  l.ln ? "LN separate" : "", us / kCalls, res.gemm().kernel_name(gs).c_str());
     }
   }
 }
@@ -1186,26 +1308,37 @@ TEST(CudaOpsPerf, FewRowGemms) {
   Dev w(size_t(kCalls) * I * H * 2), out(size_t(M) * I * 4), workspace(32 << 20);
   CUDA_CHECK(cudaMemset(w.p, 0, w.bytes));
   CUDA_CHECK(cudaMemset(out.p, 0, out.bytes));
-  struct L { const char* name; int N, K; bool residual; Act act; };
+  struct L {
+    const char* name;
+    int N, K;
+    bool residual;
+    Act act;
+  };
   for (L l : {L{"qkv", 3 * H, H, false, Act::None}, L{"out+res", H, H, true, Act::None},
               L{"fc1+act", I, H, false, Act::QuickGelu}, L{"fc2+res", H, I, true, Act::None}}) {
     auto wk = [&](int k) { return static_cast<char*>(w.p) + size_t(k) * l.N * l.K * 2; };
     const GemmShape gs = fp16_layer(M, l.N, l.K, l.residual, l.act);
-    const double base = time_graph_us([&] {
-      for (int k = 0; k < kCalls; ++k) res.gemm().linear(res.exec(), gs, x->p, wk(k), bias->p, out.p, bias->as<float>());
-    }, res.stream());
+    const double base = time_graph_us(
+        [&] {
+          for (int k = 0; k < kCalls; ++k)
+            res.gemm().linear(res.exec(), gs, x->p, wk(k), bias->p, out.p, bias->as<float>());
+        },
+        res.stream());
     std::printf("  M=%d %-8s N=%-4d K=%-4d %-34s %6.2f us a call\n", M, l.name, l.N, l.K,
                 res.gemm().kernel_name(gs).c_str(), base / kCalls);
-    const sm90::Epilogue e = l.residual ? sm90::Epilogue::BiasResidual
-                             : l.act == Act::QuickGelu ? sm90::Epilogue::BiasQuickGelu : sm90::Epilogue::Bias;
+    const sm90::Epilogue e = l.residual                ? sm90::Epilogue::BiasResidual
+                             : l.act == Act::QuickGelu ? sm90::Epilogue::BiasQuickGelu
+                                                       : sm90::Epilogue::Bias;
     for (const sm90::Variant& v : sm90::variants()) {
       if (v.epilogue != e || !v.few_rows) continue;
-      const double us = time_graph_us([&] {
-        for (int k = 0; k < kCalls; ++k) {
-          const sm90::Problem p{M, l.N, l.K, x->p, wk(k), bias->as<float>(), out.p, res.num_sms()};
-          ASSERT_EQ(v.run(p, workspace.p, workspace.bytes, res.stream()), sm90::Status::Ok);
-        }
-      }, res.stream());
+      const double us = time_graph_us(
+          [&] {
+            for (int k = 0; k < kCalls; ++k) {
+              const sm90::Problem p{M, l.N, l.K, x->p, wk(k), bias->as<float>(), out.p, res.num_sms()};
+              ASSERT_EQ(v.run(p, workspace.p, workspace.bytes, res.stream()), sm90::Status::Ok);
+            }
+          },
+          res.stream());
       std::printf("  M=%d %-8s N=%-4d K=%-4d %-34s %6.2f us a call\n", M, l.name, l.N, l.K, v.name, us / kCalls);
     }
   }

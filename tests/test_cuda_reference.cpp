@@ -11,8 +11,7 @@ namespace {
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(std::thread::hardware_concurrency(), n));
   std::vector<std::thread> pool;
-  for (int64_t t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] { fn(n * t / threads, n * (t + 1) / threads); });
+  for (int64_t t = 0; t < threads; ++t) pool.emplace_back([&, t] { fn(n * t / threads, n * (t + 1) / threads); });
   for (auto& th : pool) th.join();
 }
 
@@ -78,8 +77,7 @@ std::vector<float> linear(const std::vector<float>& x, int64_t M, int64_t K, con
   return y;
 }
 
-std::vector<float> layernorm(const std::vector<float>& x, int64_t M, int H, const float* g, const float* b,
-                             float eps) {
+std::vector<float> layernorm(const std::vector<float>& x, int64_t M, int H, const float* g, const float* b, float eps) {
   std::vector<float> y(size_t(M) * H);
   for (int64_t m = 0; m < M; ++m) {
     const float* r = x.data() + m * H;
@@ -94,8 +92,7 @@ std::vector<float> layernorm(const std::vector<float>& x, int64_t M, int H, cons
   return y;
 }
 
-std::vector<float> attention(const std::vector<float>& qkv, int B, int S, int heads, int D, bool causal,
-                             float scale) {
+std::vector<float> attention(const std::vector<float>& qkv, int B, int S, int heads, int D, bool causal, float scale) {
   const int H = heads * D;
   std::vector<float> out(size_t(B) * S * H);
   parallel_for(int64_t(B) * heads, [&](int64_t i0, int64_t i1) {
@@ -151,8 +148,7 @@ Tensor encode_images(const ClipConfig& c, const ModelWeights& w, const Tensor& p
   h = layernorm(h, int64_t(B) * S, H, vw.pre_ln.weight.ptr(), vw.pre_ln.bias.ptr(), v.layer_norm_eps);
   encoder(h, B, S, v, vw.layers, false);
   std::vector<float> pooled(size_t(B) * H);
-  for (int b = 0; b < B; ++b)
-    std::copy_n(h.begin() + size_t(b) * S * H, H, pooled.begin() + size_t(b) * H);
+  for (int b = 0; b < B; ++b) std::copy_n(h.begin() + size_t(b) * S * H, H, pooled.begin() + size_t(b) * H);
   pooled = layernorm(pooled, B, H, vw.post_ln.weight.ptr(), vw.post_ln.bias.ptr(), v.layer_norm_eps);
   return project(pooled, B, H, vw.projection, c.projection_dim);
 }

@@ -91,14 +91,13 @@ struct Tolerance {
 };
 
 void expect_close(const Diff& d, const Tolerance& tol, const std::string& what) {
-  std::printf("[golden] %s: max|a-b| %.3g, median rel %.3g, min cosine %.8f\n", what.c_str(),
-              d.max_abs, d.median_rel, d.min_cosine);
+  std::printf("[golden] %s: max|a-b| %.3g, median rel %.3g, min cosine %.8f\n", what.c_str(), d.max_abs, d.median_rel,
+              d.min_cosine);
   EXPECT_LT(d.max_abs, tol.max_abs) << what;
   EXPECT_GE(d.min_cosine, tol.min_cosine) << what;
 }
 
-void check_golden(const fs::path& golden_file, const clip::EngineOptions& options,
-                  const Tolerance& tol) {
+void check_golden(const fs::path& golden_file, const clip::EngineOptions& options, const Tolerance& tol) {
   std::ifstream in(golden_file);
   const nlohmann::json golden = nlohmann::json::parse(in);
   const std::string name = golden.at("model");
@@ -120,9 +119,8 @@ void check_golden(const fs::path& golden_file, const clip::EngineOptions& option
     expect_close(compare(engine->embed_texts(texts), golden["text_embeds"]), tol, tag + " text");
     // One text alone gives the same as in the batch (the batch runs to the
     // longest end position; this one stops at its own).
-    expect_close(compare(engine->embed_texts({texts[0]}),
-                         nlohmann::json::array({golden["text_embeds"][0]})),
-                 tol, tag + " text alone");
+    expect_close(compare(engine->embed_texts({texts[0]}), nlohmann::json::array({golden["text_embeds"][0]})), tol,
+                 tag + " text alone");
   } else {
     EXPECT_FALSE(engine->has_text());
     EXPECT_THROW(engine->embed_texts({"a dog"}), clip::Error);
@@ -132,8 +130,8 @@ void check_golden(const fs::path& golden_file, const clip::EngineOptions& option
     ASSERT_TRUE(engine->has_vision());
     const int n = golden.at("num_images");
     const int size = golden.at("image_size");
-    expect_close(compare(engine->embed_pixels(formula_pixels(n, 3, size)), golden["image_embeds"]),
-                 tol, tag + " image");
+    expect_close(compare(engine->embed_pixels(formula_pixels(n, 3, size)), golden["image_embeds"]), tol,
+                 tag + " image");
   } else {
     EXPECT_FALSE(engine->has_vision());
     EXPECT_THROW(engine->embed_pixels(formula_pixels(1, 3, 32)), clip::Error);
@@ -145,9 +143,7 @@ bool cuda_unusable(std::string* why) { return !clip::cuda_usable(why); }
 
 class GoldenModel : public ::testing::TestWithParam<fs::path> {};
 
-TEST_P(GoldenModel, MatchesTransformers) {
-  check_golden(GetParam(), {"cpu", std::nullopt, 0}, {1e-4, 0.99999});
-}
+TEST_P(GoldenModel, MatchesTransformers) { check_golden(GetParam(), {"cpu", std::nullopt, 0}, {1e-4, 0.99999}); }
 
 TEST_P(GoldenModel, MatchesTransformersOnCudaFp32) {
   std::string why;
@@ -178,7 +174,7 @@ TEST(GoldenModel, FixturesPresent) {
 TEST(PooledPosition, FirstEndTokenOrArgmax) {
   EXPECT_EQ(clip::pooled_position({49406, 320, 1929, 49407, 49407}, 49407), 3);
   EXPECT_EQ(clip::pooled_position({49406, 320, 1929}, 49407), 0);  // none: torch gives 0
-  EXPECT_EQ(clip::pooled_position({5, 9, 3, 9}, 2), 1);             // old rule: first argmax
+  EXPECT_EQ(clip::pooled_position({5, 9, 3, 9}, 2), 1);            // old rule: first argmax
 }
 
 }  // namespace

@@ -30,13 +30,13 @@ using namespace clipfind::video;
 
 namespace {
 
-#define SKIP_WITHOUT_NVDEC()                                          \
-  do {                                                                \
-    std::string why_;                                                 \
-    if (!gpu_decoding_available(0, &why_)) {                          \
+#define SKIP_WITHOUT_NVDEC()                                            \
+  do {                                                                  \
+    std::string why_;                                                   \
+    if (!gpu_decoding_available(0, &why_)) {                            \
       std::printf("[  SKIPPED ] NVDEC not usable: %s\n", why_.c_str()); \
-      GTEST_SKIP() << "NVDEC not usable: " << why_;                   \
-    }                                                                 \
+      GTEST_SKIP() << "NVDEC not usable: " << why_;                     \
+    }                                                                   \
   } while (0)
 
 fs::path videos() { return cliptest::gpu_test_videos(); }
@@ -80,8 +80,8 @@ HostFrame convert(const clip::cuda::Yuv420Frame& pic, cudaStream_t stream, Devic
 std::vector<uint8_t> swscale_rgb(const clip::cuda::Yuv420Frame& pic, cudaStream_t stream) {
   const int bps = pic.bit_depth == 8 ? 1 : 2, cw = (pic.width + 1) / 2, ch = (pic.height + 1) / 2;
   std::vector<uint8_t> y(size_t(pic.width) * pic.height * bps), c(size_t(cw) * 2 * ch * bps);
-  cudaMemcpy2DAsync(y.data(), size_t(pic.width) * bps, pic.luma, pic.luma_pitch, size_t(pic.width) * bps,
-                    pic.height, cudaMemcpyDeviceToHost, stream);
+  cudaMemcpy2DAsync(y.data(), size_t(pic.width) * bps, pic.luma, pic.luma_pitch, size_t(pic.width) * bps, pic.height,
+                    cudaMemcpyDeviceToHost, stream);
   cudaMemcpy2DAsync(c.data(), size_t(cw) * 2 * bps, pic.chroma, pic.chroma_pitch, size_t(cw) * 2 * bps, ch,
                     cudaMemcpyDeviceToHost, stream);
   cudaStreamSynchronize(stream);
@@ -96,8 +96,9 @@ std::vector<uint8_t> swscale_rgb(const clip::cuda::Yuv420Frame& pic, cudaStream_
   av_opt_set_int(s, "src_h_chr_pos", pic.chroma_centred_x ? 128 : 0, 0);
   av_opt_set_int(s, "src_v_chr_pos", -128, 0);  // measured: co-sited with even rows
   EXPECT_GE(sws_init_context(s, nullptr, nullptr), 0);
-  const int cs = pic.matrix == clip::cuda::YuvMatrix::bt709 ? SWS_CS_ITU709
-                 : pic.matrix == clip::cuda::YuvMatrix::bt2020 ? SWS_CS_BT2020 : SWS_CS_ITU601;
+  const int cs = pic.matrix == clip::cuda::YuvMatrix::bt709    ? SWS_CS_ITU709
+                 : pic.matrix == clip::cuda::YuvMatrix::bt2020 ? SWS_CS_BT2020
+                                                               : SWS_CS_ITU601;
   sws_setColorspaceDetails(s, sws_getCoefficients(cs), pic.full_range, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
                            1 << 16, 1 << 16);
   std::vector<uint8_t> rgb(size_t(pic.width) * pic.height * 3);
@@ -141,8 +142,9 @@ TEST_P(GpuDecode, SameFramesAsTheCpuDecoder) {
   cpu.sampling.every = 0.5;
   cpu.max_short_side = 0;  // full size, as the GPU conversion
   std::vector<HostFrame> want;
-  const VideoInfo cpu_info =
-      decode_video(file, cpu, [&](Frame&& f) { want.push_back({f.time, f.image.width, f.image.height, f.image.rgb}); });
+  const VideoInfo cpu_info = decode_video(file, cpu, [&](Frame&& f) {
+    want.push_back({f.time, f.image.width, f.image.height, f.image.rgb});
+  });
 
   GpuDecodeOptions gpu;
   gpu.sampling = cpu.sampling;
@@ -179,10 +181,11 @@ TEST_P(GpuDecode, SameFramesAsTheCpuDecoder) {
   vs_cpu.mean = n_cpu ? s_cpu / n_cpu : 0;
   vs_sws.mean = n_sws ? s_sws / n_sws : 0;
   const double share_over2 = n_sws ? double(vs_sws.over2) / double(n_sws) : 0;
-  std::printf("%s (%s): %zu frames, %ld decoded (CPU %ld); GPU vs swscale (same siting) max %d mean %.4f, "
-              "%.4f%% over 2 levels; GPU vs the CPU path's RGB max %d mean %.3f\n",
-              GetParam(), format.c_str(), got.size(), gpu_info.decoded, cpu_info.decoded, vs_sws.max, vs_sws.mean,
-              100 * share_over2, vs_cpu.max, vs_cpu.mean);
+  std::printf(
+      "%s (%s): %zu frames, %ld decoded (CPU %ld); GPU vs swscale (same siting) max %d mean %.4f, "
+      "%.4f%% over 2 levels; GPU vs the CPU path's RGB max %d mean %.3f\n",
+      GetParam(), format.c_str(), got.size(), gpu_info.decoded, cpu_info.decoded, vs_sws.max, vs_sws.mean,
+      100 * share_over2, vs_cpu.max, vs_cpu.mean);
   // Same formula, float against swscale's 14/15-bit fixed point: 2 levels,
   // except at a handful of pixels on testsrc2's one-pixel chroma edges where
   // the two interpolate chroma differently (H100: max 185-207 but mean
@@ -221,7 +224,11 @@ TEST(GpuDecodeErrors, WhatNvdecCannotTakeIsReportedForFallback) {
   SKIP_WITHOUT_NVDEC();
   // Not a video at all: a plain Error (no decoder could), not a GPU refusal.
   const fs::path junk = fs::temp_directory_path() / "clipfind_not_a_video.mp4";
-  { FILE* f = std::fopen(junk.c_str(), "wb"); std::fputs("not a video", f); std::fclose(f); }
+  {
+    FILE* f = std::fopen(junk.c_str(), "wb");
+    std::fputs("not a video", f);
+    std::fclose(f);
+  }
   try {
     decode_video_gpu(junk, {}, [](const GpuFrame&) {});
     ADD_FAILURE() << "no error";

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "image_fixtures.h"
-#include "test_util.h"
 #include "clip/error.h"
 #include "clip/image/image.h"
+#include "image_fixtures.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -31,7 +31,6 @@ std::vector<uint8_t> read_bytes(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-
 // A scratch directory for the bad files this test makes.
 struct TempDir {
   fs::path path = fs::temp_directory_path() / ("clipfind_test_image_" + std::to_string(::getpid()));
@@ -39,8 +38,7 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
   fs::path write(const std::string& name, const std::vector<uint8_t>& bytes) const {
     std::ofstream(path / name, std::ios::binary)
-        .write(reinterpret_cast<const char*>(bytes.data()),
-               static_cast<std::streamsize>(bytes.size()));
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     return path / name;
   }
 };
@@ -66,8 +64,7 @@ TEST(Decode, MatchesPilForEveryFixture) {
       EXPECT_EQ(img.rgb, read_bytes(kImages / c["decoded_raw"].get<std::string>()));
     }
     if (!is_jpeg(input)) {
-      EXPECT_EQ(fnv1a64(img.rgb), c["decode_fnv1a64"].get<std::string>())
-          << "PIL mode " << c["pil_mode"];
+      EXPECT_EQ(fnv1a64(img.rgb), c["decode_fnv1a64"].get<std::string>()) << "PIL mode " << c["pil_mode"];
       if (c.contains("decoded")) {
         const clip::Image want = clip::decode_image_file(kImages / c["decoded"].get<std::string>());
         EXPECT_EQ(max_abs_diff(img, want), 0);
@@ -98,10 +95,8 @@ TEST(Decode, IgnoresTheExtension) {
   TempDir tmp;
   const auto png = tmp.write("really_a_png.jpg", read_bytes(kImages / "input/grey.png"));
   const auto jpg = tmp.write("no_extension", read_bytes(kImages / "input/grey.jpg"));
-  EXPECT_EQ(clip::decode_image_file(png).rgb,
-            clip::decode_image_file(kImages / "input/grey.png").rgb);
-  EXPECT_EQ(clip::decode_image_file(jpg).rgb,
-            clip::decode_image_file(kImages / "input/grey.jpg").rgb);
+  EXPECT_EQ(clip::decode_image_file(png).rgb, clip::decode_image_file(kImages / "input/grey.png").rgb);
+  EXPECT_EQ(clip::decode_image_file(jpg).rgb, clip::decode_image_file(kImages / "input/grey.jpg").rgb);
 }
 
 TEST(Decode, SharedClipPng) {
@@ -151,9 +146,8 @@ TEST(DecodeErrors, NotAnImage) {
 
 TEST(DecodeErrors, OtherFormatsAreNamed) {
   const std::string gif = "GIF89a\x01\x00\x01\x00";
-  const std::string msg = error_of([&] {
-    clip::decode_image_bytes(reinterpret_cast<const uint8_t*>(gif.data()), gif.size(), "anim.gif");
-  });
+  const std::string msg =
+      error_of([&] { clip::decode_image_bytes(reinterpret_cast<const uint8_t*>(gif.data()), gif.size(), "anim.gif"); });
   EXPECT_CONTAINS(msg, "anim.gif");
   EXPECT_CONTAINS(msg, "GIF");
 }
@@ -177,8 +171,8 @@ TEST(DecodeErrors, TruncatedFilesNameTheFile) {
 // only its IEND chunk, which PIL accepts too -- yields exactly the full image.
 // Never a crash, never silently invented pixels.
 TEST(DecodeErrors, EveryPrefixFailsCleanly) {
-  for (const char* name : {"input/interlaced.png", "input/palette.png", "input/grey16.png",
-                           "input/photo.jpg", "input/progressive.jpg", "input/cmyk.jpg"}) {
+  for (const char* name : {"input/interlaced.png", "input/palette.png", "input/grey16.png", "input/photo.jpg",
+                           "input/progressive.jpg", "input/cmyk.jpg"}) {
     SCOPED_TRACE(name);
     const auto bytes = read_bytes(kImages / name);
     const clip::Image full = clip::decode_image_bytes(bytes.data(), bytes.size(), name);
@@ -211,9 +205,8 @@ TEST(DecodeErrors, ToleratesWhatPilTolerates) {
   const auto want = clip::decode_image_bytes(png.data(), png.size(), "photo.png").rgb;
   EXPECT_EQ(clip::decode_image_bytes(png.data(), png.size() - 12, "no_iend.png").rgb, want);
   const auto jpg = read_bytes(kImages / "input/photo.jpg");
-  EXPECT_CONTAINS(
-      error_of([&] { clip::decode_image_bytes(jpg.data(), jpg.size() - 2, "no_eoi.jpg"); }),
-      "truncated JPEG");
+  EXPECT_CONTAINS(error_of([&] { clip::decode_image_bytes(jpg.data(), jpg.size() - 2, "no_eoi.jpg"); }),
+                  "truncated JPEG");
 }
 
 // Flipped bytes anywhere: clip::Error or an image of the declared size.

@@ -1,14 +1,13 @@
 // The index (issue 4): SQLite catalog mechanics, exact top-k, segment merging,
 // search order on planted embeddings, model fingerprints.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
-
-#include <sqlite3.h>
 
 #include "index/catalog.h"
 #include "index/fingerprint.h"
@@ -117,11 +116,14 @@ TEST(Catalog, CreatesReopensAndKeepsVideos) {
   {
     Catalog c(d.path, true);
     c.set_meta("dim", "4");
-    c.put_video(record("/v/a.mp4"), {0.0, 1.0}, [] {
-      auto a = unit(4, 0), b = unit(4, 1);
-      a.insert(a.end(), b.begin(), b.end());
-      return a;
-    }(), 4);
+    c.put_video(
+        record("/v/a.mp4"), {0.0, 1.0},
+        [] {
+          auto a = unit(4, 0), b = unit(4, 1);
+          a.insert(a.end(), b.begin(), b.end());
+          return a;
+        }(),
+        4);
     c.put_video(record("/v/bad.mp4", "error"), {}, {}, 4);
   }
   Catalog c(d.path, false);
@@ -354,9 +356,9 @@ TEST(VectorFile, TornOrDamagedFilesAreBypassed) {
     const char* expect;
   };
   std::string flipped_header = whole, flipped_trailer = whole, other_version = whole;
-  flipped_header[20] ^= 1;                        // the row count
-  flipped_trailer[whole.size() - 9] ^= 1;         // the trailer's generation
-  other_version[8] = 9;                           // version 9 (and a checksum to match: no)
+  flipped_header[20] ^= 1;                 // the row count
+  flipped_trailer[whole.size() - 9] ^= 1;  // the trailer's generation
+  other_version[8] = 9;                    // version 9 (and a checksum to match: no)
   const Case cases[] = {
       {"empty", "", "torn"},
       {"cut in the header", whole.substr(0, 100), "torn"},
@@ -373,7 +375,7 @@ TEST(VectorFile, TornOrDamagedFilesAreBypassed) {
     std::string note;
     const FrameTable t = c.load_frames(&note);
     EXPECT_NE(note.find(k.expect), std::string::npos) << k.what << ": " << note;
-    expect_same_table(t, truth);  // from SQLite, whole
+    expect_same_table(t, truth);                    // from SQLite, whole
     EXPECT_TRUE(c.update_vector_file()) << k.what;  // and rebuilt
     EXPECT_EQ(note_of(c), "") << k.what;
   }
@@ -485,7 +487,9 @@ TEST(Fingerprint, ChangesWithConfigAndWeights) {
   EXPECT_THROW(model_fingerprint(d.path), std::runtime_error);
   std::ofstream(d.path / "config.json") << R"({"projection_dim": 4})";
   std::vector<char> w(300000, 1);
-  auto write_weights = [&] { std::ofstream(d.path / "model.safetensors", std::ios::binary).write(w.data(), long(w.size())); };
+  auto write_weights = [&] {
+    std::ofstream(d.path / "model.safetensors", std::ios::binary).write(w.data(), long(w.size()));
+  };
   write_weights();
   const std::string a = model_fingerprint(d.path);
   EXPECT_EQ(a.size(), 16u);

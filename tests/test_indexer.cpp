@@ -38,8 +38,8 @@ const fs::path kModel = fs::path(CLIPFIND_TEST_DATA) / "models" / "full_fp32_qui
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::temp_directory_path() / ("clipfind_test_indexer_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(counter()++));
+    path = fs::temp_directory_path() /
+           ("clipfind_test_indexer_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -200,16 +200,16 @@ TEST(Encoder, ALaterAttemptReplacesWhatTheFirstDelivered) {
 TEST(Inputs, FoldersGiveVideosAndImagesFilesAreTakenAsGiven) {
   TempDir t;
   const fs::path lib = t.path / "lib";
-  for (const char* name : {"a.mp4", "sub/b.MKV", "sub/deeper/c.png", "d.JPEG", "notes.txt", "e.mp3"})
-    touch(lib / name);
+  for (const char* name : {"a.mp4", "sub/b.MKV", "sub/deeper/c.png", "d.JPEG", "notes.txt", "e.mp3"}) touch(lib / name);
   touch(t.path / "loose.bin");
-  const std::vector<fs::path> got =
-      clipfind::collect_inputs({lib, t.path / "loose.bin", t.path / "missing.mp4", lib / "a.mp4", lib / "sub/../a.mp4"});
+  const std::vector<fs::path> got = clipfind::collect_inputs(
+      {lib, t.path / "loose.bin", t.path / "missing.mp4", lib / "a.mp4", lib / "sub/../a.mp4"});
   // Sorted, absolute, each once; a folder only yields known extensions (any
   // case), while a file named on the command line is taken whatever it is,
   // missing or not (run_index then reports it).
-  const std::vector<fs::path> want = {lib / "a.mp4",        lib / "d.JPEG", lib / "sub/b.MKV",
-                                      lib / "sub/deeper/c.png", t.path / "loose.bin", t.path / "missing.mp4"};
+  const std::vector<fs::path> want = {lib / "a.mp4",        lib / "d.JPEG",
+                                      lib / "sub/b.MKV",    lib / "sub/deeper/c.png",
+                                      t.path / "loose.bin", t.path / "missing.mp4"};
   std::vector<fs::path> sorted_want = want;
   std::sort(sorted_want.begin(), sorted_want.end());
   EXPECT_EQ(got, sorted_want);

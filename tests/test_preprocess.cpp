@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "image_fixtures.h"
-#include "test_util.h"
 #include "clip/error.h"
 #include "clip/image/image.h"
 #include "clip/image/image_resize.h"
 #include "clip/image/preprocess.h"
+#include "image_fixtures.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -30,7 +30,6 @@ using nlohmann::json;
 using namespace cliptest;
 
 namespace {
-
 
 clip::PreprocessConfig config(int edge, int crop_w, int crop_h) {
   clip::PreprocessConfig cfg;
@@ -82,8 +81,8 @@ TEST(Preprocess, ResizeAndCropMatchPilForEveryFixture) {
       ASSERT_EQ(got.height, ch);
       ASSERT_EQ(want.rgb.size(), got.rgb.size());
       const int diff = max_abs_diff(got, want);
-      std::printf("  %-26s %4d -> %3dx%-3d max |ours - PIL| = %d\n",
-                  c["input"].get<std::string>().c_str(), edge, cw, ch, diff);
+      std::printf("  %-26s %4d -> %3dx%-3d max |ours - PIL| = %d\n", c["input"].get<std::string>().c_str(), edge, cw,
+                  ch, diff);
       EXPECT_LE(diff, 1);  // 1.5/255 allowed by the issue
       EXPECT_EQ(fnv1a64(got.rgb), r["fnv1a64"].get<std::string>()) << "not byte-exact";
       worst = std::max(worst, diff);
@@ -131,8 +130,7 @@ TEST(Preprocess, PipelineGivesPilBytesForEveryFixture) {
       int diff = 0;
       for (size_t i = 0; i < plane; ++i) {
         for (int ch = 0; ch < 3; ++ch) {
-          diff = std::max(diff,
-                          static_cast<int>(std::abs(out[ch * plane + i] - want.rgb[3 * i + ch])));
+          diff = std::max(diff, static_cast<int>(std::abs(out[ch * plane + i] - want.rgb[3 * i + ch])));
         }
       }
       EXPECT_EQ(diff, 0) << c["input"] << " @" << cfg.shortest_edge;
@@ -143,11 +141,9 @@ TEST(Preprocess, PipelineGivesPilBytesForEveryFixture) {
 // The window resize equals the full resize cropped, in both pass orders.
 TEST(Resize, WindowEqualsCroppedFullResize) {
   const clip::Image img = coordinates(90, 70);
-  for (auto [w, h] :
-       {std::pair{40, 20}, {20, 40}, {200, 150}, {150, 30}, {30, 150}, {90, 33}, {41, 70}}) {
+  for (auto [w, h] : {std::pair{40, 20}, {20, 40}, {200, 150}, {150, 30}, {30, 150}, {90, 33}, {41, 70}}) {
     const clip::Image full = clip::resize_bicubic(img, w, h);
-    for (auto [x0, y0, cw, ch] :
-         {std::array{0, 0, w, h}, {1, 2, w / 2, h / 3}, {w - 3, h - 1, 3, 1}}) {
+    for (auto [x0, y0, cw, ch] : {std::array{0, 0, w, h}, {1, 2, w / 2, h / 3}, {w - 3, h - 1, 3, 1}}) {
       const clip::Image win = clip::detail::resize_bicubic_window(img.view(), w, h, x0, y0, cw, ch);
       ASSERT_EQ(win.width, cw);
       for (int y = 0; y < ch; ++y) {
@@ -168,8 +164,7 @@ TEST(Preprocess, ExtremeAspectRatioStaysSmall) {
   std::vector<float> out(3 * 224 * 224);
   const auto t0 = std::chrono::steady_clock::now();
   clip::preprocess_image(strip, config(224, 224, 224), out.data());
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(ms, 2000.0);
   int w = 0, h = 0;
   EXPECT_THROW(clip::short_side_size(1, 100000000, 224, &w, &h), clip::Error);  // > INT_MAX long
@@ -187,8 +182,7 @@ TEST(Preprocess, NormalisedValuesMatchReference) {
       for (const auto& s : r["normalised_samples"]) {
         const int ch = s[0], y = s[1], x = s[2];
         const float v = out[(static_cast<size_t>(ch) * cfg.crop_height + y) * cfg.crop_width + x];
-        EXPECT_NEAR(v, s[3].get<double>(), 1e-6)
-            << c["input"] << " c" << ch << " y" << y << " x" << x;
+        EXPECT_NEAR(v, s[3].get<double>(), 1e-6) << c["input"] << " c" << ch << " y" << y << " x" << x;
       }
     }
   }
@@ -383,22 +377,19 @@ TEST(Resize, Timing1080p) {
   for (int i = 0; i < 15; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     const clip::Image out = clip::resize_bicubic(img, 398, 224);
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     ASSERT_EQ(out.width, 398);
   }
   std::sort(ms.begin(), ms.end());
-  std::printf("resize_bicubic 1920x1080 -> 398x224: median %.2f ms, min %.2f ms\n",
-              ms[ms.size() / 2], ms[0]);
+  std::printf("resize_bicubic 1920x1080 -> 398x224: median %.2f ms, min %.2f ms\n", ms[ms.size() / 2], ms[0]);
   std::vector<float> out(3 * 224 * 224);
   ms.clear();
   for (int i = 0; i < 15; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     clip::preprocess_image(img, config(224, 224, 224), out.data());
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
-  std::printf("preprocess_image 1920x1080 -> 3x224x224 floats: median %.2f ms, min %.2f ms\n",
-              ms[ms.size() / 2], ms[0]);
+  std::printf("preprocess_image 1920x1080 -> 3x224x224 floats: median %.2f ms, min %.2f ms\n", ms[ms.size() / 2],
+              ms[0]);
 }

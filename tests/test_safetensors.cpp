@@ -5,11 +5,11 @@
 
 #include <cmath>
 
-#include "test_util.h"
 #include "clip/error.h"
 #include "clip/model/to_f32.h"
 #include "clip/model/weight_source.h"
 #include "safetensors_writer.h"
+#include "test_util.h"
 
 using namespace cliptest;
 
@@ -20,11 +20,11 @@ std::string parse_error(const std::vector<uint8_t>& bytes) {
 }
 
 // A header for one F32 tensor "w" of `shape` at `offsets`, with `data_bytes` of data.
-std::vector<uint8_t> one_tensor(const std::string& dtype, const std::string& shape,
-                                const std::string& offsets, size_t data_bytes) {
-  return safetensors_raw("{\"w\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape +
-                             ",\"data_offsets\":" + offsets + "}}",
-                         std::vector<uint8_t>(data_bytes));
+std::vector<uint8_t> one_tensor(const std::string& dtype, const std::string& shape, const std::string& offsets,
+                                size_t data_bytes) {
+  return safetensors_raw(
+      "{\"w\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":" + offsets + "}}",
+      std::vector<uint8_t>(data_bytes));
 }
 
 }  // namespace
@@ -86,8 +86,8 @@ TEST(Safetensors, WriterRoundingMatchesReader) {
   const std::vector<float> values = {1.0f / 3, -1e-6f, 3e-8f, 65504.0f, 1e5f, -7.77e-5f};
   for (const std::string dtype : {"F16", "BF16"}) {
     const auto bytes = encode(values, dtype);
-    clip::TensorView v{"x", dtype == "F16" ? clip::DType::F16 : clip::DType::BF16,
-                       {6}, bytes.data(), bytes.size(), "mem"};
+    clip::TensorView v{"x",  dtype == "F16" ? clip::DType::F16 : clip::DType::BF16, {6}, bytes.data(), bytes.size(),
+                       "mem"};
     const clip::Tensor t = clip::to_f32(v, {6});
     for (size_t i = 0; i < values.size(); ++i)
       EXPECT_EQ(t.data[i], quantize(values[i], dtype)) << dtype << " " << values[i];
@@ -100,10 +100,8 @@ TEST(Safetensors, WriterRoundingMatchesReader) {
 TEST(Safetensors, UnalignedDataIsRead) {
   // Offsets are byte offsets: a tensor may start at an odd address.
   const std::vector<float> values = {1.5f, -2.0f, 3.25f};
-  const std::pair<clip::DType, std::string> dtypes[] = {{clip::DType::F32, "F32"},
-                                                        {clip::DType::F16, "F16"},
-                                                        {clip::DType::BF16, "BF16"},
-                                                        {clip::DType::F64, "F64"}};
+  const std::pair<clip::DType, std::string> dtypes[] = {
+      {clip::DType::F32, "F32"}, {clip::DType::F16, "F16"}, {clip::DType::BF16, "BF16"}, {clip::DType::F64, "F64"}};
   for (const auto& [dt, name] : dtypes) {
     const auto enc = encode(values, name);
     std::vector<uint8_t> buf(1 + enc.size());
@@ -112,8 +110,8 @@ TEST(Safetensors, UnalignedDataIsRead) {
     EXPECT_EQ(clip::to_f32(v, {3}).data, values) << name;
   }
   // And through the parser: a 2-byte tensor first pushes the F32 one off alignment.
-  const auto bytes = safetensors_bytes({{"pad", "BF16", {1}, encode({1.0f}, "BF16")},
-                                        {"w", "F32", {3}, encode(values, "F32")}});
+  const auto bytes =
+      safetensors_bytes({{"pad", "BF16", {1}, encode({1.0f}, "BF16")}, {"w", "F32", {3}, encode(values, "F32")}});
   const auto views = clip::parse_safetensors(bytes.data(), bytes.size(), "mem");
   ASSERT_EQ(views.size(), 2u);
   const auto& w = views[0].name == "w" ? views[0] : views[1];
@@ -128,8 +126,7 @@ TEST(Safetensors, EmptyHeaderAndMetadataOnly) {
 }
 
 TEST(Safetensors, ZeroSizedTensorsAreFine) {
-  const auto bytes = safetensors_bytes({{"empty", "F32", {0, 4}, {}},
-                                        {"w", "F32", {1}, encode({2.0f}, "F32")}});
+  const auto bytes = safetensors_bytes({{"empty", "F32", {0, 4}, {}}, {"w", "F32", {1}, encode({2.0f}, "F32")}});
   const auto views = clip::parse_safetensors(bytes.data(), bytes.size(), "mem");
   ASSERT_EQ(views.size(), 2u);
 }
@@ -177,14 +174,12 @@ TEST(SafetensorsBad, UnknownOrMissingDtype) {
     EXPECT_CONTAINS(msg, "tensor 'w'");
     EXPECT_CONTAINS(msg, std::string("dtype '") + dt + "'");
   }
-  EXPECT_CONTAINS(parse_error(safetensors_raw(R"({"w":{"shape":[1],"data_offsets":[0,4]}})",
-                                              std::vector<uint8_t>(4))),
+  EXPECT_CONTAINS(parse_error(safetensors_raw(R"({"w":{"shape":[1],"data_offsets":[0,4]}})", std::vector<uint8_t>(4))),
                   "tensor 'w': missing \"dtype\"");
 }
 
 TEST(SafetensorsBad, BadShape) {
-  for (const char* shape : {"[-1]", "[2.5]", "[\"3\"]", "3", "null", "[[1]]", "[true]",
-                            "[9223372036854775808]"}) {
+  for (const char* shape : {"[-1]", "[2.5]", "[\"3\"]", "3", "null", "[[1]]", "[true]", "[9223372036854775808]"}) {
     const auto msg = parse_error(one_tensor("F32", shape, "[0,4]", 4));
     EXPECT_CONTAINS(msg, "bad.safetensors");
     EXPECT_CONTAINS(msg, "tensor 'w'");
@@ -207,8 +202,7 @@ TEST(SafetensorsBad, OffsetsOutOfRange) {
   EXPECT_CONTAINS(msg, "tensor 'w'");
   EXPECT_CONTAINS(msg, "run past the data (4 bytes)");
   // Huge offsets must not wrap around.
-  EXPECT_CONTAINS(parse_error(one_tensor("F32", "[1]",
-                                         "[18446744073709551612,18446744073709551616]", 4)),
+  EXPECT_CONTAINS(parse_error(one_tensor("F32", "[1]", "[18446744073709551612,18446744073709551616]", 4)),
                   "tensor 'w'");
 }
 
@@ -220,33 +214,29 @@ TEST(SafetensorsBad, SizeDisagreesWithShape) {
   EXPECT_CONTAINS(msg, "tensor 'w'");
   EXPECT_CONTAINS(msg, "more than 2^64");
   // numel fits but numel * 4 wraps to 0.
-  EXPECT_CONTAINS(parse_error(one_tensor("F32", "[4611686018427387904]", "[0,0]", 0)),
-                  "tensor 'w'");
+  EXPECT_CONTAINS(parse_error(one_tensor("F32", "[4611686018427387904]", "[0,0]", 0)), "tensor 'w'");
 }
 
 TEST(SafetensorsBad, OverlappingTensors) {
-  const auto bytes = safetensors_raw(
-      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-      R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-      std::vector<uint8_t>(12));
+  const auto bytes = safetensors_raw(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                     R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                                     std::vector<uint8_t>(12));
   const auto msg = parse_error(bytes);
   EXPECT_CONTAINS(msg, "bad.safetensors");
   EXPECT_CONTAINS(msg, "tensor 'b'");
   EXPECT_CONTAINS(msg, "overlaps tensor 'a'");
   // One tensor entirely inside another, listed first.
-  const auto inside = safetensors_raw(
-      R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
-      R"("b":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
-      R"("c":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})",
-      std::vector<uint8_t>(16));
+  const auto inside = safetensors_raw(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+                                      R"("b":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+                                      R"("c":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})",
+                                      std::vector<uint8_t>(16));
   EXPECT_CONTAINS(parse_error(inside), "overlaps tensor 'b'");
 }
 
 TEST(SafetensorsBad, DuplicateNames) {
-  const auto bytes = safetensors_raw(
-      R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-      R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-      std::vector<uint8_t>(8));
+  const auto bytes = safetensors_raw(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                     R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                     std::vector<uint8_t>(8));
   const auto msg = parse_error(bytes);
   EXPECT_CONTAINS(msg, "tensor 'w'");
   EXPECT_CONTAINS(msg, "listed twice");
@@ -254,8 +244,8 @@ TEST(SafetensorsBad, DuplicateNames) {
 
 TEST(SafetensorsBad, NestedKeysAreNotDuplicates) {
   // Same key at depth 2 in different entries is normal ("dtype" in each).
-  const auto bytes = safetensors_bytes({{"a", "F32", {1}, encode({1.0f}, "F32")},
-                                        {"b", "F32", {1}, encode({2.0f}, "F32")}});
+  const auto bytes =
+      safetensors_bytes({{"a", "F32", {1}, encode({1.0f}, "F32")}, {"b", "F32", {1}, encode({2.0f}, "F32")}});
   EXPECT_EQ(clip::parse_safetensors(bytes.data(), bytes.size(), "mem").size(), 2u);
 }
 
@@ -274,8 +264,8 @@ TEST(SafetensorsFileBad, MissingEmptyTruncatedDirectory) {
 
   // A valid file cut short: the last tensor's data runs past the end.
   const auto trunc = tmp.path() / "trunc.safetensors";
-  auto bytes = safetensors_bytes({{"a", "F32", {4}, encode({1, 2, 3, 4}, "F32")},
-                                  {"b", "F32", {4}, encode({1, 2, 3, 4}, "F32")}});
+  auto bytes = safetensors_bytes(
+      {{"a", "F32", {4}, encode({1, 2, 3, 4}, "F32")}, {"b", "F32", {4}, encode({1, 2, 3, 4}, "F32")}});
   bytes.resize(bytes.size() - 3);
   write_file(trunc, bytes);
   msg = error_of([&] { clip::SafetensorsFile::open(trunc); });
@@ -311,9 +301,8 @@ TEST(ToF32, RejectsWrongShapeAndIntegerDtypes) {
 
 TEST(WeightSource, SingleFile) {
   TempDir tmp;
-  write_file(tmp.path() / "model.safetensors",
-             safetensors_bytes({{"a", "F32", {1}, encode({1.0f}, "F32")},
-                                {"b", "F16", {2}, encode({2.0f, 3.0f}, "F16")}}));
+  write_file(tmp.path() / "model.safetensors", safetensors_bytes({{"a", "F32", {1}, encode({1.0f}, "F32")},
+                                                                  {"b", "F16", {2}, encode({2.0f, 3.0f}, "F16")}}));
   const auto src = clip::WeightSource::open_folder(tmp.path());
   EXPECT_EQ(src.names(), (std::vector<std::string>{"a", "b"}));
   ASSERT_NE(src.find("b"), nullptr);
@@ -333,8 +322,7 @@ TEST(WeightSource, ShardedFolder) {
     const clip::TensorView* v = src.find(t.name);
     ASSERT_NE(v, nullptr) << t.name;
     const auto got = clip::to_f32(*v, t.shape);
-    for (size_t i = 0; i < t.values.size(); ++i)
-      ASSERT_EQ(got.data[i], quantize(t.values[i], "BF16")) << t.name;
+    for (size_t i = 0; i < t.values.size(); ++i) ASSERT_EQ(got.data[i], quantize(t.values[i], "BF16")) << t.name;
   }
 }
 
@@ -346,15 +334,12 @@ TEST(WeightSourceBad, MissingFolderOrWeights) {
   EXPECT_CONTAINS(msg, tmp.path().string());
   EXPECT_CONTAINS(msg, "no model.safetensors");
   write_text(tmp.path() / "pytorch_model.bin", "x");
-  EXPECT_CONTAINS(error_of([&] { clip::WeightSource::open_folder(tmp.path()); }),
-                  "pytorch_model.bin");
+  EXPECT_CONTAINS(error_of([&] { clip::WeightSource::open_folder(tmp.path()); }), "pytorch_model.bin");
 }
 
 class ShardedBad : public ::testing::Test {
  protected:
-  void SetUp() override {
-    write_clip_folder(tmp.path(), tiny_clip_config(spec), tiny_clip_tensors(spec), "F32", 3);
-  }
+  void SetUp() override { write_clip_folder(tmp.path(), tiny_clip_config(spec), tiny_clip_tensors(spec), "F32", 3); }
   std::string open_error() {
     return error_of([&] { clip::WeightSource::open_folder(tmp.path()); });
   }

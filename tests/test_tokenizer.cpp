@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "clip/text/bpe_files.h"
 #include "clip/error.h"
+#include "clip/text/bpe_files.h"
 #include "clip/text/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -64,9 +64,9 @@ void expect_matches_corpus(const clip::Tokenizer& tok, const fs::path& corpus_fi
     const auto got_raw = tok.encode(text);
     if (got != want || got_raw != want_raw) {
       if (++failures <= 10)
-        ADD_FAILURE() << "text " << json(text).dump() << "\n  want " << json(want).dump()
-                      << "\n  got  " << json(got).dump() << "\n  want raw " << json(want_raw).dump()
-                      << "\n  got raw  " << json(got_raw).dump();
+        ADD_FAILURE() << "text " << json(text).dump() << "\n  want " << json(want).dump() << "\n  got  "
+                      << json(got).dump() << "\n  want raw " << json(want_raw).dump() << "\n  got raw  "
+                      << json(got_raw).dump();
     }
   }
   EXPECT_EQ(failures, 0) << "of " << corpus.size() << " strings in " << corpus_file;
@@ -127,8 +127,7 @@ TEST(TokenizerSmall, VocabAndMergesMatchTransformers) {
 }
 
 TEST(TokenizerSmall, TokenizerJsonMatchesTransformers) {
-  expect_matches_corpus(clip::Tokenizer::from_tokenizer_json(kSmall / "tokenizer.json"),
-                        kData / "corpus_small.json");
+  expect_matches_corpus(clip::Tokenizer::from_tokenizer_json(kSmall / "tokenizer.json"), kData / "corpus_small.json");
 }
 
 TEST(TokenizerSmall, FolderPrefersTokenizerJsonAndMatches) {
@@ -149,8 +148,7 @@ TEST(TokenizerSmall, StringMergesInTokenizerJsonAgree) {
   for (json& m : tj["model"]["merges"]) m = m[0].get<std::string>() + " " + m[1].get<std::string>();
   TempDir dir("string_merges");
   write_file(dir.path / "tokenizer.json", tj.dump());
-  expect_matches_corpus(clip::Tokenizer::from_tokenizer_json(dir.path / "tokenizer.json"),
-                        kData / "corpus_small.json");
+  expect_matches_corpus(clip::Tokenizer::from_tokenizer_json(dir.path / "tokenizer.json"), kData / "corpus_small.json");
 }
 
 TEST(TokenizerSmall, SpecialIdsAndVocabSize) {
@@ -196,8 +194,7 @@ TEST(TokenizerSmall, TruncationKeepsEndTokenLast) {
   EXPECT_EQ(tok.encode_for_model(fit + "b", kContext).back(), tok.eos_id());
   EXPECT_EQ(tok.encode_for_model(fit + "b", kContext).size(), 77u);
 
-  EXPECT_EQ(tok.encode_for_model("", kContext),
-            (std::vector<int32_t>{tok.bos_id(), tok.eos_id()}));
+  EXPECT_EQ(tok.encode_for_model("", kContext), (std::vector<int32_t>{tok.bos_id(), tok.eos_id()}));
   EXPECT_EQ(tok.encode_for_model("a dog", 2), (std::vector<int32_t>{tok.bos_id(), tok.eos_id()}));
   EXPECT_THROW(tok.encode_for_model("a dog", 1), clip::Error);
 }
@@ -205,16 +202,15 @@ TEST(TokenizerSmall, TruncationKeepsEndTokenLast) {
 TEST(TokenizerSmall, InvalidUtf8IsAnErrorWithItsOffset) {
   const auto tok = clip::Tokenizer::from_folder(kSmall);
   const std::pair<std::string, int> cases[] = {
-      {"ab\xff", 2},          {"a\xc3", 1},  {"\xc0\x80", 0},  {"xy\xed\xa0\x80", 2},
-      {"\xf4\x90\x80\x80", 0}, {"\x80", 0},   {"ok \xe2\x82", 3}, {"<|endoftext|>\xfe", 13},
+      {"ab\xff", 2},           {"a\xc3", 1}, {"\xc0\x80", 0},    {"xy\xed\xa0\x80", 2},
+      {"\xf4\x90\x80\x80", 0}, {"\x80", 0},  {"ok \xe2\x82", 3}, {"<|endoftext|>\xfe", 13},
   };
   for (const auto& [text, offset] : cases) {
     try {
       tok.encode(text);
       ADD_FAILURE() << "no error for " << json::binary({text.begin(), text.end()}).dump();
     } catch (const clip::Error& e) {
-      EXPECT_NE(std::string(e.what()).find("invalid UTF-8 at byte " + std::to_string(offset)),
-                std::string::npos)
+      EXPECT_NE(std::string(e.what()).find("invalid UTF-8 at byte " + std::to_string(offset)), std::string::npos)
           << e.what();
     }
   }
@@ -256,8 +252,7 @@ TEST(TokenizerSmall, ConcurrentEncodesAgree) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (const json& e : corpus)
-        if (tok.encode_for_model(e["text"].get<std::string>(), kContext) !=
-            e["ids"].get<std::vector<int32_t>>())
+        if (tok.encode_for_model(e["text"].get<std::string>(), kContext) != e["ids"].get<std::vector<int32_t>>())
           ++mismatches;
     });
   }
@@ -270,32 +265,26 @@ TEST(TokenizerSmall, ConcurrentEncodesAgree) {
 TEST(TokenizerFiles, MissingFilesNameThePath) {
   TempDir dir("missing");
   expect_error_naming([&] { clip::Tokenizer::from_folder(dir.path); }, dir.path);
-  expect_error_naming(
-      [&] { clip::Tokenizer::from_files(dir.path / "vocab.json", kSmall / "merges.txt"); },
-      dir.path / "vocab.json");
-  expect_error_naming(
-      [&] { clip::Tokenizer::from_files(kSmall / "vocab.json", dir.path / "merges.txt"); },
-      dir.path / "merges.txt");
+  expect_error_naming([&] { clip::Tokenizer::from_files(dir.path / "vocab.json", kSmall / "merges.txt"); },
+                      dir.path / "vocab.json");
+  expect_error_naming([&] { clip::Tokenizer::from_files(kSmall / "vocab.json", dir.path / "merges.txt"); },
+                      dir.path / "merges.txt");
   expect_error_naming([&] { clip::Tokenizer::from_tokenizer_json(dir.path / "tokenizer.json"); },
                       dir.path / "tokenizer.json");
-  expect_error_naming([&] { clip::Tokenizer::from_clip_bpe_gz(dir.path / "bpe.txt.gz"); },
-                      dir.path / "bpe.txt.gz");
+  expect_error_naming([&] { clip::Tokenizer::from_clip_bpe_gz(dir.path / "bpe.txt.gz"); }, dir.path / "bpe.txt.gz");
 }
 
 TEST(TokenizerFiles, MalformedJsonNamesTheFile) {
   TempDir dir("malformed");
   write_file(dir.path / "vocab.json", "{\"a\": 1,");
-  expect_error_naming(
-      [&] { clip::Tokenizer::from_files(dir.path / "vocab.json", kSmall / "merges.txt"); },
-      dir.path / "vocab.json", "invalid JSON");
+  expect_error_naming([&] { clip::Tokenizer::from_files(dir.path / "vocab.json", kSmall / "merges.txt"); },
+                      dir.path / "vocab.json", "invalid JSON");
   write_file(dir.path / "vocab.json", "[1, 2]");
-  expect_error_naming(
-      [&] { clip::Tokenizer::from_files(dir.path / "vocab.json", kSmall / "merges.txt"); },
-      dir.path / "vocab.json", "not a JSON object");
+  expect_error_naming([&] { clip::Tokenizer::from_files(dir.path / "vocab.json", kSmall / "merges.txt"); },
+                      dir.path / "vocab.json", "not a JSON object");
   write_file(dir.path / "vocab.json", "{\"a\": \"x\"}");
-  expect_error_naming(
-      [&] { clip::Tokenizer::from_files(dir.path / "vocab.json", kSmall / "merges.txt"); },
-      dir.path / "vocab.json", "'a'");
+  expect_error_naming([&] { clip::Tokenizer::from_files(dir.path / "vocab.json", kSmall / "merges.txt"); },
+                      dir.path / "vocab.json", "'a'");
   write_file(dir.path / "tokenizer.json", "not json");
   expect_error_naming([&] { clip::Tokenizer::from_tokenizer_json(dir.path / "tokenizer.json"); },
                       dir.path / "tokenizer.json", "invalid JSON");
@@ -319,18 +308,14 @@ TEST(TokenizerFiles, MergesWithUnknownTokensNameTheFile) {
   const fs::path bad = dir.path / "merges.txt";
 
   write_file(bad, merges + "qqqzz t\n");
-  expect_error_naming([&] { clip::Tokenizer::from_files(kSmall / "vocab.json", bad); }, bad,
-                      "'qqqzz'");
+  expect_error_naming([&] { clip::Tokenizer::from_files(kSmall / "vocab.json", bad); }, bad, "'qqqzz'");
   // Both halves known, but their concatenation is not a token.
   write_file(bad, merges + "q z</w>\n");
-  expect_error_naming([&] { clip::Tokenizer::from_files(kSmall / "vocab.json", bad); }, bad,
-                      "merged token 'qz</w>'");
+  expect_error_naming([&] { clip::Tokenizer::from_files(kSmall / "vocab.json", bad); }, bad, "merged token 'qz</w>'");
   write_file(bad, merges + "a b c\n");
-  expect_error_naming([&] { clip::Tokenizer::from_files(kSmall / "vocab.json", bad); }, bad,
-                      "two tokens");
+  expect_error_naming([&] { clip::Tokenizer::from_files(kSmall / "vocab.json", bad); }, bad, "two tokens");
   write_file(bad, "#version: 0.2\nt h\n\nth e</w>\n");
-  expect_error_naming([&] { clip::Tokenizer::from_files(kSmall / "vocab.json", bad); }, bad,
-                      "line 3");
+  expect_error_naming([&] { clip::Tokenizer::from_files(kSmall / "vocab.json", bad); }, bad, "line 3");
 
   json tj = read_json(kSmall / "tokenizer.json");
   tj["model"]["merges"].push_back({"qqqzz", "t"});
@@ -344,9 +329,8 @@ TEST(TokenizerFiles, VocabularyWithoutSpecialTokens) {
   json vocab = read_json(kSmall / "vocab.json");
   vocab.erase("<|startoftext|>");
   write_file(dir.path / "vocab.json", vocab.dump());
-  expect_error_naming(
-      [&] { clip::Tokenizer::from_files(dir.path / "vocab.json", kSmall / "merges.txt"); },
-      kSmall / "merges.txt", "<|startoftext|>");
+  expect_error_naming([&] { clip::Tokenizer::from_files(dir.path / "vocab.json", kSmall / "merges.txt"); },
+                      kSmall / "merges.txt", "<|startoftext|>");
 }
 
 TEST(TokenizerFiles, CrlfMergesAndMissingHeaderAreAccepted) {
@@ -392,8 +376,7 @@ TEST_F(TokenizerClip, FileFormsMatchTransformers) {
   TempDir pairs("clip_pairs"), strings("clip_strings");
   write_folder(files, pairs.path, false);
   write_folder(files, strings.path, true);
-  expect_matches_corpus(clip::Tokenizer::from_files(pairs.path / "vocab.json",
-                                                    pairs.path / "merges.txt"),
+  expect_matches_corpus(clip::Tokenizer::from_files(pairs.path / "vocab.json", pairs.path / "merges.txt"),
                         kData / "corpus_clip.json");
   expect_matches_corpus(clip::Tokenizer::from_tokenizer_json(pairs.path / "tokenizer.json"),
                         kData / "corpus_clip.json");
@@ -412,8 +395,7 @@ TEST_F(TokenizerClip, ShortQueryTakesMicroseconds) {
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < kRuns; ++i) tok.encode_for_model(queries[i % 3], kContext);
   const double warm_us =
-      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
-      kRuns;
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / kRuns;
   // Cold: distinct words each time, so every word goes through BPE.
   t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < kRuns; ++i) {
@@ -422,8 +404,7 @@ TEST_F(TokenizerClip, ShortQueryTakesMicroseconds) {
     tok.encode_for_model("a photograph of " + word + " quickly", kContext);
   }
   const double cold_us =
-      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
-      kRuns;
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / kRuns;
   std::printf("short query: %.2f us (cached words), %.2f us (new words)\n", warm_us, cold_us);
   EXPECT_LT(warm_us, 1000.0);
   EXPECT_LT(cold_us, 1000.0);

@@ -30,8 +30,7 @@ std::string error_of(F&& f) {
   return "";
 }
 
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "message: " << (text)
+#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << "message: " << (text)
 
 // FNV-1a of a byte buffer, as 16 hex digits: fixtures store hashes of PIL's
 // output so large expected images need not be committed.
@@ -45,8 +44,7 @@ inline std::string fnv1a64(const std::vector<uint8_t>& data) {
 
 inline int max_abs_diff(const clip::Image& a, const clip::Image& b) {
   int m = 0;
-  for (size_t i = 0; i < a.rgb.size() && i < b.rgb.size(); ++i)
-    m = std::max(m, std::abs(a.rgb[i] - b.rgb[i]));
+  for (size_t i = 0; i < a.rgb.size() && i < b.rgb.size(); ++i) m = std::max(m, std::abs(a.rgb[i] - b.rgb[i]));
   return m;
 }
 

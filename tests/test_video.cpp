@@ -45,15 +45,17 @@ class Videos : public ::testing::Test {
     make("23976.mp4", "-f lavfi -i testsrc2=s=160x120:r=24000/1001:d=4 -pix_fmt yuv420p");
     make("23976.mkv", "-f lavfi -i testsrc2=s=160x120:r=24000/1001:d=4 -pix_fmt yuv420p");
     // Variable frame rate: 25 fps for a second, then one frame every ~0.3 s.
-    make("vfr.mkv", "-f lavfi -i testsrc2=s=160x120:r=25 -frames:v 40 -vf \"settb=1/1000,setpts='if(lt(N,25),"
-                    "N*0.04,1+(N-25)*0.3)/TB'\" -fps_mode passthrough -pix_fmt yuv420p");
+    make("vfr.mkv",
+         "-f lavfi -i testsrc2=s=160x120:r=25 -frames:v 40 -vf \"settb=1/1000,setpts='if(lt(N,25),"
+         "N*0.04,1+(N-25)*0.3)/TB'\" -fps_mode passthrough -pix_fmt yuv420p");
     // Left half blue, right half red; then a phone-style display matrix.
     make("upright.mp4",
          "-f lavfi -i color=red:s=320x240:r=25:d=1 -vf drawbox=x=0:y=0:w=160:h=240:color=blue:t=fill -pix_fmt yuv420p");
     make("rotated.mp4", "-i " + d + "upright.mp4 -c copy -metadata:s:v rotate=90");
     make("gop25.mp4", "-f lavfi -i testsrc2=s=160x120:r=25:d=4 -c:v libx264 -g 25 -sc_threshold 0 -pix_fmt yuv420p");
-    make("cuts.mp4", "-f lavfi -i color=red:s=64x64:r=25:d=1 -f lavfi -i color=blue:s=64x64:r=25:d=1 -f lavfi -i "
-                     "color=green:s=64x64:r=25:d=1 -filter_complex concat=n=3 -pix_fmt yuv420p");
+    make("cuts.mp4",
+         "-f lavfi -i color=red:s=64x64:r=25:d=1 -f lavfi -i color=blue:s=64x64:r=25:d=1 -f lavfi -i "
+         "color=green:s=64x64:r=25:d=1 -filter_complex concat=n=3 -pix_fmt yuv420p");
     make("720p.mp4", "-f lavfi -i testsrc2=s=1280x720:r=25:d=1 -pix_fmt yuv420p");
     make("audio_only.mp4", "-f lavfi -i sine=d=1 -c:a aac");
     write_once("zero.mp4", "");
@@ -257,9 +259,7 @@ TEST_F(Videos, FrameAtTime) {
 
 TEST_F(Videos, BadFilesNameTheFileAndSayWhy) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"audio_only.mp4", "no video stream"},
-      {"zero.mp4", "empty file"},
-      {"text.mp4", "cannot open"},
+      {"audio_only.mp4", "no video stream"}, {"zero.mp4", "empty file"}, {"text.mp4", "cannot open"},
       {"truncated.mp4", "cannot open"},  // the moov atom is at the end, so half a file has none
       {"missing.mp4", "cannot open"},
   };

@@ -29,18 +29,20 @@ using clipfind::test::YuvPicture;
 bool gpu_usable(std::string* why) {
   int n = 0;
   const cudaError_t err = cudaGetDeviceCount(&n);
-  if (err != cudaSuccess) *why = cudaGetErrorString(err);
-  else if (n == 0) *why = "no CUDA device";
+  if (err != cudaSuccess)
+    *why = cudaGetErrorString(err);
+  else if (n == 0)
+    *why = "no CUDA device";
   return err == cudaSuccess && n > 0;
 }
 
-#define SKIP_WITHOUT_GPU()                                             \
-  do {                                                                 \
-    std::string why_;                                                  \
-    if (!gpu_usable(&why_)) {                                          \
-      std::printf("[  SKIPPED ] no usable GPU: %s\n", why_.c_str());   \
-      GTEST_SKIP() << "no usable GPU: " << why_;                       \
-    }                                                                  \
+#define SKIP_WITHOUT_GPU()                                           \
+  do {                                                               \
+    std::string why_;                                                \
+    if (!gpu_usable(&why_)) {                                        \
+      std::printf("[  SKIPPED ] no usable GPU: %s\n", why_.c_str()); \
+      GTEST_SKIP() << "no usable GPU: " << why_;                     \
+    }                                                                \
   } while (0)
 
 #define CHECK_CUDA(x) ASSERT_EQ((x), cudaSuccess) << #x
@@ -57,8 +59,8 @@ YuvPicture make_picture(int w, int h, int bits, bool full, uint32_t seed) {
   p.y.resize(size_t(w) * h);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
-      p.y[size_t(y) * w + x] = uint16_t((x / 9 + y / 7) % 3 == 0 ? lo + rnd() % (yhi - lo + 1)
-                                                                  : lo + (yhi - lo) * (x + y) / (w + h));
+      p.y[size_t(y) * w + x] =
+          uint16_t((x / 9 + y / 7) % 3 == 0 ? lo + rnd() % (yhi - lo + 1) : lo + (yhi - lo) * (x + y) / (w + h));
   p.uv.resize(size_t(cw) * ch * 2);
   for (int y = 0; y < ch; ++y)
     for (int x = 0; x < cw; ++x)
@@ -82,8 +84,12 @@ std::vector<uint8_t> convert_on_gpu(const YuvPicture& p, const Yuv420Frame& sett
   const size_t ypitch = bps * p.width + 64, cpitch = bps * cw * 2 + 32;
   std::vector<uint8_t> host_y(ypitch * p.height, 0xEE), host_c(cpitch * ch, 0xEE);
   auto put = [&](std::vector<uint8_t>& dst, size_t off, uint16_t v) {
-    if (bps == 1) dst[off] = uint8_t(v);
-    else { const uint16_t w = uint16_t(v << shift); std::memcpy(&dst[off], &w, 2); }
+    if (bps == 1)
+      dst[off] = uint8_t(v);
+    else {
+      const uint16_t w = uint16_t(v << shift);
+      std::memcpy(&dst[off], &w, 2);
+    }
   };
   for (int y = 0; y < p.height; ++y)
     for (int x = 0; x < p.width; ++x) put(host_y, y * ypitch + x * bps, p.y[size_t(y) * p.width + x]);
@@ -100,9 +106,9 @@ std::vector<uint8_t> convert_on_gpu(const YuvPicture& p, const Yuv420Frame& sett
   f.luma = dy.p, f.luma_pitch = ypitch, f.chroma = dc.p, f.chroma_pitch = cpitch;
   clip::cuda::yuv420_to_rgb({}, f, static_cast<uint8_t*>(dout.p), opitch);
   std::vector<uint8_t> out(size_t(out_w) * out_h * 3);
-  EXPECT_EQ(cudaMemcpy2D(out.data(), size_t(out_w) * 3, dout.p, opitch, size_t(out_w) * 3, out_h,
-                         cudaMemcpyDeviceToHost),
-            cudaSuccess);
+  EXPECT_EQ(
+      cudaMemcpy2D(out.data(), size_t(out_w) * 3, dout.p, opitch, size_t(out_w) * 3, out_h, cudaMemcpyDeviceToHost),
+      cudaSuccess);
   return out;
 }
 

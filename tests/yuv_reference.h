@@ -23,8 +23,7 @@ struct YuvConversion {
   int rotation = 0;
 };
 
-inline std::vector<uint8_t> yuv_to_rgb_reference(const YuvPicture& p, const YuvConversion& c, int* out_w,
-                                                 int* out_h) {
+inline std::vector<uint8_t> yuv_to_rgb_reference(const YuvPicture& p, const YuvConversion& c, int* out_w, int* out_h) {
   const int w = p.width, h = p.height, cw = (w + 1) / 2, ch = (h + 1) / 2;
   const double s = std::ldexp(1.0, p.bits - 8), max = std::ldexp(1.0, p.bits) - 1;
   auto chroma = [&](int comp, double u, double v) {

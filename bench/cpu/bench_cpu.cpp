@@ -12,8 +12,8 @@
 //   bench_cpu [--threads N] [--min-seconds S] [--cases image,query,text]
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -102,8 +102,7 @@ void vit_b32(ClipConfig& config, ModelWeights& weights) {
 
 // Multiply-accumulates of one full forward pass (every layer on every token).
 double tower_macs(int64_t tokens, int64_t h, int64_t inter, int layers) {
-  return layers * (tokens * (4.0 * h * h + 2.0 * h * inter) + 2.0 * tokens * tokens * h) +
-         double(h) * kProjection;
+  return layers * (tokens * (4.0 * h * h + 2.0 * h * inter) + 2.0 * tokens * tokens * h) + double(h) * kProjection;
 }
 double image_macs() {
   const int64_t patches = (kImage / kPatch) * (kImage / kPatch);
@@ -112,9 +111,7 @@ double image_macs() {
 }
 double text_macs(int64_t tokens) { return tower_macs(tokens, kTextHidden, kTextInter, kTextLayers); }
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 // Median seconds per call of fn(i) (i rotates the inputs) after two warm-up
 // calls, over at least 5 calls and min_seconds.
@@ -159,9 +156,12 @@ int main(int argc, char** argv) {
   double min_seconds = 2.0;
   std::string cases = "image,query,text";
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--min-seconds")) min_seconds = std::atof(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--cases")) cases = argv[i + 1];
+    if (!std::strcmp(argv[i], "--threads"))
+      threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--min-seconds"))
+      min_seconds = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--cases"))
+      cases = argv[i + 1];
     else {
       std::fprintf(stderr, "usage: bench_cpu [--threads N] [--min-seconds S] [--cases image,query,text]\n");
       return 2;
@@ -179,8 +179,7 @@ int main(int argc, char** argv) {
       Tensor pixels[2] = {Tensor({batch, 3, kImage, kImage}), Tensor({batch, 3, kImage, kImage})};
       for (int v = 0; v < 2; ++v)
         for (size_t i = 0; i < pixels[v].numel(); ++i) pixels[v].data[i] = float((i * 37 + v * 11) % 255) / 64.f - 2.f;
-      const double s =
-          median_seconds([&](int i) { backend->encode_images(pixels[i % 2]); }, min_seconds);
+      const double s = median_seconds([&](int i) { backend->encode_images(pixels[i % 2]); }, min_seconds);
       report("image", batch, s, image_macs());
     }
   }

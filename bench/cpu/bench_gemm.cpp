@@ -22,12 +22,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <dnnl.hpp>
 #include <functional>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <dnnl.hpp>
 
 #include "clip/cpu/gemm.h"
 #include "clip/cpu/thread_pool.h"
@@ -41,9 +40,7 @@ struct Shape {
   int m, n, k;
 };
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
 
@@ -58,15 +55,12 @@ int main(int argc, char** argv) {
   const int reps = argc > 3 ? std::atoi(argv[3]) : 5;
   const std::vector<Shape> shapes = {
       {"warm-up", 400, 3072, 768},  // lets clocks and worker threads settle; not reported
-      {"vit b1 qkv", 50, 2304, 768},    {"vit b1 fc1", 50, 3072, 768},
-      {"vit b1 fc2", 50, 768, 3072},    {"vit b1 out", 50, 768, 768},
-      {"vit b8 qkv", 400, 2304, 768},   {"vit b8 fc1", 400, 3072, 768},
-      {"vit b8 fc2", 400, 768, 3072},   {"vit b32 qkv", 1600, 2304, 768},
-      {"vit b32 fc1", 1600, 3072, 768}, {"vit b32 fc2", 1600, 768, 3072},
-      {"vit b32 out", 1600, 768, 768},  {"txt t7 qkv", 7, 1536, 512},
-      {"txt t7 fc1", 7, 2048, 512},     {"txt t7 fc2", 7, 512, 2048},
-      {"txt t77 qkv", 77, 1536, 512},   {"txt t77 fc1", 77, 2048, 512},
-      {"txt t77 fc2", 77, 512, 2048},   {"txt b32x77 fc1", 2464, 2048, 512},
+      {"vit b1 qkv", 50, 2304, 768},    {"vit b1 fc1", 50, 3072, 768},    {"vit b1 fc2", 50, 768, 3072},
+      {"vit b1 out", 50, 768, 768},     {"vit b8 qkv", 400, 2304, 768},   {"vit b8 fc1", 400, 3072, 768},
+      {"vit b8 fc2", 400, 768, 3072},   {"vit b32 qkv", 1600, 2304, 768}, {"vit b32 fc1", 1600, 3072, 768},
+      {"vit b32 fc2", 1600, 768, 3072}, {"vit b32 out", 1600, 768, 768},  {"txt t7 qkv", 7, 1536, 512},
+      {"txt t7 fc1", 7, 2048, 512},     {"txt t7 fc2", 7, 512, 2048},     {"txt t77 qkv", 77, 1536, 512},
+      {"txt t77 fc1", 77, 2048, 512},   {"txt t77 fc2", 77, 512, 2048},   {"txt b32x77 fc1", 2464, 2048, 512},
   };
   openblas_set_num_threads(threads);
   omp_set_num_threads(threads);
@@ -78,8 +72,7 @@ int main(int argc, char** argv) {
   std::uniform_real_distribution<float> u(-1, 1);
 
   for (const Shape& s : shapes) {
-    std::vector<float> a(size_t(s.m) * s.k), w(size_t(s.n) * s.k), wt(w.size()),
-        c(size_t(s.m) * s.n);
+    std::vector<float> a(size_t(s.m) * s.k), w(size_t(s.n) * s.k), wt(w.size()), c(size_t(s.m) * s.n);
     for (auto& x : a) x = u(rng);
     for (auto& x : w) x = u(rng);
     for (int n = 0; n < s.n; ++n)
@@ -92,24 +85,22 @@ int main(int argc, char** argv) {
     clip::cpu::Linear linear;
     if (variant == "oblas") {
       run = [&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.m, s.n, s.k, 1.f, a.data(), s.k,
-                    w.data(), s.k, 0.f, c.data(), s.n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.m, s.n, s.k, 1.f, a.data(), s.k, w.data(), s.k, 0.f,
+                    c.data(), s.n);
       };
     } else if (variant == "oblas-T") {
       run = [&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.m, s.n, s.k, 1.f, a.data(), s.k,
-                    wt.data(), s.n, 0.f, c.data(), s.n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.m, s.n, s.k, 1.f, a.data(), s.k, wt.data(), s.n, 0.f,
+                    c.data(), s.n);
       };
     } else if (variant == "dnnl_sgemm") {
-      run = [&] {
-        dnnl_sgemm('N', 'T', s.m, s.n, s.k, 1.f, a.data(), s.k, w.data(), s.k, 0.f, c.data(), s.n);
-      };
+      run = [&] { dnnl_sgemm('N', 'T', s.m, s.n, s.k, 1.f, a.data(), s.k, w.data(), s.k, 0.f, c.data(), s.n); };
     } else if (variant == "dnnl-mm") {
       using tag = dnnl::memory::format_tag;
       using dt = dnnl::memory::data_type;
       dnnl::memory::desc ad({s.m, s.k}, dt::f32, tag::ab), cd({s.m, s.n}, dt::f32, tag::ab);
-      dnnl::matmul::primitive_desc pd(
-          dnnl::matmul::desc(ad, dnnl::memory::desc({s.k, s.n}, dt::f32, tag::any), cd), eng);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(ad, dnnl::memory::desc({s.k, s.n}, dt::f32, tag::any), cd),
+                                      eng);
       dnnl::memory plain(dnnl::memory::desc({s.k, s.n}, dt::f32, tag::ba), eng, w.data());
       am = dnnl::memory(ad, eng, a.data());
       cm = dnnl::memory(cd, eng, c.data());
@@ -132,8 +123,7 @@ int main(int argc, char** argv) {
     }
     std::sort(t.begin(), t.end());
     if (std::string(s.what) != "warm-up")
-      std::printf("%s\t%s\t%.1f\n", variant.c_str(), s.what,
-                  2.0 * s.m * s.n * s.k / t[t.size() / 2] / 1e9);
+      std::printf("%s\t%s\t%.1f\n", variant.c_str(), s.what, 2.0 * s.m * s.n * s.k / t[t.size() / 2] / 1e9);
   }
   return 0;
 }

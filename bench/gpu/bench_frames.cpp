@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "check_cuda.h"
 #include "clip/cuda/cuda_backend.h"
 #include "clip/image/preprocess.h"
 #include "clip/image/preprocess_plan.h"
-#include "check_cuda.h"
 #include "support/random_model.h"
 
 namespace {
@@ -78,14 +78,19 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "--model" && v) model = argv[++i];
-    else if (a == "--frames" && v) n = std::atoi(argv[++i]);
-    else if (a == "--precision" && v) precision = argv[++i];
-    else if (a == "--json" && v) json = argv[++i];
+    if (a == "--model" && v)
+      model = argv[++i];
+    else if (a == "--frames" && v)
+      n = std::atoi(argv[++i]);
+    else if (a == "--precision" && v)
+      precision = argv[++i];
+    else if (a == "--json" && v)
+      json = argv[++i];
     else if (a == "--size" && v && std::sscanf(argv[++i], "%dx%d", &width, &height) == 2) {
     } else {
-      std::fprintf(stderr, "usage: bench_frames [--model B/32] [--frames 256] [--size 1920x1080] "
-                           "[--precision fp16] [--json FILE]\n");
+      std::fprintf(stderr,
+                   "usage: bench_frames [--model B/32] [--frames 256] [--size 1920x1080] "
+                   "[--precision fp16] [--json FILE]\n");
       return 2;
     }
   }
@@ -128,14 +133,15 @@ int main(int argc, char** argv) {
       const double fps = n / s;
       double diff = 0;
       if (!reference.data.empty())
-        for (size_t i = 0; i < out.data.size(); ++i) diff = std::max(diff, double(std::abs(out.data[i] - reference.data[i])));
+        for (size_t i = 0; i < out.data.size(); ++i)
+          diff = std::max(diff, double(std::abs(out.data[i] - reference.data[i])));
       char line[512];
-      std::snprintf(line, sizeof line,
-                    "{\"engine\":\"clipfind\",\"bench\":\"frames\",\"model\":\"%s\",\"precision\":\"%s\",\"source\":\"%s\","
-                    "\"frames\":%d,\"width\":%d,\"height\":%d,\"frames_per_s\":%.1f,\"floor_frames_per_s\":%.1f,"
-                    "\"of_floor\":%.3f,\"h2d_gb_s\":%.2f,\"max_abs_vs_pinned\":%.2e}",
-                    model.c_str(), precision.c_str(), source, n, width, height, fps, floor_fps, fps / floor_fps,
-                    bw / 1e9, diff);
+      std::snprintf(
+          line, sizeof line,
+          "{\"engine\":\"clipfind\",\"bench\":\"frames\",\"model\":\"%s\",\"precision\":\"%s\",\"source\":\"%s\","
+          "\"frames\":%d,\"width\":%d,\"height\":%d,\"frames_per_s\":%.1f,\"floor_frames_per_s\":%.1f,"
+          "\"of_floor\":%.3f,\"h2d_gb_s\":%.2f,\"max_abs_vs_pinned\":%.2e}",
+          model.c_str(), precision.c_str(), source, n, width, height, fps, floor_fps, fps / floor_fps, bw / 1e9, diff);
       std::printf("%s\n", line);
       if (js) js << line << "\n";
     };
@@ -152,8 +158,7 @@ int main(int argc, char** argv) {
     s = median_seconds(1, [&] {
       out = Tensor({0, cfg.projection_dim});
       for (int start = 0; start < n; start += 64) {
-        std::vector<ImageView> chunk(pageable_views.begin() + start,
-                                     pageable_views.begin() + std::min(n, start + 64));
+        std::vector<ImageView> chunk(pageable_views.begin() + start, pageable_views.begin() + std::min(n, start + 64));
         const Tensor part = be->encode_images(preprocess_batch(chunk, pc));
         out.data.insert(out.data.end(), part.data.begin(), part.data.end());
         out.shape[0] += part.shape[0];

@@ -36,9 +36,9 @@
 #include <thread>
 #include <vector>
 
+#include "check_cuda.h"
 #include "clip/cuda/cuda_backend.h"
 #include "clip/cuda/resources.h"
-#include "check_cuda.h"
 #include "gpu_clocks.h"
 #include "support/random_model.h"
 
@@ -64,7 +64,8 @@ double tower_flops(const TowerConfig& c, int seq) {
 double image_flops(const ClipConfig& c) {
   const VisionConfig& v = *c.vision;
   const double patches = double(v.grid()) * v.grid();
-  return tower_flops(v, v.num_positions()) + 2 * patches * v.num_channels * v.patch_size * v.patch_size * v.hidden_size +
+  return tower_flops(v, v.num_positions()) +
+         2 * patches * v.num_channels * v.patch_size * v.patch_size * v.hidden_size +
          2.0 * v.hidden_size * c.projection_dim;
 }
 double text_flops(const ClipConfig& c, int seq) {
@@ -72,8 +73,8 @@ double text_flops(const ClipConfig& c, int seq) {
 }
 
 struct Timing {
-  double gpu_ms = 0;   // median of CUDA-event times
-  double wall_ms = 0;  // median host time per synchronised call
+  double gpu_ms = 0;                 // median of CUDA-event times
+  double wall_ms = 0;                // median host time per synchronised call
   bench::GpuClocks::Reading clocks;  // SM clock and power over the timed calls
 };
 
@@ -305,12 +306,13 @@ int run(const Args& a) {
         est = t.gpu_ms * 4;
         const double tflops = fl_img * n / t.gpu_ms * 1e-9;
         char line[512];
-        std::snprintf(line, sizeof line,
-                      "{\"engine\":\"clipfind\",\"model\":\"%s\",\"tower\":\"vision\",\"precision\":\"%s\",\"batch\":%d,"
-                      "\"seq\":%d,\"ms\":%.4f,\"wall_ms\":%.4f,\"items_per_s\":%.1f,\"tflops\":%.1f,"
-                      "\"gpu_mem_mb\":%.0f,\"backend_mb\":%.0f,\"weights_mb\":%.1f",
-                      name.c_str(), precision_name(p), n, v.num_positions(), t.gpu_ms, t.wall_ms, n / t.gpu_ms * 1e3,
-                      tflops, (gpu_used_bytes() - used0) / 1048576.0, be->allocated_bytes() / 1048576.0, weights_mb);
+        std::snprintf(
+            line, sizeof line,
+            "{\"engine\":\"clipfind\",\"model\":\"%s\",\"tower\":\"vision\",\"precision\":\"%s\",\"batch\":%d,"
+            "\"seq\":%d,\"ms\":%.4f,\"wall_ms\":%.4f,\"items_per_s\":%.1f,\"tflops\":%.1f,"
+            "\"gpu_mem_mb\":%.0f,\"backend_mb\":%.0f,\"weights_mb\":%.1f",
+            name.c_str(), precision_name(p), n, v.num_positions(), t.gpu_ms, t.wall_ms, n / t.gpu_ms * 1e3, tflops,
+            (gpu_used_bytes() - used0) / 1048576.0, be->allocated_bytes() / 1048576.0, weights_mb);
         emit(js, line + clock_fields(t, tflops, prop) + "}");
       }
       if (a.split) {
@@ -330,7 +332,8 @@ int run(const Args& a) {
           const Timing t = time_split(
               *be, *be2, [&](int i) { be->encode_images_device(d_pool + (i & 1) * img_floats, h, d_out); },
               [&](int i) {
-                be2->encode_images_device(d_pool + (i & 1) * img_floats + off, n - h, d_out + size_t(h) * cfg.projection_dim);
+                be2->encode_images_device(d_pool + (i & 1) * img_floats + off, n - h,
+                                          d_out + size_t(h) * cfg.projection_dim);
               });
           const double tflops = fl_img * n / t.gpu_ms * 1e-9;
           char line[512];
@@ -343,12 +346,14 @@ int run(const Args& a) {
       }
       // Text: 77 tokens (the full context) at 1 and 256, a 7-token query and
       // two 8-token queries (16 rows: the most small_linear takes).
-      struct T { int n, seq; };
+      struct T {
+        int n, seq;
+      };
       for (T tc : {T{1, 7}, T{2, 8}, T{1, 77}, T{256, 77}}) {
         const TextBatch b0 = testing::random_texts(*cfg.text, tc.n, tc.seq, 1);
         const TextBatch b1 = testing::random_texts(*cfg.text, tc.n, tc.seq, 2);
-        const Timing t =
-            time_calls(*be, [&](int i) { be->encode_texts_device((i & 1) ? b1 : b0, d_out); }, 1.0, tc.n <= 2);
+        const Timing t = time_calls(
+            *be, [&](int i) { be->encode_texts_device((i & 1) ? b1 : b0, d_out); }, 1.0, tc.n <= 2);
         const double tflops = text_flops(cfg, tc.seq) * tc.n / t.gpu_ms * 1e-9;
         char line[512];
         std::snprintf(line, sizeof line,
@@ -379,14 +384,19 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (s == "--models") a.models = split(next());
+    if (s == "--models")
+      a.models = split(next());
     else if (s == "--precision") {
       a.precisions.clear();
       for (const auto& p : split(next())) a.precisions.push_back(parse_precision(p));
-    } else if (s == "--json") a.json = next();
-    else if (s == "--quick") a.quick = true;
-    else if (s == "--split") a.split = true;
-    else if (s == "--peak") a.peak = true;
+    } else if (s == "--json")
+      a.json = next();
+    else if (s == "--quick")
+      a.quick = true;
+    else if (s == "--split")
+      a.split = true;
+    else if (s == "--peak")
+      a.peak = true;
     else if (s == "--batches") {
       for (const std::string& b : split(next())) {
         const int n = std::atoi(b.c_str());
@@ -397,7 +407,9 @@ int main(int argc, char** argv) {
         a.batches.push_back(n);
       }
     } else {
-      std::fprintf(stderr, "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick] [--split] [--batches 256,1024] [--peak]\n");
+      std::fprintf(stderr,
+                   "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick] "
+                   "[--split] [--batches 256,1024] [--peak]\n");
       return 2;
     }
   }

@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   }
   std::sort(ms.begin(), ms.end());
   const double med = ms[ms.size() / 2];
-  std::printf("search over %zu frames x %d dims, k=10: median %.1f ms, min %.1f ms (%.1f GB/s of fp16 embeddings)\n", n, dim,
-              med, ms.front(), double(n) * dim * 2 / (med * 1e-3) / 1e9);
+  std::printf("search over %zu frames x %d dims, k=10: median %.1f ms, min %.1f ms (%.1f GB/s of fp16 embeddings)\n", n,
+              dim, med, ms.front(), double(n) * dim * 2 / (med * 1e-3) / 1e9);
   return 0;
 }

@@ -12,6 +12,7 @@
 //  - clip::Error, index::Error and the std::runtime_error of the index become
 //    clipfind.Error (a ValueError) with the engine's message; a missing file
 //    or folder is an OSError (FileNotFoundError) naming it.
+#include <fnmatch.h>
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/filesystem.h>
@@ -19,8 +20,6 @@
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
-
-#include <fnmatch.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -95,9 +94,9 @@ std::vector<std::string> text_list(const nb::handle& texts) {
   size_t i = 0;
   for (nb::handle t : texts) {
     if (!nb::isinstance<nb::str>(t)) {
-      throw nb::type_error(("texts[" + std::to_string(i) + "]: expected str, got " +
-                            nb::cast<std::string>(nb::type_name(t.type())))
-                               .c_str());
+      throw nb::type_error(
+          ("texts[" + std::to_string(i) + "]: expected str, got " + nb::cast<std::string>(nb::type_name(t.type())))
+              .c_str());
     }
     out.push_back(nb::cast<std::string>(t));
     ++i;
@@ -124,8 +123,8 @@ RgbArray rgb_array(nb::handle image, const std::string& what) {
                              .c_str());
   }
   if (any.dtype() != nb::dtype<uint8_t>()) {
-    throw nb::type_error((what + ": expected dtype uint8 (RGB bytes); convert with (x * 255).round().astype('uint8')")
-                             .c_str());
+    throw nb::type_error(
+        (what + ": expected dtype uint8 (RGB bytes); convert with (x * 255).round().astype('uint8')").c_str());
   }
   if (any.ndim() != 3 || any.shape(2) != 3 || any.shape(0) == 0 || any.shape(1) == 0) {
     std::string shape = "(";
@@ -223,8 +222,8 @@ class PyEngine {
 
   Embeddings embed_pixels(const nb::ndarray<const float, nb::ndim<4>, nb::c_contig, nb::device::cpu>& pixels,
                           bool normalize) {
-    clip::Tensor t({int64_t(pixels.shape(0)), int64_t(pixels.shape(1)), int64_t(pixels.shape(2)),
-                    int64_t(pixels.shape(3))});
+    clip::Tensor t(
+        {int64_t(pixels.shape(0)), int64_t(pixels.shape(1)), int64_t(pixels.shape(2)), int64_t(pixels.shape(3))});
     const float* src = pixels.data();
     return finish(run([&](clip::Engine& e) {
                     std::copy(src, src + t.numel(), t.ptr());
@@ -306,8 +305,12 @@ class PyIndex {
  public:
   PyIndex(const fs::path& dir, std::shared_ptr<PyEngine> engine, const std::optional<fs::path>& model,
           const std::string& device, const std::optional<std::string>& precision, int threads)
-      : dir_(dir), engine_(std::move(engine)), model_(model ? model->string() : ""), device_(device),
-        precision_(precision), threads_(threads) {
+      : dir_(dir),
+        engine_(std::move(engine)),
+        model_(model ? model->string() : ""),
+        device_(device),
+        precision_(precision),
+        threads_(threads) {
     std::error_code ec;
     if (!fs::exists(dir_, ec)) throw_missing(dir_, "no index here (run `clipfind index` first)");
     nb::gil_scoped_release release;
@@ -315,7 +318,8 @@ class PyIndex {
     if (engine_) clipfind::index::query_model(*catalog_, engine_->model_dir().string());  // same model?
   }
 
-  nb::list search(nb::handle text, nb::handle image, nb::handle embedding, int k, const std::optional<std::string>& video) {
+  nb::list search(nb::handle text, nb::handle image, nb::handle embedding, int k,
+                  const std::optional<std::string>& video) {
     const int given = int(!text.is_none()) + int(!image.is_none()) + int(!embedding.is_none());
     if (given != 1) throw nb::value_error("search: give exactly one of text=, image= or embedding=");
     if (k < 1) throw nb::value_error("search: k must be at least 1");
@@ -519,7 +523,8 @@ NB_MODULE(_core, m) {
            "The k best moments for one query (text=, image= a file path, uint8 array or PIL image, or "
            "embedding=), best first, as `clipfind search --json` gives them: dicts with video, start, end, time "
            "(seconds) and score. video: only videos whose path matches this glob.")
-      .def("videos", &PyIndex::videos, "The indexed files: dicts with id, path, duration, fps, width, height, "
+      .def("videos", &PyIndex::videos,
+           "The indexed files: dicts with id, path, duration, fps, width, height, "
            "frames, status (and error).")
       .def_prop_ro("path", &PyIndex::path)
       .def_prop_ro("engine", &PyIndex::engine)

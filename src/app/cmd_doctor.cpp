@@ -14,7 +14,8 @@ Command add_doctor_command(CLI::App& root) {
       "doctor", "Print the build, the GPU (or why none is used) and the CUDA backend's switches, for bug reports.");
   return {app, [] {
             std::printf("version: clipfind %s\n", kVersion);
-            for (const auto& [topic, line] : clip::engine_diagnostics()) std::printf("%s: %s\n", topic.c_str(), line.c_str());
+            for (const auto& [topic, line] : clip::engine_diagnostics())
+              std::printf("%s: %s\n", topic.c_str(), line.c_str());
             return 0;
           }};
 }

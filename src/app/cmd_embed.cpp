@@ -70,8 +70,7 @@ int run_embed(const EmbedOptions& o) {
 
 void add_engine_options(CLI::App& app, clip::EngineOptions& e) {
   e.device = "auto";  // the GPU when one is usable, else the CPU
-  app.add_option("--device", e.device, "cpu, cuda, cuda:N or auto (a usable GPU, else the CPU)")
-      ->capture_default_str();
+  app.add_option("--device", e.device, "cpu, cuda, cuda:N or auto (a usable GPU, else the CPU)")->capture_default_str();
   app.add_option_function<std::string>(
       "--precision",
       [&e](const std::string& name) {
@@ -87,10 +86,10 @@ void add_engine_options(CLI::App& app, clip::EngineOptions& e) {
 
 Command add_embed_command(CLI::App& root) {
   auto o = std::make_shared<EmbedOptions>();
-  CLI::App* app = root.add_subcommand(
-      "embed",
-      "Print CLIP embeddings of images and texts (unnormalised unless --normalize),\n"
-      "equal to transformers' visual_projection / text_projection of the pooled output.");
+  CLI::App* app =
+      root.add_subcommand("embed",
+                          "Print CLIP embeddings of images and texts (unnormalised unless --normalize),\n"
+                          "equal to transformers' visual_projection / text_projection of the pooled output.");
   app->add_option("--model", o->model, "Hugging Face CLIP folder (config.json, model.safetensors, ...)")
       ->required()
       ->check(CLI::ExistingDirectory);

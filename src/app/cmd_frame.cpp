@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "app/commands.h"
-#include "video/time_format.h"
 #include "video/decoder.h"
+#include "video/time_format.h"
 #include "video/write_jpeg.h"
 
 namespace clipfind {

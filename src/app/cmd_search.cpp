@@ -3,14 +3,14 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-#include <nlohmann/json.hpp>
 
 #include "app/commands.h"
-#include "video/time_format.h"
 #include "index/catalog.h"
 #include "index/query.h"
+#include "video/time_format.h"
 
 namespace clipfind {
 
@@ -53,8 +53,8 @@ void print_results(const SearchOptions& o, const std::vector<index::Segment>& se
   if (o.json) {
     nlohmann::json results = nlohmann::json::array();
     for (const auto& s : segs) {
-      results.push_back({{"video", paths[s.video]}, {"start", s.start}, {"end", s.end}, {"time", s.time},
-                         {"score", s.score}});
+      results.push_back(
+          {{"video", paths[s.video]}, {"start", s.start}, {"end", s.end}, {"time", s.time}, {"score", s.score}});
     }
     nlohmann::json out = {{"query", o.image.empty() ? o.text : o.image}, {"results", results}};
     if (!reason.empty()) out["reason"] = reason;

@@ -3,8 +3,8 @@
 
 #include <atomic>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -83,10 +83,10 @@ Command add_serve_command(CLI::App& root) {
   server::ServeOptions* o = &c->server;
   CLI::App* app = root.add_subcommand("serve", "Serve a web page and HTTP API to search, browse and play the hits.");
   app->add_option("--index", c->index, "index folder")->capture_default_str();
-  app->add_option("--host", o->host, "address to listen on; other than loopback needs --token")
-      ->capture_default_str();
-  app->add_option("--port", o->port, "port (0: any free one, printed)")->capture_default_str()->check(
-      CLI::Range(0, 65535));
+  app->add_option("--host", o->host, "address to listen on; other than loopback needs --token")->capture_default_str();
+  app->add_option("--port", o->port, "port (0: any free one, printed)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   app->add_option("--token", o->token,
                   "require this token on /api/* (Authorization: Bearer T, or open /?token=T once); "
                   "16+ of [A-Za-z0-9._~-]")

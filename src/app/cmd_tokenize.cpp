@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "app/commands.h"
-#include "clip/model/config.h"
 #include "clip/error.h"
+#include "clip/model/config.h"
 #include "clip/model/weight_source.h"
 #include "clip/text/tokenizer.h"
 
@@ -46,10 +46,10 @@ int run_tokenize(const TokenizeOptions& o) {
 
 Command add_tokenize_command(CLI::App& root) {
   auto o = std::make_shared<TokenizeOptions>();
-  CLI::App* app = root.add_subcommand(
-      "tokenize",
-      "Print the token ids of each TEXT as a JSON array (start and end tokens included,\n"
-      "truncated to the model's context length with the end token kept last).");
+  CLI::App* app =
+      root.add_subcommand("tokenize",
+                          "Print the token ids of each TEXT as a JSON array (start and end tokens included,\n"
+                          "truncated to the model's context length with the end token kept last).");
   app->add_option("--model", o->model, "Hugging Face CLIP folder with tokenizer files")
       ->required()
       ->check(CLI::ExistingDirectory);

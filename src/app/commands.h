@@ -20,7 +20,7 @@ void add_engine_options(CLI::App& app, clip::EngineOptions& options);
 
 Command add_embed_command(CLI::App& root);
 Command add_tokenize_command(CLI::App& root);
-Command add_index_command(CLI::App& root);   // issue 4: video search
+Command add_index_command(CLI::App& root);  // issue 4: video search
 Command add_search_command(CLI::App& root);
 Command add_frame_command(CLI::App& root);
 Command add_serve_command(CLI::App& root);   // issue 6: web page and HTTP API

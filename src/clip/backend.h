@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "clip/model/config.h"
 #include "clip/error.h"
 #include "clip/image/image.h"
+#include "clip/model/config.h"
+#include "clip/model/weights.h"
 #include "clip/precision.h"
 #include "clip/tensor.h"
-#include "clip/model/weights.h"
 
 namespace clip {
 

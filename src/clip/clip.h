@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include "clip/model/config.h"
 #include "clip/error.h"
 #include "clip/image/image.h"
+#include "clip/model/config.h"
 #include "clip/precision.h"
 #include "clip/tensor.h"
 
@@ -37,8 +37,7 @@ struct EngineOptions {
 
 class Engine {
  public:
-  static std::unique_ptr<Engine> load(const std::filesystem::path& model_dir,
-                                      const EngineOptions& options = {});
+  static std::unique_ptr<Engine> load(const std::filesystem::path& model_dir, const EngineOptions& options = {});
   ~Engine();
 
   bool has_text() const;

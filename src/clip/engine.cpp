@@ -3,19 +3,19 @@
 // (tokenising, pooling positions, truncation, batching) happens here once.
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <cmath>
-#include <cstdio>
 #include <string>
 
 #include "clip/backend.h"
 #include "clip/clip.h"
 #include "clip/image/preprocess.h"
 #include "clip/image/preprocess_plan.h"
-#include "clip/text/tokenizer.h"
 #include "clip/model/weights.h"
+#include "clip/text/tokenizer.h"
 #ifdef CLIPFIND_HAVE_CUDA
 #include "clip/cuda/cuda_backend.h"
 #endif
@@ -50,8 +50,7 @@ DeviceChoice parse_device(const std::string& device) {
   if (device.rfind("cuda", 0) == 0) {
     int index = 0;
     if (device.size() > 4) {
-      if (device[4] != ':' || device.size() == 5 ||
-          !std::all_of(device.begin() + 5, device.end(), ::isdigit)) {
+      if (device[4] != ':' || device.size() == 5 || !std::all_of(device.begin() + 5, device.end(), ::isdigit)) {
         throw Error("bad device '" + device + "': expected cpu, auto, cuda or cuda:N");
       }
       index = std::stoi(device.substr(5));
@@ -117,8 +116,7 @@ struct Engine::State {
 Engine::Engine() : state_(std::make_unique<State>()) {}
 Engine::~Engine() = default;
 
-std::unique_ptr<Engine> Engine::load(const std::filesystem::path& model_dir,
-                                     const EngineOptions& options) {
+std::unique_ptr<Engine> Engine::load(const std::filesystem::path& model_dir, const EngineOptions& options) {
   std::unique_ptr<Engine> engine(new Engine());
   State& s = *engine->state_;
   s.model = load_model(model_dir);
@@ -200,8 +198,8 @@ Tensor Engine::embed_texts(const std::vector<std::string>& texts) {
 Tensor Engine::embed_pixels(const Tensor& pixels) {
   if (!has_vision()) throw Error("this model has no vision tower: it cannot embed images");
   const VisionConfig& vc = *state_->model.config.vision;
-  if (pixels.shape.size() != 4 || pixels.shape[1] != vc.num_channels ||
-      pixels.shape[2] != vc.image_size || pixels.shape[3] != vc.image_size) {
+  if (pixels.shape.size() != 4 || pixels.shape[1] != vc.num_channels || pixels.shape[2] != vc.image_size ||
+      pixels.shape[3] != vc.image_size) {
     throw Error("pixels of shape " + shape_str(pixels.shape) + " given; the model takes [n, " +
                 std::to_string(vc.num_channels) + ", " + std::to_string(vc.image_size) + ", " +
                 std::to_string(vc.image_size) + "]");
@@ -222,8 +220,8 @@ template <class View>
 void check_views(const std::vector<View>& images) {
   for (size_t i = 0; i < images.size(); ++i) {
     if (images[i].width <= 0 || images[i].height <= 0 || images[i].rgb == nullptr) {
-      throw Error("image " + std::to_string(i) + ": not a valid RGB image (" +
-                  std::to_string(images[i].width) + "x" + std::to_string(images[i].height) + ")");
+      throw Error("image " + std::to_string(i) + ": not a valid RGB image (" + std::to_string(images[i].width) + "x" +
+                  std::to_string(images[i].height) + ")");
     }
   }
 }

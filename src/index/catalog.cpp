@@ -1,5 +1,4 @@
 #include "index/catalog.h"
-#include "index/half.h"
 
 #include <sqlite3.h>
 
@@ -10,6 +9,8 @@
 #include <functional>
 #include <memory>
 #include <random>
+
+#include "index/half.h"
 
 namespace clipfind::index {
 
@@ -30,9 +31,7 @@ class Stmt {
   Stmt& bind(int i, const std::string& v) {
     return check(sqlite3_bind_text(s_, i, v.c_str(), int(v.size()), SQLITE_TRANSIENT));
   }
-  Stmt& bind_blob(int i, const void* p, size_t n) {
-    return check(sqlite3_bind_blob64(s_, i, p, n, SQLITE_STATIC));
-  }
+  Stmt& bind_blob(int i, const void* p, size_t n) { return check(sqlite3_bind_blob64(s_, i, p, n, SQLITE_STATIC)); }
   // true: a row is ready; false: done.
   bool step() {
     const int rc = sqlite3_step(s_);
@@ -40,7 +39,10 @@ class Stmt {
     if (rc != SQLITE_DONE) fail();
     return false;
   }
-  void reset() { sqlite3_reset(s_); sqlite3_clear_bindings(s_); }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
   int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
   double f64(int c) const { return sqlite3_column_double(s_, c); }
   std::string text(int c) const {
@@ -74,10 +76,16 @@ class Transaction {
   }
   ~Transaction() {
     if (!done_) {
-      try { exec_("ROLLBACK"); } catch (...) {}
+      try {
+        exec_("ROLLBACK");
+      } catch (...) {
+      }
     }
   }
-  void commit() { exec_("COMMIT"); done_ = true; }
+  void commit() {
+    exec_("COMMIT");
+    done_ = true;
+  }
 
  private:
   std::function<void(const char*)> exec_;
@@ -109,9 +117,18 @@ std::string random_id() {
 
 VideoRecord read_video(const Stmt& s) {
   VideoRecord r;
-  r.id = s.i64(0); r.path = s.text(1); r.size = s.i64(2); r.mtime_ns = s.i64(3);
-  r.duration = s.f64(4); r.fps = s.f64(5); r.width = int(s.i64(6)); r.height = int(s.i64(7));
-  r.model = s.text(8); r.status = s.text(9); r.error = s.text(10); r.frames = s.i64(11);
+  r.id = s.i64(0);
+  r.path = s.text(1);
+  r.size = s.i64(2);
+  r.mtime_ns = s.i64(3);
+  r.duration = s.f64(4);
+  r.fps = s.f64(5);
+  r.width = int(s.i64(6));
+  r.height = int(s.i64(7));
+  r.model = s.text(8);
+  r.status = s.text(9);
+  r.error = s.text(10);
+  r.frames = s.i64(11);
   return r;
 }
 
@@ -143,9 +160,10 @@ Catalog::Catalog(const std::filesystem::path& dir, bool create) : dir_(dir), fil
       if (!create) throw Error(file_.string() + ": not a clipfind index");
       exec("BEGIN IMMEDIATE");
       exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-      exec("CREATE TABLE IF NOT EXISTS videos(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL,"
-           " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, duration REAL, fps REAL, width INTEGER,"
-           " height INTEGER, model TEXT NOT NULL, status TEXT NOT NULL, error TEXT, frames INTEGER NOT NULL)");
+      exec(
+          "CREATE TABLE IF NOT EXISTS videos(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL,"
+          " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, duration REAL, fps REAL, width INTEGER,"
+          " height INTEGER, model TEXT NOT NULL, status TEXT NOT NULL, error TEXT, frames INTEGER NOT NULL)");
       exec("CREATE TABLE IF NOT EXISTS frames(video INTEGER NOT NULL, time REAL NOT NULL, embedding BLOB NOT NULL)");
       exec("CREATE INDEX IF NOT EXISTS frames_by_video ON frames(video)");
       exec("INSERT OR IGNORE INTO meta VALUES('schema_version','1')");
@@ -270,9 +288,12 @@ CatalogStamp Catalog::stamp() const {
   Stmt s(db_, "SELECT key, value FROM meta WHERE key IN ('catalog_id', 'generation', 'change_id')", file_);
   while (s.step()) {
     const std::string key = s.text(0), value = s.text(1);
-    if (key == "catalog_id") st.catalog_id = std::strtoull(value.c_str(), nullptr, 16);
-    else if (key == "change_id") st.change_id = std::strtoull(value.c_str(), nullptr, 16);
-    else st.generation = std::strtoull(value.c_str(), nullptr, 10);
+    if (key == "catalog_id")
+      st.catalog_id = std::strtoull(value.c_str(), nullptr, 16);
+    else if (key == "change_id")
+      st.change_id = std::strtoull(value.c_str(), nullptr, 16);
+    else
+      st.generation = std::strtoull(value.c_str(), nullptr, 10);
   }
   return st;
 }
@@ -327,9 +348,11 @@ FrameTable Catalog::load_frames(std::string* note) const {
     const CatalogStamp now = stamp();
     if (vf->stamp == now) return std::move(vf->table);
     why = vector_file().string() + ": stale (";
-    if (vf->stamp.catalog_id != now.catalog_id) why += "written for another catalog)";
+    if (vf->stamp.catalog_id != now.catalog_id)
+      why += "written for another catalog)";
     else if (vf->stamp.generation != now.generation) {
-      why += "catalog generation " + std::to_string(vf->stamp.generation) + ", now " + std::to_string(now.generation) + ")";
+      why += "catalog generation " + std::to_string(vf->stamp.generation) + ", now " + std::to_string(now.generation) +
+             ")";
     } else {
       why += "catalog generation " + std::to_string(now.generation) + " was lost and written again since)";
     }

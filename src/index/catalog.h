@@ -32,16 +32,16 @@ class Error : public std::runtime_error {
 
 struct VideoRecord {
   int64_t id = 0;
-  std::string path;      // absolute
-  int64_t size = 0;      // bytes, for the "unchanged?" check
+  std::string path;  // absolute
+  int64_t size = 0;  // bytes, for the "unchanged?" check
   int64_t mtime_ns = 0;
   double duration = 0.0;
   double fps = 0.0;
   int width = 0;
   int height = 0;
-  std::string model;     // model fingerprint the embeddings came from
-  std::string status;    // "ok" or "error"
-  std::string error;     // why, when status == "error"
+  std::string model;   // model fingerprint the embeddings came from
+  std::string status;  // "ok" or "error"
+  std::string error;   // why, when status == "error"
   int64_t frames = 0;
 };
 

@@ -15,10 +15,10 @@ namespace clipfind::index {
 
 struct FrameTable {
   int dim = 0;
-  std::span<const int64_t> video;       // catalog video id per row
-  std::span<const double> time;         // seconds from the video's start
+  std::span<const int64_t> video;        // catalog video id per row
+  std::span<const double> time;          // seconds from the video's start
   std::span<const uint16_t> embeddings;  // rows * dim, IEEE binary16 (see half.h for why)
-  std::shared_ptr<const void> storage;  // what keeps the three spans valid
+  std::shared_ptr<const void> storage;   // what keeps the three spans valid
 
   size_t rows() const { return time.size(); }
   const uint16_t* row(size_t r) const { return embeddings.data() + r * size_t(dim); }

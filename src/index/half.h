@@ -14,8 +14,8 @@ inline uint16_t float_to_half(float f) {
   const int32_t exp = int32_t((x >> 23) & 0xff) - 127 + 15;
   uint32_t mant = x & 0x7fffffu;
   if (((x >> 23) & 0xff) == 0xff) return uint16_t(sign | 0x7c00u | (mant ? 0x200u : 0));  // inf / nan
-  if (exp >= 31) return uint16_t(sign | 0x7c00u);                                          // overflow
-  if (exp <= 0) {                                                                          // subnormal or zero
+  if (exp >= 31) return uint16_t(sign | 0x7c00u);                                         // overflow
+  if (exp <= 0) {                                                                         // subnormal or zero
     if (exp < -10) return uint16_t(sign);
     mant |= 0x800000u;
     const int shift = 14 - exp;

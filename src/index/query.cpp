@@ -65,8 +65,7 @@ std::string why_nothing_found(const std::vector<VideoRecord>& videos,
   const std::string which = kept.size() == 1
                                 ? "the only video" + matched + " has"
                                 : "none of the " + std::to_string(kept.size()) + " videos" + matched + " has";
-  return which + " no frames to search: " +
-         list_videos(kept, [](const VideoRecord& v) {
+  return which + " no frames to search: " + list_videos(kept, [](const VideoRecord& v) {
            if (v.status == "ok") return file_name(v) + " (no frames sampled)";
            // Errors name the file: once is enough here.
            std::string why = v.error.empty() ? v.status : v.error;

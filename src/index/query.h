@@ -45,7 +45,7 @@ FrameTable select_videos(const FrameTable& table, const std::function<bool(int64
 
 // Segments for an L2-normalised query of `dim` floats, best first. Throws,
 // naming `index_name`, when the table holds embeddings of another size.
-std::vector<Segment> search_embedding(const FrameTable& table, const float* query, int dim, size_t k,
-                                      double gap, const std::string& index_name);
+std::vector<Segment> search_embedding(const FrameTable& table, const float* query, int dim, size_t k, double gap,
+                                      const std::string& index_name);
 
 }  // namespace clipfind::index

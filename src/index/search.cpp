@@ -43,7 +43,8 @@ std::vector<Hit> top_k_range(const FrameTable& t, const float* query, size_t k, 
   std::priority_queue<Hit, std::vector<Hit>, decltype(worse_on_top)> heap(worse_on_top);
   for (size_t r = begin; r < end; ++r) {
     const Hit h{r, dot(t.embeddings.data() + r * size_t(t.dim), query, t.dim)};
-    if (heap.size() < k) heap.push(h);
+    if (heap.size() < k)
+      heap.push(h);
     else if (better(h, heap.top())) {
       heap.pop();
       heap.push(h);
@@ -67,8 +68,7 @@ std::vector<Hit> top_k(const FrameTable& t, const float* query, size_t k) {
   // One slice per core once the table is big enough to pay for a thread
   // (below ~64k rows a scan takes well under a millisecond).
   constexpr size_t kRowsPerThread = 65536;
-  const size_t threads =
-      std::clamp<size_t>(n / kRowsPerThread, 1, std::max(1u, std::thread::hardware_concurrency()));
+  const size_t threads = std::clamp<size_t>(n / kRowsPerThread, 1, std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::vector<Hit>> parts(threads);
   std::vector<std::thread> pool;
   for (size_t i = 1; i < threads; ++i) {

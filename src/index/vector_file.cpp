@@ -221,7 +221,8 @@ std::optional<VectorFile> open_vector_file(const fs::path& file, std::string* wh
     if (why) *why = e.what();
     return std::nullopt;
   }
-  if (map->size() < kHeaderBytes) return reject("torn (" + std::to_string(map->size()) + " bytes, shorter than its header)");
+  if (map->size() < kHeaderBytes)
+    return reject("torn (" + std::to_string(map->size()) + " bytes, shorter than its header)");
   Header h;
   std::memcpy(&h, map->data(), sizeof h);
   if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) return reject("not a clipfind vector file (bad magic)");
@@ -239,7 +240,8 @@ std::optional<VectorFile> open_vector_file(const fs::path& file, std::string* wh
   expect.checksum = header_checksum(expect);
   if (std::memcmp(&expect, &h, sizeof h) != 0) return reject("damaged header (section offsets do not match its shape)");
   if (map->size() != h.file_size) {
-    return reject("torn (" + std::to_string(map->size()) + " bytes, its header says " + std::to_string(h.file_size) + ")");
+    return reject("torn (" + std::to_string(map->size()) + " bytes, its header says " + std::to_string(h.file_size) +
+                  ")");
   }
   Trailer t;
   std::memcpy(&t, map->data() + h.trailer_offset, sizeof t);

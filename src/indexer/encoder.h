@@ -30,7 +30,13 @@ class Encoder {
  public:
   Encoder(clip::Engine& engine, const IndexRequest& req, const std::vector<std::filesystem::path>& files, bool pixels,
           BoundedQueue<Work>& in, BoundedQueue<FinishedFile>& out, StageTimes& times, Progress& progress)
-      : engine_(engine), req_(req), files_(files), pixels_(pixels), in_(in), out_(out), times_(times),
+      : engine_(engine),
+        req_(req),
+        files_(files),
+        pixels_(pixels),
+        in_(in),
+        out_(out),
+        times_(times),
         progress_(progress) {}
 
   // Until the decoders are done, or Ctrl-C (then unfinished files are dropped).

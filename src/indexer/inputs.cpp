@@ -16,8 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::set<std::string> kImageExt = {".jpg", ".jpeg", ".png"};
-const std::set<std::string> kVideoExt = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
-                                         ".ts",  ".mts", ".m2ts", ".wmv", ".flv", ".3gp", ".ogv"};
+const std::set<std::string> kVideoExt = {".mp4", ".m4v", ".mov",  ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
+                                         ".ts",  ".mts", ".m2ts", ".wmv", ".flv",  ".3gp", ".ogv"};
 
 std::string lower_ext(const fs::path& p) {
   std::string e = p.extension().string();

@@ -52,9 +52,12 @@ double process_cpu_seconds() {
 
 std::string describe(const video::SamplingOptions& s) {
   switch (s.mode) {
-    case video::Sampling::every: return "every " + std::to_string(s.every);
-    case video::Sampling::keyframes: return "keyframes";
-    case video::Sampling::scenes: return "scenes " + std::to_string(s.scene_threshold);
+    case video::Sampling::every:
+      return "every " + std::to_string(s.every);
+    case video::Sampling::keyframes:
+      return "keyframes";
+    case video::Sampling::scenes:
+      return "scenes " + std::to_string(s.scene_threshold);
   }
   return "?";
 }
@@ -129,14 +132,16 @@ IndexSummary index_files(const IndexRequest& req) {
   fs::path model_dir = req.model_dir;
   if (model_dir.empty()) {
     const auto stored = cat.meta("model_path");
-    if (!stored) throw std::runtime_error(req.index_dir.string() + ": new index: pass --model DIR (a CLIP model folder)");
+    if (!stored)
+      throw std::runtime_error(req.index_dir.string() + ": new index: pass --model DIR (a CLIP model folder)");
     model_dir = *stored;
   }
   const std::string fp = index::model_fingerprint(model_dir);
   const auto stored_fp = cat.meta("model");
   if (stored_fp && *stored_fp != fp && !req.reindex) {
-    throw std::runtime_error(req.index_dir.string() + ": built with another model (" + cat.meta("model_path").value_or("?") +
-                             ", fingerprint " + *stored_fp + "); " + model_dir.string() + " has fingerprint " + fp +
+    throw std::runtime_error(req.index_dir.string() + ": built with another model (" +
+                             cat.meta("model_path").value_or("?") + ", fingerprint " + *stored_fp + "); " +
+                             model_dir.string() + " has fingerprint " + fp +
                              ". Embeddings of different models cannot be mixed: re-run with --reindex to rebuild "
                              "the index with this model, or use --index for another folder");
   }
@@ -182,8 +187,10 @@ IndexSummary index_files(const IndexRequest& req) {
   // On the CPU backend the encoder and the decoders share the cores.
   const bool shares_cores = req.engine.device == "cpu" || (req.engine.device == "auto" && !clip::cuda_usable(nullptr));
   std::unique_ptr<clip::Engine> engine;
-  if (shares_cores) on_thread_behind_decoders([&] { engine = clip::Engine::load(model_dir, req.engine); });
-  else engine = clip::Engine::load(model_dir, req.engine);
+  if (shares_cores)
+    on_thread_behind_decoders([&] { engine = clip::Engine::load(model_dir, req.engine); });
+  else
+    engine = clip::Engine::load(model_dir, req.engine);
   const int dim = engine->projection_dim();
   sum.device = engine->backend_name();
   cat.set_meta("model", fp);
@@ -231,8 +238,10 @@ IndexSummary index_files(const IndexRequest& req) {
       }
     } closer{frames, gpu.get()};
     Encoder encoder(*engine, req, todo, preprocess_on_decoders, frames, finished, times, progress);
-    if (shares_cores) on_thread_behind_decoders([&] { encoder.run(); });
-    else encoder.run();
+    if (shares_cores)
+      on_thread_behind_decoders([&] { encoder.run(); });
+    else
+      encoder.run();
     frames.close();
     if (gpu) gpu->close();
     decoders.join();
@@ -262,8 +271,10 @@ IndexSummary index_files(const IndexRequest& req) {
 IndexSummary run_index(const IndexRequest& req) {
   NewIndexFolder folder(req.index_dir);
   IndexSummary sum = index_files(req);
-  if (sum.indexed > 0) folder.keep();
-  else sum.removed_new_index = folder.remove();
+  if (sum.indexed > 0)
+    folder.keep();
+  else
+    sum.removed_new_index = folder.remove();
   return sum;
 }
 

@@ -22,7 +22,7 @@ enum class DecodeOn { automatic, cpu, gpu };
 struct IndexRequest {
   std::vector<std::filesystem::path> inputs;  // files and folders
   std::filesystem::path index_dir = "clipfind-index";
-  std::filesystem::path model_dir;            // empty: the one the index was built with
+  std::filesystem::path model_dir;  // empty: the one the index was built with
   clip::EngineOptions engine;
   video::SamplingOptions sampling;
   bool reindex = false;
@@ -31,7 +31,7 @@ struct IndexRequest {
   DecodeOn decode = DecodeOn::automatic;
   int gpu_decoders = 0;  // files decoded at once with NVDEC; 0: GpuDecoders::kDefaultSessions
   int max_short_side = 448;
-  bool progress = false;    // a progress line on stderr (a terminal) instead of log lines
+  bool progress = false;  // a progress line on stderr (a terminal) instead of log lines
   const std::atomic<bool>* stop = nullptr;
 };
 
@@ -55,9 +55,9 @@ struct IndexSummary {
   double decode_s = 0.0, preprocess_s = 0.0, embed_s = 0.0, write_s = 0.0;
   double decoders_blocked_s = 0.0;  // decoders waiting for room in the queue (the encoder is behind)
   double encoder_starved_s = 0.0;   // the encoder waiting for frames (the decoders are behind)
-  double pipeline_s = 0.0;  // from the model being loaded to the end: what the encoder could fill
-  double cpu_s = 0.0;       // process CPU time over the pipeline (all threads, user + system)
-  double vectors_s = 0.0;   // rewriting vectors.f16 (times it was rewritten: vectors_written)
+  double pipeline_s = 0.0;          // from the model being loaded to the end: what the encoder could fill
+  double cpu_s = 0.0;               // process CPU time over the pipeline (all threads, user + system)
+  double vectors_s = 0.0;           // rewriting vectors.f16 (times it was rewritten: vectors_written)
   int vectors_written = 0;
   std::string vectors_error;  // why vectors.f16 could not be written (search then reads SQLite)
   std::vector<std::pair<std::string, std::string>> failed;  // path, why

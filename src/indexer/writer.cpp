@@ -16,12 +16,19 @@ void bring_vectors_up_to_date(const index::Catalog& cat, IndexSummary& sum) {
   sum.vectors_s += since(t0);
 }
 
-Writer::Writer(index::Catalog& cat, const std::vector<std::filesystem::path>& files,
-               const std::vector<FileStat>& stats, const std::string& fingerprint, int dim,
-               BoundedQueue<FinishedFile>& in, StageTimes& times, Progress& progress, IndexSummary& sum,
-               bool log_lines)
-    : cat_(cat), files_(files), stats_(stats), fingerprint_(fingerprint), dim_(dim), in_(in), times_(times),
-      progress_(progress), sum_(sum), log_lines_(log_lines) {
+Writer::Writer(index::Catalog& cat, const std::vector<std::filesystem::path>& files, const std::vector<FileStat>& stats,
+               const std::string& fingerprint, int dim, BoundedQueue<FinishedFile>& in, StageTimes& times,
+               Progress& progress, IndexSummary& sum, bool log_lines)
+    : cat_(cat),
+      files_(files),
+      stats_(stats),
+      fingerprint_(fingerprint),
+      dim_(dim),
+      in_(in),
+      times_(times),
+      progress_(progress),
+      sum_(sum),
+      log_lines_(log_lines) {
   thread_ = std::thread([this] { run(); });
 }
 

@@ -29,8 +29,8 @@ class Writer {
   static constexpr double kRewriteEvery = 10.0;
 
   Writer(index::Catalog& cat, const std::vector<std::filesystem::path>& files, const std::vector<FileStat>& stats,
-         const std::string& fingerprint, int dim, BoundedQueue<FinishedFile>& in, StageTimes& times,
-         Progress& progress, IndexSummary& sum, bool log_lines);
+         const std::string& fingerprint, int dim, BoundedQueue<FinishedFile>& in, StageTimes& times, Progress& progress,
+         IndexSummary& sum, bool log_lines);
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;

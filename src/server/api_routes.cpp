@@ -61,8 +61,10 @@ class ApiRoutes {
       s.query = "uploaded image";
       s.image = decode(req.body, s.query);
     } else {
-      throw BadRequest("POST /api/search takes multipart/form-data with an 'image' field, an image/* body, "
-                       "or application/json {\"q\": ...}; got Content-Type '" + type + "'");
+      throw BadRequest(
+          "POST /api/search takes multipart/form-data with an 'image' field, an image/* body, "
+          "or application/json {\"q\": ...}; got Content-Type '" +
+          type + "'");
     }
     search(std::move(s), res);
   }
@@ -112,8 +114,8 @@ class ApiRoutes {
         {"index_age_s", duration<double>(now - modified).count()},
         {"index_loaded", unix_s(snap->loaded_at)},
         {"uptime_s", duration<double>(now - ctx_.started).count()},
-        {"encoder", {{"texts", enc.texts}, {"images", enc.images}, {"calls", enc.calls},
-                     {"largest_batch", enc.largest_batch}}},
+        {"encoder",
+         {{"texts", enc.texts}, {"images", enc.images}, {"calls", enc.calls}, {"largest_batch", enc.largest_batch}}},
         {"text_queries", ctx_.encoder.has_text()},
         {"image_queries", ctx_.encoder.has_vision()},
     };

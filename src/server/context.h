@@ -12,11 +12,11 @@
 namespace clipfind::server {
 
 struct Limits {
-  size_t max_query_bytes = 1000;          // text queries (CLIP reads 77 tokens anyway): longer is 400
-  int max_k = 200;                        // results per search
-  size_t max_upload_bytes = 10u << 20;    // image queries: larger is 413
-  int max_concurrent_decodes = 2;         // uploaded images decoded at once (each may take ~0.5 GB)
-  std::chrono::seconds embed_timeout{30}; // waiting for the model longer than this is 503
+  size_t max_query_bytes = 1000;           // text queries (CLIP reads 77 tokens anyway): longer is 400
+  int max_k = 200;                         // results per search
+  size_t max_upload_bytes = 10u << 20;     // image queries: larger is 413
+  int max_concurrent_decodes = 2;          // uploaded images decoded at once (each may take ~0.5 GB)
+  std::chrono::seconds embed_timeout{30};  // waiting for the model longer than this is 503
 };
 
 struct Context {

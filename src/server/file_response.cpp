@@ -60,12 +60,11 @@ bool fit_ranges(httplib::Ranges& ranges, ssize_t size) {
 
 std::string content_type_for(const std::filesystem::path& file) {
   static const std::map<std::string, std::string> kTypes = {
-      {".mp4", "video/mp4"},        {".m4v", "video/mp4"},         {".mov", "video/quicktime"},
-      {".webm", "video/webm"},      {".mkv", "video/x-matroska"},  {".avi", "video/x-msvideo"},
-      {".ogv", "video/ogg"},        {".mpg", "video/mpeg"},        {".mpeg", "video/mpeg"},
-      {".ts", "video/mp2t"},        {".mts", "video/mp2t"},        {".m2ts", "video/mp2t"},
-      {".wmv", "video/x-ms-wmv"},   {".flv", "video/x-flv"},       {".3gp", "video/3gpp"},
-      {".jpg", "image/jpeg"},       {".jpeg", "image/jpeg"},       {".png", "image/png"},
+      {".mp4", "video/mp4"},        {".m4v", "video/mp4"},       {".mov", "video/quicktime"}, {".webm", "video/webm"},
+      {".mkv", "video/x-matroska"}, {".avi", "video/x-msvideo"}, {".ogv", "video/ogg"},       {".mpg", "video/mpeg"},
+      {".mpeg", "video/mpeg"},      {".ts", "video/mp2t"},       {".mts", "video/mp2t"},      {".m2ts", "video/mp2t"},
+      {".wmv", "video/x-ms-wmv"},   {".flv", "video/x-flv"},     {".3gp", "video/3gpp"},      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},      {".png", "image/png"},
   };
   std::string ext = file.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
@@ -77,8 +76,7 @@ void serve_file(const httplib::Request& req, httplib::Response& res, const std::
   const int raw = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (raw < 0) {
     const int err = errno;
-    reply_error(res, err == ENOENT ? 404 : 500,
-                "cannot read " + file.filename().string() + ": " + std::strerror(err));
+    reply_error(res, err == ENOENT ? 404 : 500, "cannot read " + file.filename().string() + ": " + std::strerror(err));
     return;
   }
   auto fd = std::make_shared<Fd>(raw);
@@ -105,14 +103,13 @@ void serve_file(const httplib::Request& req, httplib::Response& res, const std::
     res.set_content("", type);
     return;
   }
-  res.set_content_provider(static_cast<size_t>(size), type,
-                           [fd](size_t offset, size_t length, httplib::DataSink& sink) {
-                             std::array<char, kReadChunk> buf;  // NOLINT: filled before use
-                             const ssize_t n = ::pread(fd->get(), buf.data(), std::min(length, buf.size()),
-                                                       static_cast<off_t>(offset));
-                             // 0 or less: the file shrank or vanished under us; end the response.
-                             return n > 0 && sink.write(buf.data(), static_cast<size_t>(n));
-                           });
+  res.set_content_provider(
+      static_cast<size_t>(size), type, [fd](size_t offset, size_t length, httplib::DataSink& sink) {
+        std::array<char, kReadChunk> buf;  // NOLINT: filled before use
+        const ssize_t n = ::pread(fd->get(), buf.data(), std::min(length, buf.size()), static_cast<off_t>(offset));
+        // 0 or less: the file shrank or vanished under us; end the response.
+        return n > 0 && sink.write(buf.data(), static_cast<size_t>(n));
+      });
 }
 
 }  // namespace clipfind::server

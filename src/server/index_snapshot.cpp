@@ -99,8 +99,8 @@ std::shared_ptr<const IndexSnapshot> IndexWatcher::load(const index::Catalog& ca
   const auto fp = cat.meta("model");
   if (!fp) throw index::Error(dir_.string() + ": the index is empty (run `clipfind index` first)");
   if (*fp != fingerprint_) {
-    throw index::Error(dir_.string() + ": the index was rebuilt with another model (fingerprint " + *fp +
-                       ", serving " + fingerprint_ + "); restart `clipfind serve` to use it");
+    throw index::Error(dir_.string() + ": the index was rebuilt with another model (fingerprint " + *fp + ", serving " +
+                       fingerprint_ + "); restart `clipfind serve` to use it");
   }
   auto snap = std::make_shared<IndexSnapshot>();
   snap->table = cat.load_frames();

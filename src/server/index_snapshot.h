@@ -29,10 +29,10 @@ struct IndexedVideo {
 };
 
 struct IndexSnapshot {
-  index::FrameTable table;                  // sorted by video, then time
-  std::map<int64_t, IndexedVideo> videos;   // by catalog id
-  double gap = 2.0;                         // seconds within which hits merge
-  std::string signature;                    // what the catalog looked like
+  index::FrameTable table;                 // sorted by video, then time
+  std::map<int64_t, IndexedVideo> videos;  // by catalog id
+  double gap = 2.0;                        // seconds within which hits merge
+  std::string signature;                   // what the catalog looked like
   std::chrono::system_clock::time_point loaded_at;
 
   const IndexedVideo* find(int64_t id) const;

@@ -29,8 +29,8 @@ class Busy : public std::runtime_error {
 };
 
 struct BatcherOptions {
-  size_t max_batch = 32;    // texts (or images) per encoder call
-  size_t max_queued = 1024; // more waiting queries than this: Busy
+  size_t max_batch = 32;     // texts (or images) per encoder call
+  size_t max_queued = 1024;  // more waiting queries than this: Busy
 };
 
 struct BatcherStats {
@@ -58,7 +58,7 @@ class QueryBatcher {
 
  private:
   struct Job {
-    std::string text;   // a text job when image.width == 0
+    std::string text;  // a text job when image.width == 0
     clip::Image image;
     std::promise<std::vector<float>> done;
   };

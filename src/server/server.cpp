@@ -62,13 +62,26 @@ httplib::Server::HandlerResponse describe_error(const httplib::Request& req, htt
   if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
   std::string what;
   switch (res.status) {
-    case 400: what = "malformed request"; break;
-    case 404: what = "no such page: " + req.path; break;
-    case 405: what = "method not allowed"; break;
-    case 413: what = "request too large"; break;
-    case 414: what = "URL too long"; break;
-    case 416: return httplib::Server::HandlerResponse::Unhandled;  // Content-Range says it all
-    default: what = "HTTP error " + std::to_string(res.status); break;
+    case 400:
+      what = "malformed request";
+      break;
+    case 404:
+      what = "no such page: " + req.path;
+      break;
+    case 405:
+      what = "method not allowed";
+      break;
+    case 413:
+      what = "request too large";
+      break;
+    case 414:
+      what = "URL too long";
+      break;
+    case 416:
+      return httplib::Server::HandlerResponse::Unhandled;  // Content-Range says it all
+    default:
+      what = "HTTP error " + std::to_string(res.status);
+      break;
   }
   reply_error(res, res.status, what);
   return httplib::Server::HandlerResponse::Handled;
@@ -132,9 +145,8 @@ Server::Server(ServeOptions o) : state_(std::make_unique<State>(std::move(o))) {
   http.set_keep_alive_timeout(kKeepAliveS);
   http.set_keep_alive_max_count(kKeepAliveRequests);
   http.set_payload_max_length(opt.limits.max_upload_bytes + kMultipartOverhead);
-  http.set_default_headers({{"X-Content-Type-Options", "nosniff"},
-                            {"Referrer-Policy", "no-referrer"},
-                            {"X-Frame-Options", "DENY"}});
+  http.set_default_headers(
+      {{"X-Content-Type-Options", "nosniff"}, {"Referrer-Policy", "no-referrer"}, {"X-Frame-Options", "DENY"}});
   http.set_pre_routing_handler([&access = s.access](const httplib::Request& req, httplib::Response& res) {
     if (const auto denied = access.check(req)) {
       reply_error(res, denied->first, denied->second);
@@ -149,8 +161,7 @@ Server::Server(ServeOptions o) : state_(std::make_unique<State>(std::move(o))) {
   if (opt.access_log) {
     http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
       // The path only: a query string may hold what someone searched for.
-      std::fprintf(stderr, "%s %s %s %d\n", req.remote_addr.c_str(), req.method.c_str(), req.path.c_str(),
-                   res.status);
+      std::fprintf(stderr, "%s %s %s %d\n", req.remote_addr.c_str(), req.method.c_str(), req.path.c_str(), res.status);
     });
   }
   add_page_routes(http, s.access);

@@ -26,14 +26,14 @@ namespace clipfind::server {
 struct ServeOptions {
   std::filesystem::path index_dir = "clipfind-index";
   std::string host = "127.0.0.1";
-  int port = 8080;              // 0: any free port (see port())
-  std::string token;            // required on /api/*; required to bind a non-loopback host
-  std::string model_dir;        // empty: the one the index was built with
+  int port = 8080;        // 0: any free port (see port())
+  std::string token;      // required on /api/*; required to bind a non-loopback host
+  std::string model_dir;  // empty: the one the index was built with
   clip::EngineOptions engine;
-  int http_threads = 32;        // connections served at once (one thread each, keep-alive included)
-  size_t max_batch = 32;        // queued text queries embedded per model call
+  int http_threads = 32;  // connections served at once (one thread each, keep-alive included)
+  size_t max_batch = 32;  // queued text queries embedded per model call
   int thumbnail_width = 320;
-  bool access_log = false;      // a line per request on stderr
+  bool access_log = false;  // a line per request on stderr
   Limits limits;
 };
 
@@ -47,10 +47,10 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   int port() const;
-  std::string url() const;       // http://HOST:PORT/
-  std::string summary() const;   // "N videos, M frames, model on DEVICE"
-  void run();                    // serves until stop(); throws if listening fails
-  void stop();                   // thread-safe; returns at once
+  std::string url() const;      // http://HOST:PORT/
+  std::string summary() const;  // "N videos, M frames, model on DEVICE"
+  void run();                   // serves until stop(); throws if listening fails
+  void stop();                  // thread-safe; returns at once
 
  private:
   struct State;

@@ -1,12 +1,12 @@
 #include "server/thumbnails.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <sstream>
-
-#include <unistd.h>
 
 #include "clip/image/image.h"
 #include "clip/image/preprocess.h"
@@ -48,8 +48,8 @@ std::string ThumbnailCache::get(const index::VideoRecord& v, bool is_image, doub
   char version[17];
   std::snprintf(version, sizeof version, "%016zx",
                 std::hash<std::string>{}(std::to_string(v.size) + ":" + std::to_string(v.mtime_ns)));
-  const std::string key = std::to_string(v.id) + "-" + std::to_string(ms) + "ms-w" + std::to_string(width_) + "-" +
-                          version;
+  const std::string key =
+      std::to_string(v.id) + "-" + std::to_string(ms) + "ms-w" + std::to_string(width_) + "-" + version;
   const fs::path file = dir_ / (key + ".jpg");
   if (keep) {
     std::string cached = read_file(file);
@@ -105,8 +105,8 @@ std::string ThumbnailCache::make(const index::VideoRecord& v, bool is_image, dou
     }
   }
   // Not kept (or the folder is read-only): encode through a private file.
-  const fs::path scratch = fs::temp_directory_path() / ("clipfind-thumb-" + std::to_string(::getpid()) + "-" +
-                                                        file.filename().string());
+  const fs::path scratch =
+      fs::temp_directory_path() / ("clipfind-thumb-" + std::to_string(::getpid()) + "-" + file.filename().string());
   video::write_jpeg(thumb, scratch, kJpegQuality);
   std::string bytes = read_file(scratch);
   fs::remove(scratch, ec);

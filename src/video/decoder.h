@@ -27,8 +27,8 @@ struct VideoInfo {
   double fps = 0.0;       // average frame rate; 0 when unknown
   int width = 0;          // upright, before any scaling
   int height = 0;
-  int rotation = 0;       // clockwise degrees applied
-  long decoded = 0;       // frames decoded (with --every, non-reference frames between samples are skipped)
+  int rotation = 0;  // clockwise degrees applied
+  long decoded = 0;  // frames decoded (with --every, non-reference frames between samples are skipped)
 };
 
 struct Frame {

@@ -124,9 +124,13 @@ clip::cuda::Yuv420Frame describe_frame(const AVFrame* f, int rotation) {
   }
   const auto* frames = reinterpret_cast<const AVHWFramesContext*>(f->hw_frames_ctx->data);
   clip::cuda::Yuv420Frame y;
-  if (frames->sw_format == AV_PIX_FMT_NV12) y.bit_depth = 8;
-  else if (frames->sw_format == AV_PIX_FMT_P010) y.bit_depth = 10;
-  else throw std::string("NVDEC output ") + (av_get_pix_fmt_name(frames->sw_format) ?: "?") + " is converted on the CPU only";
+  if (frames->sw_format == AV_PIX_FMT_NV12)
+    y.bit_depth = 8;
+  else if (frames->sw_format == AV_PIX_FMT_P010)
+    y.bit_depth = 10;
+  else
+    throw std::string("NVDEC output ") + (av_get_pix_fmt_name(frames->sw_format) ?: "?") +
+        " is converted on the CPU only";
   y.luma = f->data[0];
   y.luma_pitch = size_t(f->linesize[0]);
   y.chroma = f->data[1];
@@ -139,21 +143,39 @@ clip::cuda::Yuv420Frame describe_frame(const AVFrame* f, int rotation) {
   const detail::FrameColour colour = detail::frame_colour(f);
   switch (f->colorspace) {
     case AVCOL_SPC_RGB:
-    case AVCOL_SPC_BT709: y.matrix = clip::cuda::YuvMatrix::bt709; break;
+    case AVCOL_SPC_BT709:
+      y.matrix = clip::cuda::YuvMatrix::bt709;
+      break;
     case AVCOL_SPC_BT2020_NCL:
-    case AVCOL_SPC_BT2020_CL: y.matrix = clip::cuda::YuvMatrix::bt2020; break;
+    case AVCOL_SPC_BT2020_CL:
+      y.matrix = clip::cuda::YuvMatrix::bt2020;
+      break;
     case AVCOL_SPC_FCC:
     case AVCOL_SPC_SMPTE240M:
       throw std::string("colour matrix ") + av_color_space_name(f->colorspace) + " is converted on the CPU only";
-    default: y.matrix = clip::cuda::YuvMatrix::bt601; break;
+    default:
+      y.matrix = clip::cuda::YuvMatrix::bt601;
+      break;
   }
   y.full_range = colour.full_range;
   // Unspecified siting is H.264/HEVC's default, "left".
   switch (f->chroma_location) {
-    case AVCHROMA_LOC_CENTER: y.chroma_centred_x = true; y.chroma_centred_y = true; break;
-    case AVCHROMA_LOC_TOPLEFT: y.chroma_centred_x = false; y.chroma_centred_y = false; break;
-    case AVCHROMA_LOC_TOP: y.chroma_centred_x = true; y.chroma_centred_y = false; break;
-    default: y.chroma_centred_x = false; y.chroma_centred_y = true; break;
+    case AVCHROMA_LOC_CENTER:
+      y.chroma_centred_x = true;
+      y.chroma_centred_y = true;
+      break;
+    case AVCHROMA_LOC_TOPLEFT:
+      y.chroma_centred_x = false;
+      y.chroma_centred_y = false;
+      break;
+    case AVCHROMA_LOC_TOP:
+      y.chroma_centred_x = true;
+      y.chroma_centred_y = false;
+      break;
+    default:
+      y.chroma_centred_x = false;
+      y.chroma_centred_y = true;
+      break;
   }
   y.rotation = rotation;
   return y;

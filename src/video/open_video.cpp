@@ -71,8 +71,8 @@ OpenVideo::OpenVideo(const std::filesystem::path& path, int threads, bool keyfra
   if (keyframes_only) ctx_->skip_frame = AVDISCARD_NONKEY;
   if (configure) configure(ctx_.get());
   if ((rc = avcodec_open2(ctx_.get(), codec, nullptr)) < 0) fail("cannot open decoder", rc);
-  rotation_ = clockwise_degrees(reinterpret_cast<const int32_t*>(
-      av_stream_get_side_data(stream_, AV_PKT_DATA_DISPLAYMATRIX, nullptr)));
+  rotation_ = clockwise_degrees(
+      reinterpret_cast<const int32_t*>(av_stream_get_side_data(stream_, AV_PKT_DATA_DISPLAYMATRIX, nullptr)));
   start_ = stream_->start_time != AV_NOPTS_VALUE ? stream_->start_time : 0;
   frame_.reset(av_frame_alloc());
   packet_.reset(av_packet_alloc());
@@ -90,8 +90,10 @@ VideoInfo OpenVideo::info() const {
   i.height = swap ? ctx_->width : ctx_->height;
   i.rotation = rotation_;
   if (stream_->avg_frame_rate.num > 0 && stream_->avg_frame_rate.den > 0) i.fps = av_q2d(stream_->avg_frame_rate);
-  if (stream_->duration != AV_NOPTS_VALUE) i.duration = double(stream_->duration) * av_q2d(stream_->time_base);
-  else if (fmt_->duration != AV_NOPTS_VALUE) i.duration = double(fmt_->duration) / AV_TIME_BASE;
+  if (stream_->duration != AV_NOPTS_VALUE)
+    i.duration = double(stream_->duration) * av_q2d(stream_->time_base);
+  else if (fmt_->duration != AV_NOPTS_VALUE)
+    i.duration = double(fmt_->duration) / AV_TIME_BASE;
   return i;
 }
 
@@ -163,8 +165,8 @@ clip::Image OpenVideo::to_rgb(const AVFrame* f, int max_short_side) {
   }
   // Bicubic widens its filter when shrinking, so big downscales stay antialiased.
   SwsContext* before = sws_.get();
-  sws_.reset(sws_getCachedContext(sws_.release(), f->width, f->height, AVPixelFormat(f->format), w, h,
-                                  AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr));
+  sws_.reset(sws_getCachedContext(sws_.release(), f->width, f->height, AVPixelFormat(f->format), w, h, AV_PIX_FMT_RGB24,
+                                  SWS_BICUBIC, nullptr, nullptr, nullptr));
   if (!sws_) throw Error(path_.string() + ": cannot convert pixel format to RGB");
   // The stream's own matrix and range (swscale assumes BT.601 otherwise),
   // as the GPU conversion uses them.
@@ -223,8 +225,12 @@ VideoInfo sample_frames(OpenVideo& v, const SamplingOptions& sampling, const std
     t = std::max(t, 0.0);
     bool keep = false;
     switch (sampling.mode) {
-      case Sampling::every: keep = every.keep(t); break;
-      case Sampling::keyframes: keep = true; break;  // only key frames get here
+      case Sampling::every:
+        keep = every.keep(t);
+        break;
+      case Sampling::keyframes:
+        keep = true;
+        break;  // only key frames get here
       case Sampling::scenes:
         v.thumbnail(f, thumb);
         keep = scenes.keep(thumb);
@@ -236,8 +242,8 @@ VideoInfo sample_frames(OpenVideo& v, const SamplingOptions& sampling, const std
   VideoInfo info = v.info();
   info.decoded = v.decoded();
   if (v.decoded() == 0 && !(stop && stop->load())) {
-    throw Error(v.path().string() + (v.bad_packets() ? ": damaged: no frame could be decoded"
-                                                     : ": the video stream has no frames"));
+    throw Error(v.path().string() +
+                (v.bad_packets() ? ": damaged: no frame could be decoded" : ": the video stream has no frames"));
   }
   if (info.duration <= 0.0 && last_time > 0.0) info.duration = last_time;
   return info;

@@ -18,12 +18,24 @@ extern "C" {
 
 namespace clipfind::video::detail {
 
-struct FormatCloser { void operator()(AVFormatContext* f) const { avformat_close_input(&f); } };
-struct CodecFreer { void operator()(AVCodecContext* c) const { avcodec_free_context(&c); } };
-struct FrameFreer { void operator()(AVFrame* f) const { av_frame_free(&f); } };
-struct PacketFreer { void operator()(AVPacket* p) const { av_packet_free(&p); } };
-struct SwsFreer { void operator()(SwsContext* s) const { sws_freeContext(s); } };
-struct BufferUnref { void operator()(AVBufferRef* b) const { av_buffer_unref(&b); } };
+struct FormatCloser {
+  void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
+};
+struct CodecFreer {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct FrameFreer {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct PacketFreer {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct SwsFreer {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+struct BufferUnref {
+  void operator()(AVBufferRef* b) const { av_buffer_unref(&b); }
+};
 
 std::string av_error(int code);
 

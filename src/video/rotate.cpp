@@ -30,9 +30,16 @@ clip::Image rotate_clockwise(const clip::Image& in, int degrees) {
   for (int y = 0; y < out.height; ++y) {
     for (int x = 0; x < out.width; ++x) {
       int sx, sy;  // source pixel for out(x, y)
-      if (degrees == 90) { sx = y; sy = h - 1 - x; }
-      else if (degrees == 270) { sx = w - 1 - y; sy = x; }
-      else { sx = w - 1 - x; sy = h - 1 - y; }
+      if (degrees == 90) {
+        sx = y;
+        sy = h - 1 - x;
+      } else if (degrees == 270) {
+        sx = w - 1 - y;
+        sy = x;
+      } else {
+        sx = w - 1 - x;
+        sy = h - 1 - y;
+      }
       std::memcpy(&out.rgb[(size_t(y) * out.width + x) * 3], &in.rgb[(size_t(sy) * w + sx) * 3], 3);
     }
   }

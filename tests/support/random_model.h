@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "clip/backend.h"
-#include "clip/model/config.h"
 #include "clip/error.h"
+#include "clip/model/config.h"
 #include "clip/model/weights.h"
 
 namespace clip::testing {

@@ -25,8 +25,7 @@ struct HeadTiles {
   float* scores;  // [kRows][seq_pad]
 };
 
-void load_keys_values(const float* qkv, int64_t row_stride, int64_t k_off, int64_t v_off,
-                      HeadTiles& t) {
+void load_keys_values(const float* qkv, int64_t row_stride, int64_t k_off, int64_t v_off, HeadTiles& t) {
   std::fill(t.kt, t.kt + int64_t(t.dim_pad) * t.seq_pad, 0.f);
   std::fill(t.v, t.v + int64_t(t.seq_pad) * t.dim_pad, 0.f);
   for (int j = 0; j < t.seq; ++j) {
@@ -82,8 +81,8 @@ float* AttentionScratch::get(int thread, size_t floats) {
   return buffers_[thread].data();
 }
 
-void attention(const float* qkv, const AttentionShape& s, const int32_t* query_pos, float* out,
-               ThreadPool& pool, AttentionScratch& scratch) {
+void attention(const float* qkv, const AttentionShape& s, const int32_t* query_pos, float* out, ThreadPool& pool,
+               AttentionScratch& scratch) {
   const int hidden = s.hidden();
   const int64_t row_stride = 3 * int64_t(hidden);
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
@@ -100,34 +99,38 @@ void attention(const float* qkv, const AttentionShape& s, const int32_t* query_p
   const int64_t work = std::max<int64_t>(1, queries * s.seq * s.head_dim * 2);
   pool.parallel_for(int64_t(s.batch) * s.heads, std::max<int64_t>(1, 65536 / work),
                     [&](int thread, int64_t begin, int64_t end) {
-    float* buf = scratch.get(thread, tile_floats);
-    HeadTiles t{s.seq, seq_pad, s.head_dim, dim_pad, buf, buf + int64_t(dim_pad) * seq_pad,
-                buf + 2 * int64_t(dim_pad) * seq_pad,
-                buf + 2 * int64_t(dim_pad) * seq_pad + kRows * dim_pad};
-    std::fill(t.q, t.q + kRows * dim_pad, 0.f);
-    for (int64_t task = begin; task < end; ++task) {
-      const int b = static_cast<int>(task / s.heads), h = static_cast<int>(task % s.heads);
-      const float* item = qkv + int64_t(b) * s.seq * row_stride;
-      const int64_t q_off = int64_t(h) * s.head_dim;
-      load_keys_values(item, row_stride, hidden + q_off, 2 * hidden + q_off, t);
+                      float* buf = scratch.get(thread, tile_floats);
+                      HeadTiles t{s.seq,
+                                  seq_pad,
+                                  s.head_dim,
+                                  dim_pad,
+                                  buf,
+                                  buf + int64_t(dim_pad) * seq_pad,
+                                  buf + 2 * int64_t(dim_pad) * seq_pad,
+                                  buf + 2 * int64_t(dim_pad) * seq_pad + kRows * dim_pad};
+                      std::fill(t.q, t.q + kRows * dim_pad, 0.f);
+                      for (int64_t task = begin; task < end; ++task) {
+                        const int b = static_cast<int>(task / s.heads), h = static_cast<int>(task % s.heads);
+                        const float* item = qkv + int64_t(b) * s.seq * row_stride;
+                        const int64_t q_off = int64_t(h) * s.head_dim;
+                        load_keys_values(item, row_stride, hidden + q_off, 2 * hidden + q_off, t);
 
-      // Which queries: all positions, or the one pooled position.
-      const int first = query_pos ? query_pos[b] : 0;
-      const int count = query_pos ? 1 : s.seq;
-      for (int i0 = first; i0 < first + count; i0 += kRows) {
-        const int rows = std::min(kRows, first + count - i0);
-        int visible[kRows];
-        for (int r = 0; r < rows; ++r) {
-          const float* q = item + int64_t(i0 + r) * row_stride + q_off;
-          for (int c = 0; c < s.head_dim; ++c) t.q[r * dim_pad + c] = q[c] * scale;
-          visible[r] = s.causal ? i0 + r + 1 : s.seq;
-        }
-        const int64_t out_base = query_pos ? b : int64_t(b) * s.seq + i0;
-        attend_rows(t, rows, visible,
-                    [&](int r) { return out + (out_base + r) * hidden + q_off; });
-      }
-    }
-  });
+                        // Which queries: all positions, or the one pooled position.
+                        const int first = query_pos ? query_pos[b] : 0;
+                        const int count = query_pos ? 1 : s.seq;
+                        for (int i0 = first; i0 < first + count; i0 += kRows) {
+                          const int rows = std::min(kRows, first + count - i0);
+                          int visible[kRows];
+                          for (int r = 0; r < rows; ++r) {
+                            const float* q = item + int64_t(i0 + r) * row_stride + q_off;
+                            for (int c = 0; c < s.head_dim; ++c) t.q[r * dim_pad + c] = q[c] * scale;
+                            visible[r] = s.causal ? i0 + r + 1 : s.seq;
+                          }
+                          const int64_t out_base = query_pos ? b : int64_t(b) * s.seq + i0;
+                          attend_rows(t, rows, visible, [&](int r) { return out + (out_base + r) * hidden + q_off; });
+                        }
+                      }
+                    });
 }
 
 }  // namespace clip::cpu

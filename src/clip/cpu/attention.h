@@ -34,7 +34,7 @@ class AttentionScratch {
 // query_pos[b] (keys and values still cover the whole sequence); out then has
 // `batch` rows. The backend uses this in the last layer, where only the
 // pooled token's output matters.
-void attention(const float* qkv, const AttentionShape& shape, const int32_t* query_pos,
-               float* out, ThreadPool& pool, AttentionScratch& scratch);
+void attention(const float* qkv, const AttentionShape& shape, const int32_t* query_pos, float* out, ThreadPool& pool,
+               AttentionScratch& scratch);
 
 }  // namespace clip::cpu

@@ -44,8 +44,8 @@ Norm copy_norm(const NormWeights& w, int64_t hidden, const std::string& what) {
 
 Linear projection(CpuContext& ctx, const LinearWeights& w, int64_t hidden, const std::string& what) {
   if (w.weight.shape.size() != 2 || w.weight.dim(1) != hidden)
-    throw Error("cpu backend: " + what + " has shape " + shape_str(w.weight.shape) +
-                ", expected [projection_dim, " + std::to_string(hidden) + "]");
+    throw Error("cpu backend: " + what + " has shape " + shape_str(w.weight.shape) + ", expected [projection_dim, " +
+                std::to_string(hidden) + "]");
   return Linear(ctx.gemm, w.weight.ptr(), nullptr, w.weight.dim(0), hidden);
 }
 
@@ -62,8 +62,8 @@ class VisionTower {
     image_ = cfg.image_size;
     grid_ = image_ / patch_;
     if (grid_ <= 0)
-      throw Error("cpu backend: image_size " + std::to_string(image_) +
-                  " is smaller than the patch size " + std::to_string(patch_));
+      throw Error("cpu backend: image_size " + std::to_string(image_) + " is smaller than the patch size " +
+                  std::to_string(patch_));
     const int64_t h = hidden_, tokens = int64_t(grid_) * grid_ + 1;
     expect_shape(w.class_embedding, {h}, "vision class_embedding");
     expect_shape(w.position_embedding, {tokens, h}, "vision position_embedding.weight");
@@ -78,11 +78,9 @@ class VisionTower {
   }
 
   Tensor encode(CpuContext& ctx, const Tensor& pixels) const {
-    if (pixels.shape.size() != 4 || pixels.dim(1) != channels_ || pixels.dim(2) != image_ ||
-        pixels.dim(3) != image_)
+    if (pixels.shape.size() != 4 || pixels.dim(1) != channels_ || pixels.dim(2) != image_ || pixels.dim(3) != image_)
       throw Error("cpu backend: pixels have shape " + shape_str(pixels.shape) + ", expected [n, " +
-                  std::to_string(channels_) + ", " + std::to_string(image_) + ", " +
-                  std::to_string(image_) + "]");
+                  std::to_string(channels_) + ", " + std::to_string(image_) + ", " + std::to_string(image_) + "]");
     const int64_t n = pixels.dim(0);
     Tensor out({n, projection_.out_features()});
     const int64_t seq = int64_t(grid_) * grid_ + 1;
@@ -90,8 +88,7 @@ class VisionTower {
     const int64_t image_floats = int64_t(channels_) * image_ * image_;
     for (int64_t first = 0; first < n; first += per_pass) {
       const int count = static_cast<int>(std::min(per_pass, n - first));
-      run(ctx, pixels.ptr() + first * image_floats, count,
-          out.ptr() + first * projection_.out_features());
+      run(ctx, pixels.ptr() + first * image_floats, count, out.ptr() + first * projection_.out_features());
     }
     return out;
   }
@@ -123,10 +120,8 @@ class VisionTower {
 
     const std::vector<int32_t> class_token(batch, 0);
     float* pooled = grow(ctx.pooled_x, batch * H);
-    encoder_.forward(ctx, h, batch, static_cast<int>(seq), /*causal=*/false, class_token.data(),
-                     pooled);
-    cpu::layer_norm(pooled, batch, H, post_ln_.weight.data(), post_ln_.bias.data(), eps_, pooled,
-                    pool);
+    encoder_.forward(ctx, h, batch, static_cast<int>(seq), /*causal=*/false, class_token.data(), pooled);
+    cpu::layer_norm(pooled, batch, H, post_ln_.weight.data(), post_ln_.bias.data(), eps_, pooled, pool);
     projection_.forward(ctx.gemm, pool, pooled, batch, out, Epilogue::Store);
   }
 
@@ -150,9 +145,8 @@ class TextTower {
     hidden_ = static_cast<int>(tok.dim(1));
     const Tensor& pos = w.position_embedding;
     if (pos.shape.size() != 2 || pos.dim(1) != hidden_)
-      throw Error("cpu backend: text position_embedding.weight has shape " +
-                  shape_str(pos.shape) + ", expected [max_positions, " +
-                  std::to_string(hidden_) + "]");
+      throw Error("cpu backend: text position_embedding.weight has shape " + shape_str(pos.shape) +
+                  ", expected [max_positions, " + std::to_string(hidden_) + "]");
     max_positions_ = pos.dim(0);
     token_embedding_ = tok.data;
     position_embedding_ = pos.data;
@@ -170,8 +164,8 @@ class TextTower {
     const int64_t per_pass = std::max<int64_t>(1, kMaxRowsPerPass / std::max<int64_t>(seq, 1));
     for (int64_t first = 0; first < batch.count; first += per_pass) {
       const int count = static_cast<int>(std::min<int64_t>(per_pass, batch.count - first));
-      run(ctx, batch.ids.data() + first * seq, batch.pool_at.data() + first, count,
-          static_cast<int>(seq), out.ptr() + first * dim);
+      run(ctx, batch.ids.data() + first * seq, batch.pool_at.data() + first, count, static_cast<int>(seq),
+          out.ptr() + first * dim);
     }
     return out;
   }
@@ -179,12 +173,11 @@ class TextTower {
  private:
   void check(const TextBatch& b) const {
     if (b.count < 0 || b.seq_len < 1 || b.seq_len > max_positions_)
-      throw Error("cpu backend: text batch has seq_len " + std::to_string(b.seq_len) +
-                  ", expected 1.." + std::to_string(max_positions_));
+      throw Error("cpu backend: text batch has seq_len " + std::to_string(b.seq_len) + ", expected 1.." +
+                  std::to_string(max_positions_));
     if (b.ids.size() != size_t(b.count) * b.seq_len || b.pool_at.size() != size_t(b.count))
       throw Error("cpu backend: text batch of " + std::to_string(b.count) + " texts has " +
-                  std::to_string(b.ids.size()) + " ids and " + std::to_string(b.pool_at.size()) +
-                  " pool positions");
+                  std::to_string(b.ids.size()) + " ids and " + std::to_string(b.pool_at.size()) + " pool positions");
     for (int32_t id : b.ids)
       if (id < 0 || id >= vocab_)
         throw Error("cpu backend: token id " + std::to_string(id) + " is outside the vocabulary (" +
@@ -195,8 +188,7 @@ class TextTower {
                     std::to_string(b.seq_len - 1));
   }
 
-  void run(CpuContext& ctx, const int32_t* ids, const int32_t* pool_at, int batch, int seq,
-           float* out) const {
+  void run(CpuContext& ctx, const int32_t* ids, const int32_t* pool_at, int batch, int seq, float* out) const {
     cpu::ThreadPool& pool = ctx.pool;
     const int64_t H = hidden_;
     float* h = grow(hidden_states_, int64_t(batch) * seq * H);
@@ -209,8 +201,7 @@ class TextTower {
     });
     float* pooled = grow(ctx.pooled_x, int64_t(batch) * H);
     encoder_.forward(ctx, h, batch, seq, /*causal=*/true, pool_at, pooled);
-    cpu::layer_norm(pooled, batch, H, final_ln_.weight.data(), final_ln_.bias.data(), eps_,
-                    pooled, pool);
+    cpu::layer_norm(pooled, batch, H, final_ln_.weight.data(), final_ln_.bias.data(), eps_, pooled, pool);
     projection_.forward(ctx.gemm, pool, pooled, batch, out, Epilogue::Store);
   }
 
@@ -226,8 +217,7 @@ class TextTower {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const ClipConfig& config, const ModelWeights& weights, int threads)
-      : ctx_(threads) {
+  CpuBackend(const ClipConfig& config, const ModelWeights& weights, int threads) : ctx_(threads) {
     if (weights.vision) {
       if (!config.vision) throw Error("cpu backend: vision weights without a vision config");
       vision_.emplace(ctx_, *config.vision, *weights.vision);
@@ -238,9 +228,7 @@ class CpuBackend final : public Backend {
     }
   }
 
-  std::string name() const override {
-    return "cpu (oneDNN, " + std::to_string(ctx_.pool.size()) + " threads)";
-  }
+  std::string name() const override { return "cpu (oneDNN, " + std::to_string(ctx_.pool.size()) + " threads)"; }
   std::string device() const override { return "cpu"; }
   Precision precision() const override { return Precision::FP32; }
 

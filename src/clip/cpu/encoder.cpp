@@ -22,28 +22,26 @@ std::vector<float> copy_of(const Tensor& t) { return t.data; }
 
 void expect_shape(const Tensor& t, const std::vector<int64_t>& shape, const std::string& what) {
   if (t.shape != shape)
-    throw Error("cpu backend: " + what + " has shape " + shape_str(t.shape) + ", expected " +
-                shape_str(shape));
+    throw Error("cpu backend: " + what + " has shape " + shape_str(t.shape) + ", expected " + shape_str(shape));
 }
 
-CpuContext::CpuContext(int threads)
-    : pool(resolve_threads(threads), gemm_thread_init), gemm(pool.size()) {}
+CpuContext::CpuContext(int threads) : pool(resolve_threads(threads), gemm_thread_init), gemm(pool.size()) {}
 
 float* grow(std::vector<float>& v, size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
 }
 
-Encoder::Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers,
-                 const TowerConfig& config, int hidden, const std::string& tower)
+Encoder::Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config, int hidden,
+                 const std::string& tower)
     : hidden_(hidden), heads_(config.num_heads), eps_(config.layer_norm_eps) {
   if (heads_ <= 0 || hidden_ % heads_ != 0)
     throw Error("cpu backend: " + tower + " hidden size " + std::to_string(hidden_) +
                 " is not divisible by num_attention_heads " + std::to_string(heads_));
   act_ = config.activation == Activation::Gelu ? Epilogue::Gelu : Epilogue::QuickGelu;
   if (!layers.empty() && layers[0].fc1.weight.shape.size() != 2)
-    throw Error("cpu backend: " + tower + " layer 0 fc1.weight has shape " +
-                shape_str(layers[0].fc1.weight.shape) + ", expected [intermediate, hidden]");
+    throw Error("cpu backend: " + tower + " layer 0 fc1.weight has shape " + shape_str(layers[0].fc1.weight.shape) +
+                ", expected [intermediate, hidden]");
   intermediate_ = layers.empty() ? 0 : static_cast<int>(layers[0].fc1.weight.dim(0));
   const int64_t h = hidden_, inter = intermediate_;
 
@@ -87,8 +85,8 @@ Encoder::Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers,
   }
 }
 
-void Encoder::forward(CpuContext& ctx, float* h, int batch, int seq, bool causal,
-                      const int32_t* pool_pos, float* pooled) const {
+void Encoder::forward(CpuContext& ctx, float* h, int batch, int seq, bool causal, const int32_t* pool_pos,
+                      float* pooled) const {
   ThreadPool& pool = ctx.pool;
   const int64_t rows = int64_t(batch) * seq, H = hidden_;
   float* x = grow(ctx.x, rows * H);
@@ -111,8 +109,7 @@ void Encoder::forward(CpuContext& ctx, float* h, int batch, int seq, bool causal
   }
 
   // Only the pooled tokens' rows leave the encoder.
-  for (int b = 0; b < batch; ++b)
-    std::copy_n(h + (int64_t(b) * seq + pool_pos[b]) * H, H, pooled + b * H);
+  for (int b = 0; b < batch; ++b) std::copy_n(h + (int64_t(b) * seq + pool_pos[b]) * H, H, pooled + b * H);
   if (layers_.empty()) return;
 
   // Last layer: every token still provides keys and values, but queries,

@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "clip/model/config.h"
 #include "clip/cpu/attention.h"
 #include "clip/cpu/gemm.h"
 #include "clip/cpu/thread_pool.h"
+#include "clip/model/config.h"
 #include "clip/model/weights.h"
 
 namespace clip::cpu {
@@ -34,8 +34,8 @@ class Encoder {
  public:
   Encoder() = default;
   // tower: "text" or "vision", for error messages. Checks every tensor's shape.
-  Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config,
-          int hidden, const std::string& tower);
+  Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config, int hidden,
+          const std::string& tower);
 
   int hidden() const { return hidden_; }
 
@@ -44,8 +44,8 @@ class Encoder {
   // item b (before the tower's final LayerNorm). The last layer runs its
   // attention output, MLP and residuals only for those tokens: nothing else
   // reaches the embeddings.
-  void forward(CpuContext& ctx, float* h, int batch, int seq, bool causal,
-               const int32_t* pool_pos, float* pooled) const;
+  void forward(CpuContext& ctx, float* h, int batch, int seq, bool causal, const int32_t* pool_pos,
+               float* pooled) const;
 
  private:
   struct Layer {

@@ -43,9 +43,7 @@ class SerialOmpScope {
   int saved_;
 };
 
-dnnl::memory::desc dense(int64_t rows, int64_t cols) {
-  return dnnl::memory::desc({rows, cols}, dt::f32, tag::ab);
-}
+dnnl::memory::desc dense(int64_t rows, int64_t cols) { return dnnl::memory::desc({rows, cols}, dt::f32, tag::ab); }
 
 struct Layout {
   tag format;
@@ -58,11 +56,9 @@ struct Layout {
 // "ba" (W exactly as stored) is the fallback if it ever wants something else.
 Layout choose_layout(const dnnl::engine& eng, int64_t out, int64_t in) {
   const dnnl::matmul::primitive_desc probe(
-      dnnl::matmul::desc(dense(64, in), dnnl::memory::desc({in, out}, dt::f32, tag::any),
-                         dense(64, out)),
-      eng);
-  for (Layout l : {Layout{tag::BA16a64b, 64}, Layout{tag::BA16a48b, 48}, Layout{tag::BA16a32b, 32},
-                   Layout{tag::BA16a16b, 16}})
+      dnnl::matmul::desc(dense(64, in), dnnl::memory::desc({in, out}, dt::f32, tag::any), dense(64, out)), eng);
+  for (Layout l :
+       {Layout{tag::BA16a64b, 64}, Layout{tag::BA16a48b, 48}, Layout{tag::BA16a32b, 32}, Layout{tag::BA16a16b, 16}})
     if (probe.weights_desc() == dnnl::memory::desc({in, out}, dt::f32, l.format)) return l;
   return {tag::ba, 1};
 }
@@ -71,14 +67,12 @@ Layout choose_layout(const dnnl::engine& eng, int64_t out, int64_t in) {
 
 void gemm_thread_init() { omp_set_num_threads(1); }
 
-GemmContext::GemmContext(int threads)
-    : threads_(threads < 1 ? 1 : threads), engine_(dnnl::engine::kind::cpu, 0) {
+GemmContext::GemmContext(int threads) : threads_(threads < 1 ? 1 : threads), engine_(dnnl::engine::kind::cpu, 0) {
   for (int t = 0; t < threads_; ++t) streams_.emplace_back(engine_);
   thread_state_.resize(threads_);
 }
 
-const GemmContext::Primitive& GemmContext::primitive(int64_t m, int64_t n, int64_t k, bool bias,
-                                                     Epilogue ep,
+const GemmContext::Primitive& GemmContext::primitive(int64_t m, int64_t n, int64_t k, bool bias, Epilogue ep,
                                                      const dnnl::memory::desc& weights) {
   std::lock_guard<std::mutex> lock(mutex_);
   const Key key{m, n, k, bias, static_cast<int>(ep)};
@@ -103,16 +97,13 @@ const GemmContext::Primitive& GemmContext::primitive(int64_t m, int64_t n, int64
   // Each thread brings its own scratchpad: the library's shared one is not
   // safe with two matmuls running at once.
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const dnnl::matmul::desc desc =
-      bias ? dnnl::matmul::desc(dense(m, k), weights, dense(1, n), dense(m, n))
-           : dnnl::matmul::desc(dense(m, k), weights, dense(m, n));
+  const dnnl::matmul::desc desc = bias ? dnnl::matmul::desc(dense(m, k), weights, dense(1, n), dense(m, n))
+                                       : dnnl::matmul::desc(dense(m, k), weights, dense(m, n));
   const dnnl::matmul::primitive_desc pd(desc, attr, engine_);
-  return primitives_.emplace(key, Primitive{dnnl::matmul(pd), pd.scratchpad_desc()})
-      .first->second;
+  return primitives_.emplace(key, Primitive{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
 }
 
-Linear::Linear(GemmContext& ctx, const float* weight, const float* bias, int64_t out, int64_t in)
-    : out_(out), in_(in) {
+Linear::Linear(GemmContext& ctx, const float* weight, const float* bias, int64_t out, int64_t in) : out_(out), in_(in) {
   SerialOmpScope serial;
   const dnnl::engine& eng = ctx.engine();
   const Layout layout = choose_layout(eng, out, in);
@@ -120,8 +111,7 @@ Linear::Linear(GemmContext& ctx, const float* weight, const float* bias, int64_t
   layout_block_ = layout.block;
 
   // W [out, in] row-major is the [in, out] matrix in "ba" order.
-  dnnl::memory plain(dnnl::memory::desc({in, out}, dt::f32, tag::ba), eng,
-                     const_cast<float*>(weight));
+  dnnl::memory plain(dnnl::memory::desc({in, out}, dt::f32, tag::ba), eng, const_cast<float*>(weight));
   weights_ = dnnl::memory(dnnl::memory::desc({in, out}, dt::f32, layout_), eng);
   dnnl::stream stream(eng);
   dnnl::reorder(plain, weights_).execute(stream, plain, weights_);
@@ -135,11 +125,9 @@ Linear::Linear(GemmContext& ctx, const float* weight, const float* bias, int64_t
   // Column blocks of whole layout blocks (and at least 64 columns, so each
   // stays an efficient GEMM).
   const int64_t align = std::max<int64_t>(layout_block_, 16);
-  const int64_t wanted = (out + kColumnBlocksPerThread * ctx.threads() - 1) /
-                         (kColumnBlocksPerThread * ctx.threads());
+  const int64_t wanted = (out + kColumnBlocksPerThread * ctx.threads() - 1) / (kColumnBlocksPerThread * ctx.threads());
   const int64_t width = std::max<int64_t>(64, (wanted + align - 1) / align * align);
-  for (int64_t b = 0; b < out; b += width)
-    blocks_.push_back(columns(ctx, b, std::min(out, b + width)));
+  for (int64_t b = 0; b < out; b += width) blocks_.push_back(columns(ctx, b, std::min(out, b + width)));
 }
 
 Linear::Columns Linear::columns(GemmContext& ctx, int64_t begin, int64_t end) {
@@ -149,40 +137,33 @@ Linear::Columns Linear::columns(GemmContext& ctx, int64_t begin, int64_t end) {
   if (end <= begin) return c;
   // Offset of column `begin`: whole column blocks, strides[1] floats each.
   const int64_t block_stride = weights_.get_desc().data.format_desc.blocking.strides[1];
-  if (begin % layout_block_ != 0)
-    throw Error("cpu backend: GEMM column block not aligned to the weight layout");
-  float* base =
-      static_cast<float*>(weights_.get_data_handle()) + begin / layout_block_ * block_stride;
-  c.weights = dnnl::memory(dnnl::memory::desc({in_, end - begin}, dt::f32, layout_), ctx.engine(),
-                           base);
+  if (begin % layout_block_ != 0) throw Error("cpu backend: GEMM column block not aligned to the weight layout");
+  float* base = static_cast<float*>(weights_.get_data_handle()) + begin / layout_block_ * block_stride;
+  c.weights = dnnl::memory(dnnl::memory::desc({in_, end - begin}, dt::f32, layout_), ctx.engine(), base);
   if (bias_)
-    c.bias = dnnl::memory(dense(1, end - begin), ctx.engine(),
-                          static_cast<float*>(bias_.get_data_handle()) + begin);
+    c.bias = dnnl::memory(dense(1, end - begin), ctx.engine(), static_cast<float*>(bias_.get_data_handle()) + begin);
   return c;
 }
 
-void Linear::run(GemmContext& ctx, int thread, const Columns& c, const float* x, int64_t rows,
-                 float* y, Epilogue ep) const {
+void Linear::run(GemmContext& ctx, int thread, const Columns& c, const float* x, int64_t rows, float* y,
+                 Epilogue ep) const {
   const GemmContext::Primitive& prim =
       ctx.primitive(rows, c.end - c.begin, in_, bool(c.bias), ep, c.weights.get_desc());
   const dnnl::engine& eng = ctx.engine();
   std::vector<uint8_t>& pad = ctx.thread_state_[thread].scratchpad;
   if (pad.size() < prim.scratchpad.get_size()) pad.resize(prim.scratchpad.get_size());
-  std::unordered_map<int, dnnl::memory> args{
-      {DNNL_ARG_SRC, dnnl::memory(dense(rows, in_), eng, const_cast<float*>(x))},
-      {DNNL_ARG_WEIGHTS, c.weights},
-      {DNNL_ARG_DST, dnnl::memory(dense(rows, c.end - c.begin), eng, y)},
-      {DNNL_ARG_SCRATCHPAD, dnnl::memory(prim.scratchpad, eng, pad.data())}};
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(dense(rows, in_), eng, const_cast<float*>(x))},
+                                             {DNNL_ARG_WEIGHTS, c.weights},
+                                             {DNNL_ARG_DST, dnnl::memory(dense(rows, c.end - c.begin), eng, y)},
+                                             {DNNL_ARG_SCRATCHPAD, dnnl::memory(prim.scratchpad, eng, pad.data())}};
   if (c.bias) args.emplace(DNNL_ARG_BIAS, c.bias);
   prim.matmul.execute(ctx.streams_[thread], args);
 }
 
-void Linear::forward(GemmContext& ctx, ThreadPool& pool, const float* x, int64_t rows, float* y,
-                     Epilogue ep) const {
+void Linear::forward(GemmContext& ctx, ThreadPool& pool, const float* x, int64_t rows, float* y, Epilogue ep) const {
   if (rows <= 0 || out_ == 0) return;
   const int threads = ctx.threads();
-  if (pool.size() != threads)
-    throw Error("cpu backend: GEMM context and thread pool disagree on the thread count");
+  if (pool.size() != threads) throw Error("cpu backend: GEMM context and thread pool disagree on the thread count");
   SerialOmpScope serial;
 
   // Primitives are created (JIT-compiled the first time a shape is seen) on
@@ -190,14 +171,12 @@ void Linear::forward(GemmContext& ctx, ThreadPool& pool, const float* x, int64_t
   if (threads == 1 || rows >= kMinRowsPerThread * threads) {
     // Blocks of at most 128 rows (the kernel is at full speed from 64),
     // the same number for every thread so that none is left with one more.
-    const int64_t tasks_per_thread =
-        (rows + threads * kMaxRowsPerTask - 1) / (threads * kMaxRowsPerTask);
+    const int64_t tasks_per_thread = (rows + threads * kMaxRowsPerTask - 1) / (threads * kMaxRowsPerTask);
     const int64_t tasks = threads * tasks_per_thread;
     const int64_t chunk = threads == 1 ? rows : (rows + tasks - 1) / tasks;
     const int64_t chunks = (rows + chunk - 1) / chunk;
     ctx.primitive(std::min(rows, chunk), out_, in_, bool(bias_), ep, all_.weights.get_desc());
-    if (rows % chunk)
-      ctx.primitive(rows % chunk, out_, in_, bool(bias_), ep, all_.weights.get_desc());
+    if (rows % chunk) ctx.primitive(rows % chunk, out_, in_, bool(bias_), ep, all_.weights.get_desc());
     pool.run(chunks, [&](int64_t c, int thread) {
       const int64_t r0 = c * chunk, r1 = std::min(rows, r0 + chunk);
       run(ctx, thread, all_, x + r0 * in_, r1 - r0, y + r0 * out_, ep);

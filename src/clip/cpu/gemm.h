@@ -24,12 +24,11 @@
 // post-ops, applied while the output tile is still in registers.
 #pragma once
 #include <cstdint>
+#include <dnnl.hpp>
 #include <map>
 #include <mutex>
 #include <tuple>
 #include <vector>
-
-#include <dnnl.hpp>
 
 #include "clip/cpu/thread_pool.h"
 
@@ -90,8 +89,7 @@ class Linear {
   int64_t in_features() const { return in_; }
 
   // x: [rows, in], y: [rows, out], both dense. Runs on all pool threads.
-  void forward(GemmContext& ctx, ThreadPool& pool, const float* x, int64_t rows, float* y,
-               Epilogue ep) const;
+  void forward(GemmContext& ctx, ThreadPool& pool, const float* x, int64_t rows, float* y, Epilogue ep) const;
 
  private:
   // Columns [begin, end) of the packed weights as a matrix of their own.
@@ -100,16 +98,15 @@ class Linear {
     dnnl::memory weights, bias;  // views into weights_ / bias_
   };
   Columns columns(GemmContext& ctx, int64_t begin, int64_t end);
-  void run(GemmContext& ctx, int thread, const Columns& c, const float* x, int64_t rows, float* y,
-           Epilogue ep) const;
+  void run(GemmContext& ctx, int thread, const Columns& c, const float* x, int64_t rows, float* y, Epilogue ep) const;
 
   int64_t out_ = 0, in_ = 0;
   dnnl::memory weights_;  // [in, out] packed
   dnnl::memory bias_;     // [1, out], or empty
   dnnl::memory::format_tag layout_ = dnnl::memory::format_tag::undef;
-  int64_t layout_block_ = 1;  // columns per contiguous block of the layout
-  Columns all_;                   // every column: the row-split path
-  std::vector<Columns> blocks_;   // column blocks: the column-split path
+  int64_t layout_block_ = 1;     // columns per contiguous block of the layout
+  Columns all_;                  // every column: the row-split path
+  std::vector<Columns> blocks_;  // column blocks: the column-split path
 };
 
 }  // namespace clip::cpu

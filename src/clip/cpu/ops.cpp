@@ -8,8 +8,7 @@
 
 namespace clip::cpu {
 
-void layer_norm_row(const float* x, int64_t dim, const float* gamma, const float* beta,
-                    float eps, float* y) {
+void layer_norm_row(const float* x, int64_t dim, const float* gamma, const float* beta, float eps, float* y) {
   // Two passes (mean, then squared deviations): rows are at most a few
   // thousand values, so this costs little and avoids E[x^2] - E[x]^2
   // cancellation.
@@ -34,12 +33,11 @@ void layer_norm_row(const float* x, int64_t dim, const float* gamma, const float
   for (int64_t i = vec_end; i < dim; ++i) y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
 }
 
-void layer_norm(const float* x, int64_t rows, int64_t dim, const float* gamma,
-                const float* beta, float eps, float* y, ThreadPool& pool) {
+void layer_norm(const float* x, int64_t rows, int64_t dim, const float* gamma, const float* beta, float eps, float* y,
+                ThreadPool& pool) {
   // 16 rows of 512-768 floats: a few microseconds, worth a hand-off.
   pool.parallel_for(rows, 16, [&](int, int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r)
-      layer_norm_row(x + r * dim, dim, gamma, beta, eps, y + r * dim);
+    for (int64_t r = begin; r < end; ++r) layer_norm_row(x + r * dim, dim, gamma, beta, eps, y + r * dim);
   });
 }
 
@@ -49,8 +47,7 @@ void softmax(float* x, int64_t n) {
   // maximum alone and contributes exp = 0 to the sum.
   const int64_t vec_end = n / kLanes * kLanes;
   float tail[kLanes];
-  for (int i = 0; i < kLanes; ++i)
-    tail[i] = vec_end + i < n ? x[vec_end + i] : -std::numeric_limits<float>::infinity();
+  for (int i = 0; i < kLanes; ++i) tail[i] = vec_end + i < n ? x[vec_end + i] : -std::numeric_limits<float>::infinity();
 
   f32x16 mx = load16(tail);
   for (int64_t i = 0; i < vec_end; i += kLanes) mx = max16(mx, load16(x + i));
@@ -70,8 +67,7 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = vec_end; i < n; ++i) x[i] = te[i - vec_end] * inv;
 }
 
-void im2col_patches(const float* pixels, int batch, int channels, int image, int patch,
-                    float* out, ThreadPool& pool) {
+void im2col_patches(const float* pixels, int batch, int channels, int image, int patch, float* out, ThreadPool& pool) {
   const int grid = image / patch;
   const int64_t row_len = int64_t(channels) * patch * patch;
   const int64_t patches = int64_t(batch) * grid * grid;

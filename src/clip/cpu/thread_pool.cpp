@@ -31,8 +31,7 @@ uint64_t pack(uint64_t job, uint64_t count, uint64_t next) {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int threads, std::function<void()> on_worker_start)
-    : threads_(threads < 1 ? 1 : threads) {
+ThreadPool::ThreadPool(int threads, std::function<void()> on_worker_start) : threads_(threads < 1 ? 1 : threads) {
   workers_.reserve(threads_ - 1);
   for (int t = 1; t < threads_; ++t)
     workers_.emplace_back([this, t, on_worker_start] { worker_loop(t, on_worker_start); });
@@ -125,8 +124,7 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t, int)>& tas
   }
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t grain,
-                              const std::function<void(int, int64_t, int64_t)>& body) {
+void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int, int64_t, int64_t)>& body) {
   if (n <= 0) return;
   const int64_t chunk = std::max<int64_t>(std::max<int64_t>(grain, 1), n / (4 * threads_));
   const int64_t chunks = (n + chunk - 1) / chunk;

@@ -46,8 +46,7 @@ class ThreadPool {
   // Splits [0, n) into chunks of at least `grain` indices (about four per
   // thread, for balance) and runs body(thread, begin, end) on the pool; runs
   // inline when there is only one chunk.
-  void parallel_for(int64_t n, int64_t grain,
-                    const std::function<void(int thread, int64_t begin, int64_t end)>& body);
+  void parallel_for(int64_t n, int64_t grain, const std::function<void(int thread, int64_t begin, int64_t end)>& body);
 
  private:
   void worker_loop(int thread, const std::function<void()>& on_start);

@@ -1,15 +1,15 @@
-#include "clip/cuda/attention.cuh"
-#include "clip/cuda/device_utils.cuh"
-#include "clip/cuda/mma_utils.cuh"
-#include "clip/cuda/sm90/sm90_attention.h"
-#include "clip/cuda/sm90/sm90_gemm.h"
-
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <mutex>
 #include <tuple>
 #include <type_traits>
+
+#include "clip/cuda/attention.cuh"
+#include "clip/cuda/device_utils.cuh"
+#include "clip/cuda/mma_utils.cuh"
+#include "clip/cuda/sm90/sm90_attention.h"
+#include "clip/cuda/sm90/sm90_gemm.h"
 
 namespace clip::cuda {
 namespace {
@@ -27,8 +27,8 @@ constexpr int kSimtWarps = 4, kSimtQpw = 4, kSimtQ = kSimtWarps * kSimtQpw, kSim
 
 template <typename T, int DPL>
 __global__ void __launch_bounds__(kSimtWarps * 32)
-    attn_simt_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, int D,
-                     bool causal, float scale_log2) {
+    attn_simt_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, int D, bool causal,
+                     float scale_log2) {
   extern __shared__ float smem[];
   float* q_s = smem;                       // [kSimtQ][D]
   float* k_s = q_s + kSimtQ * D;           // [kSimtKeys][D + 1]: +1 so lanes (keys) hit distinct banks
@@ -119,9 +119,12 @@ void launch_simt(const Exec& exec, const T* qkv, T* out, const AttnShape& s) {
       CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     kernel<<<grid, kSimtWarps * 32, smem, exec.stream>>>(qkv, out, s.seq, s.heads, s.head_dim, s.causal, sl2);
   };
-  if (s.head_dim <= 64) go(attn_simt_kernel<T, 2>);
-  else if (s.head_dim <= 128) go(attn_simt_kernel<T, 4>);
-  else go(attn_simt_kernel<T, 8>);
+  if (s.head_dim <= 64)
+    go(attn_simt_kernel<T, 2>);
+  else if (s.head_dim <= 128)
+    go(attn_simt_kernel<T, 4>);
+  else
+    go(attn_simt_kernel<T, 8>);
 }
 
 // ============================================================================
@@ -152,8 +155,8 @@ __host__ __device__ constexpr int padded_keys(int n) {
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kMaxMmaWarps * 32)
-    attn_mma_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, bool causal,
-                    float scale_log2, int tiles_per_block) {
+    attn_mma_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, bool causal, float scale_log2,
+                    int tiles_per_block) {
   static_assert(D % 16 == 0 && D <= 128, "head_dim");
   constexpr int KS = D + 8;  // K/V row stride in elements (keeps rows 16-byte aligned)
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -271,16 +274,17 @@ __global__ void __launch_bounds__(kMaxMmaWarps * 32)
       }
 #pragma unroll
       for (int nd = 0; nd < D / 8; ++nd) {
-        o[nd][0] *= alpha[0]; o[nd][1] *= alpha[0];
-        o[nd][2] *= alpha[1]; o[nd][3] *= alpha[1];
+        o[nd][0] *= alpha[0];
+        o[nd][1] *= alpha[0];
+        o[nd][2] *= alpha[1];
+        o[nd][3] *= alpha[1];
       }
       // The S accumulators of n-blocks 2j and 2j+1 are exactly the A
       // fragment of keys 16j..16j+15, so P never leaves registers.
 #pragma unroll
       for (int j = 0; j < NB / 2; ++j) {
         const uint32_t a[4] = {pack2<T>(s[2 * j][0], s[2 * j][1]), pack2<T>(s[2 * j][2], s[2 * j][3]),
-                               pack2<T>(s[2 * j + 1][0], s[2 * j + 1][1]),
-                               pack2<T>(s[2 * j + 1][2], s[2 * j + 1][3])};
+                               pack2<T>(s[2 * j + 1][0], s[2 * j + 1][1]), pack2<T>(s[2 * j + 1][2], s[2 * j + 1][3])};
         // Lanes 0-15 address keys kb+16j+0..15 at dims nd*8.., lanes 16-31
         // the same keys at dims (nd+1)*8..: one ldmatrix feeds two mmas.
         const T* vrow = Vs + (kb + j * 16 + (lane & 15)) * KS + (lane >> 4) * 8;
@@ -382,7 +386,7 @@ MmaLaunch<T> mma_launch(const AttnShape& s) {
   if (smem > 48 * 1024)
     require(smem <= size_t(max_smem_optin()), "attention",
             "sequence too long for the tensor-core kernel's shared memory");
-  MmaLaunch<T> l{s.head_dim == 32 ? attn_mma_kernel<T, 32>
+  MmaLaunch<T> l{s.head_dim == 32   ? attn_mma_kernel<T, 32>
                  : s.head_dim == 64 ? attn_mma_kernel<T, 64>
                                     : attn_mma_kernel<T, 128>,
                  smem, 0};
@@ -423,13 +427,12 @@ AttnImpl attention_choice(DType type, const AttnShape& s, int num_sms, bool wgmm
   // The wgmma kernel runs one block per (image, head): with fewer than one
   // per SM the mma.sync kernel, which splits a head's queries over blocks,
   // keeps more of the GPU busy.
-  if (wgmma && wgmma_attention_supported(type, s) && int64_t(s.batch) * s.heads >= num_sms)
-    return AttnImpl::Wgmma;
+  if (wgmma && wgmma_attention_supported(type, s) && int64_t(s.batch) * s.heads >= num_sms) return AttnImpl::Wgmma;
   return mma_supported(type, s) ? AttnImpl::TensorCore : AttnImpl::Simt;
 }
 
-void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& s,
-               int num_sms, AttnImpl impl, bool wgmma) {
+void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& s, int num_sms, AttnImpl impl,
+               bool wgmma) {
   require(s.batch >= 0 && s.seq > 0 && s.heads > 0 && s.head_dim > 0, "attention", "bad shape");
   require(s.head_dim <= 256, "attention", "head_dim above 256 is not supported");
   require(qkv && out && qkv != out, "attention", "null or aliased buffers");
@@ -450,8 +453,7 @@ void attention(const Exec& exec, const void* qkv, void* out, DType type, const A
     pr.bf16 = type == DType::BF16;
     CUDA_CHECK(sm90::attention(pr, exec.stream));
   } else if (impl == AttnImpl::TensorCore) {
-    require(mma_supported(type, s), "attention",
-            "tensor-core kernel needs fp16/bf16 and head_dim 32, 64 or 128");
+    require(mma_supported(type, s), "attention", "tensor-core kernel needs fp16/bf16 and head_dim 32, 64 or 128");
     require(aligned16(qkv) && aligned16(out), "attention", "buffers must be 16-byte aligned");
     if (type == DType::F16)
       launch_mma(exec, static_cast<const __half*>(qkv), static_cast<__half*>(out), s, num_sms);

@@ -25,8 +25,8 @@ struct AttnShape {
 // head_dim values contiguous; out: type [batch*seq, heads*head_dim].
 // num_sms sizes the grid split for small batches. `wgmma` as for
 // attention_choice.
-void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& shape,
-               int num_sms, AttnImpl impl = AttnImpl::Auto, bool wgmma = true);
+void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& shape, int num_sms,
+               AttnImpl impl = AttnImpl::Auto, bool wgmma = true);
 
 // Which kernel Auto picks for this shape and type on the current device
 // (for tests and logs). num_sms as for attention(); 0 leaves the grid size

@@ -1,8 +1,8 @@
-#include "clip/cuda/bias_act.cuh"
-#include "clip/cuda/activation.cuh"
-#include "clip/cuda/device_utils.cuh"
-
 #include <algorithm>
+
+#include "clip/cuda/activation.cuh"
+#include "clip/cuda/bias_act.cuh"
+#include "clip/cuda/device_utils.cuh"
 
 namespace clip::cuda {
 namespace {
@@ -10,8 +10,7 @@ namespace {
 // One 16-byte packet per thread (8 halves or 4 floats); cols is a multiple
 // of the packet size so a packet never straddles two rows.
 template <typename T, Act A, bool HasBias>
-__global__ void bias_act_vec_kernel(T* __restrict__ y, int64_t packets, int cols,
-                                    const float* __restrict__ bias) {
+__global__ void bias_act_vec_kernel(T* __restrict__ y, int64_t packets, int cols, const float* __restrict__ bias) {
   using P = Packed128<T>;
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= packets) return;
@@ -28,10 +27,8 @@ __global__ void bias_act_vec_kernel(T* __restrict__ y, int64_t packets, int cols
 }
 
 template <typename T, Act A, bool HasBias>
-__global__ void bias_act_scalar_kernel(T* __restrict__ y, int64_t n, int cols,
-                                       const float* __restrict__ bias) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
+__global__ void bias_act_scalar_kernel(T* __restrict__ y, int64_t n, int cols, const float* __restrict__ bias) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     float v = to_f32(y[i]);
     if constexpr (HasBias) v += bias[i % cols];
     y[i] = from_f32<T>(activate<A>(v));
@@ -62,7 +59,9 @@ void bias_act(const Exec& exec, void* y, DType type, int64_t rows, int cols, con
     T* p = static_cast<T*>(y);
     const bool b = bias != nullptr;
     switch (act) {
-      case Act::None: launch<T, Act::None, true>(exec, p, rows, cols, bias); break;
+      case Act::None:
+        launch<T, Act::None, true>(exec, p, rows, cols, bias);
+        break;
       case Act::QuickGelu:
         b ? launch<T, Act::QuickGelu, true>(exec, p, rows, cols, bias)
           : launch<T, Act::QuickGelu, false>(exec, p, rows, cols, bias);

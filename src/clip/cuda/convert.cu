@@ -1,7 +1,7 @@
+#include <algorithm>
+
 #include "clip/cuda/convert.cuh"
 #include "clip/cuda/device_utils.cuh"
-
-#include <algorithm>
 
 namespace clip::cuda {
 namespace {
@@ -9,8 +9,7 @@ namespace {
 template <typename Ts, typename Td>
 __global__ void convert_kernel(const Ts* __restrict__ src, Td* __restrict__ dst, size_t n) {
   // Grid-stride: one launch shape for any n (weights go up to ~10^8 values).
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
-       i += size_t(gridDim.x) * blockDim.x)
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
     dst[i] = from_f32<Td>(to_f32<Ts>(src[i]));
 }
 
@@ -30,8 +29,7 @@ void convert(const Exec& exec, const void* src, DType src_type, void* dst, DType
     dispatch_dtype(dst_type, [&](auto d) {
       using Ts = decltype(s);
       using Td = decltype(d);
-      convert_kernel<Ts, Td><<<blocks, 256, 0, exec.stream>>>(static_cast<const Ts*>(src),
-                                                               static_cast<Td*>(dst), n);
+      convert_kernel<Ts, Td><<<blocks, 256, 0, exec.stream>>>(static_cast<const Ts*>(src), static_cast<Td*>(dst), n);
     });
   });
   CLIP_CHECK_LAUNCH(exec, "convert_kernel");

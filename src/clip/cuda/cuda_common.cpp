@@ -2,17 +2,16 @@
 
 #include <cublasLt.h>
 
-
 namespace clip::cuda {
 
 void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line) {
-  throw Error(std::string("CUDA error at ") + file + ":" + std::to_string(line) + ": " + expr +
-              ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
+  throw Error(std::string("CUDA error at ") + file + ":" + std::to_string(line) + ": " + expr + ": " +
+              cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
 }
 
 void throw_cublas_error(int status, const char* expr, const char* file, int line) {
-  throw Error(std::string("cuBLASLt error at ") + file + ":" + std::to_string(line) + ": " + expr +
-              ": " + cublasLtGetStatusName(static_cast<cublasStatus_t>(status)) + " (" +
+  throw Error(std::string("cuBLASLt error at ") + file + ":" + std::to_string(line) + ": " + expr + ": " +
+              cublasLtGetStatusName(static_cast<cublasStatus_t>(status)) + " (" +
               cublasLtGetStatusString(static_cast<cublasStatus_t>(status)) + ")");
 }
 

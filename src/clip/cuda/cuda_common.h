@@ -17,24 +17,22 @@ namespace clip::cuda {
 enum class DType { F32, F16, BF16 };
 
 inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
-inline const char* dtype_name(DType t) {
-  return t == DType::F32 ? "f32" : (t == DType::F16 ? "f16" : "bf16");
-}
+inline const char* dtype_name(DType t) { return t == DType::F32 ? "f32" : (t == DType::F16 ? "f16" : "bf16"); }
 
 // Throws clip::Error "CUDA error at file:line: <call>: <message>".
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line);
 [[noreturn]] void throw_cublas_error(int status, const char* expr, const char* file, int line);
 
-#define CUDA_CHECK(expr)                                                              \
-  do {                                                                                \
-    cudaError_t err_ = (expr);                                                        \
+#define CUDA_CHECK(expr)                                                                      \
+  do {                                                                                        \
+    cudaError_t err_ = (expr);                                                                \
     if (err_ != cudaSuccess) ::clip::cuda::throw_cuda_error(err_, #expr, __FILE__, __LINE__); \
   } while (0)
 
-#define CUBLAS_CHECK(expr)                                                            \
-  do {                                                                                \
-    int st_ = static_cast<int>(expr);                                                 \
-    if (st_ != 0) ::clip::cuda::throw_cublas_error(st_, #expr, __FILE__, __LINE__);   \
+#define CUBLAS_CHECK(expr)                                                          \
+  do {                                                                              \
+    int st_ = static_cast<int>(expr);                                               \
+    if (st_ != 0) ::clip::cuda::throw_cublas_error(st_, #expr, __FILE__, __LINE__); \
   } while (0)
 
 // What every launcher needs: the stream, and whether to synchronise after

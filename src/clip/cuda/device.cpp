@@ -6,8 +6,8 @@
 #include <string>
 
 #include "clip/cuda/convert.cuh"
-#include "clip/cuda/cuda_common.h"
 #include "clip/cuda/cuda_backend.h"
+#include "clip/cuda/cuda_common.h"
 #include "clip/cuda/sm90/sm90_gemm.h"
 #include "clip/error.h"
 

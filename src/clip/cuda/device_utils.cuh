@@ -12,34 +12,62 @@ namespace clip::cuda {
 template <typename T>
 __device__ __forceinline__ float to_f32(T v);
 template <>
-__device__ __forceinline__ float to_f32<float>(float v) { return v; }
+__device__ __forceinline__ float to_f32<float>(float v) {
+  return v;
+}
 template <>
-__device__ __forceinline__ float to_f32<__half>(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f32<__half>(__half v) {
+  return __half2float(v);
+}
 template <>
-__device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
 
 template <typename T>
 __device__ __forceinline__ T from_f32(float v);
 template <>
-__device__ __forceinline__ float from_f32<float>(float v) { return v; }
+__device__ __forceinline__ float from_f32<float>(float v) {
+  return v;
+}
 template <>
-__device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+__device__ __forceinline__ __half from_f32<__half>(float v) {
+  return __float2half_rn(v);
+}
 template <>
-__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
 
 // DType -> C++ type, for dispatch in launchers.
-template <DType D> struct StorageOf;
-template <> struct StorageOf<DType::F32> { using type = float; };
-template <> struct StorageOf<DType::F16> { using type = __half; };
-template <> struct StorageOf<DType::BF16> { using type = __nv_bfloat16; };
+template <DType D>
+struct StorageOf;
+template <>
+struct StorageOf<DType::F32> {
+  using type = float;
+};
+template <>
+struct StorageOf<DType::F16> {
+  using type = __half;
+};
+template <>
+struct StorageOf<DType::BF16> {
+  using type = __nv_bfloat16;
+};
 
 // Calls f(T{}) with T the storage type of `t` (a value only used for its type).
 template <typename F>
 inline void dispatch_dtype(DType t, F&& f) {
   switch (t) {
-    case DType::F32: f(float{}); break;
-    case DType::F16: f(__half{}); break;
-    case DType::BF16: f(__nv_bfloat16{}); break;
+    case DType::F32:
+      f(float{});
+      break;
+    case DType::F16:
+      f(__half{});
+      break;
+    case DType::BF16:
+      f(__nv_bfloat16{});
+      break;
   }
 }
 
@@ -61,9 +89,7 @@ struct alignas(16) Packed128 {
     *reinterpret_cast<int4*>(r.v) = __ldcs(reinterpret_cast<const int4*>(p));
     return r;
   }
-  __device__ __forceinline__ void store(T* p) const {
-    *reinterpret_cast<int4*>(p) = *reinterpret_cast<const int4*>(v);
-  }
+  __device__ __forceinline__ void store(T* p) const { *reinterpret_cast<int4*>(p) = *reinterpret_cast<const int4*>(v); }
 };
 
 __device__ __forceinline__ float warp_sum(float v) {

@@ -11,13 +11,13 @@ namespace clip::cuda {
 //   out[b*g*g + gy*g + gx, c*p*p + ky*p + kx] = pixels[b, c, gy*p + ky, gx*p + kx]
 // pixels: float32 [n, channels, image, image]; out: out_type [n*g*g, channels*p*p],
 // g = image / patch (a stride-p convolution drops any remainder).
-void im2col_patches(const Exec& exec, const float* pixels, int n, int channels, int image, int patch,
-                    void* out, DType out_type);
+void im2col_patches(const Exec& exec, const float* pixels, int n, int channels, int image, int patch, void* out,
+                    DType out_type);
 
 // Text embeddings: h[r, :] = token_embedding[ids[r], :] + position_embedding[r % seq, :]
 // ids: int32 [n*seq] (checked against the vocabulary by the caller),
 // tok: tok_type [vocab, hidden]; pos: float32 [>= seq, hidden]; h: float32 [n*seq, hidden].
-void text_embed(const Exec& exec, const int32_t* ids, int n, int seq, const void* tok, DType tok_type,
-                const float* pos, int hidden, float* h);
+void text_embed(const Exec& exec, const int32_t* ids, int n, int seq, const void* tok, DType tok_type, const float* pos,
+                int hidden, float* h);
 
 }  // namespace clip::cuda

@@ -10,9 +10,8 @@ LinearWeights fold_norm(const LinearWeights& l, const NormWeights& norm, const s
   const Tensor& w = l.weight;
   if (w.shape.size() != 2 || norm.weight.shape.size() != 1 || norm.bias.shape != norm.weight.shape ||
       w.shape[1] != norm.weight.shape[0] || w.numel() != Tensor::numel_of(w.shape) ||
-      norm.weight.numel() != static_cast<size_t>(norm.weight.shape[0]) ||
-      norm.bias.numel() != norm.weight.numel() || l.bias.shape != std::vector<int64_t>{w.shape[0]} ||
-      l.bias.numel() != static_cast<size_t>(w.shape[0]))
+      norm.weight.numel() != static_cast<size_t>(norm.weight.shape[0]) || norm.bias.numel() != norm.weight.numel() ||
+      l.bias.shape != std::vector<int64_t>{w.shape[0]} || l.bias.numel() != static_cast<size_t>(w.shape[0]))
     throw Error("CUDA backend: cannot fold the LayerNorm before " + what + ": shapes do not match");
   const int64_t out = w.shape[0], in = w.shape[1];
   LinearWeights f;

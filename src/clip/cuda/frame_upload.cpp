@@ -94,13 +94,12 @@ std::vector<const uint8_t*> FrameUploader::upload(const ImageView* images, int n
 
 // One memcpy thread moves ~6 GB/s, a tenth of what PCIe takes: large
 // batches are copied by several threads (each a share of the images).
-void FrameUploader::stage(const ImageView* images, const std::vector<size_t>& which,
-                          const std::vector<uint8_t*>& to) {
+void FrameUploader::stage(const ImageView* images, const std::vector<size_t>& which, const std::vector<uint8_t*>& to) {
   size_t total = 0;
   for (size_t i : which) total += size_t(images[i].width) * images[i].height * 3;
-  const size_t threads = std::min<size_t>({which.size(), kMaxStagingThreads,
-                                           std::max(1u, std::thread::hardware_concurrency()),
-                                           total / kBytesPerStagingThread + 1});
+  const size_t threads =
+      std::min<size_t>({which.size(), kMaxStagingThreads, std::max(1u, std::thread::hardware_concurrency()),
+                        total / kBytesPerStagingThread + 1});
   auto copy_share = [&](size_t t) {
     for (size_t k = t; k < which.size(); k += threads) {
       const ImageView& im = images[which[k]];

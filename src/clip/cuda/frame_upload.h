@@ -27,7 +27,9 @@ class FrameUploader {
 
   // Byte distance between consecutive images of one upload (each image
   // starts 16-byte aligned).
-  static size_t slot_bytes(const ImageView& image) { return (size_t(image.width) * image.height * 3 + 15) & ~size_t(15); }
+  static size_t slot_bytes(const ImageView& image) {
+    return (size_t(image.width) * image.height * 3 + 15) & ~size_t(15);
+  }
 
   // Starts copying images[0, n) into the next slot and makes the compute
   // stream wait for it; returns each image's device address. The images'

@@ -39,9 +39,12 @@ std::optional<sm90::Epilogue> sm90_epilogue(const GemmShape& s) {
   if (s.out_type != DType::F16 || s.ln_fold == LnFold::Stats) return std::nullopt;
   const bool fold = s.ln_fold == LnFold::Apply;
   switch (s.act) {
-    case Act::None: return fold ? sm90::Epilogue::LnFoldBias : sm90::Epilogue::Bias;
-    case Act::QuickGelu: return fold ? sm90::Epilogue::LnFoldQuickGelu : sm90::Epilogue::BiasQuickGelu;
-    case Act::Gelu: return fold ? sm90::Epilogue::LnFoldGelu : sm90::Epilogue::BiasGelu;
+    case Act::None:
+      return fold ? sm90::Epilogue::LnFoldBias : sm90::Epilogue::Bias;
+    case Act::QuickGelu:
+      return fold ? sm90::Epilogue::LnFoldQuickGelu : sm90::Epilogue::BiasQuickGelu;
+    case Act::Gelu:
+      return fold ? sm90::Epilogue::LnFoldGelu : sm90::Epilogue::BiasGelu;
   }
   return std::nullopt;
 }
@@ -71,9 +74,12 @@ std::set<sm90::Epilogue> few_rows_epilogues(const Tuning::FewRows& f) {
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
-    case DType::F32: return CUDA_R_32F;
-    case DType::F16: return CUDA_R_16F;
-    case DType::BF16: return CUDA_R_16BF;
+    case DType::F32:
+      return CUDA_R_32F;
+    case DType::F16:
+      return CUDA_R_16F;
+    case DType::BF16:
+      return CUDA_R_16BF;
   }
   return CUDA_R_32F;
 }
@@ -144,8 +150,7 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
   // [N, K] is column-major [K, N] with ld K, so op(A) = T and op(B) = N.
   auto build = [&](bool with_bias) -> std::unique_ptr<Plan> {
     auto p = std::make_unique<Plan>();
-    const cublasComputeType_t ct =
-        s.compute == GemmCompute::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    const cublasComputeType_t ct = s.compute == GemmCompute::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, ct, CUDA_R_32F));
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
@@ -167,12 +172,12 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
 
     cublasLtMatmulPreference_t pref = nullptr;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                      &workspace_bytes_, sizeof(workspace_bytes_)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
+                                                      sizeof(workspace_bytes_)));
     cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
     int found = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle_, p->desc, p->a, p->b, p->d, p->d,
-                                                             pref, kCandidates, results, &found);
+    const cublasStatus_t st =
+        cublasLtMatmulAlgoGetHeuristic(handle_, p->desc, p->a, p->b, p->d, p->d, pref, kCandidates, results, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS || found == 0) return nullptr;
     p->algo = results[0].algo;
@@ -209,7 +214,8 @@ GemmRunner::Plan& GemmRunner::plan_for(const GemmShape& s) {
     for (const sm90::Variant& v : sm90::variants()) {
       if (v.epilogue != *epilogue) continue;
       const std::string name = v.name;
-      if (std::any_of(skipped_.begin(), skipped_.end(), [&](const std::string& k) { return name.find(k) != name.npos; }))
+      if (std::any_of(skipped_.begin(), skipped_.end(),
+                      [&](const std::string& k) { return name.find(k) != name.npos; }))
         continue;
       const int64_t tiles = (s.M + v.tile_m - 1) / v.tile_m * ((s.N + v.tile_n - 1) / v.tile_n);
       if (few ? v.few_rows && tiles <= sm_count_ : !v.few_rows && s.M >= kSm90MinRows)
@@ -328,13 +334,14 @@ void GemmRunner::tune(Plan& p, const GemmShape& s, const Exec& exec, const void*
     float best = p.sm90_forced ? 1e30f : base;
     const sm90::Problem problem = sm90_problem(s, x, w, bias_f32, d, sm_count_, fold);
     for (const sm90::Variant* v : p.sm90_candidates) {
-      const float ms = time_ms([&] { return v->run(problem, workspace_, workspace_bytes_, exec.stream) == sm90::Status::Ok; });
+      const float ms =
+          time_ms([&] { return v->run(problem, workspace_, workspace_bytes_, exec.stream) == sm90::Status::Ok; });
       cudaGetLastError();
       if (log_) {
         char against[48] = "not a contender";  // a folded LayerNorm's product
         if (cublas) std::snprintf(against, sizeof against, "%.1f us", base * 1e3f);
-        std::fprintf(stderr, "gemm M=%lld N=%lld K=%lld %s: %s %.1f us (cublasLt %s)\n", (long long)s.M,
-                     (long long)s.N, (long long)s.K, sm90::epilogue_name(v->epilogue), v->name, ms * 1e3f, against);
+        std::fprintf(stderr, "gemm M=%lld N=%lld K=%lld %s: %s %.1f us (cublasLt %s)\n", (long long)s.M, (long long)s.N,
+                     (long long)s.K, sm90::epilogue_name(v->epilogue), v->name, ms * 1e3f, against);
       }
       // A 3% margin keeps timing noise from swapping kernels back and forth.
       if (ms > 0.f && ms < 0.97f * best) {
@@ -355,15 +362,15 @@ void GemmRunner::run_cublas(const Plan& p, const GemmShape& s, const Exec& exec,
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   const float alpha = 1.f, beta = s.accumulate ? 1.f : 0.f;
   // In place when accumulating: C and D are the same buffer and layout.
-  CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &p.algo,
-                              workspace_, workspace_bytes_, exec.stream));
+  CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &p.algo, workspace_,
+                              workspace_bytes_, exec.stream));
   CLIP_CHECK_LAUNCH(exec, "cublasLtMatmul");
   if ((s.bias && !p.bias_fused) || s.act != Act::None)
     bias_act(exec, out, s.out_type, s.M, static_cast<int>(s.N), s.bias ? bias_f32 : nullptr, s.act);
 }
 
-void GemmRunner::linear(const Exec& exec, const GemmShape& s, const void* x, const void* w,
-                        const void* bias, void* out, const float* bias_f32, const LnFoldIo* fold) {
+void GemmRunner::linear(const Exec& exec, const GemmShape& s, const void* x, const void* w, const void* bias, void* out,
+                        const float* bias_f32, const LnFoldIo* fold) {
   require(x && w && out, "gemm", "null buffer");
   require(!s.bias || bias, "gemm", "bias requested but null");
   const bool folded = s.ln_fold != LnFold::None;
@@ -380,8 +387,7 @@ void GemmRunner::linear(const Exec& exec, const GemmShape& s, const void* x, con
       if (s.ln_fold == LnFold::Stats) {
         const sm90::Variant& v = *p.sm90;
         ln_fold_stats(exec, fold->partials, s.M, (s.M + v.tile_m - 1) / v.tile_m * v.tile_m,
-                      static_cast<int>((s.N + v.tile_n - 1) / v.tile_n), static_cast<int>(s.N), fold->eps,
-                      fold->scale);
+                      static_cast<int>((s.N + v.tile_n - 1) / v.tile_n), static_cast<int>(s.N), fold->eps, fold->scale);
       }
       return;
     }

@@ -41,9 +41,9 @@ enum class LnFold { None, Stats, Apply };
 // The extra buffers of a LnFold product.
 struct LnFoldIo {
   // Stats: written.
-  void* copy = nullptr;      // fp16 [M, N]
-  float* partials = nullptr; // scratch, sm90::ln_partials_floats(M, N) floats
-  float eps = 1e-5f;         // the norm's epsilon
+  void* copy = nullptr;       // fp16 [M, N]
+  float* partials = nullptr;  // scratch, sm90::ln_partials_floats(M, N) floats
+  float eps = 1e-5f;          // the norm's epsilon
   // Stats: written; Apply: read. [M]: 1/sqrt(var + eps).
   float* scale = nullptr;
 };
@@ -59,8 +59,8 @@ struct GemmShape {
   DType in_type = DType::F32;   // x and w
   DType out_type = DType::F32;  // out (also C when accumulating)
   GemmCompute compute = GemmCompute::F32;
-  bool accumulate = false;      // out += ...
-  bool bias = false;            // bias[N] added in the epilogue
+  bool accumulate = false;  // out += ...
+  bool bias = false;        // bias[N] added in the epilogue
   // Type of the bias handed to cuBLASLt: float32, or the output type (the
   // combination cuBLASLt documents as its default; with a 16-bit output a
   // float32 bias is not offered on Hopper, see the tests).
@@ -95,8 +95,8 @@ class GemmRunner {
   // epilogue for the combination, the float32 `bias_f32` (or `bias` itself
   // when that is float32) is added by a separate kernel instead.
   // A shape with ln_fold takes its buffers in `fold`.
-  void linear(const Exec& exec, const GemmShape& shape, const void* x, const void* w, const void* bias,
-              void* out, const float* bias_f32 = nullptr, const LnFoldIo* fold = nullptr);
+  void linear(const Exec& exec, const GemmShape& shape, const void* x, const void* w, const void* bias, void* out,
+              const float* bias_f32 = nullptr, const LnFoldIo* fold = nullptr);
   // Whether passes of M rows should fold a LayerNorm over `hidden` features
   // (LnFold): fp16 on the sm90 kernels, at least 8,192 rows (gemm.cpp), and
   // whole tile columns of the residual product.
@@ -114,8 +114,8 @@ class GemmRunner {
   Plan& plan_for(const GemmShape& shape);
   void tune(Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w, const void* bias,
             const float* bias_f32, const LnFoldIo* fold);
-  void run_cublas(const Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w,
-                  const void* bias, void* out, const float* bias_f32);
+  void run_cublas(const Plan& p, const GemmShape& s, const Exec& exec, const void* x, const void* w, const void* bias,
+                  void* out, const float* bias_f32);
   static constexpr int kCandidates = 8;  // heuristic picks timed on a shape's first call
   bool tune_ = true;
   bool sm90_ = false;  // sm90 kernels compiled in, enabled and runnable here

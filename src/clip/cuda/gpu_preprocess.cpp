@@ -42,8 +42,8 @@ Offsets append(std::vector<int32_t>& blob, const HostAxis& a) {
 }
 
 DevAxis on_device(const int32_t* base, const Offsets& o, int ksize) {
-  return {reinterpret_cast<const int*>(base + o.first), reinterpret_cast<const int*>(base + o.count),
-          base + o.weights, ksize};
+  return {reinterpret_cast<const int*>(base + o.first), reinterpret_cast<const int*>(base + o.count), base + o.weights,
+          ksize};
 }
 
 }  // namespace
@@ -102,8 +102,8 @@ const GpuPreprocessor::Passes& GpuPreprocessor::passes_for(const Exec& exec, con
   // the host vector dies here). Not a plain cudaMemcpy: from pageable memory
   // it may return before the DMA lands, and the kernels on a non-blocking
   // stream would not wait for it (seen: a plan half old, every value off).
-  CUDA_CHECK(cudaMemcpyAsync(p.arrays.get(), blob.data(), blob.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
-                             exec.stream));
+  CUDA_CHECK(
+      cudaMemcpyAsync(p.arrays.get(), blob.data(), blob.size() * sizeof(int32_t), cudaMemcpyHostToDevice, exec.stream));
   CUDA_CHECK(cudaStreamSynchronize(exec.stream));
   const int32_t* base = p.arrays.as<int32_t>();
   a.kernel = on_device(base, oa, ka.ksize);

@@ -24,7 +24,10 @@ __device__ __forceinline__ void store4(T* p, float4 v) {
   } else {
     uint2 u;
     T* e = reinterpret_cast<T*>(&u);
-    e[0] = from_f32<T>(v.x); e[1] = from_f32<T>(v.y); e[2] = from_f32<T>(v.z); e[3] = from_f32<T>(v.w);
+    e[0] = from_f32<T>(v.x);
+    e[1] = from_f32<T>(v.y);
+    e[2] = from_f32<T>(v.z);
+    e[3] = from_f32<T>(v.w);
     *reinterpret_cast<uint2*>(p) = u;
   }
 }
@@ -39,7 +42,9 @@ struct PlainRows {  // in[rows ? rows[r] : r]
   const float* in;
   const int32_t* rows;
   int hidden;
-  struct Ctx { const float* p; };
+  struct Ctx {
+    const float* p;
+  };
   __device__ Ctx row(int64_t r) const {
     const int64_t src = rows ? rows[r] : r;
     return {in + src * hidden};
@@ -54,7 +59,10 @@ struct VisionRows {  // (class token | patch) + position
   const float* cls;
   const float* pos;
   int seq, hidden;
-  struct Ctx { const Tp* patch; const float* pos; };
+  struct Ctx {
+    const Tp* patch;
+    const float* pos;
+  };
   __device__ Ctx row(int64_t r) const {
     const int64_t b = r / seq;
     const int s = static_cast<int>(r - b * seq);
@@ -63,9 +71,7 @@ struct VisionRows {  // (class token | patch) + position
   __device__ float4 get4(const Ctx& c, int i) const {
     return add4(c.patch ? load4(c.patch + i) : load4(cls + i), load4(c.pos + i));
   }
-  __device__ float get1(const Ctx& c, int i) const {
-    return (c.patch ? to_f32(c.patch[i]) : cls[i]) + c.pos[i];
-  }
+  __device__ float get1(const Ctx& c, int i) const { return (c.patch ? to_f32(c.patch[i]) : cls[i]) + c.pos[i]; }
 };
 
 // ---- kernels -------------------------------------------------------------------
@@ -82,10 +88,9 @@ struct FoldOut {
 // up to 128*NV values (hidden % 4 == 0). Loads are 16-byte and coalesced
 // (lane l reads floats 4l..4l+3 of each 128-float stripe).
 template <int NV, typename To, typename Loader>
-__global__ void __launch_bounds__(128) ln_warp_kernel(Loader loader, int64_t n_rows, int hidden,
-                                                      const float* __restrict__ gamma,
-                                                      const float* __restrict__ beta, float eps,
-                                                      To* __restrict__ out, FoldOut fold) {
+__global__ void __launch_bounds__(128)
+    ln_warp_kernel(Loader loader, int64_t n_rows, int hidden, const float* __restrict__ gamma,
+                   const float* __restrict__ beta, float eps, To* __restrict__ out, FoldOut fold) {
   const int lane = threadIdx.x & 31;
   const int64_t r = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (r >= n_rows) return;
@@ -125,10 +130,9 @@ __global__ void __launch_bounds__(128) ln_warp_kernel(Loader loader, int64_t n_r
 // Any width (hidden % 4 != 0 or > 2048): one block per row, three passes
 // over global memory. Slower, only for shapes no released CLIP has.
 template <typename To, typename Loader>
-__global__ void __launch_bounds__(256) ln_block_kernel(Loader loader, int hidden,
-                                                       const float* __restrict__ gamma,
-                                                       const float* __restrict__ beta, float eps,
-                                                       To* __restrict__ out) {
+__global__ void __launch_bounds__(256)
+    ln_block_kernel(Loader loader, int hidden, const float* __restrict__ gamma, const float* __restrict__ beta,
+                    float eps, To* __restrict__ out) {
   __shared__ float scratch[32];
   const int64_t r = blockIdx.x;
   const auto ctx = loader.row(r);
@@ -157,33 +161,37 @@ void launch_ln(const Exec& exec, const Loader& loader, int64_t n_rows, int hidde
   require(!fold.copy || warp_kernel, "layernorm", "the folded-norm outputs need aligned rows of at most 2048");
   if (warp_kernel) {
     const unsigned blocks = ceil_div(n_rows, 4);  // 4 warps (rows) per block
-#define CLIP_LN_CASE(N)                                                                          \
-  ln_warp_kernel<N, To, Loader><<<blocks, 128, 0, exec.stream>>>(loader, n_rows, hidden, gamma, \
-                                                                 beta, eps, out, fold)
+#define CLIP_LN_CASE(N) \
+  ln_warp_kernel<N, To, Loader><<<blocks, 128, 0, exec.stream>>>(loader, n_rows, hidden, gamma, beta, eps, out, fold)
     // NV rounded up to a few sizes (extra lanes are masked) to keep the
     // number of instantiations, and nvcc's time, small.
-    if (nv <= 2) CLIP_LN_CASE(2);
-    else if (nv <= 4) CLIP_LN_CASE(4);
-    else if (nv <= 6) CLIP_LN_CASE(6);
-    else if (nv <= 8) CLIP_LN_CASE(8);
-    else if (nv <= 12) CLIP_LN_CASE(12);
-    else CLIP_LN_CASE(16);
+    if (nv <= 2)
+      CLIP_LN_CASE(2);
+    else if (nv <= 4)
+      CLIP_LN_CASE(4);
+    else if (nv <= 6)
+      CLIP_LN_CASE(6);
+    else if (nv <= 8)
+      CLIP_LN_CASE(8);
+    else if (nv <= 12)
+      CLIP_LN_CASE(12);
+    else
+      CLIP_LN_CASE(16);
 #undef CLIP_LN_CASE
   } else {
-    ln_block_kernel<To, Loader><<<static_cast<unsigned>(n_rows), 256, 0, exec.stream>>>(
-        loader, hidden, gamma, beta, eps, out);
+    ln_block_kernel<To, Loader>
+        <<<static_cast<unsigned>(n_rows), 256, 0, exec.stream>>>(loader, hidden, gamma, beta, eps, out);
   }
   CLIP_CHECK_LAUNCH(exec, "layernorm");
 }
 
 }  // namespace
 
-void layernorm(const Exec& exec, const float* in, const int32_t* rows, int64_t n_rows, int hidden,
-               const float* gamma, const float* beta, float eps, void* out, DType out_type) {
+void layernorm(const Exec& exec, const float* in, const int32_t* rows, int64_t n_rows, int hidden, const float* gamma,
+               const float* beta, float eps, void* out, DType out_type) {
   require(hidden > 0 && n_rows >= 0, "layernorm", "bad shape");
   require(in && gamma && beta && out, "layernorm", "null buffer");
-  require(!(rows && static_cast<const void*>(in) == out), "layernorm",
-          "a gathering norm cannot write in place");
+  require(!(rows && static_cast<const void*>(in) == out), "layernorm", "a gathering norm cannot write in place");
   const bool vec = aligned16(in) && aligned16(gamma) && aligned16(beta) &&
                    (reinterpret_cast<uintptr_t>(out) % (4 * dtype_size(out_type))) == 0;
   PlainRows loader{in, rows, hidden};
@@ -193,16 +201,14 @@ void layernorm(const Exec& exec, const float* in, const int32_t* rows, int64_t n
   });
 }
 
-void vision_embed_layernorm(const Exec& exec, const void* patches, DType patch_type,
-                            const float* cls, const float* pos, int n, int seq, int hidden,
-                            const float* gamma, const float* beta, float eps, float* h, void* h16,
-                            float* next_scale, float next_eps) {
+void vision_embed_layernorm(const Exec& exec, const void* patches, DType patch_type, const float* cls, const float* pos,
+                            int n, int seq, int hidden, const float* gamma, const float* beta, float eps, float* h,
+                            void* h16, float* next_scale, float next_eps) {
   require(n >= 0 && seq >= 1 && hidden > 0, "vision_embed_layernorm", "bad shape");
   require(patches && cls && pos && gamma && beta && h, "vision_embed_layernorm", "null buffer");
   require(!h16 == !next_scale, "vision_embed_layernorm", "the fp16 copy and the row scales go together");
   require(!h16 || aligned16(h16), "vision_embed_layernorm", "unaligned fp16 copy");
-  const bool vec = aligned16(cls) && aligned16(pos) && aligned16(gamma) && aligned16(beta) &&
-                   aligned16(h) &&
+  const bool vec = aligned16(cls) && aligned16(pos) && aligned16(gamma) && aligned16(beta) && aligned16(h) &&
                    (reinterpret_cast<uintptr_t>(patches) % (4 * dtype_size(patch_type))) == 0;
   dispatch_dtype(patch_type, [&](auto p) {
     using Tp = decltype(p);

@@ -17,8 +17,8 @@ namespace clip::cuda {
 // src = rows ? rows[r] : r (a gather: the pooled rows of the final norm).
 // in: float32 [*, hidden]; out: out_type [n_rows, hidden]; out may be `in`
 // itself when rows is null and out_type is F32.
-void layernorm(const Exec& exec, const float* in, const int32_t* rows, int64_t n_rows, int hidden,
-               const float* gamma, const float* beta, float eps, void* out, DType out_type);
+void layernorm(const Exec& exec, const float* in, const int32_t* rows, int64_t n_rows, int hidden, const float* gamma,
+               const float* beta, float eps, void* out, DType out_type);
 
 // The vision embeddings and pre_layrnorm in one pass:
 //   h[b*seq + s] = LN((s == 0 ? cls : patches[b*(seq-1) + s-1]) + pos[s])
@@ -27,9 +27,8 @@ void layernorm(const Exec& exec, const float* in, const int32_t* rows, int64_t n
 // With h16 (fp16 [n*seq, hidden]) and next_scale (float32 [n*seq]), also
 // what the first layer's LN1 folded into its GEMM needs (ln_fold.cuh): h in
 // fp16, and 1/sqrt(var(h) + next_eps) per row.
-void vision_embed_layernorm(const Exec& exec, const void* patches, DType patch_type,
-                            const float* cls, const float* pos, int n, int seq, int hidden,
-                            const float* gamma, const float* beta, float eps, float* h, void* h16 = nullptr,
-                            float* next_scale = nullptr, float next_eps = 0.f);
+void vision_embed_layernorm(const Exec& exec, const void* patches, DType patch_type, const float* cls, const float* pos,
+                            int n, int seq, int hidden, const float* gamma, const float* beta, float eps, float* h,
+                            void* h16 = nullptr, float* next_scale = nullptr, float next_eps = 0.f);
 
 }  // namespace clip::cuda

@@ -53,7 +53,9 @@ __device__ __forceinline__ float quad_sum(float v) {
 }
 
 template <typename T>
-__device__ __forceinline__ uint32_t ld32(const T* p) { return *reinterpret_cast<const uint32_t*>(p); }
+__device__ __forceinline__ uint32_t ld32(const T* p) {
+  return *reinterpret_cast<const uint32_t*>(p);
+}
 
 // 16 bytes global -> shared without passing through registers (sm_80+);
 // with valid == false nothing is read and the 16 bytes are zero-filled.

@@ -1,6 +1,6 @@
-#include "clip/cuda/nv12_to_rgb.cuh"
-
 #include <string>
+
+#include "clip/cuda/nv12_to_rgb.cuh"
 
 namespace clip::cuda {
 namespace {
@@ -47,18 +47,30 @@ __device__ __forceinline__ uint8_t to_byte(float v) { return uint8_t(fminf(fmaxf
 // One thread per output pixel: reads its luma sample and the four chroma
 // pairs around it (neighbours share them through L1).
 template <typename T>
-__global__ void yuv420_to_rgb_kernel(Yuv420Frame f, Coeffs k, uint8_t* __restrict__ rgb, size_t rgb_pitch,
-                                     int out_w, int out_h) {
+__global__ void yuv420_to_rgb_kernel(Yuv420Frame f, Coeffs k, uint8_t* __restrict__ rgb, size_t rgb_pitch, int out_w,
+                                     int out_h) {
   const int ox = blockIdx.x * blockDim.x + threadIdx.x;
   const int oy = blockIdx.y * blockDim.y + threadIdx.y;
   if (ox >= out_w || oy >= out_h) return;
   // The stored pixel shown at (ox, oy) once turned clockwise (video/rotate.cpp).
   int x, y;
   switch (f.rotation) {
-    case 90: x = oy; y = f.height - 1 - ox; break;
-    case 180: x = f.width - 1 - ox; y = f.height - 1 - oy; break;
-    case 270: x = f.width - 1 - oy; y = ox; break;
-    default: x = ox; y = oy; break;
+    case 90:
+      x = oy;
+      y = f.height - 1 - ox;
+      break;
+    case 180:
+      x = f.width - 1 - ox;
+      y = f.height - 1 - oy;
+      break;
+    case 270:
+      x = f.width - 1 - oy;
+      y = ox;
+      break;
+    default:
+      x = ox;
+      y = oy;
+      break;
   }
   const int shift = sizeof(T) == 2 ? 16 - f.bit_depth : 0;
   const float luma = (sample<T>(f.luma, f.luma_pitch, x, y, shift) - k.y_off) * k.y_scale;
@@ -95,8 +107,8 @@ void yuv420_to_rgb(const Exec& exec, const Yuv420Frame& f, uint8_t* rgb, size_t 
   const char* op = "yuv420_to_rgb";
   require(f.luma && f.chroma && rgb, op, "null plane or output pointer");
   require(f.width > 0 && f.height > 0, op, "bad size " + std::to_string(f.width) + "x" + std::to_string(f.height));
-  require(f.bit_depth == 8 || f.bit_depth == 10, op, "bit depth must be 8 (NV12) or 10 (P010), not " +
-                                                         std::to_string(f.bit_depth));
+  require(f.bit_depth == 8 || f.bit_depth == 10, op,
+          "bit depth must be 8 (NV12) or 10 (P010), not " + std::to_string(f.bit_depth));
   require(f.rotation == 0 || f.rotation == 90 || f.rotation == 180 || f.rotation == 270, op,
           "rotation must be 0, 90, 180 or 270, not " + std::to_string(f.rotation));
   const size_t bytes = f.bit_depth == 8 ? 1 : 2;

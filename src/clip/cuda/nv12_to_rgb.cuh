@@ -32,8 +32,8 @@ struct Yuv420Frame {
   size_t luma_pitch = 0;         // bytes between rows
   const void* chroma = nullptr;  // (width+1)/2 x (height+1)/2 CbCr pairs
   size_t chroma_pitch = 0;
-  int width = 0, height = 0;     // picture size, as stored (before rotation)
-  int bit_depth = 8;             // 8: NV12 (bytes); 10: P010 (16-bit words, the sample in the top 10 bits)
+  int width = 0, height = 0;  // picture size, as stored (before rotation)
+  int bit_depth = 8;          // 8: NV12 (bytes); 10: P010 (16-bit words, the sample in the top 10 bits)
   YuvMatrix matrix = YuvMatrix::bt601;
   bool full_range = false;
   bool chroma_centred_x = false;  // false: co-sited with even columns (H.264/HEVC "left", the default)

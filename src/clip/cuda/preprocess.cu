@@ -1,12 +1,12 @@
+#include <algorithm>
+
 #include "clip/cuda/device_utils.cuh"
 #include "clip/cuda/preprocess.cuh"
-
-#include <algorithm>
 
 namespace clip::cuda {
 namespace {
 
-constexpr int kBits = 22;                 // detail::kResizePrecisionBits
+constexpr int kBits = 22;  // detail::kResizePrecisionBits
 constexpr int32_t kHalf = 1 << (kBits - 1);
 constexpr dim3 kBlock(32, 4);
 
@@ -74,8 +74,7 @@ void check_pass(const ResamplePass& pass, const uint8_t* src, int n, const char*
   require(src != nullptr, op, "null source");
   require(n >= 0 && n <= 65535, op, "image count out of range (0..65535)");
   require(pass.out_rows > 0 && pass.out_cols > 0 && pass.src_w > 0, op, "empty pass");
-  require(pass.kernel.first && pass.kernel.count && pass.kernel.weights && pass.kernel.ksize > 0, op,
-          "kernel not set");
+  require(pass.kernel.first && pass.kernel.count && pass.kernel.weights && pass.kernel.ksize > 0, op, "kernel not set");
 }
 
 dim3 grid_of(const ResamplePass& pass, int n) {
@@ -85,21 +84,23 @@ dim3 grid_of(const ResamplePass& pass, int n) {
 
 }  // namespace
 
-void resample(const Exec& exec, const ResamplePass& pass, const uint8_t* src, size_t src_frame, int n,
-              uint8_t* dst, size_t dst_frame) {
+void resample(const Exec& exec, const ResamplePass& pass, const uint8_t* src, size_t src_frame, int n, uint8_t* dst,
+              size_t dst_frame) {
   check_pass(pass, src, n, "resample");
   require(dst != nullptr, "resample", "null destination");
   if (n == 0) return;
   NormalisedOutput none;
   if (pass.horizontal)
-    resample_kernel<true, false><<<grid_of(pass, n), kBlock, 0, exec.stream>>>(pass, src, src_frame, dst, dst_frame, none);
+    resample_kernel<true, false>
+        <<<grid_of(pass, n), kBlock, 0, exec.stream>>>(pass, src, src_frame, dst, dst_frame, none);
   else
-    resample_kernel<false, false><<<grid_of(pass, n), kBlock, 0, exec.stream>>>(pass, src, src_frame, dst, dst_frame, none);
+    resample_kernel<false, false>
+        <<<grid_of(pass, n), kBlock, 0, exec.stream>>>(pass, src, src_frame, dst, dst_frame, none);
   CLIP_CHECK_LAUNCH(exec, "resample_kernel");
 }
 
-void resample_normalise(const Exec& exec, const ResamplePass& pass, const uint8_t* src, size_t src_frame,
-                        int n, const NormalisedOutput& out) {
+void resample_normalise(const Exec& exec, const ResamplePass& pass, const uint8_t* src, size_t src_frame, int n,
+                        const NormalisedOutput& out) {
   check_pass(pass, src, n, "resample_normalise");
   require(out.pixels != nullptr && out.table != nullptr, "resample_normalise", "null output or table");
   require(out.place_x >= 0 && out.place_y >= 0 && out.place_x + pass.out_cols <= out.crop_w &&

@@ -45,12 +45,12 @@ struct NormalisedOutput {
 };
 
 // An intermediate pass: bytes to dst (dst_frame bytes per image).
-void resample(const Exec& exec, const ResamplePass& pass, const uint8_t* src, size_t src_frame, int n,
-              uint8_t* dst, size_t dst_frame);
+void resample(const Exec& exec, const ResamplePass& pass, const uint8_t* src, size_t src_frame, int n, uint8_t* dst,
+              size_t dst_frame);
 
 // The last pass, normalising into out.pixels.
-void resample_normalise(const Exec& exec, const ResamplePass& pass, const uint8_t* src, size_t src_frame,
-                        int n, const NormalisedOutput& out);
+void resample_normalise(const Exec& exec, const ResamplePass& pass, const uint8_t* src, size_t src_frame, int n,
+                        const NormalisedOutput& out);
 
 // Every pixel of n output images set to the normalised value of byte 0
 // (torchvision's zero padding, when the crop is larger than the image).

@@ -56,8 +56,7 @@ void OpProfiler::end() {
   if (!first) acc.passes++;
   for (size_t i = 1; i < names_.size(); ++i) {
     if (first) {
-      if (std::find(acc.order.begin(), acc.order.end(), names_[i]) == acc.order.end())
-        acc.order.push_back(names_[i]);
+      if (std::find(acc.order.begin(), acc.order.end(), names_[i]) == acc.order.end()) acc.order.push_back(names_[i]);
       continue;
     }
     float ms = 0;
@@ -76,8 +75,8 @@ std::string OpProfiler::report() const {
     if (acc.passes == 0) continue;
     double total = 0;
     for (const auto& [op, v] : acc.ops) total += v.first;
-    std::snprintf(line, sizeof line, "# profile %s: %.3f ms per pass (%d passes)\n", shape.c_str(),
-                  total / acc.passes, acc.passes);
+    std::snprintf(line, sizeof line, "# profile %s: %.3f ms per pass (%d passes)\n", shape.c_str(), total / acc.passes,
+                  acc.passes);
     s += line;
     for (const std::string& op : acc.order) {
       const auto found = acc.ops.find(op);

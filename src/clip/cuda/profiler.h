@@ -25,8 +25,8 @@ class OpProfiler {
   bool enabled() const { return enabled_; }
   bool graph_mode() const { return graph_mode_; }
   void begin(cudaStream_t stream, const std::string& shape);  // starts one forward pass
-  void mark(const char* op);                                   // after the op's launch
-  void end();                                                  // synchronises, accumulates
+  void mark(const char* op);                                  // after the op's launch
+  void end();                                                 // synchronises, accumulates
   std::string report() const;
 
  private:

@@ -20,8 +20,12 @@ DeviceBuffer::DeviceBuffer(size_t bytes, size_t* tally) : bytes_(bytes), tally_(
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
   if (this != &o) {
     reset();
-    ptr_ = o.ptr_; bytes_ = o.bytes_; tally_ = o.tally_;
-    o.ptr_ = nullptr; o.bytes_ = 0; o.tally_ = nullptr;
+    ptr_ = o.ptr_;
+    bytes_ = o.bytes_;
+    tally_ = o.tally_;
+    o.ptr_ = nullptr;
+    o.bytes_ = 0;
+    o.tally_ = nullptr;
   }
   return *this;
 }

@@ -1,20 +1,19 @@
-#include "clip/cuda/small_linear.cuh"
-
 #include <algorithm>
 #include <string>
 
 #include "clip/cuda/activation.cuh"
 #include "clip/cuda/device_utils.cuh"
 #include "clip/cuda/mma_utils.cuh"
+#include "clip/cuda/small_linear.cuh"
 
 namespace clip::cuda {
 namespace {
 
 constexpr int kThreads = 128;  // 4 warps, one quarter of K each
 constexpr int kWarps = kThreads / 32;
-constexpr int kCols = 8;       // output columns per block (one mma n8 tile)
-constexpr int kBatch = 16;     // 32-deep weight chunks in flight per thread (16 x 16 bytes)
-constexpr int kLnVec = 8;      // float4 of a row per lane in the LayerNorm: K <= 1024
+constexpr int kCols = 8;    // output columns per block (one mma n8 tile)
+constexpr int kBatch = 16;  // 32-deep weight chunks in flight per thread (16 x 16 bytes)
+constexpr int kLnVec = 8;   // float4 of a row per lane in the LayerNorm: K <= 1024
 
 enum class Out { Bias, BiasQuickGelu, BiasGelu, Residual, Float };
 
@@ -37,9 +36,12 @@ size_t smem_bytes(int M, int K, bool layernorm) {
 
 template <Out O>
 __device__ __forceinline__ float out_act(float v) {
-  if constexpr (O == Out::BiasQuickGelu) return activate<Act::QuickGelu>(v);
-  else if constexpr (O == Out::BiasGelu) return activate<Act::Gelu>(v);
-  else return v;
+  if constexpr (O == Out::BiasQuickGelu)
+    return activate<Act::QuickGelu>(v);
+  else if constexpr (O == Out::BiasGelu)
+    return activate<Act::Gelu>(v);
+  else
+    return v;
 }
 
 // Grid N / 8; block: 4 warps on the block's 8 columns, warp w over
@@ -159,16 +161,20 @@ __global__ void __launch_bounds__(kThreads, 3) small_linear_kernel(const Params 
   float v = ((red[0][r][c] + red[1][r][c]) + red[2][r][c]) + red[3][r][c];
   if (p.bias) v += __ldg(p.bias + n0 + c);
   const size_t at = size_t(r) * p.N + n0 + c;
-  if constexpr (O == Out::Residual) p.residual[at] += v;
-  else if constexpr (O == Out::Float) static_cast<float*>(p.out)[at] = v;
-  else static_cast<T*>(p.out)[at] = from_f32<T>(out_act<O>(v));
+  if constexpr (O == Out::Residual)
+    p.residual[at] += v;
+  else if constexpr (O == Out::Float)
+    static_cast<float*>(p.out)[at] = v;
+  else
+    static_cast<T*>(p.out)[at] = from_f32<T>(out_act<O>(v));
 }
 
 template <typename T, bool LN, Out O>
 void launch(const Exec& exec, const Params& p) {
   const size_t smem = smem_bytes(p.M, p.K, LN);
   auto* kernel = small_linear_kernel<T, LN, O>;
-  if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  if (smem > 48 * 1024)
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   kernel<<<p.N / kCols, kThreads, smem, exec.stream>>>(p);
 }
 
@@ -177,16 +183,21 @@ void launch_out(const Exec& exec, const Params& p) {
   if (p.residual) return launch<T, LN, Out::Residual>(exec, p);
   if (p.out_f32) return launch<T, LN, Out::Float>(exec, p);
   switch (p.act) {
-    case Act::None: return launch<T, LN, Out::Bias>(exec, p);
-    case Act::QuickGelu: return launch<T, LN, Out::BiasQuickGelu>(exec, p);
-    case Act::Gelu: return launch<T, LN, Out::BiasGelu>(exec, p);
+    case Act::None:
+      return launch<T, LN, Out::Bias>(exec, p);
+    case Act::QuickGelu:
+      return launch<T, LN, Out::BiasQuickGelu>(exec, p);
+    case Act::Gelu:
+      return launch<T, LN, Out::BiasGelu>(exec, p);
   }
 }
 
 template <typename T>
 void launch_type(const Exec& exec, const Params& p) {
-  if (p.ln_in) launch_out<T, true>(exec, p);
-  else launch_out<T, false>(exec, p);
+  if (p.ln_in)
+    launch_out<T, true>(exec, p);
+  else
+    launch_out<T, false>(exec, p);
 }
 
 }  // namespace
@@ -209,13 +220,15 @@ void small_linear(const Exec& exec, const SmallLinear& op) {
   require(!op.residual || op.act == Act::None, what, "an activation cannot go with the residual update");
   require(!op.out_f32 || (op.out && op.act == Act::None), what, "a float32 output takes no activation");
   require(op.w != nullptr, what, "null weights");
-  require(aligned16(op.w) && aligned16(op.x) && aligned16(op.ln_in) && aligned16(op.gamma) && aligned16(op.beta),
-          what, "unaligned buffer");
+  require(aligned16(op.w) && aligned16(op.x) && aligned16(op.ln_in) && aligned16(op.gamma) && aligned16(op.beta), what,
+          "unaligned buffer");
   Params p{};
   static_cast<SmallLinear&>(p) = op;
   p.stride = a_stride(op.K);
-  if (op.type == DType::F16) launch_type<__half>(exec, p);
-  else launch_type<__nv_bfloat16>(exec, p);
+  if (op.type == DType::F16)
+    launch_type<__half>(exec, p);
+  else
+    launch_type<__nv_bfloat16>(exec, p);
   CLIP_CHECK_LAUNCH(exec, what);
 }
 

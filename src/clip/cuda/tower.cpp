@@ -20,10 +20,22 @@ Towers::Towers(const ClipConfig& config, const ModelWeights& weights, Precision 
                CudaResources& res, OpProfiler& prof, GraphCache& graphs)
     : config_(config), res_(res), prof_(prof), graphs_(graphs) {
   switch (precision) {
-    case Precision::FP32: act_ = DType::F32; compute_ = GemmCompute::F32; break;
-    case Precision::TF32: act_ = DType::F32; compute_ = GemmCompute::TF32; break;
-    case Precision::FP16: act_ = DType::F16; compute_ = GemmCompute::Mixed; break;
-    case Precision::BF16: act_ = DType::BF16; compute_ = GemmCompute::Mixed; break;
+    case Precision::FP32:
+      act_ = DType::F32;
+      compute_ = GemmCompute::F32;
+      break;
+    case Precision::TF32:
+      act_ = DType::F32;
+      compute_ = GemmCompute::TF32;
+      break;
+    case Precision::FP16:
+      act_ = DType::F16;
+      compute_ = GemmCompute::Mixed;
+      break;
+    case Precision::BF16:
+      act_ = DType::BF16;
+      compute_ = GemmCompute::Mixed;
+      break;
   }
   if (tuning.attention == Tuning::Attention::Simt) attn_impl_ = AttnImpl::Simt;
   wgmma_attention_ = tuning.attention != Tuning::Attention::NoWgmma;
@@ -368,8 +380,10 @@ void Towers::forward_text(int n, int seq) {
 }
 
 void Towers::forward(Tower t, int n, int seq) {
-  if (t == Tower::Vision) forward_vision(n);
-  else forward_text(n, seq);
+  if (t == Tower::Vision)
+    forward_vision(n);
+  else
+    forward_text(n, seq);
 }
 
 }  // namespace clip::cuda

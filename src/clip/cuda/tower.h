@@ -29,7 +29,6 @@
 #include <cstdint>
 
 #include "clip/backend.h"
-#include "clip/precision.h"
 #include "clip/cuda/attention.cuh"
 #include "clip/cuda/gemm.h"
 #include "clip/cuda/graph_cache.h"
@@ -37,6 +36,7 @@
 #include "clip/cuda/resources.h"
 #include "clip/cuda/tuning.h"
 #include "clip/cuda/weight_upload.h"
+#include "clip/precision.h"
 
 namespace clip::cuda {
 

@@ -92,11 +92,15 @@ Tuning Tuning::from_environment() {
 
 std::string Tuning::describe() const {
   std::ostringstream s;
-  s << "sync=" << on_off(sync_check)
-    << " profile=" << (profile == Profile::Off ? "off" : profile == Profile::Eager ? "eager" : "graph")
+  s << "sync=" << on_off(sync_check) << " profile="
+    << (profile == Profile::Off     ? "off"
+        : profile == Profile::Eager ? "eager"
+                                    : "graph")
     << " graphs=" << on_off(graphs) << " preprocess=" << (gpu_preprocess ? "gpu" : "cpu")
     << " gemm_log=" << on_off(gemm_log) << "; attention="
-    << (attention == Attention::Auto ? "auto" : attention == Attention::NoWgmma ? "mma" : "simt")
+    << (attention == Attention::Auto      ? "auto"
+        : attention == Attention::NoWgmma ? "mma"
+                                          : "simt")
     << " gemm_tune=" << on_off(gemm_tune) << " cutlass=" << on_off(cutlass) << " sm90_few_rows=";
   std::vector<std::string> rows;
   if (sm90_few_rows.act) rows.push_back("act");

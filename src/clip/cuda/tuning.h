@@ -33,11 +33,11 @@ namespace clip::cuda {
 struct Tuning {
   // ---- kept switches --------------------------------------------------------
   enum class Profile { Off, Eager, Graph };
-  bool sync_check = false;        // CLIPFIND_CUDA_SYNC (cuda_common.h, Exec)
+  bool sync_check = false;         // CLIPFIND_CUDA_SYNC (cuda_common.h, Exec)
   Profile profile = Profile::Off;  // CLIPFIND_CUDA_PROFILE (profiler.h)
-  bool graphs = true;             // CLIPFIND_CUDA_GRAPHS (graph_cache.h)
-  bool gpu_preprocess = true;     // CLIPFIND_CUDA_PREPROCESS (gpu_preprocess.h)
-  bool gemm_log = false;          // CLIPFIND_CUDA_GEMM_LOG (gemm.h)
+  bool graphs = true;              // CLIPFIND_CUDA_GRAPHS (graph_cache.h)
+  bool gpu_preprocess = true;      // CLIPFIND_CUDA_PREPROCESS (gpu_preprocess.h)
+  bool gemm_log = false;           // CLIPFIND_CUDA_GEMM_LOG (gemm.h)
 
   // ---- experiments ----------------------------------------------------------
   // Simt: the float32 SIMT kernel everywhere (rules the tensor-core kernels

@@ -82,8 +82,10 @@ class Uploader {
     d.out = out;
     d.in = in;
     d.w = act(l.weight, {out, in}, what + ".weight");
-    if (!l.bias.empty()) d.bias = f32(l.bias, {out}, what + ".bias");
-    else if (need_bias) throw Error("CUDA backend: " + what + ".bias is missing");
+    if (!l.bias.empty())
+      d.bias = f32(l.bias, {out}, what + ".bias");
+    else if (need_bias)
+      throw Error("CUDA backend: " + what + ".bias is missing");
     return d;
   }
   DevLayer layer(const LayerWeights& w, const TowerConfig& c, const std::string& what) {

@@ -16,20 +16,16 @@
 namespace clip {
 namespace detail {
 
-void image_error(const std::string& name, const std::string& what) {
-  throw Error("image '" + name + "': " + what);
-}
+void image_error(const std::string& name, const std::string& what) { throw Error("image '" + name + "': " + what); }
 
-void check_image_size(const std::string& name, const char* format, uint64_t width,
-                      uint64_t height) {
+void check_image_size(const std::string& name, const char* format, uint64_t width, uint64_t height) {
   if (width == 0 || height == 0) {
-    image_error(name, std::string(format) + " header declares an empty image (" +
-                          std::to_string(width) + "x" + std::to_string(height) + ")");
+    image_error(name, std::string(format) + " header declares an empty image (" + std::to_string(width) + "x" +
+                          std::to_string(height) + ")");
   }
   if (width * height > kMaxImagePixels) {
-    image_error(name, std::string(format) + " image is " + std::to_string(width) + "x" +
-                          std::to_string(height) + ", more than the " +
-                          std::to_string(kMaxImagePixels) +
+    image_error(name, std::string(format) + " image is " + std::to_string(width) + "x" + std::to_string(height) +
+                          ", more than the " + std::to_string(kMaxImagePixels) +
                           " pixels we (like PIL) accept; refusing a possible decompression bomb");
   }
 }
@@ -69,14 +65,12 @@ Image decode_image_bytes(const uint8_t* data, size_t size, const std::string& na
   const size_t sig = std::min<size_t>(size, sizeof kPngSignature);
   if (std::memcmp(data, kPngSignature, sig) == 0) {
     if (size < sizeof kPngSignature) {
-      detail::image_error(name, "truncated PNG (" + std::to_string(size) +
-                                    " bytes, shorter than the PNG signature)");
+      detail::image_error(name, "truncated PNG (" + std::to_string(size) + " bytes, shorter than the PNG signature)");
     }
     return detail::decode_png(data, size, name);
   }
   if (const char* other = other_format_name(data, size)) {
-    detail::image_error(
-        name, std::string("is a ") + other + " file; only PNG and JPEG images are supported");
+    detail::image_error(name, std::string("is a ") + other + " file; only PNG and JPEG images are supported");
   }
   detail::image_error(name, "not a PNG or JPEG image (unrecognised file signature)");
 }
@@ -110,8 +104,8 @@ Image decode_image_file(const std::filesystem::path& path) {
 ImageView checked_view(const Image& image, const std::string& what) {
   if (image.width <= 0 || image.height <= 0 ||
       image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    throw Error(what + ": not a valid RGB image (" + std::to_string(image.width) + "x" +
-                std::to_string(image.height) + ", " + std::to_string(image.rgb.size()) + " bytes)");
+    throw Error(what + ": not a valid RGB image (" + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                ", " + std::to_string(image.rgb.size()) + " bytes)");
   }
   return image.view();
 }

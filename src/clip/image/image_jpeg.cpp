@@ -48,9 +48,7 @@ struct JpegSession {
   }
 };
 
-JpegSession* session_of(j_common_ptr cinfo) {
-  return static_cast<JpegSession*>(cinfo->client_data);
-}
+JpegSession* session_of(j_common_ptr cinfo) { return static_cast<JpegSession*>(cinfo->client_data); }
 
 void on_jpeg_error(j_common_ptr cinfo) {
   JpegSession* s = session_of(cinfo);

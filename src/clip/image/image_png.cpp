@@ -75,15 +75,13 @@ bool read_header(PngSession& s, PngHeader* h) {
   png_set_user_limits(s.png, 0x7fffffff, 0x7fffffff);
   png_read_info(s.png, s.info);
 
-  png_get_IHDR(s.png, s.info, &h->width, &h->height, &h->bit_depth, &h->color_type, nullptr,
-               nullptr, nullptr);
+  png_get_IHDR(s.png, s.info, &h->width, &h->height, &h->bit_depth, &h->color_type, nullptr, nullptr, nullptr);
   // Deflate cannot expand more than 1032:1, so a file smaller than the raw
   // filtered rows / 1032 cannot hold the image: it is truncated or lying.
-  const uint64_t raw_row = (static_cast<uint64_t>(h->width) * png_get_channels(s.png, s.info) *
-                                static_cast<uint64_t>(h->bit_depth) +
-                            7) /
-                               8 +
-                           1;
+  const uint64_t raw_row =
+      (static_cast<uint64_t>(h->width) * png_get_channels(s.png, s.info) * static_cast<uint64_t>(h->bit_depth) + 7) /
+          8 +
+      1;
   h->min_compressed_size = raw_row * h->height / 1032;
   return true;
 }
@@ -101,8 +99,7 @@ bool set_transforms(PngSession& s, PngHeader* h) {
   if (bit_depth == 16 && !h->grey16) png_set_strip_16(s.png);  // keeps the high byte
   // palette_to_rgb also turns tRNS into alpha; drop it with the real alpha.
   png_set_strip_alpha(s.png);
-  if (!h->grey16 &&
-      (color_type == PNG_COLOR_TYPE_GRAY || color_type == PNG_COLOR_TYPE_GRAY_ALPHA)) {
+  if (!h->grey16 && (color_type == PNG_COLOR_TYPE_GRAY || color_type == PNG_COLOR_TYPE_GRAY_ALPHA)) {
     png_set_gray_to_rgb(s.png);
   }
   png_set_interlace_handling(s.png);
@@ -139,15 +136,14 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name) {
   if (!read_header(s, &h)) fail(s, name);
   check_image_size(name, "PNG", h.width, h.height);
   if (h.min_compressed_size > size) {
-    image_error(name, "truncated PNG: a " + std::to_string(h.width) + "x" +
-                          std::to_string(h.height) + " image cannot fit in " +
-                          std::to_string(size) + " bytes");
+    image_error(name, "truncated PNG: a " + std::to_string(h.width) + "x" + std::to_string(h.height) +
+                          " image cannot fit in " + std::to_string(size) + " bytes");
   }
   if (!set_transforms(s, &h)) fail(s, name);
   const size_t bytes_per_pixel = h.grey16 ? 2 : 3;
   if (h.rowbytes != static_cast<size_t>(h.width) * bytes_per_pixel) {
-    image_error(name, "unsupported PNG layout (bit depth " + std::to_string(h.bit_depth) +
-                          ", colour type " + std::to_string(h.color_type) + ")");
+    image_error(name, "unsupported PNG layout (bit depth " + std::to_string(h.bit_depth) + ", colour type " +
+                          std::to_string(h.color_type) + ")");
   }
 
   Image img;

@@ -176,10 +176,8 @@ inline void convolve_pixel_avx2(const uint8_t* p, const int16_t* w, size_t group
     acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(px, whi));
     acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(px, wlo));
   }
-  const __m128i hi =
-      _mm_add_epi32(_mm256_castsi256_si128(acc_hi), _mm256_extracti128_si256(acc_hi, 1));
-  const __m128i lo =
-      _mm_add_epi32(_mm256_castsi256_si128(acc_lo), _mm256_extracti128_si256(acc_lo, 1));
+  const __m128i hi = _mm_add_epi32(_mm256_castsi256_si128(acc_hi), _mm256_extracti128_si256(acc_hi, 1));
+  const __m128i lo = _mm_add_epi32(_mm256_castsi256_si128(acc_lo), _mm256_extracti128_si256(acc_lo, 1));
   __m128i sum = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(hi, 8), lo), _mm_set1_epi32(kHalf));
   sum = _mm_srai_epi32(sum, kPrecisionBits);
   // Saturating packs clamp to [0, 255] like clip8.
@@ -192,8 +190,8 @@ inline void convolve_pixel_avx2(const uint8_t* p, const int16_t* w, size_t group
 
 // Rows [y0, y0 + rows) of `src` (width in_w, `src_bytes` in all) resampled
 // to width out_w.
-void resample_rows(const uint8_t* src, size_t src_bytes, int in_w, int y0, int rows,
-                   const AxisKernel& k, int out_w, uint8_t* dst) {
+void resample_rows(const uint8_t* src, size_t src_bytes, int in_w, int y0, int rows, const AxisKernel& k, int out_w,
+                   uint8_t* dst) {
   const size_t in_stride = static_cast<size_t>(in_w) * 3;
 #if defined(__AVX2__)
   const SimdWeights simd = simd_weights(k);
@@ -215,8 +213,7 @@ void resample_rows(const uint8_t* src, size_t src_bytes, int in_w, int y0, int r
 #else
       (void)src_bytes;
 #endif
-      convolve_pixel(src + start, &k.weights[static_cast<size_t>(o) * k.ksize], k.count[o],
-                     out + 3 * o);
+      convolve_pixel(src + start, &k.weights[static_cast<size_t>(o) * k.ksize], k.count[o], out + 3 * o);
     }
   }
 }
@@ -225,8 +222,8 @@ void resample_rows(const uint8_t* src, size_t src_bytes, int in_w, int y0, int r
 // over contiguous bytes, which the compiler vectorises. Reads the columns
 // [col0, col0 + cols) of `src` (width src_w), whose row 0 is input row
 // `row_offset`.
-void resample_columns(const uint8_t* src, int src_w, int col0, int cols, int row_offset,
-                      const AxisKernel& k, uint8_t* dst) {
+void resample_columns(const uint8_t* src, int src_w, int col0, int cols, int row_offset, const AxisKernel& k,
+                      uint8_t* dst) {
   const size_t stride = static_cast<size_t>(src_w) * 3;
   const size_t n_bytes = static_cast<size_t>(cols) * 3;
   std::vector<int32_t> acc(n_bytes);
@@ -234,8 +231,8 @@ void resample_columns(const uint8_t* src, int src_w, int col0, int cols, int row
     std::fill(acc.begin(), acc.end(), kHalf);
     const int32_t* w = &k.weights[o * k.ksize];
     for (int i = 0, n = k.count[o]; i < n; ++i) {
-      const uint8_t* row = src + static_cast<size_t>(k.first[o] - row_offset + i) * stride +
-                           static_cast<size_t>(col0) * 3;
+      const uint8_t* row =
+          src + static_cast<size_t>(k.first[o] - row_offset + i) * stride + static_cast<size_t>(col0) * 3;
       const int32_t wi = w[i];
       int32_t* a = acc.data();
       for (size_t j = 0; j < n_bytes; ++j) a[j] += row[j] * wi;
@@ -249,22 +246,20 @@ void resample_columns(const uint8_t* src, int src_w, int col0, int cols, int row
 
 namespace detail {
 
-ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y0, int width,
-                       int height) {
+ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y0, int width, int height) {
   if (src_w <= 0 || src_h <= 0) {
-    throw Error("resize_bicubic: source image is " + std::to_string(src_w) + "x" +
-                std::to_string(src_h) + ", not a valid RGB image");
+    throw Error("resize_bicubic: source image is " + std::to_string(src_w) + "x" + std::to_string(src_h) +
+                ", not a valid RGB image");
   }
-  if (out_w <= 0 || out_h <= 0 || width <= 0 || height <= 0 || x0 < 0 || y0 < 0 ||
-      x0 > out_w - width || y0 > out_h - height) {
-    throw Error("resize_bicubic: invalid output size " + std::to_string(out_w) + "x" +
-                std::to_string(out_h) + " (window " + std::to_string(width) + "x" +
-                std::to_string(height) + " at " + std::to_string(x0) + "," + std::to_string(y0) +
-                ")");
+  if (out_w <= 0 || out_h <= 0 || width <= 0 || height <= 0 || x0 < 0 || y0 < 0 || x0 > out_w - width ||
+      y0 > out_h - height) {
+    throw Error("resize_bicubic: invalid output size " + std::to_string(out_w) + "x" + std::to_string(out_h) +
+                " (window " + std::to_string(width) + "x" + std::to_string(height) + " at " + std::to_string(x0) + "," +
+                std::to_string(y0) + ")");
   }
   if (static_cast<uint64_t>(width) * height > kMaxImagePixels) {
-    throw Error("resize_bicubic: output of " + std::to_string(width) + "x" +
-                std::to_string(height) + " pixels is too large");
+    throw Error("resize_bicubic: output of " + std::to_string(width) + "x" + std::to_string(height) +
+                " pixels is too large");
   }
   ResizePlan p;
   p.x0 = x0;
@@ -285,10 +280,9 @@ ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y
   return p;
 }
 
-Image resize_bicubic_window(const ImageView& src, int out_width, int out_height, int x0, int y0,
-                            int width, int height) {
-  return resize_with_plan(src, plan_resize(src.width, src.height, out_width, out_height, x0, y0,
-                                           width, height));
+Image resize_bicubic_window(const ImageView& src, int out_width, int out_height, int x0, int y0, int width,
+                            int height) {
+  return resize_with_plan(src, plan_resize(src.width, src.height, out_width, out_height, x0, y0, width, height));
 }
 
 Image resize_with_plan(const ImageView& src, ResizePlan p) {
@@ -303,8 +297,7 @@ Image resize_with_plan(const ImageView& src, ResizePlan p) {
   if (!p.horizontal && !p.vertical) {  // PIL returns a copy
     for (int y = 0; y < height; ++y) {
       const uint8_t* from = &src.rgb[(static_cast<size_t>(y0 + y) * src.width + x0) * 3];
-      std::copy(from, from + static_cast<size_t>(width) * 3,
-                &out.rgb[static_cast<size_t>(y) * width * 3]);
+      std::copy(from, from + static_cast<size_t>(width) * 3, &out.rgb[static_cast<size_t>(y) * width * 3]);
     }
     return out;
   }
@@ -334,8 +327,8 @@ Image resize_with_plan(const ImageView& src, ResizePlan p) {
 }  // namespace detail
 
 Image resize_bicubic(const Image& src, int out_width, int out_height) {
-  return detail::resize_bicubic_window(checked_view(src, "resize_bicubic"), out_width, out_height, 0, 0,
-                                       out_width, out_height);
+  return detail::resize_bicubic_window(checked_view(src, "resize_bicubic"), out_width, out_height, 0, 0, out_width,
+                                       out_height);
 }
 
 }  // namespace clip

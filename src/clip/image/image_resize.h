@@ -46,8 +46,7 @@ struct ResizePlan {
 };
 
 // Checks the sizes (throws clip::Error) and computes the kernels.
-ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y0, int width,
-                       int height);
+ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y0, int width, int height);
 
 // The pixels [x0, x0 + width) x [y0, y0 + height) of
 // resize_bicubic(src, out_width, out_height), byte for byte, without
@@ -55,8 +54,7 @@ ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y
 // taps, so a center crop needs only the rows and columns it keeps. This is
 // what keeps a 1 x 100000 image preprocessed at 224 (a 224 x 22400000
 // resize) small and fast. Windows above kMaxImagePixels are refused.
-Image resize_bicubic_window(const ImageView& src, int out_width, int out_height, int x0, int y0,
-                            int width, int height);
+Image resize_bicubic_window(const ImageView& src, int out_width, int out_height, int x0, int y0, int width, int height);
 
 // Runs a plan from plan_resize on an image of the size it was made for.
 Image resize_with_plan(const ImageView& src, ResizePlan plan);

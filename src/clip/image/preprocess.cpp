@@ -46,9 +46,8 @@ void make_table(const PreprocessConfig& cfg, int c, float* table) {
 
 void check_config(const PreprocessConfig& cfg) {
   if ((cfg.do_resize && cfg.shortest_edge <= 0) || cfg.crop_width <= 0 || cfg.crop_height <= 0) {
-    throw Error("preprocess: invalid sizes (shortest_edge " + std::to_string(cfg.shortest_edge) +
-                ", crop " + std::to_string(cfg.crop_width) + "x" + std::to_string(cfg.crop_height) +
-                ")");
+    throw Error("preprocess: invalid sizes (shortest_edge " + std::to_string(cfg.shortest_edge) + ", crop " +
+                std::to_string(cfg.crop_width) + "x" + std::to_string(cfg.crop_height) + ")");
   }
   if (cfg.do_normalize) {
     for (float s : cfg.std) {
@@ -61,8 +60,8 @@ void check_config(const PreprocessConfig& cfg) {
 
 void short_side_size(int width, int height, int shortest_edge, int* out_w, int* out_h) {
   if (width <= 0 || height <= 0 || shortest_edge <= 0) {
-    throw Error("short_side_size: invalid sizes " + std::to_string(width) + "x" +
-                std::to_string(height) + " -> " + std::to_string(shortest_edge));
+    throw Error("short_side_size: invalid sizes " + std::to_string(width) + "x" + std::to_string(height) + " -> " +
+                std::to_string(shortest_edge));
   }
   // torchvision / transformers: short, long = (w, h) if w <= h else (h, w);
   // new_long = int(size * long / short). Python's int / int is the correctly
@@ -73,9 +72,8 @@ void short_side_size(int width, int height, int shortest_edge, int* out_w, int* 
   const double long_side = static_cast<double>(shortest_edge * lng) / static_cast<double>(shrt);
   if (long_side >= 2147483647.0) {
     throw Error("short_side_size: a " + std::to_string(width) + "x" + std::to_string(height) +
-                " image resized to a short side of " + std::to_string(shortest_edge) +
-                " would be " + std::to_string(static_cast<long long>(long_side)) +
-                " pixels long, too elongated to process");
+                " image resized to a short side of " + std::to_string(shortest_edge) + " would be " +
+                std::to_string(static_cast<long long>(long_side)) + " pixels long, too elongated to process");
   }
   const int new_long = static_cast<int>(long_side);
   *out_w = w_short ? shortest_edge : new_long;
@@ -87,9 +85,7 @@ namespace {
 // Where a center crop of `crop` starts along an axis of `size`; negative
 // when the crop is larger: torchvision pads with (crop - size) // 2 zeros
 // before (and the rest after), then crops at 0.
-int crop_start(int size, int crop) {
-  return crop <= size ? crop_offset(size, crop) : -((crop - size) / 2);
-}
+int crop_start(int size, int crop) { return crop <= size ? crop_offset(size, crop) : -((crop - size) / 2); }
 
 // Copies `part` into a zeroed crop_w x crop_h canvas at (x, y).
 Image place_on_canvas(const Image& part, int crop_w, int crop_h, int x, int y) {
@@ -105,8 +101,7 @@ Image place_on_canvas(const Image& part, int crop_w, int crop_h, int x, int y) {
 
 // The center crop of an image resized to (w, h) -- or not resized, when w, h
 // are its size: the window of the resize inside the crop, and where it goes.
-void plan_crop(int src_w, int src_h, int w, int h, int crop_w, int crop_h,
-               detail::PreprocessPlan* plan) {
+void plan_crop(int src_w, int src_h, int w, int h, int crop_w, int crop_h, detail::PreprocessPlan* plan) {
   const int x0 = crop_start(w, crop_w), y0 = crop_start(h, crop_h);
   // The part of the crop window inside the (resized) image.
   const int xs = std::max(x0, 0), ys = std::max(y0, 0);
@@ -122,14 +117,13 @@ void plan_crop(int src_w, int src_h, int w, int h, int crop_w, int crop_h,
 
 Image center_crop(const Image& src, int crop_width, int crop_height) {
   if (crop_width <= 0 || crop_height <= 0) {
-    throw Error("center_crop: invalid crop size " + std::to_string(crop_width) + "x" +
-                std::to_string(crop_height));
+    throw Error("center_crop: invalid crop size " + std::to_string(crop_width) + "x" + std::to_string(crop_height));
   }
   const ImageView view = checked_view(src, "center_crop");
   detail::PreprocessPlan plan;
   plan_crop(src.width, src.height, src.width, src.height, crop_width, crop_height, &plan);
-  return place_on_canvas(detail::resize_with_plan(view, plan.resize), crop_width, crop_height,
-                         plan.place_x, plan.place_y);
+  return place_on_canvas(detail::resize_with_plan(view, plan.resize), crop_width, crop_height, plan.place_x,
+                         plan.place_y);
 }
 
 namespace detail {
@@ -137,8 +131,7 @@ namespace detail {
 PreprocessPlan plan_preprocess(int width, int height, const PreprocessConfig& cfg) {
   check_config(cfg);
   if (width <= 0 || height <= 0) {
-    throw Error("preprocess: not a valid RGB image (" + std::to_string(width) + "x" +
-                std::to_string(height) + ")");
+    throw Error("preprocess: not a valid RGB image (" + std::to_string(width) + "x" + std::to_string(height) + ")");
   }
   int w = width, h = height;
   if (cfg.do_resize) short_side_size(width, height, cfg.shortest_edge, &w, &h);
@@ -151,9 +144,8 @@ PreprocessPlan plan_preprocess(int width, int height, const PreprocessConfig& cf
     plan.crop_h = h;
   } else {
     throw Error("preprocess: the image is " + std::to_string(w) + "x" + std::to_string(h) +
-                (cfg.do_resize ? " after resizing" : "") + " but the model expects " +
-                std::to_string(cfg.crop_width) + "x" + std::to_string(cfg.crop_height) +
-                " (enable do_center_crop or resize the image first)");
+                (cfg.do_resize ? " after resizing" : "") + " but the model expects " + std::to_string(cfg.crop_width) +
+                "x" + std::to_string(cfg.crop_height) + " (enable do_center_crop or resize the image first)");
   }
   for (int c = 0; c < 3; ++c) make_table(cfg, c, plan.table[c]);
   return plan;
@@ -163,8 +155,8 @@ PreprocessPlan plan_preprocess(int width, int height, const PreprocessConfig& cf
 
 void preprocess_image(const ImageView& image, const PreprocessConfig& cfg, float* out) {
   const detail::PreprocessPlan plan = detail::plan_preprocess(image.width, image.height, cfg);
-  const Image ready = place_on_canvas(detail::resize_with_plan(image, plan.resize), plan.crop_w,
-                                      plan.crop_h, plan.place_x, plan.place_y);
+  const Image ready = place_on_canvas(detail::resize_with_plan(image, plan.resize), plan.crop_w, plan.crop_h,
+                                      plan.place_x, plan.place_y);
   const size_t plane = static_cast<size_t>(ready.width) * ready.height;
   const uint8_t* px = ready.rgb.data();
   for (size_t i = 0; i < plane; ++i) {
@@ -185,8 +177,7 @@ Tensor preprocess_batch(const std::vector<ImageView>& images, const PreprocessCo
   const size_t per_image = static_cast<size_t>(3) * cfg.crop_height * cfg.crop_width;
   // Images are independent: split them over a few threads. Each worker keeps
   // its first error; the first failing image (in order) is reported.
-  const int64_t workers =
-      std::min<int64_t>(n, std::max(1u, std::min(std::thread::hardware_concurrency(), 16u)));
+  const int64_t workers = std::min<int64_t>(n, std::max(1u, std::min(std::thread::hardware_concurrency(), 16u)));
   std::vector<std::exception_ptr> errors(images.size());
   auto run = [&](int64_t w) {
     for (int64_t i = w; i < n; i += workers) {

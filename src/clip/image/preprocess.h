@@ -2,8 +2,8 @@
 // with PIL's antialiased bicubic filter, center crop at
 // round((h - size) / 2), scale to [0,1], normalise with mean/std.
 #pragma once
-#include "clip/model/config.h"
 #include "clip/image/image.h"
+#include "clip/model/config.h"
 #include "clip/tensor.h"
 
 namespace clip {

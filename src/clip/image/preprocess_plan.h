@@ -4,13 +4,13 @@
 // CPU path (preprocess.cpp) and the CUDA kernels (cuda/preprocess.cu) both
 // follow it, which is why they give the same floats.
 #pragma once
-#include "clip/model/config.h"
 #include "clip/image/image_resize.h"
+#include "clip/model/config.h"
 
 namespace clip::detail {
 
 struct PreprocessPlan {
-  ResizePlan resize;         // the part of the resized image the crop keeps
+  ResizePlan resize;           // the part of the resized image the crop keeps
   int crop_w = 0, crop_h = 0;  // output size
   // Where that part sits in the crop; around it is torchvision's zero
   // padding (byte 0, so table[c][0] after normalisation).

@@ -96,8 +96,7 @@ ClipConfig load_clip_config(const std::filesystem::path& config_json) {
     cfg.vision = read_vision(top);
   } else if (type == "clip_text_model") {  // CLIPTextModel(WithProjection)
     cfg.text = read_text(top);
-  } else if (type == "clip" ||
-             (type.empty() && (top.has("text_config") || top.has("vision_config")))) {
+  } else if (type == "clip" || (type.empty() && (top.has("text_config") || top.has("vision_config")))) {
     // The sub-configs carry a projection_dim of their own (512 by default);
     // CLIPModel uses only the top-level one.
     const json tj = sub_config(top, "text_config", "text_config_dict");
@@ -107,8 +106,7 @@ ClipConfig load_clip_config(const std::filesystem::path& config_json) {
   } else if (type.empty()) {
     throw Error(file + ": no model_type and no text_config/vision_config; not a CLIP config");
   } else {
-    throw Error(file + ": model_type '" + type +
-                "' is not supported (clip, clip_vision_model or clip_text_model)");
+    throw Error(file + ": model_type '" + type + "' is not supported (clip, clip_vision_model or clip_text_model)");
   }
   return cfg;
 }
@@ -117,7 +115,7 @@ namespace {
 
 // "size"/"crop_size": an int, {"shortest_edge": N} or {"height": H, "width": W}.
 struct SizeField {
-  int shortest_edge = 0;  // set for an int or shortest_edge
+  int shortest_edge = 0;      // set for an int or shortest_edge
   int height = 0, width = 0;  // set for height/width
 };
 
@@ -135,8 +133,7 @@ SizeField read_size(const JsonFields& f, const char* key, int def) {
   if (!v->is_object()) f.fail(key, "must be an integer or an object");
   auto field = [&](const char* k) -> int {
     const auto it = v->find(k);
-    if (it == v->end() || !it->is_number_integer() || it->get<long long>() < 1 ||
-        it->get<long long>() > INT_MAX)
+    if (it == v->end() || !it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > INT_MAX)
       f.fail(key, std::string("field \"") + k + "\" must be a positive integer");
     return static_cast<int>(it->get<long long>());
   };
@@ -158,16 +155,14 @@ std::array<float, 3> read_rgb(const JsonFields& f, const char* key, std::array<f
     const float x = v->get<float>();
     return {x, x, x};
   }
-  if (!v->is_array() || v->size() != 3 || !(*v)[0].is_number() || !(*v)[1].is_number() ||
-      !(*v)[2].is_number())
+  if (!v->is_array() || v->size() != 3 || !(*v)[0].is_number() || !(*v)[1].is_number() || !(*v)[2].is_number())
     f.fail(key, "must be a list of 3 numbers");
   return {(*v)[0].get<float>(), (*v)[1].get<float>(), (*v)[2].get<float>()};
 }
 
 }  // namespace
 
-PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file,
-                                        int default_image_size) {
+PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, int default_image_size) {
   PreprocessConfig p;
   p.shortest_edge = p.crop_height = p.crop_width = default_image_size;
   std::error_code ec;

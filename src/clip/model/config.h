@@ -60,7 +60,7 @@ struct PreprocessConfig {
   // shortest_edge is then min(H, W), so code ignoring these still works.
   int resize_height = 0;
   int resize_width = 0;
-  int crop_height = 224;    // "crop_size": {"height","width"} or an int
+  int crop_height = 224;  // "crop_size": {"height","width"} or an int
   int crop_width = 224;
   bool do_resize = true;
   bool do_center_crop = true;
@@ -71,7 +71,6 @@ struct PreprocessConfig {
   std::array<float, 3> std = {0.26862954f, 0.26130258f, 0.27577711f};
 };
 
-PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file,
-                                        int default_image_size);
+PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, int default_image_size);
 
 }  // namespace clip

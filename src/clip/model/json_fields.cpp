@@ -12,8 +12,7 @@ using json = nlohmann::json;
 
 json read_json_file(const std::filesystem::path& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw Error(path.string() + ": file not found");
+  if (!std::filesystem::is_regular_file(path, ec)) throw Error(path.string() + ": file not found");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path.string() + ": cannot open");
   std::stringstream ss;

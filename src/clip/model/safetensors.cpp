@@ -35,10 +35,9 @@ struct DTypeInfo {
 // The dtypes a CLIP checkpoint may carry. Others in the safetensors spec
 // (F8_*, U16..U64, C64, ...) are rejected as unsupported.
 constexpr DTypeInfo kDTypes[] = {
-    {"F64", DType::F64, 8}, {"F32", DType::F32, 4}, {"F16", DType::F16, 2},
-    {"BF16", DType::BF16, 2}, {"I64", DType::I64, 8}, {"I32", DType::I32, 4},
-    {"I16", DType::I16, 2},   {"I8", DType::I8, 1},   {"U8", DType::U8, 1},
-    {"BOOL", DType::BOOL, 1},
+    {"F64", DType::F64, 8}, {"F32", DType::F32, 4},   {"F16", DType::F16, 2}, {"BF16", DType::BF16, 2},
+    {"I64", DType::I64, 8}, {"I32", DType::I32, 4},   {"I16", DType::I16, 2}, {"I8", DType::I8, 1},
+    {"U8", DType::U8, 1},   {"BOOL", DType::BOOL, 1},
 };
 
 const DTypeInfo* find_dtype(std::string_view name) {
@@ -47,12 +46,9 @@ const DTypeInfo* find_dtype(std::string_view name) {
   return nullptr;
 }
 
-[[noreturn]] void fail(const std::string& file, const std::string& what) {
-  throw Error(file + ": " + what);
-}
+[[noreturn]] void fail(const std::string& file, const std::string& what) { throw Error(file + ": " + what); }
 
-[[noreturn]] void fail_tensor(const std::string& file, const std::string& name,
-                              const std::string& what) {
+[[noreturn]] void fail_tensor(const std::string& file, const std::string& name, const std::string& what) {
   throw Error(file + ": tensor '" + name + "': " + what);
 }
 
@@ -107,18 +103,15 @@ size_t dtype_size(DType d) {
   return 0;
 }
 
-std::vector<TensorView> parse_safetensors(const uint8_t* bytes, size_t size,
-                                          const std::string& file) {
-  if (size < 8)
-    fail(file, "too short to be a safetensors file (" + std::to_string(size) + " bytes)");
+std::vector<TensorView> parse_safetensors(const uint8_t* bytes, size_t size, const std::string& file) {
+  if (size < 8) fail(file, "too short to be a safetensors file (" + std::to_string(size) + " bytes)");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];  // little-endian
   if (header_len > kMaxHeaderBytes)
-    fail(file, "header length " + std::to_string(header_len) +
-                   " is absurd (over 100 MB); not a safetensors file?");
+    fail(file, "header length " + std::to_string(header_len) + " is absurd (over 100 MB); not a safetensors file?");
   if (header_len > size - 8)
-    fail(file, "header length " + std::to_string(header_len) + " is larger than the file (" +
-                   std::to_string(size) + " bytes); truncated or not a safetensors file");
+    fail(file, "header length " + std::to_string(header_len) + " is larger than the file (" + std::to_string(size) +
+                   " bytes); truncated or not a safetensors file");
 
   const json header = parse_header(bytes + 8, bytes + 8 + header_len, file);
   const uint8_t* data = bytes + 8 + header_len;
@@ -133,44 +126,39 @@ std::vector<TensorView> parse_safetensors(const uint8_t* bytes, size_t size,
     const auto dt = entry.find("dtype");
     if (dt == entry.end() || !dt->is_string()) fail_tensor(file, name, "missing \"dtype\"");
     const DTypeInfo* info = find_dtype(dt->get_ref<const std::string&>());
-    if (!info)
-      fail_tensor(file, name, "unknown or unsupported dtype '" +
-                                  dt->get_ref<const std::string&>() + "'");
+    if (!info) fail_tensor(file, name, "unknown or unsupported dtype '" + dt->get_ref<const std::string&>() + "'");
 
     const auto sh = entry.find("shape");
-    if (sh == entry.end() || !sh->is_array())
-      fail_tensor(file, name, "\"shape\" is missing or not a list");
+    if (sh == entry.end() || !sh->is_array()) fail_tensor(file, name, "\"shape\" is missing or not a list");
     std::vector<int64_t> shape;
     uint64_t numel = 1;
     bool numel_overflow = false;
     for (const auto& d : *sh) {
       uint64_t n = 0;
-      if (!as_count(d, n))
-        fail_tensor(file, name, "\"shape\" must be a list of non-negative integers");
+      if (!as_count(d, n)) fail_tensor(file, name, "\"shape\" must be a list of non-negative integers");
       shape.push_back(static_cast<int64_t>(n));
       numel_overflow |= __builtin_mul_overflow(numel, n, &numel);
     }
 
     const auto off = entry.find("data_offsets");
     uint64_t begin = 0, end = 0;
-    if (off == entry.end() || !off->is_array() || off->size() != 2 ||
-        !as_count((*off)[0], begin) || !as_count((*off)[1], end))
+    if (off == entry.end() || !off->is_array() || off->size() != 2 || !as_count((*off)[0], begin) ||
+        !as_count((*off)[1], end))
       fail_tensor(file, name, "\"data_offsets\" must be [begin, end] with non-negative integers");
     if (begin > end)
-      fail_tensor(file, name, "data_offsets [" + std::to_string(begin) + ", " +
-                                  std::to_string(end) + "] end before they begin");
+      fail_tensor(file, name,
+                  "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] end before they begin");
     if (end > data_size)
-      fail_tensor(file, name, "data_offsets [" + std::to_string(begin) + ", " +
-                                  std::to_string(end) + "] run past the data (" +
-                                  std::to_string(data_size) + " bytes); file truncated?");
+      fail_tensor(file, name,
+                  "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] run past the data (" +
+                      std::to_string(data_size) + " bytes); file truncated?");
     uint64_t expected = 0;
-    if (numel_overflow || __builtin_mul_overflow(numel, info->size, &expected) ||
-        expected != end - begin)
-      fail_tensor(file, name, "shape " + shape_str(shape) + " of " + info->name + " needs " +
-                                  (numel_overflow ? std::string("more than 2^64")
-                                                  : std::to_string(numel) + " x " +
-                                                        std::to_string(info->size)) +
-                                  " bytes but data_offsets span " + std::to_string(end - begin));
+    if (numel_overflow || __builtin_mul_overflow(numel, info->size, &expected) || expected != end - begin)
+      fail_tensor(file, name,
+                  "shape " + shape_str(shape) + " of " + info->name + " needs " +
+                      (numel_overflow ? std::string("more than 2^64")
+                                      : std::to_string(numel) + " x " + std::to_string(info->size)) +
+                      " bytes but data_offsets span " + std::to_string(end - begin));
 
     TensorView v;
     v.name = name;

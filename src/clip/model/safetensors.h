@@ -35,8 +35,7 @@ struct TensorView {
 
 // Parses and validates a whole safetensors image held in memory. `file` is
 // used in error messages only. Throws clip::Error. Exposed for the fuzzer.
-std::vector<TensorView> parse_safetensors(const uint8_t* bytes, size_t size,
-                                          const std::string& file);
+std::vector<TensorView> parse_safetensors(const uint8_t* bytes, size_t size, const std::string& file);
 
 class MappedFile;  // mmap_file.h
 

@@ -3,10 +3,11 @@
 // Tensor data inside a safetensors file is only aligned to its byte offset,
 // which need not be a multiple of the element size, so every element is read
 // with memcpy (compilers turn it into a plain load).
+#include "clip/model/to_f32.h"
+
 #include <cstring>
 
 #include "clip/error.h"
-#include "clip/model/to_f32.h"
 
 namespace clip {
 
@@ -50,13 +51,15 @@ void convert(const uint8_t* src, size_t n, float* dst, Convert conv) {
 Tensor to_f32(const TensorView& view, const std::vector<int64_t>& expected_shape) {
   const std::string where = view.file + ": tensor '" + view.name + "'";
   if (view.shape != expected_shape)
-    throw Error(where + " has shape " + shape_str(view.shape) + ", expected " +
-                shape_str(expected_shape));
+    throw Error(where + " has shape " + shape_str(view.shape) + ", expected " + shape_str(expected_shape));
   switch (view.dtype) {
-    case DType::F32: case DType::F16: case DType::BF16: case DType::F64: break;
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+    case DType::F64:
+      break;
     default:
-      throw Error(where + " has dtype " + dtype_name(view.dtype) +
-                  "; weights must be F32, F16, BF16 or F64");
+      throw Error(where + " has dtype " + dtype_name(view.dtype) + "; weights must be F32, F16, BF16 or F64");
   }
   Tensor t(expected_shape);
   // Views normally come from parse_safetensors, which guarantees this; a

@@ -1,11 +1,12 @@
 // WeightSource: every tensor of a model folder, whether saved as one
 // model.safetensors or as shards listed in model.safetensors.index.json.
+#include "clip/model/weight_source.h"
+
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "clip/error.h"
 #include "clip/model/json_fields.h"
-#include "clip/model/weight_source.h"
 
 namespace clip {
 
@@ -26,8 +27,7 @@ bool plain_file_name(const std::string& name) {
 
 WeightSource WeightSource::open_folder(const fs::path& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw Error(dir.string() + ": model folder does not exist or is not a directory");
+  if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": model folder does not exist or is not a directory");
 
   WeightSource src;
   const fs::path single = dir / kSingleFile;
@@ -55,15 +55,13 @@ WeightSource WeightSource::open_folder(const fs::path& dir) {
   std::set<std::string> seen;
   for (const auto& [tensor, shard] : wm->items()) {
     if (!shard.is_string() || !plain_file_name(shard.get<std::string>()))
-      throw Error(index.string() + ": tensor '" + tensor +
-                  "' maps to something that is not a file name in the folder");
+      throw Error(index.string() + ": tensor '" + tensor + "' maps to something that is not a file name in the folder");
     if (seen.insert(shard.get<std::string>()).second) shards.push_back(shard.get<std::string>());
   }
   std::string missing;
   for (const auto& s : shards)
     if (!fs::is_regular_file(dir / s, ec)) missing += (missing.empty() ? "" : ", ") + s;
-  if (!missing.empty())
-    throw Error(index.string() + ": shard file(s) missing from " + dir.string() + ": " + missing);
+  if (!missing.empty()) throw Error(index.string() + ": shard file(s) missing from " + dir.string() + ": " + missing);
   for (const auto& s : shards) src.files_.push_back(SafetensorsFile::open(dir / s));
 
   // Index each shard's tensors, then make sure the weight map tells the truth.
@@ -71,16 +69,15 @@ WeightSource WeightSource::open_folder(const fs::path& dir) {
     for (const auto& t : f->tensors()) {
       auto [it, inserted] = src.by_name_.emplace(t.name, &t);
       if (!inserted)
-        throw Error(index.string() + ": tensor '" + t.name + "' is stored in both " +
-                    it->second->file + " and " + t.file);
+        throw Error(index.string() + ": tensor '" + t.name + "' is stored in both " + it->second->file + " and " +
+                    t.file);
     }
   }
   for (const auto& [tensor, shard] : wm->items()) {
     const auto it = src.by_name_.find(tensor);
-    if (it == src.by_name_.end() ||
-        fs::path(it->second->file).filename() != shard.get<std::string>())
-      throw Error(index.string() + ": tensor '" + tensor + "' is mapped to " +
-                  shard.get<std::string>() + " but that file does not hold it");
+    if (it == src.by_name_.end() || fs::path(it->second->file).filename() != shard.get<std::string>())
+      throw Error(index.string() + ": tensor '" + tensor + "' is mapped to " + shard.get<std::string>() +
+                  " but that file does not hold it");
   }
   return src;
 }

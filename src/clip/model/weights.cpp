@@ -29,10 +29,8 @@ namespace fs = std::filesystem;
 
 // Symbolic dimensions, resolved per tower from the anchor tensors.
 enum Sym { kHidden, kInter, kVocab, kPositions, kProj, kChannels, kPatch, kNumSyms };
-constexpr const char* kSymNames[kNumSyms] = {"hidden size", "intermediate size",
-                                             "vocab size",  "positions",
-                                             "projection dim", "channels",
-                                             "patch size"};
+constexpr const char* kSymNames[kNumSyms] = {"hidden size",    "intermediate size", "vocab size", "positions",
+                                             "projection dim", "channels",          "patch size"};
 
 template <typename Owner>
 struct Entry {
@@ -64,10 +62,8 @@ const std::vector<Entry<LayerWeights>> kLayerTable = {
 };
 
 const std::vector<Entry<TextWeights>> kTextTable = {
-    {"text_model.embeddings.token_embedding.weight", SLOT(TextWeights, token_embedding),
-     {kVocab, kHidden}},
-    {"text_model.embeddings.position_embedding.weight", SLOT(TextWeights, position_embedding),
-     {kPositions, kHidden}},
+    {"text_model.embeddings.token_embedding.weight", SLOT(TextWeights, token_embedding), {kVocab, kHidden}},
+    {"text_model.embeddings.position_embedding.weight", SLOT(TextWeights, position_embedding), {kPositions, kHidden}},
     {"text_model.final_layer_norm.weight", SLOT(TextWeights, final_ln.weight), {kHidden}},
     {"text_model.final_layer_norm.bias", SLOT(TextWeights, final_ln.bias), {kHidden}},
     {"text_projection.weight", SLOT(TextWeights, projection.weight), {kProj, kHidden}},
@@ -75,10 +71,12 @@ const std::vector<Entry<TextWeights>> kTextTable = {
 
 const std::vector<Entry<VisionWeights>> kVisionTable = {
     {"vision_model.embeddings.class_embedding", SLOT(VisionWeights, class_embedding), {kHidden}},
-    {"vision_model.embeddings.patch_embedding.weight", SLOT(VisionWeights, patch_embedding),
+    {"vision_model.embeddings.patch_embedding.weight",
+     SLOT(VisionWeights, patch_embedding),
      {kHidden, kChannels, kPatch, kPatch}},
     {"vision_model.embeddings.position_embedding.weight",
-     SLOT(VisionWeights, position_embedding), {kPositions, kHidden}},
+     SLOT(VisionWeights, position_embedding),
+     {kPositions, kHidden}},
     // "pre_layrnorm" (sic) is the Hugging Face name.
     {"vision_model.pre_layrnorm.weight", SLOT(VisionWeights, pre_ln.weight), {kHidden}},
     {"vision_model.pre_layrnorm.bias", SLOT(VisionWeights, pre_ln.bias), {kHidden}},
@@ -97,8 +95,7 @@ struct TowerSpec {
   const char* config_scope;  // "text_config." in a full CLIPConfig
 };
 constexpr TowerSpec kTextSpec = {"text", "text_model.", "text_projection.weight", "text_config."};
-constexpr TowerSpec kVisionSpec = {"vision", "vision_model.", "visual_projection.weight",
-                                   "vision_config."};
+constexpr TowerSpec kVisionSpec = {"vision", "vision_model.", "visual_projection.weight", "vision_config."};
 
 // Sizes of one tower, each remembering the tensor it was read from so that a
 // shape error can say why a number was expected.
@@ -116,8 +113,8 @@ struct Dims {
     std::set<Sym> done;
     for (Sym d : syms) {
       if (!done.insert(d).second) continue;
-      out += (out.empty() ? "" : "; ") + std::string(kSymNames[d]) + " " +
-             std::to_string(value[d]) + " from '" + source[d] + "'";
+      out += (out.empty() ? "" : "; ") + std::string(kSymNames[d]) + " " + std::to_string(value[d]) + " from '" +
+             source[d] + "'";
     }
     return out;
   }
@@ -126,14 +123,11 @@ struct Dims {
 // Tensor lookup with errors that name the weights file and the tensor.
 class Lookup {
  public:
-  Lookup(const WeightSource& src, std::string weights_file)
-      : src_(src), weights_file_(std::move(weights_file)) {}
+  Lookup(const WeightSource& src, std::string weights_file) : src_(src), weights_file_(std::move(weights_file)) {}
 
   const TensorView& require(const std::string& name, const char* tower) const {
     const TensorView* v = src_.find(name);
-    if (!v)
-      throw Error(weights_file_ + ": tensor '" + name + "' is missing (needed by the " + tower +
-                  " tower)");
+    if (!v) throw Error(weights_file_ + ": tensor '" + name + "' is missing (needed by the " + tower + " tower)");
     return *v;
   }
 
@@ -144,8 +138,8 @@ class Lookup {
     bool ok = v.shape.size() == rank;
     for (int64_t d : v.shape) ok = ok && d > 0 && d <= std::numeric_limits<int>::max();
     if (!ok)
-      throw Error(v.file + ": tensor '" + name + "' has shape " + shape_str(v.shape) +
-                  ", expected " + std::to_string(rank) + " positive dimensions");
+      throw Error(v.file + ": tensor '" + name + "' has shape " + shape_str(v.shape) + ", expected " +
+                  std::to_string(rank) + " positive dimensions");
     return v;
   }
 
@@ -174,13 +168,12 @@ class Lookup {
   }
 
   template <typename Owner>
-  void load(Owner& owner, const Entry<Owner>& e, const std::string& name, const Dims& dims,
-            const char* tower) const {
+  void load(Owner& owner, const Entry<Owner>& e, const std::string& name, const Dims& dims, const char* tower) const {
     const TensorView& v = require(name, tower);
     const std::vector<int64_t> want = dims.shape(e.shape);
     if (v.shape != want)
-      throw Error(v.file + ": tensor '" + name + "' has shape " + shape_str(v.shape) +
-                  ", expected " + shape_str(want) + " (" + dims.explain(e.shape) + ")");
+      throw Error(v.file + ": tensor '" + name + "' has shape " + shape_str(v.shape) + ", expected " + shape_str(want) +
+                  " (" + dims.explain(e.shape) + ")");
     e.slot(owner) = to_f32(v, want);
   }
 
@@ -202,13 +195,12 @@ void common_dims(const Lookup& w, const TowerSpec& t, Dims& d) {
 }
 
 // The config's head count is the one size the weights cannot tell.
-void check_heads(const TowerConfig& c, const TowerSpec& t, const std::string& config_file,
-                 const std::string& scope, const Dims& d) {
+void check_heads(const TowerConfig& c, const TowerSpec& t, const std::string& config_file, const std::string& scope,
+                 const Dims& d) {
   if (c.num_heads <= 0 || c.hidden_size % c.num_heads != 0)
-    throw Error(config_file + ": " + scope + "num_attention_heads " +
-                std::to_string(c.num_heads) + " does not divide the " + t.label +
-                " hidden size " + std::to_string(c.hidden_size) + " of the weights ('" +
-                d.source[kHidden] + "')");
+    throw Error(config_file + ": " + scope + "num_attention_heads " + std::to_string(c.num_heads) +
+                " does not divide the " + t.label + " hidden size " + std::to_string(c.hidden_size) +
+                " of the weights ('" + d.source[kHidden] + "')");
 }
 
 void load_layers(const Lookup& w, const TowerSpec& t, int num_layers, const Dims& d,
@@ -226,8 +218,7 @@ int require_layers(const Lookup& w, const TowerSpec& t) {
   return n;
 }
 
-TextWeights load_text(const Lookup& w, TextConfig& c, const std::string& config_file,
-                      const std::string& scope) {
+TextWeights load_text(const Lookup& w, TextConfig& c, const std::string& config_file, const std::string& scope) {
   const TowerSpec& t = kTextSpec;
   Dims d;
   const char* tok = kTextTable[0].name;
@@ -251,8 +242,7 @@ TextWeights load_text(const Lookup& w, TextConfig& c, const std::string& config_
   return tw;
 }
 
-VisionWeights load_vision(const Lookup& w, VisionConfig& c, const std::string& config_file,
-                          const std::string& scope) {
+VisionWeights load_vision(const Lookup& w, VisionConfig& c, const std::string& config_file, const std::string& scope) {
   const TowerSpec& t = kVisionSpec;
   Dims d;
   const char* cls = kVisionTable[0].name;
@@ -293,34 +283,28 @@ VisionWeights load_vision(const Lookup& w, VisionConfig& c, const std::string& c
 
 LoadedModel load_model(const fs::path& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw Error(dir.string() + ": model folder does not exist or is not a directory");
+  if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": model folder does not exist or is not a directory");
   LoadedModel m;
   const fs::path config_file = dir / "config.json";
   m.config = load_clip_config(config_file);
   const WeightSource src = WeightSource::open_folder(dir);
 
-  const fs::path weights_file = fs::exists(dir / "model.safetensors", ec)
-                                    ? dir / "model.safetensors"
-                                    : dir / "model.safetensors.index.json";
+  const fs::path weights_file =
+      fs::exists(dir / "model.safetensors", ec) ? dir / "model.safetensors" : dir / "model.safetensors.index.json";
   const Lookup w(src, weights_file.string());
 
   // A tower is loaded when the config declares it and the weights hold any
   // of it; a CLIPConfig folder whose weights hold one tower loads that one.
-  auto present = [&](const TowerSpec& t) {
-    return w.has_prefix(t.prefix) || src.find(t.projection) != nullptr;
-  };
+  auto present = [&](const TowerSpec& t) { return w.has_prefix(t.prefix) || src.find(t.projection) != nullptr; };
   const bool full = m.config.text && m.config.vision;
   if (full && !present(kTextSpec) && !present(kVisionSpec))
     throw Error(weights_file.string() + ": holds no text_model.* or vision_model.* tensors");
   if (m.config.text && (!full || present(kTextSpec)))
-    m.weights.text = load_text(w, *m.config.text, config_file.string(),
-                               full ? kTextSpec.config_scope : "");
+    m.weights.text = load_text(w, *m.config.text, config_file.string(), full ? kTextSpec.config_scope : "");
   else
     m.config.text.reset();
   if (m.config.vision && (!full || present(kVisionSpec)))
-    m.weights.vision = load_vision(w, *m.config.vision, config_file.string(),
-                                   full ? kVisionSpec.config_scope : "");
+    m.weights.vision = load_vision(w, *m.config.vision, config_file.string(), full ? kVisionSpec.config_scope : "");
   else
     m.config.vision.reset();
 
@@ -328,12 +312,12 @@ LoadedModel load_model(const fs::path& dir) {
   const int64_t tp = m.weights.text ? m.weights.text->projection.weight.dim(0) : 0;
   const int64_t vp = m.weights.vision ? m.weights.vision->projection.weight.dim(0) : 0;
   if (tp && vp && tp != vp)
-    throw Error(weights_file.string() + ": 'text_projection.weight' projects to " +
-                std::to_string(tp) + " but 'visual_projection.weight' to " + std::to_string(vp));
+    throw Error(weights_file.string() + ": 'text_projection.weight' projects to " + std::to_string(tp) +
+                " but 'visual_projection.weight' to " + std::to_string(vp));
   m.config.projection_dim = static_cast<int>(tp ? tp : vp);
 
-  m.preprocess = load_preprocess_config(dir / "preprocessor_config.json",
-                                        m.config.vision ? m.config.vision->image_size : 224);
+  m.preprocess =
+      load_preprocess_config(dir / "preprocessor_config.json", m.config.vision ? m.config.vision->image_size : 224);
   return m;
 }
 

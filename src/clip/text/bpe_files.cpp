@@ -37,8 +37,7 @@ BpeModel::Vocab read_vocab_object(const json& j, const std::string& source) {
   BpeModel::Vocab vocab;
   vocab.reserve(j.size());
   for (const auto& [token, id] : j.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
-        id.get<int64_t>() > std::numeric_limits<int32_t>::max())
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > std::numeric_limits<int32_t>::max())
       throw Error(source + ": id of token '" + token + "' is not a non-negative 32-bit integer");
     vocab.emplace(token, static_cast<int32_t>(id.get<int64_t>()));
   }
@@ -48,8 +47,7 @@ BpeModel::Vocab read_vocab_object(const json& j, const std::string& source) {
 // "a b" with exactly one space, as `tokenizers` demands.
 bool split_merge(std::string_view line, std::pair<std::string, std::string>& out) {
   const size_t space = line.find(' ');
-  if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos)
-    return false;
+  if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos) return false;
   out = {std::string(line.substr(0, space)), std::string(line.substr(space + 1))};
   return true;
 }
@@ -73,8 +71,7 @@ std::string gz_read_all(const std::filesystem::path& path) {
 
 }  // namespace
 
-BpeFiles read_vocab_and_merges(const std::filesystem::path& vocab_json,
-                               const std::filesystem::path& merges_txt) {
+BpeFiles read_vocab_and_merges(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt) {
   BpeFiles out;
   out.source = merges_txt.string();
   out.vocab = read_vocab_object(parse_json(vocab_json), vocab_json.string());
@@ -98,8 +95,7 @@ BpeFiles read_tokenizer_json(const std::filesystem::path& tokenizer_json) {
   const json j = parse_json(tokenizer_json);
   BpeFiles out;
   out.source = source;
-  if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
-    throw Error(source + ": no \"model\" object");
+  if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) throw Error(source + ": no \"model\" object");
   const json& model = j["model"];
   const std::string type = model.value("type", std::string("BPE"));
   if (type != "BPE") throw Error(source + ": model type is " + type + ", expected BPE");
@@ -113,8 +109,7 @@ BpeFiles read_tokenizer_json(const std::filesystem::path& tokenizer_json) {
   if (!model.contains("vocab")) throw Error(source + ": model has no \"vocab\"");
   out.vocab = read_vocab_object(model["vocab"], source);
 
-  if (!model.contains("merges") || !model["merges"].is_array())
-    throw Error(source + ": model has no \"merges\" array");
+  if (!model.contains("merges") || !model["merges"].is_array()) throw Error(source + ": model has no \"merges\" array");
   size_t index = 0;
   for (const json& m : model["merges"]) {
     ++index;
@@ -127,20 +122,18 @@ BpeFiles read_tokenizer_json(const std::filesystem::path& tokenizer_json) {
       ok = true;
     }
     if (!ok)
-      throw Error(source + ": merge " + std::to_string(index) +
-                  " is neither \"a b\" nor [\"a\", \"b\"]: " + m.dump());
+      throw Error(source + ": merge " + std::to_string(index) + " is neither \"a b\" nor [\"a\", \"b\"]: " + m.dump());
     out.merges.push_back(std::move(merge));
   }
 
   if (j.contains("added_tokens")) {
     if (!j["added_tokens"].is_array()) throw Error(source + ": \"added_tokens\" is not an array");
     for (const json& t : j["added_tokens"]) {
-      if (!t.is_object() || !t.contains("content") || !t["content"].is_string() ||
-          !t.contains("id") || !t["id"].is_number_integer() || t["id"].get<int64_t>() < 0 ||
+      if (!t.is_object() || !t.contains("content") || !t["content"].is_string() || !t.contains("id") ||
+          !t["id"].is_number_integer() || t["id"].get<int64_t>() < 0 ||
           t["id"].get<int64_t>() > std::numeric_limits<int32_t>::max())
         throw Error(source + ": bad entry in \"added_tokens\": " + t.dump());
-      out.added_tokens.emplace_back(t["content"].get<std::string>(),
-                                    static_cast<int32_t>(t["id"].get<int64_t>()));
+      out.added_tokens.emplace_back(t["content"].get<std::string>(), static_cast<int32_t>(t["id"].get<int64_t>()));
     }
   }
   return out;

@@ -24,8 +24,7 @@ struct BpeFiles {
 // transformers' vocab.json (token -> id) + merges.txt ("a b" per line; lines
 // starting with "#version" skipped, CRLF accepted, any other line must hold
 // exactly two tokens).
-BpeFiles read_vocab_and_merges(const std::filesystem::path& vocab_json,
-                               const std::filesystem::path& merges_txt);
+BpeFiles read_vocab_and_merges(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt);
 
 // A `tokenizers` tokenizer.json with a BPE model ("a b" strings or [a, b]
 // pairs as merges) and "</w>" as end-of-word suffix. Its normalizer and

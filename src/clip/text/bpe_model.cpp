@@ -30,17 +30,14 @@ std::array<std::string, 256> make_byte_table() {
 
 }  // namespace
 
-bool byte_stands_for_itself(uint8_t b) {
-  return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-}
+bool byte_stands_for_itself(uint8_t b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; }
 
 const std::string& byte_to_unicode(uint8_t byte) {
   static const std::array<std::string, 256> table = make_byte_table();
   return table[byte];
 }
 
-BpeModel::BpeModel(Vocab vocab, const Merges& merges, const std::string& unk_token,
-                   const std::string& source)
+BpeModel::BpeModel(Vocab vocab, const Merges& merges, const std::string& unk_token, const std::string& source)
     : vocab_(std::move(vocab)) {
   for (const auto& [token, id] : vocab_) id_limit_ = std::max(id_limit_, id + 1);
   for (int b = 0; b < 256; ++b) {
@@ -50,8 +47,7 @@ BpeModel::BpeModel(Vocab vocab, const Merges& merges, const std::string& unk_tok
   }
   if (!unk_token.empty()) {
     unk_id_ = token_id(unk_token);
-    if (unk_id_ < 0)
-      throw Error(source + ": unknown token '" + unk_token + "' is not in the vocabulary");
+    if (unk_id_ < 0) throw Error(source + ": unknown token '" + unk_token + "' is not in the vocabulary");
   }
 
   merges_.reserve(merges.size());
@@ -61,8 +57,8 @@ BpeModel::BpeModel(Vocab vocab, const Merges& merges, const std::string& unk_tok
     const std::string& a = merges[rank].first;
     const std::string& b = merges[rank].second;
     auto missing = [&](const std::string& what) {
-      return Error(source + ": merge " + std::to_string(rank + 1) + " \"" + a + " " + b +
-                   "\": " + what + " is not in the vocabulary");
+      return Error(source + ": merge " + std::to_string(rank + 1) + " \"" + a + " " + b + "\": " + what +
+                   " is not in the vocabulary");
     };
     const int32_t a_id = token_id(a);
     if (a_id < 0) throw missing("token '" + a + "'");
@@ -133,9 +129,7 @@ void BpeModel::bpe(std::string_view word, std::vector<int32_t>& ids) const {
     int32_t new_id;
     // priority_queue pops the largest: invert so the lowest rank, then the
     // leftmost position, comes first.
-    bool operator<(const Candidate& o) const {
-      return rank != o.rank ? rank > o.rank : pos > o.pos;
-    }
+    bool operator<(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
   std::priority_queue<Candidate> queue;
   for (size_t i = 0; i + 1 < symbols.size(); ++i) {
@@ -157,12 +151,10 @@ void BpeModel::bpe(std::string_view word, std::vector<int32_t>& ids) const {
     left.next = right.next;
     if (left.next >= 0) symbols[left.next].prev = top.pos;
     if (left.prev >= 0) {
-      if (const Merge* pm = find_merge(symbols[left.prev].id, left.id))
-        queue.push({pm->rank, left.prev, pm->new_id});
+      if (const Merge* pm = find_merge(symbols[left.prev].id, left.id)) queue.push({pm->rank, left.prev, pm->new_id});
     }
     if (left.next >= 0) {
-      if (const Merge* nm = find_merge(left.id, symbols[left.next].id))
-        queue.push({nm->rank, top.pos, nm->new_id});
+      if (const Merge* nm = find_merge(left.id, symbols[left.next].id)) queue.push({nm->rank, top.pos, nm->new_id});
     }
   }
   for (const Symbol& s : symbols)

@@ -30,8 +30,7 @@ class BpeModel {
   // unknown token: symbols missing from the vocabulary are dropped, as in
   // `tokenizers`). Throws clip::Error when a merge refers to a token, or makes
   // a token, that the vocabulary lacks.
-  BpeModel(Vocab vocab, const Merges& merges, const std::string& unk_token,
-           const std::string& source);
+  BpeModel(Vocab vocab, const Merges& merges, const std::string& unk_token, const std::string& source);
   ~BpeModel();
 
   // Appends the ids of one pre-tokenised word (UTF-8). Thread-safe.

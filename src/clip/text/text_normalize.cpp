@@ -14,8 +14,7 @@ namespace {
 // first: after lower-casing, "<|EndOfText|>" matches them as one piece (the
 // ByteLevel step then cuts it into "<|", the name, "|>"). This only differs
 // from the plain pattern when the piece starts exactly at '<'.
-constexpr std::array<std::u32string_view, 2> kSpecialPieces = {U"<|startoftext|>",
-                                                               U"<|endoftext|>"};
+constexpr std::array<std::u32string_view, 2> kSpecialPieces = {U"<|startoftext|>", U"<|endoftext|>"};
 
 void append_utf8(char32_t c, std::string& out) {
   if (c < 0x80) {
@@ -52,8 +51,7 @@ bool starts_with_special_piece(std::basic_string_view<CharT> s, size_t i, size_t
   for (std::u32string_view special : kSpecialPieces) {
     if (s.size() - i < special.size()) continue;
     bool same = true;
-    for (size_t k = 0; k < special.size() && same; ++k)
-      same = static_cast<char32_t>(s[i + k]) == special[k];
+    for (size_t k = 0; k < special.size() && same; ++k) same = static_cast<char32_t>(s[i + k]) == special[k];
     if (same) {
       len = special.size();
       return true;
@@ -98,11 +96,9 @@ void split_impl(std::basic_string_view<CharT> s, std::vector<std::string>& words
     if ((len = contraction_length(s, i)) == 0) {
       len = 1;
       if (cls == CharClass::kLetter) {
-        while (i + len < s.size() && classify(static_cast<char32_t>(s[i + len])) == CharClass::kLetter)
-          ++len;
+        while (i + len < s.size() && classify(static_cast<char32_t>(s[i + len])) == CharClass::kLetter) ++len;
       } else if (cls == CharClass::kOther) {
-        while (i + len < s.size() && classify(static_cast<char32_t>(s[i + len])) == CharClass::kOther)
-          ++len;
+        while (i + len < s.size() && classify(static_cast<char32_t>(s[i + len])) == CharClass::kOther) ++len;
       }  // a number is one character
     }
     words.push_back(to_utf8(s.substr(i, len)));
@@ -127,8 +123,7 @@ void check_utf8(std::string_view s) {
       continue;
     }
     utf8proc_int32_t c;
-    const utf8proc_ssize_t n =
-        utf8proc_iterate(p + pos, static_cast<utf8proc_ssize_t>(s.size() - pos), &c);
+    const utf8proc_ssize_t n = utf8proc_iterate(p + pos, static_cast<utf8proc_ssize_t>(s.size() - pos), &c);
     if (n <= 0 || c < 0) throw_invalid_utf8(pos);
     pos += static_cast<size_t>(n);
   }
@@ -177,11 +172,9 @@ std::u32string normalize(std::string_view utf8) {
   utf8proc_ssize_t n = utf8proc_decompose(src, src_len, nullptr, 0, options);
   if (n >= 0) {
     buf.resize(static_cast<size_t>(n));
-    n = utf8proc_decompose(src, src_len, reinterpret_cast<utf8proc_int32_t*>(buf.data()), n,
-                           options);
+    n = utf8proc_decompose(src, src_len, reinterpret_cast<utf8proc_int32_t*>(buf.data()), n, options);
   }
-  if (n >= 0)
-    n = utf8proc_normalize_utf32(reinterpret_cast<utf8proc_int32_t*>(buf.data()), n, options);
+  if (n >= 0) n = utf8proc_normalize_utf32(reinterpret_cast<utf8proc_int32_t*>(buf.data()), n, options);
   if (n < 0) throw Error(std::string("text: cannot normalise: ") + utf8proc_errmsg(n));
   buf.resize(static_cast<size_t>(n));
 
@@ -201,9 +194,7 @@ std::u32string normalize(std::string_view utf8) {
   return out;
 }
 
-void split_words(std::u32string_view text, std::vector<std::string>& words) {
-  split_impl(text, words);
-}
+void split_words(std::u32string_view text, std::vector<std::string>& words) { split_impl(text, words); }
 
 void pretokenize(std::string_view utf8, std::vector<std::string>& words) {
   if (is_ascii(utf8)) {

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
+#include "clip/error.h"
 #include "clip/text/bpe_files.h"
 #include "clip/text/bpe_model.h"
-#include "clip/error.h"
 #include "clip/text/text_normalize.h"
 
 namespace clip {
@@ -46,12 +46,10 @@ namespace {
 std::vector<std::pair<std::string, int32_t>> with_clip_specials(const BpeFiles& files) {
   auto specials = files.added_tokens;
   for (const char* name : {kBos, kEos}) {
-    const bool listed = std::any_of(specials.begin(), specials.end(),
-                                    [&](const auto& s) { return s.first == name; });
+    const bool listed = std::any_of(specials.begin(), specials.end(), [&](const auto& s) { return s.first == name; });
     if (listed) continue;
     const auto it = files.vocab.find(std::string_view(name));
-    if (it == files.vocab.end())
-      throw Error(files.source + ": the vocabulary has no " + name + " token");
+    if (it == files.vocab.end()) throw Error(files.source + ": the vocabulary has no " + name + " token");
     specials.emplace_back(name, it->second);
   }
   // An empty added token would match everywhere; `tokenizers` ignores it too.
@@ -84,8 +82,7 @@ SpecialMatch Tokenizer::Impl::find_special(std::string_view text, size_t from) c
   for (const auto& [content, id] : specials) {
     const size_t pos = text.find(content, from);
     if (pos == std::string_view::npos) continue;
-    if (pos < best.pos || (pos == best.pos && content.size() > best.len))
-      best = {pos, content.size(), id};
+    if (pos < best.pos || (pos == best.pos && content.size() > best.len)) best = {pos, content.size(), id};
   }
   return best;
 }
@@ -103,15 +100,13 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_folder(const std::filesystem::path& dir) {
   // Like transformers: tokenizer.json wins when both forms are present.
-  if (std::filesystem::exists(dir / "tokenizer.json"))
-    return from_tokenizer_json(dir / "tokenizer.json");
+  if (std::filesystem::exists(dir / "tokenizer.json")) return from_tokenizer_json(dir / "tokenizer.json");
   if (std::filesystem::exists(dir / "vocab.json") && std::filesystem::exists(dir / "merges.txt"))
     return from_files(dir / "vocab.json", dir / "merges.txt");
   throw Error(dir.string() + ": no tokenizer.json, nor vocab.json + merges.txt");
 }
 
-Tokenizer Tokenizer::from_files(const std::filesystem::path& vocab_json,
-                                const std::filesystem::path& merges_txt) {
+Tokenizer Tokenizer::from_files(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt) {
   return Tokenizer(std::make_unique<Impl>(read_vocab_and_merges(vocab_json, merges_txt)));
 }
 
@@ -141,8 +136,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view utf8) const {
 
 std::vector<int32_t> Tokenizer::encode_for_model(std::string_view utf8, int context_length) const {
   if (context_length < 2)
-    throw Error("context_length must be at least 2 (start and end tokens), got " +
-                std::to_string(context_length));
+    throw Error("context_length must be at least 2 (start and end tokens), got " + std::to_string(context_length));
   const std::vector<int32_t> ids = encode(utf8);
   const size_t keep = std::min(ids.size(), static_cast<size_t>(context_length) - 2);
   std::vector<int32_t> out;

@@ -18,8 +18,7 @@ class Tokenizer {
  public:
   // tokenizer.json if present, else vocab.json + merges.txt. Throws clip::Error.
   static Tokenizer from_folder(const std::filesystem::path& dir);
-  static Tokenizer from_files(const std::filesystem::path& vocab_json,
-                              const std::filesystem::path& merges_txt);
+  static Tokenizer from_files(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt);
   static Tokenizer from_tokenizer_json(const std::filesystem::path& tokenizer_json);
   // openai/CLIP's bpe_simple_vocab_16e6.txt.gz, expanded as CLIP does.
   static Tokenizer from_clip_bpe_gz(const std::filesystem::path& gz);

@@ -24,10 +24,6 @@
 // tile (the "tail"), each warp takes a quarter of the keys, and the
 // quarters are merged through shared memory. Otherwise the last tile is
 // padded with zero queries whose results are not stored.
-#include "clip/cuda/device_utils.cuh"
-#include "clip/cuda/mma_utils.cuh"
-#include "clip/cuda/sm90/sm90_attention.h"
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -35,22 +31,26 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "clip/cuda/device_utils.cuh"
+#include "clip/cuda/mma_utils.cuh"
+#include "clip/cuda/sm90/sm90_attention.h"
+
 namespace clip::cuda::sm90 {
 namespace {
 
-constexpr int kD = 64;           // head_dim
-constexpr int kRow = kD * 2;     // bytes of one head's q, k or v row (16-bit types)
-constexpr int kTileQ = 64;       // queries per warpgroup tile: the wgmma M
-constexpr int kKeyBlock = 64;    // keys per S product
-constexpr int kMaxTail = 8;      // up to this many rows past the full tiles go to the tail
-constexpr int kWarps = 4;        // one warpgroup a block
+constexpr int kD = 64;               // head_dim
+constexpr int kRow = kD * 2;         // bytes of one head's q, k or v row (16-bit types)
+constexpr int kTileQ = 64;           // queries per warpgroup tile: the wgmma M
+constexpr int kKeyBlock = 64;        // keys per S product
+constexpr int kMaxTail = 8;          // up to this many rows past the full tiles go to the tail
+constexpr int kWarps = 4;            // one warpgroup a block
 constexpr int kPartFloats = kD + 2;  // a tail share: running max, sum, 64 outputs
-constexpr float kStaleLog2 = 8.f;  // the running maximum may lag the true one by up to 2^8 in P
+constexpr float kStaleLog2 = 8.f;    // the running maximum may lag the true one by up to 2^8 in P
 
 // Shared memory layout and work split for a sequence length (host and device).
 struct Plan {
-  int q_tiles = 0, tail_rows = 0;               // 64-row tiles, tail rows after them
-  int kv_blocks = 0, kv_last = 0, kv_rows = 0;  // full 64-key blocks, the last block's width, keys copied
+  int q_tiles = 0, tail_rows = 0;                     // 64-row tiles, tail rows after them
+  int kv_blocks = 0, kv_last = 0, kv_rows = 0;        // full 64-key blocks, the last block's width, keys copied
   int v_off = 0, q_off = 0, part_off = 0, bytes = 0;  // from a 1024-byte aligned base; K at 0
 };
 
@@ -107,28 +107,31 @@ __device__ __forceinline__ void fence_regs(float (&r)[N]) {
 // rather than K-major (K). Without Accumulate the accumulators are outputs
 // only: ptxas then needs no instruction to define them before the product
 // (which would serialise the wgmma pipeline, warning C7515).
-#define CLIP_WGMMA_ASM(SHAPE, TYPE, DLIST, A, DESC, ACC, TB)                                         \
-  "{\n.reg .pred p;\nsetp.ne.b32 p, %" ACC ", 0;\nwgmma.mma_async.sync.aligned." SHAPE ".f32." TYPE \
-  "." TYPE " " DLIST ", {%" A "}, %" DESC ", p, 1, 1, %" TB ";\n}\n"
-#define CLIP_D8(C, d, o) C(d[o]), C(d[o + 1]), C(d[o + 2]), C(d[o + 3]), C(d[o + 4]), C(d[o + 5]), C(d[o + 6]), C(d[o + 7])
+#define CLIP_WGMMA_ASM(SHAPE, TYPE, DLIST, A, DESC, ACC, TB)                                                           \
+  "{\n.reg .pred p;\nsetp.ne.b32 p, %" ACC ", 0;\nwgmma.mma_async.sync.aligned." SHAPE ".f32." TYPE "." TYPE " " DLIST \
+  ", {%" A "}, %" DESC ", p, 1, 1, %" TB ";\n}\n"
+#define CLIP_D8(C, d, o) \
+  C(d[o]), C(d[o + 1]), C(d[o + 2]), C(d[o + 3]), C(d[o + 4]), C(d[o + 5]), C(d[o + 6]), C(d[o + 7])
 #define CLIP_WGMMA_IN(a, desc, acc, tb) "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "n"(acc), "n"(tb)
 #define CLIP_L16 "{%0, %1, %2, %3, %4, %5, %6, %7}"
-#define CLIP_L64                                                                                       \
+#define CLIP_L64                                                                                          \
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
   "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
 // One asm statement for a shape, type and accumulator constraint ("+f" or "=f").
-#define CLIP_WGMMA_16(TYPE, C)                                                            \
+#define CLIP_WGMMA_16(TYPE, C)                                                                  \
   asm volatile(CLIP_WGMMA_ASM("m64n16k16", TYPE, CLIP_L16, "8, %9, %10, %11", "12", "13", "14") \
-               : CLIP_D8(C, d, 0)                                                         \
+               : CLIP_D8(C, d, 0)                                                               \
                : CLIP_WGMMA_IN(a, desc, int(Accumulate), TransB))
-#define CLIP_WGMMA_64(TYPE, C)                                                                   \
+#define CLIP_WGMMA_64(TYPE, C)                                                                    \
   asm volatile(CLIP_WGMMA_ASM("m64n64k16", TYPE, CLIP_L64, "32, %33, %34, %35", "36", "37", "38") \
-               : CLIP_D8(C, d, 0), CLIP_D8(C, d, 8), CLIP_D8(C, d, 16), CLIP_D8(C, d, 24)        \
+               : CLIP_D8(C, d, 0), CLIP_D8(C, d, 8), CLIP_D8(C, d, 16), CLIP_D8(C, d, 24)         \
                : CLIP_WGMMA_IN(a, desc, int(Accumulate), TransB))
-#define CLIP_WGMMA_N(N, TYPE)                     \
-  do {                                            \
-    if constexpr (Accumulate) CLIP_WGMMA_##N(TYPE, "+f"); \
-    else CLIP_WGMMA_##N(TYPE, "=f");              \
+#define CLIP_WGMMA_N(N, TYPE)     \
+  do {                            \
+    if constexpr (Accumulate)     \
+      CLIP_WGMMA_##N(TYPE, "+f"); \
+    else                          \
+      CLIP_WGMMA_##N(TYPE, "=f"); \
   } while (0)
 
 template <int N, int TransB, bool Accumulate, typename T>
@@ -136,11 +139,15 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[32], const uint32_t (&a)[4],
   static_assert(N == 16 || N == 64, "N: 32-wide S products serialise the wgmma pipeline (make_plan)");
   constexpr bool bf = std::is_same_v<T, __nv_bfloat16>;
   if constexpr (N == 16) {
-    if constexpr (bf) CLIP_WGMMA_N(16, "bf16");
-    else CLIP_WGMMA_N(16, "f16");
+    if constexpr (bf)
+      CLIP_WGMMA_N(16, "bf16");
+    else
+      CLIP_WGMMA_N(16, "f16");
   } else {
-    if constexpr (bf) CLIP_WGMMA_N(64, "bf16");
-    else CLIP_WGMMA_N(64, "f16");
+    if constexpr (bf)
+      CLIP_WGMMA_N(64, "bf16");
+    else
+      CLIP_WGMMA_N(64, "f16");
   }
 }
 #undef CLIP_WGMMA_ASM
@@ -169,7 +176,8 @@ template <typename T, int KvLast>
 __global__ void __launch_bounds__(kWarps * 32, 3)
     attn_wgmma_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, float scale_log2) {
   extern __shared__ unsigned char smem_raw[];
-  unsigned char* Ks = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  unsigned char* Ks =
+      reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   const Plan p = make_plan(seq);
   unsigned char* Vs = Ks + p.v_off;
   // Descriptors of K and V's first rows; a row r bytes on is r >> 4 more in
@@ -486,7 +494,7 @@ cudaError_t launch(const AttnProblem& pr, cudaStream_t stream) {
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return e;
   kernel<<<pr.batch * pr.heads, kWarps * 32, smem, stream>>>(static_cast<const T*>(pr.qkv), static_cast<T*>(pr.out),
-                                                          pr.seq, pr.heads, pr.scale_log2);
+                                                             pr.seq, pr.heads, pr.scale_log2);
   return cudaGetLastError();
 }
 

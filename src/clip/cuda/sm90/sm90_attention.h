@@ -18,8 +18,8 @@ struct AttnProblem {
   const void* qkv = nullptr;  // [batch*seq, 3*heads*64]: q | k | v, each head's 64 values contiguous
   void* out = nullptr;        // [batch*seq, heads*64]
   int batch = 0, seq = 0, heads = 0;
-  float scale_log2 = 0.f;     // the softmax scale times log2(e)
-  bool bf16 = false;          // else fp16
+  float scale_log2 = 0.f;  // the softmax scale times log2(e)
+  bool bf16 = false;       // else fp16
 };
 
 // Whether this build has the kernel and it takes the shape: head_dim 64, no

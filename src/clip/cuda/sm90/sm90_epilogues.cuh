@@ -2,16 +2,16 @@
 // fusion operations or epilogue visitor trees, with what each needs from a
 // Problem. Included by sm90_gemm_kernel.cuh only (sm_90a files).
 #pragma once
-#include <type_traits>
+#include <cutlass/cutlass.h>
+#include <cutlass/epilogue/thread/activation.h>
+#include <cutlass/functional.h>
 
 #include <cute/tensor.hpp>
-#include <cutlass/cutlass.h>
 #include <cutlass/epilogue/collective/collective_builder.hpp>
 #include <cutlass/epilogue/fusion/callbacks.hpp>
 #include <cutlass/epilogue/fusion/operations.hpp>
 #include <cutlass/epilogue/fusion/sm90_callbacks_tma_warpspecialized.hpp>
-#include <cutlass/epilogue/thread/activation.h>
-#include <cutlass/functional.h>
+#include <type_traits>
 
 #include "clip/cuda/sm90/sm90_gemm.h"
 
@@ -81,8 +81,8 @@ struct EpilogueTraits<Epilogue::BiasQuickGelu>
     : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBiasEltAct<QuickGelu, cutlass::half_t, float, float>> {};
 template <>
 struct EpilogueTraits<Epilogue::BiasGelu>
-    : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU,
-                                                                       cutlass::half_t, float, float>> {};
+    : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU, cutlass::half_t,
+                                                                       float, float>> {};
 template <>
 struct EpilogueTraits<Epilogue::BiasResidual>
     : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBias<float, float, float, float>, true> {};
@@ -161,14 +161,15 @@ using CopyStore = cutlass::epilogue::collective::detail::AuxStoreDescriptor<
 template <class Tile, class Schedule, class Store = CopyStore<Tile, Schedule>>
 using ResidualLnStats = Sm90EVT<
     RowPartials<Tile, PlusSquare>,
-    Sm90EVT<RowPartials<Tile, cutlass::plus>,
-             Sm90EVT<Sm90AuxStore<Store::Stages, typename Store::EpilogueTile, cutlass::half_t, kRound,
-                                  typename Store::Stride, typename Store::SmemLayoutAtom, typename Store::CopyOpR2S, 8>,
-                      Sm90EVT<Sm90Compute<Sum3, float, float, kRound>, Sm90AccFetch, Sm90SrcFetch<float>,
-                               RowVector<Tile>>>>>;
+    Sm90EVT<
+        RowPartials<Tile, cutlass::plus>,
+        Sm90EVT<Sm90AuxStore<Store::Stages, typename Store::EpilogueTile, cutlass::half_t, kRound,
+                             typename Store::Stride, typename Store::SmemLayoutAtom, typename Store::CopyOpR2S, 8>,
+                Sm90EVT<Sm90Compute<Sum3, float, float, kRound>, Sm90AccFetch, Sm90SrcFetch<float>, RowVector<Tile>>>>>;
 
 template <class Tile, template <class> class Fn>
-using LnFoldEvt = Sm90EVT<Sm90Compute<Fn, cutlass::half_t, float, kRound>, Sm90AccFetch, ColVector<Tile>, RowVector<Tile>>;
+using LnFoldEvt =
+    Sm90EVT<Sm90Compute<Fn, cutlass::half_t, float, kRound>, Sm90AccFetch, ColVector<Tile>, RowVector<Tile>>;
 }  // namespace evt
 
 template <>
@@ -183,10 +184,11 @@ struct EpilogueTraits<Epilogue::BiasResidualLnStats> {
     if (!p.copy || !p.row_partials || p.N % tn) return false;
     const int64_t plane = (p.N + tn - 1) / tn * ((p.M + tm - 1) / tm * tm);  // the sums, then the squares
     // The arguments nest like the tree: {children..., node}.
-    a = {{{{{}, {}, {p.bias}, {}},
-           {static_cast<cutlass::half_t*>(p.copy), cute::make_stride(int64_t(p.N), cute::Int<1>{}, int64_t(p.M) * p.N)}},
-          {p.row_partials}},
-         {p.row_partials + plane}};
+    a = {
+        {{{{}, {}, {p.bias}, {}},
+          {static_cast<cutlass::half_t*>(p.copy), cute::make_stride(int64_t(p.N), cute::Int<1>{}, int64_t(p.M) * p.N)}},
+         {p.row_partials}},
+        {p.row_partials + plane}};
     return true;
   }
 };

@@ -39,11 +39,11 @@ const char* epilogue_name(Epilogue e);
 
 struct Problem {
   int64_t M = 0, N = 0, K = 0;
-  const void* x = nullptr;     // fp16 [M, K], row-major
-  const void* w = nullptr;     // fp16 [N, K], row-major (PyTorch's [out, in])
-  const float* bias = nullptr; // [N]
-  void* out = nullptr;         // [M, N] row-major: fp16, or fp32 for BiasResidual
-  int sm_count = 0;            // the device's SMs (0: queried)
+  const void* x = nullptr;      // fp16 [M, K], row-major
+  const void* w = nullptr;      // fp16 [N, K], row-major (PyTorch's [out, in])
+  const float* bias = nullptr;  // [N]
+  void* out = nullptr;          // [M, N] row-major: fp16, or fp32 for BiasResidual
+  int sm_count = 0;             // the device's SMs (0: queried)
   // BiasResidualLnStats: the fp16 [M, N] copy of out, and the partial row
   // statistics, float32 [2][ceil(N / tile_n)][round_up(M, tile_m)]: per
   // tile column, the sum over its columns of each row, then the same of

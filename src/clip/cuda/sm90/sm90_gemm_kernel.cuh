@@ -2,11 +2,12 @@
 // sm90_gemm_*.cu instantiation files (one per epilogue, so they compile in
 // parallel), which are built for sm_90a alone.
 #pragma once
-#include <cute/tensor.hpp>
 #include <cutlass/cutlass.h>
+#include <cutlass/gemm/device/gemm_universal_adapter.h>
+
+#include <cute/tensor.hpp>
 #include <cutlass/epilogue/collective/collective_builder.hpp>
 #include <cutlass/gemm/collective/collective_builder.hpp>
-#include <cutlass/gemm/device/gemm_universal_adapter.h>
 #include <cutlass/gemm/kernel/gemm_universal.hpp>
 
 #include "clip/cuda/sm90/sm90_epilogues.cuh"
@@ -30,18 +31,18 @@ struct Sm90Gemm {
 
   using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
-      cutlass::epilogue::collective::EpilogueTileAuto, float, float, ElementC, LayoutCD, kAlignC, ElementD,
-      LayoutCD, kAlignD, EpilogueSchedule, typename Traits::template Fusion<TileShape, EpilogueSchedule>>::CollectiveOp;
+      cutlass::epilogue::collective::EpilogueTileAuto, float, float, ElementC, LayoutCD, kAlignC, ElementD, LayoutCD,
+      kAlignD, EpilogueSchedule, typename Traits::template Fusion<TileShape, EpilogueSchedule>>::CollectiveOp;
 
   using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
-      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA, kAlignAB, ElementAB, LayoutB,
-      kAlignAB, float, TileShape, ClusterShape,
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA, kAlignAB, ElementAB, LayoutB, kAlignAB,
+      float, TileShape, ClusterShape,
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
           sizeof(typename CollectiveEpilogue::SharedStorage))>,
       KernelSchedule>::CollectiveOp;
 
-  using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop,
-                                                      CollectiveEpilogue>;
+  using Kernel =
+      cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop, CollectiveEpilogue>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 
   static Status run(const Problem& p, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
@@ -57,10 +58,11 @@ struct Sm90Gemm {
     auto* d = static_cast<ElementD*>(p.out);
     const ElementD* c = std::is_void_v<ElementC> ? nullptr : d;  // in place for the residual
 
-    typename Gemm::Arguments args{cutlass::gemm::GemmUniversalMode::kGemm,
-                                  {M, N, K, 1},
-                                  {static_cast<const ElementAB*>(p.x), sa, static_cast<const ElementAB*>(p.w), sb},
-                                  {{}, reinterpret_cast<const std::conditional_t<std::is_void_v<ElementC>, ElementD, ElementC>*>(c), sc, d, sd}};
+    typename Gemm::Arguments args{
+        cutlass::gemm::GemmUniversalMode::kGemm,
+        {M, N, K, 1},
+        {static_cast<const ElementAB*>(p.x), sa, static_cast<const ElementAB*>(p.w), sb},
+        {{}, reinterpret_cast<const std::conditional_t<std::is_void_v<ElementC>, ElementD, ElementC>*>(c), sc, d, sd}};
     if (!Traits::template set<TileShape>(args.epilogue.thread, p)) return Status::Unsupported;
     args.hw_info.sm_count = p.sm_count;
 
