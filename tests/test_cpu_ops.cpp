@@ -17,8 +17,10 @@
 
 #include "clip/backend.h"
 #include "clip/cpu/attention.h"
+#include "clip/cpu/cpu_precision.h"
 #include "clip/cpu/gemm.h"
 #include "clip/cpu/ops.h"
+#include "clip/cpu/quantize.h"
 #include "clip/cpu/simd.h"
 #include "clip/cpu/thread_pool.h"
 #include "clip/error.h"
@@ -157,7 +159,9 @@ struct GemmCase {
   int threads;
 };
 
-TEST(CpuOps, LinearWithEachEpilogueMatchesReference) {
+// Every epilogue of a Linear in `precision` against the double reference,
+// within `tol` (absolute; outputs are O(1)).
+void check_linear_epilogues(Precision precision, double tol) {
   // Few rows (split by columns) and many rows (split by rows), column counts
   // that do and do not fill the kernel's 64-column blocks, 1-3 threads.
   for (GemmCase c :
@@ -168,32 +172,100 @@ TEST(CpuOps, LinearWithEachEpilogueMatchesReference) {
     const float wscale = 1.0f / std::sqrt(float(c.k));
     auto x = random_floats(c.m * c.k, 21), w = random_floats(c.n * c.k, 22, -wscale, wscale);
     auto b = random_floats(c.n, 23);
-    Linear with_bias(ctx, w.data(), b.data(), c.n, c.k), no_bias(ctx, w.data(), nullptr, c.n, c.k);
+    Linear with_bias(ctx, w.data(), b.data(), c.n, c.k, precision),
+        no_bias(ctx, w.data(), nullptr, c.n, c.k, precision);
     const Vec xd(x.begin(), x.end());
     const Vec y = ref_linear(xd, c.m, c.k, w, &b, c.n), y0 = ref_linear(xd, c.m, c.k, w, nullptr, c.n);
-    const std::string what = "m " + std::to_string(c.m) + " n " + std::to_string(c.n) + " k " + std::to_string(c.k) +
-                             " threads " + std::to_string(c.threads);
+    const std::string what = std::string(precision_name(precision)) + " m " + std::to_string(c.m) + " n " +
+                             std::to_string(c.n) + " k " + std::to_string(c.k) + " threads " +
+                             std::to_string(c.threads);
 
     std::vector<float> out(c.m * c.n);
     no_bias.forward(ctx, pool, x.data(), c.m, out.data(), Epilogue::Store);
-    EXPECT_LT(max_abs_diff(out, y0), 2e-5) << "no bias, " << what;
+    EXPECT_LT(max_abs_diff(out, y0), tol) << "no bias, " << what;
 
     with_bias.forward(ctx, pool, x.data(), c.m, out.data(), Epilogue::Store);
-    EXPECT_LT(max_abs_diff(out, y), 2e-5) << "bias, " << what;
+    EXPECT_LT(max_abs_diff(out, y), tol) << "bias, " << what;
 
     Vec want(y.size());
     with_bias.forward(ctx, pool, x.data(), c.m, out.data(), Epilogue::QuickGelu);
     std::transform(y.begin(), y.end(), want.begin(), ref_quick_gelu);
-    EXPECT_LT(max_abs_diff(out, want), 2e-5) << "quick_gelu, " << what;
+    EXPECT_LT(max_abs_diff(out, want), tol) << "quick_gelu, " << what;
 
     with_bias.forward(ctx, pool, x.data(), c.m, out.data(), Epilogue::Gelu);
     std::transform(y.begin(), y.end(), want.begin(), ref_gelu);
-    EXPECT_LT(max_abs_diff(out, want), 2e-5) << "gelu, " << what;
+    EXPECT_LT(max_abs_diff(out, want), tol) << "gelu, " << what;
 
     auto acc = random_floats(c.m * c.n, 24);
     for (size_t i = 0; i < want.size(); ++i) want[i] = acc[i] + y[i];
     with_bias.forward(ctx, pool, x.data(), c.m, acc.data(), Epilogue::Accumulate);
-    EXPECT_LT(max_abs_diff(acc, want), 2e-5) << "accumulate, " << what;
+    EXPECT_LT(max_abs_diff(acc, want), tol) << "accumulate, " << what;
+  }
+}
+
+TEST(CpuOps, LinearWithEachEpilogueMatchesReference) { check_linear_epilogues(Precision::FP32, 2e-5); }
+
+// bf16 rounds x and W to 8 significant bits (relative error <= 2^-9 each):
+// over k <= 2304 products of O(1/sqrt k) the sums stay within ~5e-3.
+TEST(CpuOps, LinearInBf16MatchesReference) {
+  if (!cpu_has_native_bf16()) GTEST_SKIP() << "no native bf16 dot products on this CPU";
+  check_linear_epilogues(Precision::BF16, 1e-2);
+}
+
+// int8: x in steps of 2/255 per row, W in steps of max|w|/127 per column:
+// errors of a few 1e-3 per product sum, ~1.5e-2 at worst over these cases.
+TEST(CpuOps, LinearInInt8MatchesReference) {
+  if (!cpu_has_int8_dot()) GTEST_SKIP() << "no VNNI on this CPU";
+  check_linear_epilogues(Precision::INT8, 3e-2);
+}
+
+// Inputs already on the int8 grids (integer weights with +-127 in every
+// row, integer activations spanning -100..155 in every row: scale 1, zero
+// 100) must come out exact: this checks the zero-point term, the column
+// blocks and the epilogue without quantisation noise.
+TEST(CpuOps, LinearInInt8IsExactOnItsGrid) {
+  if (!cpu_has_int8_dot()) GTEST_SKIP() << "no VNNI on this CPU";
+  for (GemmCase c : {GemmCase{5, 200, 96, 2}, GemmCase{300, 130, 64, 2}}) {
+    ThreadPool pool(c.threads, gemm_thread_init);
+    GemmContext ctx(pool.size());
+    std::mt19937 rng(5);
+    std::vector<float> x(c.m * c.k), w(c.n * c.k), b(c.n);
+    for (int64_t i = 0; i < c.m * c.k; ++i) x[i] = float(int(rng() % 256) - 100);
+    for (int64_t i = 0; i < c.n * c.k; ++i) w[i] = float(int(rng() % 255) - 127);
+    for (int64_t r = 0; r < c.m; ++r) x[r * c.k] = -100.f, x[r * c.k + 1] = 155.f;
+    for (int64_t r = 0; r < c.n; ++r) w[r * c.k + 2] = (r % 2) ? 127.f : -127.f;
+    for (int64_t j = 0; j < c.n; ++j) b[j] = float(j % 7);
+    Linear lin(ctx, w.data(), b.data(), c.n, c.k, Precision::INT8);
+    std::vector<float> out(c.m * c.n);
+    lin.forward(ctx, pool, x.data(), c.m, out.data(), Epilogue::Store);
+    const Vec want = ref_linear(Vec(x.begin(), x.end()), c.m, c.k, w, &b, c.n);
+    EXPECT_LT(max_abs_diff(out, want), 1e-9) << "m " << c.m;  // integers below 2^24
+  }
+}
+
+TEST(CpuOps, Bf16RoundsToNearestEven) {
+  const float x[] = {1.0f, 1.0f + 0x1p-8f, 1.0f + 0x3p-8f, -2.5f, 1.0f + 0x1p-8f + 0x1p-20f, 0.0f};
+  const uint16_t want[] = {0x3f80, 0x3f80, 0x3f82, 0xc020, 0x3f81, 0x0000};
+  uint16_t got[6];
+  to_bf16(x, 6, got);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(got[i], want[i]) << "x " << x[i];
+}
+
+TEST(CpuOps, QuantizeRowsKeepsZeroAndHalfAStep) {
+  ThreadPool pool(2);
+  for (int64_t cols : {5, 16, 77, 768}) {
+    const int64_t rows = 40;
+    auto x = random_floats(rows * cols, 31, -0.5f, 3.f);
+    for (int64_t r = 0; r < rows; ++r) x[r * cols] = 0.f;
+    QuantizedRows q;
+    quantize_rows(x.data(), rows, cols, q, pool);
+    for (int64_t r = 0; r < rows; ++r) {
+      EXPECT_EQ(q.q[r * cols], q.zero[r]) << "row " << r;  // 0 is exact
+      for (int64_t i = 0; i < cols; ++i) {
+        const float back = (float(q.q[r * cols + i]) - q.zero[r]) * q.scale[r];
+        ASSERT_LE(std::abs(back - x[r * cols + i]), 0.5f * q.scale[r] * 1.0001f) << r << "," << i;
+      }
+    }
   }
 }
 

@@ -12,6 +12,7 @@
 #include "index/catalog.h"
 #include "index/fingerprint.h"
 #include "index/half.h"
+#include "index/query.h"
 #include "index/search.h"
 #include "index/vector_file.h"
 
@@ -156,6 +157,25 @@ TEST(Catalog, PutReplacesForgetAndClearRemove) {
   c.clear();
   EXPECT_TRUE(c.videos().empty());
   EXPECT_EQ(c.load_frames().rows(), 0u);
+}
+
+TEST(Catalog, RecordsPrecisionsAndSearchNotesAnother) {
+  TempDir d;
+  Catalog c(d.path, true);
+  EXPECT_TRUE(c.precisions().empty());
+  EXPECT_EQ(precision_note(c, "fp32"), "");  // an index from before precisions were recorded
+  c.record_precision("bf16");
+  c.record_precision("bf16");
+  EXPECT_EQ(c.precisions(), std::vector<std::string>{"bf16"});
+  EXPECT_EQ(precision_note(c, "bf16"), "");
+  const std::string note = precision_note(c, "fp32");
+  EXPECT_NE(note.find("indexed in bf16 but this query runs in fp32"), std::string::npos) << note;
+  EXPECT_NE(note.find("--precision bf16"), std::string::npos) << note;
+  c.record_precision("fp32");  // updated in another precision: both listed
+  EXPECT_EQ(c.precisions(), (std::vector<std::string>{"bf16", "fp32"}));
+  EXPECT_NE(precision_note(c, "fp32").find("indexed in bf16 and fp32"), std::string::npos);
+  c.clear();  // --reindex: the embeddings they described are gone
+  EXPECT_TRUE(c.precisions().empty());
 }
 
 TEST(Catalog, StoresHalfFloats) {

@@ -95,8 +95,9 @@ def make_queries(script, n, seed=0):
     return out
 
 
-def search(clipfind, index, text, k):
-    proc = subprocess.run([clipfind, "search", "--index", index, text, "-k", str(k), "--json"],
+def search(clipfind, index, text, k, extra=()):
+    """The top k hits of `clipfind search` (extra: more of its options)."""
+    proc = subprocess.run([clipfind, "search", "--index", index, text, "-k", str(k), "--json", *extra],
                           capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise RuntimeError(f"clipfind search {text!r} failed ({proc.returncode}): {proc.stderr.strip()}")

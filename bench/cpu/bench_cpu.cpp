@@ -10,6 +10,8 @@
 // 77-token text) even though the last layer runs only for the pooled token.
 //
 //   bench_cpu [--threads N] [--min-seconds S] [--cases image,query,text]
+//             [--precision fp32|bf16|int8]
+// The engine column is "ours" for fp32, else "ours-PRECISION".
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -130,8 +132,10 @@ double median_seconds(F&& fn, double min_seconds) {
   return t[t.size() / 2];
 }
 
+std::string engine_label = "ours";
+
 void report(const char* what, int batch, double seconds, double macs_per_item) {
-  std::printf("ours\t%s\t%d\t%.6f\t%.2f\t%.1f\n", what, batch, seconds, batch / seconds,
+  std::printf("%s\t%s\t%d\t%.6f\t%.2f\t%.1f\n", engine_label.c_str(), what, batch, seconds, batch / seconds,
               2.0 * macs_per_item * batch / seconds / 1e9);
   std::fflush(stdout);
 }
@@ -155,22 +159,24 @@ int main(int argc, char** argv) {
   int threads = 2;
   double min_seconds = 2.0;
   std::string cases = "image,query,text";
+  Precision precision = Precision::FP32;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--threads"))
-      threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--min-seconds"))
-      min_seconds = std::atof(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--cases"))
-      cases = argv[i + 1];
+    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--precision")) precision = parse_precision(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--min-seconds")) min_seconds = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--cases")) cases = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: bench_cpu [--threads N] [--min-seconds S] [--cases image,query,text]\n");
+      std::fprintf(stderr,
+                   "usage: bench_cpu [--threads N] [--min-seconds S] [--cases image,query,text] "
+                   "[--precision fp32|bf16|int8]\n");
       return 2;
     }
   }
   ClipConfig config;
   ModelWeights weights;
   vit_b32(config, weights);
-  const auto backend = make_cpu_backend(config, weights, threads);
+  const auto backend = make_cpu_backend(config, weights, threads, precision);
+  if (precision != Precision::FP32) engine_label += std::string("-") + precision_name(precision);
   weights = {};  // the backend keeps its own packed copy
   std::fprintf(stderr, "# %s\n", backend->name().c_str());
 

@@ -80,7 +80,8 @@ void add_engine_options(CLI::App& app, clip::EngineOptions& e) {
           throw CLI::ValidationError("--precision", err.what());
         }
       },
-      "fp32 (CPU), or fp32|tf32|fp16|bf16 on CUDA (default: fp32 on CPU, fp16 on CUDA)");
+      "fp32|bf16|int8|auto on CPU, fp32|tf32|fp16|bf16|auto on CUDA (default: fp32 on CPU, fp16 on CUDA; "
+      "auto: bf16 on CPUs with native bf16)");
   app.add_option("--threads", e.threads, "CPU threads (0: all cores)")->capture_default_str();
 }
 

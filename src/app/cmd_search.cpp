@@ -86,6 +86,8 @@ int run_search(const SearchOptions& o) {
 
   auto engine = clip::Engine::load(model_dir, o.engine);
   timer.lap("model");
+  const std::string precision_note = index::precision_note(cat, clip::precision_name(engine->precision()));
+  if (!precision_note.empty()) std::fprintf(stderr, "note: %s\n", precision_note.c_str());
   clip::Tensor q = o.image.empty() ? engine->embed_texts({o.text}) : engine->embed_image_files({o.image});
   clip::l2_normalize_rows(q);
   timer.lap("query");

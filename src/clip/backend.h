@@ -61,8 +61,8 @@ class Backend {
   }
 };
 
-// threads <= 0: all hardware threads. The CPU runs fp32 only: any other
-// precision throws clip::Error.
+// threads <= 0: all hardware threads. The CPU runs fp32, bf16 and int8
+// (clip/cpu/cpu_precision.h); any other precision throws clip::Error.
 std::unique_ptr<Backend> make_cpu_backend(const ClipConfig& config, const ModelWeights& weights, int threads,
                                           Precision precision = Precision::FP32);
 

@@ -12,6 +12,7 @@
 
 #include "clip/backend.h"
 #include "clip/clip.h"
+#include "clip/cpu/cpu_precision.h"
 #include "clip/image/preprocess.h"
 #include "clip/image/preprocess_plan.h"
 #include "clip/model/weights.h"
@@ -83,14 +84,15 @@ std::unique_ptr<Backend> make_backend(const LoadedModel& model, const EngineOpti
 #ifdef CLIPFIND_HAVE_CUDA
     if (choice.automatic) say_auto_runs_on_cpu(choice.why_cpu);
 #endif
-    // "auto" on the CPU runs fp32 whatever precision the GPU would have used.
+    // Device "auto" on the CPU keeps a CPU precision the user asked for; a
+    // GPU-only one (tf32, fp16) becomes fp32 (see cpu_precision_for).
     return make_cpu_backend(model.config, model.weights, options.threads,
-                            choice.automatic ? Precision::FP32 : options.precision.value_or(Precision::FP32));
+                            cpu_precision_for(options.precision, choice.automatic));
   }
 #ifdef CLIPFIND_HAVE_CUDA
   CudaOptions cuda;
   cuda.device = choice.index;
-  if (options.precision) cuda.precision = *options.precision;
+  if (options.precision && *options.precision != Precision::AUTO) cuda.precision = *options.precision;
   if (!choice.automatic) return make_cuda_backend(model.config, model.weights, cuda);
   // "auto" promises a working engine: a GPU that cannot take the model (out
   // of memory, a failing driver) falls back to the CPU, saying so.

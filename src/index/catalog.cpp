@@ -221,6 +221,24 @@ void Catalog::set_meta(const std::string& key, const std::string& value) {
   s.step();
 }
 
+void Catalog::record_precision(const std::string& precision) {
+  const std::vector<std::string> known = precisions();
+  if (std::find(known.begin(), known.end(), precision) != known.end()) return;
+  const auto stored = meta("precision");
+  set_meta("precision", stored && !stored->empty() ? *stored + "," + precision : precision);
+}
+
+std::vector<std::string> Catalog::precisions() const {
+  std::vector<std::string> out;
+  const std::string stored = meta("precision").value_or("");
+  for (size_t begin = 0; begin < stored.size();) {
+    const size_t comma = std::min(stored.find(',', begin), stored.size());
+    out.push_back(stored.substr(begin, comma - begin));
+    begin = comma + 1;
+  }
+  return out;
+}
+
 std::vector<VideoRecord> Catalog::videos() const {
   Stmt s(db_, (std::string("SELECT ") + kVideoColumns + " FROM videos ORDER BY path").c_str(), file_);
   std::vector<VideoRecord> out;
@@ -280,6 +298,7 @@ void Catalog::clear() {
   Transaction tx([this](const char* sql) { exec(sql); });
   exec("DELETE FROM frames");
   exec("DELETE FROM videos");
+  exec("DELETE FROM meta WHERE key = 'precision'");  // the embeddings it described are gone
   tx.commit();
 }
 

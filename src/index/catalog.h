@@ -62,6 +62,14 @@ class Catalog {
   std::optional<std::string> meta(const std::string& key) const;
   void set_meta(const std::string& key, const std::string& value);
 
+  // The precisions the embeddings were computed in ("fp32", "bf16", "int8",
+  // "fp16", ...), comma-separated in the order they were first used: an
+  // index updated in another precision than it was built in lists both.
+  // record_precision adds one; clear() forgets them. Empty: not recorded
+  // (an index from before issue 28).
+  void record_precision(const std::string& precision);
+  std::vector<std::string> precisions() const;
+
   std::vector<VideoRecord> videos() const;
   std::optional<VideoRecord> find(const std::string& path) const;
 

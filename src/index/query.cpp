@@ -22,6 +22,17 @@ std::string query_model(const Catalog& cat, const std::string& model_dir) {
   return dir;
 }
 
+std::string precision_note(const Catalog& cat, const std::string& query_precision) {
+  const std::vector<std::string> built = cat.precisions();
+  if (built.empty() || (built.size() == 1 && built[0] == query_precision)) return "";
+  std::string list;
+  for (const auto& p : built) list += (list.empty() ? "" : " and ") + p;
+  std::string note = cat.dir().string() + " was indexed in " + list + " but this query runs in " +
+                     query_precision + ": the scores still compare, but shift slightly";
+  if (built.size() == 1) note += " (--precision " + built[0] + " matches the index)";
+  return note;
+}
+
 double default_gap(const Catalog& cat) { return 2.0 * std::stod(cat.meta("interval").value_or("1")); }
 
 bool video_matches(const std::string& glob, const std::string& path) {

@@ -19,6 +19,13 @@ namespace clipfind::index {
 // cannot be compared).
 std::string query_model(const Catalog& catalog, const std::string& model_dir);
 
+// What to tell a user whose query runs in `query_precision` (e.g. "fp32")
+// when the index's embeddings came from another precision (or several), or
+// "" when they agree or the index did not record it. Embeddings of one model
+// still compare across precisions (cosine >= 0.999 between them), but scores
+// shift slightly, so say so rather than stay silent.
+std::string precision_note(const Catalog& catalog, const std::string& query_precision);
+
 // Hits of one video this many seconds apart merge into one segment: twice the
 // sampling interval the index was built with.
 double default_gap(const Catalog& catalog);

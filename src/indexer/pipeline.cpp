@@ -196,6 +196,7 @@ IndexSummary index_files(const IndexRequest& req) {
   cat.set_meta("model", fp);
   cat.set_meta("model_path", fs::absolute(model_dir).string());
   cat.set_meta("dim", std::to_string(dim));
+  cat.record_precision(clip::precision_name(engine->precision()));  // search warns on another
   cat.set_meta("sampling", describe(req.sampling));
   // Search merges hits closer than twice the sampling interval.
   cat.set_meta("interval", std::to_string(req.sampling.mode == video::Sampling::every ? req.sampling.every : 2.0));

@@ -1,4 +1,6 @@
-// The CPU backend: both CLIP towers in fp32, as transformers computes them.
+// The CPU backend: both CLIP towers as transformers computes them, in fp32,
+// or with the layers' GEMMs and the patch embedding in bf16 or int8 (the
+// projections stay fp32: one row per item, and they write the embedding).
 //   vision: conv patch embedding (im2col + GEMM) -> [class; patches] + positions
 //           -> pre_layrnorm -> encoder -> post_layernorm(token 0) -> projection
 //   text:   token + position embedding -> causal encoder -> final_layer_norm of
@@ -12,6 +14,7 @@
 #include <string>
 
 #include "clip/backend.h"
+#include "clip/cpu/cpu_precision.h"
 #include "clip/cpu/encoder.h"
 #include "clip/cpu/ops.h"
 #include "clip/error.h"
@@ -51,7 +54,7 @@ Linear projection(CpuContext& ctx, const LinearWeights& w, int64_t hidden, const
 
 class VisionTower {
  public:
-  VisionTower(CpuContext& ctx, const VisionConfig& cfg, const VisionWeights& w) {
+  VisionTower(CpuContext& ctx, const VisionConfig& cfg, const VisionWeights& w, Precision precision) {
     const Tensor& pe = w.patch_embedding;
     if (pe.shape.size() != 4 || pe.dim(2) != pe.dim(3))
       throw Error("cpu backend: vision patch_embedding.weight has shape " + shape_str(pe.shape) +
@@ -72,8 +75,9 @@ class VisionTower {
     pre_ln_ = copy_norm(w.pre_ln, h, "vision pre_layrnorm");
     post_ln_ = copy_norm(w.post_ln, h, "vision post_layernorm");
     eps_ = cfg.layer_norm_eps;
-    patch_linear_ = Linear(ctx.gemm, pe.ptr(), nullptr, h, int64_t(channels_) * patch_ * patch_);
-    encoder_ = Encoder(ctx, w.layers, cfg, hidden_, "vision");
+    patch_linear_ =
+        Linear(ctx.gemm, pe.ptr(), nullptr, h, int64_t(channels_) * patch_ * patch_, precision);
+    encoder_ = Encoder(ctx, w.layers, cfg, hidden_, "vision", precision);
     projection_ = projection(ctx, w.projection, h, "visual_projection.weight");
   }
 
@@ -136,7 +140,7 @@ class VisionTower {
 
 class TextTower {
  public:
-  TextTower(CpuContext& ctx, const TextConfig& cfg, const TextWeights& w) {
+  TextTower(CpuContext& ctx, const TextConfig& cfg, const TextWeights& w, Precision precision) {
     const Tensor& tok = w.token_embedding;
     if (tok.shape.size() != 2)
       throw Error("cpu backend: text token_embedding.weight has shape " + shape_str(tok.shape) +
@@ -152,7 +156,7 @@ class TextTower {
     position_embedding_ = pos.data;
     final_ln_ = copy_norm(w.final_ln, hidden_, "text final_layer_norm");
     eps_ = cfg.layer_norm_eps;
-    encoder_ = Encoder(ctx, w.layers, cfg, hidden_, "text");
+    encoder_ = Encoder(ctx, w.layers, cfg, hidden_, "text", precision);
     projection_ = projection(ctx, w.projection, hidden_, "text_projection.weight");
   }
 
@@ -217,20 +221,25 @@ class TextTower {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const ClipConfig& config, const ModelWeights& weights, int threads) : ctx_(threads) {
+  CpuBackend(const ClipConfig& config, const ModelWeights& weights, int threads, Precision precision)
+      : precision_(precision), ctx_(threads) {
     if (weights.vision) {
       if (!config.vision) throw Error("cpu backend: vision weights without a vision config");
-      vision_.emplace(ctx_, *config.vision, *weights.vision);
+      vision_.emplace(ctx_, *config.vision, *weights.vision, precision);
     }
     if (weights.text) {
       if (!config.text) throw Error("cpu backend: text weights without a text config");
-      text_.emplace(ctx_, *config.text, *weights.text);
+      text_.emplace(ctx_, *config.text, *weights.text, precision);
     }
   }
 
-  std::string name() const override { return "cpu (oneDNN, " + std::to_string(ctx_.pool.size()) + " threads)"; }
+  std::string name() const override {
+    return "cpu (oneDNN, " + std::to_string(ctx_.pool.size()) + " threads" +
+           (precision_ == Precision::FP32 ? std::string() : std::string(", ") + precision_name(precision_)) +
+           ")";
+  }
   std::string device() const override { return "cpu"; }
-  Precision precision() const override { return Precision::FP32; }
+  Precision precision() const override { return precision_; }
 
   Tensor encode_images(const Tensor& pixels) override {
     if (!vision_) throw Error("cpu backend: this model has no vision tower");
@@ -245,6 +254,7 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  Precision precision_;
   std::mutex mutex_;  // one pass at a time: the pool and buffers are shared
   CpuContext ctx_;
   std::optional<VisionTower> vision_;
@@ -255,9 +265,9 @@ class CpuBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cpu_backend(const ClipConfig& config, const ModelWeights& weights, int threads,
                                           Precision precision) {
-  if (precision != Precision::FP32)
-    throw Error(std::string("precision '") + precision_name(precision) + "' is not available on the CPU (only fp32)");
-  return std::make_unique<CpuBackend>(config, weights, threads);
+  if (precision == Precision::AUTO) precision = cpu_precision_for(precision, false);
+  check_cpu_precision(precision);
+  return std::make_unique<CpuBackend>(config, weights, threads, precision);
 }
 
 }  // namespace clip

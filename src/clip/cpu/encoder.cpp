@@ -32,8 +32,9 @@ float* grow(std::vector<float>& v, size_t n) {
   return v.data();
 }
 
-Encoder::Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config, int hidden,
-                 const std::string& tower)
+Encoder::Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers,
+                 const TowerConfig& config, int hidden, const std::string& tower,
+                 Precision precision)
     : hidden_(hidden), heads_(config.num_heads), eps_(config.layer_norm_eps) {
   if (heads_ <= 0 || hidden_ % heads_ != 0)
     throw Error("cpu backend: " + tower + " hidden size " + std::to_string(hidden_) +
@@ -77,10 +78,10 @@ Encoder::Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const
       qkv_w.insert(qkv_w.end(), p->weight.data.begin(), p->weight.data.end());
       qkv_b.insert(qkv_b.end(), p->bias.data.begin(), p->bias.data.end());
     }
-    l.qkv = Linear(ctx.gemm, qkv_w.data(), qkv_b.data(), 3 * h, h);
-    l.out = Linear(ctx.gemm, w.out.weight.ptr(), w.out.bias.ptr(), h, h);
-    l.fc1 = Linear(ctx.gemm, w.fc1.weight.ptr(), w.fc1.bias.ptr(), inter, h);
-    l.fc2 = Linear(ctx.gemm, w.fc2.weight.ptr(), w.fc2.bias.ptr(), h, inter);
+    l.qkv = Linear(ctx.gemm, qkv_w.data(), qkv_b.data(), 3 * h, h, precision);
+    l.out = Linear(ctx.gemm, w.out.weight.ptr(), w.out.bias.ptr(), h, h, precision);
+    l.fc1 = Linear(ctx.gemm, w.fc1.weight.ptr(), w.fc1.bias.ptr(), inter, h, precision);
+    l.fc2 = Linear(ctx.gemm, w.fc2.weight.ptr(), w.fc2.bias.ptr(), h, inter, precision);
     layers_.push_back(std::move(l));
   }
 }

@@ -34,8 +34,10 @@ class Encoder {
  public:
   Encoder() = default;
   // tower: "text" or "vision", for error messages. Checks every tensor's shape.
-  Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config, int hidden,
-          const std::string& tower);
+  // precision: of the four GEMMs of each layer (FP32, BF16 or INT8); the
+  // residual stream, LayerNorm and attention stay float32.
+  Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config,
+          int hidden, const std::string& tower, Precision precision = Precision::FP32);
 
   int hidden() const { return hidden_; }
 

@@ -22,6 +22,13 @@
 // Weights are reordered once, at construction, into the blocked layout the
 // kernel prefers; bias and activation (or the residual add) are oneDNN
 // post-ops, applied while the output tile is still in registers.
+//
+// Precisions (issue 28; clip::Precision):
+//   fp32: as above;
+//   bf16: bf16 weights, activations rounded to bf16 in one pass before the
+//         GEMM, float32 accumulation, output and post-ops (AVX512-BF16);
+//   int8: s8 weights per output channel, u8 activations per token, int32
+//         results, then our own epilogue (quantize.h says why and how).
 #pragma once
 #include <cstdint>
 #include <dnnl.hpp>
@@ -30,17 +37,14 @@
 #include <tuple>
 #include <vector>
 
+#include <dnnl.hpp>
+
+#include "clip/cpu/epilogue.h"
+#include "clip/cpu/quantize.h"
 #include "clip/cpu/thread_pool.h"
+#include "clip/precision.h"
 
 namespace clip::cpu {
-
-// What happens to y = x W^T + b before it lands in the output.
-enum class Epilogue {
-  Store,       // out = y
-  QuickGelu,   // out = y * sigmoid(1.702 y)
-  Gelu,        // out = 0.5 y (1 + erf(y / sqrt 2))
-  Accumulate,  // out += y   (the residual connection)
-};
 
 // Call once on every pool worker before its first GEMM: makes oneDNN run
 // single-threaded there (see above). ThreadPool's on_worker_start.
@@ -61,13 +65,14 @@ class GemmContext {
     dnnl::matmul matmul;
     dnnl::memory::desc scratchpad;
   };
-  // (rows, cols, depth, has_bias, epilogue)
-  using Key = std::tuple<int64_t, int64_t, int64_t, bool, int>;
+  // (rows, cols, depth, has_bias, epilogue, weight data type)
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, int, int>;
   const Primitive& primitive(int64_t m, int64_t n, int64_t k, bool bias, Epilogue ep,
                              const dnnl::memory::desc& weights);
   struct ThreadState {
     std::vector<uint8_t> scratchpad;  // oneDNN's working memory
     std::vector<float> columns;       // a column block's output before it is put in place
+    std::vector<int32_t> acc;         // an int8 block's results before the epilogue
   };
 
   int threads_;
@@ -76,6 +81,9 @@ class GemmContext {
   std::vector<ThreadState> thread_state_;
   std::map<Key, Primitive> primitives_;
   std::mutex mutex_;  // guards primitives_
+  // A layer's input in the GEMM's type, made once per call before its tasks.
+  std::vector<uint16_t> bf16_input_;
+  QuantizedRows int8_input_;
 };
 
 // y = x W^T + b with W of shape [out, in] (PyTorch layout), packed once.
@@ -83,7 +91,9 @@ class Linear {
  public:
   Linear() = default;
   // weight: [out, in] row-major; bias: [out] or nullptr. Both are copied.
-  Linear(GemmContext& ctx, const float* weight, const float* bias, int64_t out, int64_t in);
+  // precision: FP32, BF16 or INT8 (the caller checks the CPU has it).
+  Linear(GemmContext& ctx, const float* weight, const float* bias, int64_t out, int64_t in,
+         Precision precision = Precision::FP32);
 
   int64_t out_features() const { return out_; }
   int64_t in_features() const { return in_; }
@@ -98,15 +108,26 @@ class Linear {
     dnnl::memory weights, bias;  // views into weights_ / bias_
   };
   Columns columns(GemmContext& ctx, int64_t begin, int64_t end);
-  void run(GemmContext& ctx, int thread, const Columns& c, const float* x, int64_t rows, float* y, Epilogue ep) const;
+  // x: `rows` dense rows of the GEMM's input type; y: dense [rows, c's width].
+  void run(GemmContext& ctx, int thread, const Columns& c, const void* x, int64_t rows, void* y,
+           Epilogue ep) const;
+  // The whole task for rows [r0, r1) and columns c of y (row stride out_):
+  // the GEMM, then the int8 epilogue or the copy of a column block.
+  void task(GemmContext& ctx, int thread, const Columns& c, const void* x, int64_t r0, int64_t r1,
+            float* y, Epilogue ep) const;
 
   int64_t out_ = 0, in_ = 0;
+  Precision precision_ = Precision::FP32;
   dnnl::memory weights_;  // [in, out] packed
   dnnl::memory bias_;     // [1, out], or empty
   dnnl::memory::format_tag layout_ = dnnl::memory::format_tag::undef;
-  int64_t layout_block_ = 1;     // columns per contiguous block of the layout
-  Columns all_;                  // every column: the row-split path
-  std::vector<Columns> blocks_;  // column blocks: the column-split path
+  int64_t layout_block_ = 1;  // columns per contiguous block of the layout
+  Columns all_;                   // every column: the row-split path
+  // int8: per output column, the weight scale and row sum of the quantised
+  // weights, and the bias (applied by our epilogue, not oneDNN).
+  std::vector<float> int8_scale_, int8_bias_;
+  std::vector<int32_t> int8_sum_;
+  std::vector<Columns> blocks_;   // column blocks: the column-split path
 };
 
 }  // namespace clip::cpu

@@ -58,4 +58,18 @@ inline f32x16 exp16(f32x16 x) {
   return x < lo ? f32x16{} : e * scale;
 }
 
+// erf(x) to 1.5e-7 absolute (Abramowitz & Stegun 7.1.26), for the GELU of
+// the int8 path's own epilogue (the fp32/bf16 paths use oneDNN's).
+inline f32x16 erf16(f32x16 x) {
+  const f32x16 a = x < 0.f ? -x : x;
+  const f32x16 t = 1.0f / (1.0f + 0.3275911f * a);
+  f32x16 p = splat16(1.061405429f);
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  const f32x16 y = 1.0f - p * t * exp16(-a * a);
+  return x < 0.f ? -y : y;
+}
+
 }  // namespace clip::cpu

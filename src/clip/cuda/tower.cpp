@@ -20,22 +20,14 @@ Towers::Towers(const ClipConfig& config, const ModelWeights& weights, Precision 
                CudaResources& res, OpProfiler& prof, GraphCache& graphs)
     : config_(config), res_(res), prof_(prof), graphs_(graphs) {
   switch (precision) {
-    case Precision::FP32:
-      act_ = DType::F32;
-      compute_ = GemmCompute::F32;
-      break;
-    case Precision::TF32:
-      act_ = DType::F32;
-      compute_ = GemmCompute::TF32;
-      break;
-    case Precision::FP16:
-      act_ = DType::F16;
-      compute_ = GemmCompute::Mixed;
-      break;
-    case Precision::BF16:
-      act_ = DType::BF16;
-      compute_ = GemmCompute::Mixed;
-      break;
+    case Precision::FP32: act_ = DType::F32; compute_ = GemmCompute::F32; break;
+    case Precision::TF32: act_ = DType::F32; compute_ = GemmCompute::TF32; break;
+    case Precision::FP16: act_ = DType::F16; compute_ = GemmCompute::Mixed; break;
+    case Precision::BF16: act_ = DType::BF16; compute_ = GemmCompute::Mixed; break;
+    case Precision::INT8:  // a CPU path (VNNI); AUTO is resolved by the engine
+    case Precision::AUTO:
+      throw Error(std::string("CUDA backend: precision '") + precision_name(precision) +
+                  "' is not available on the GPU (fp32, tf32, fp16 or bf16)");
   }
   if (tuning.attention == Tuning::Attention::Simt) attn_impl_ = AttnImpl::Simt;
   wgmma_attention_ = tuning.attention != Tuning::Attention::NoWgmma;
