@@ -276,7 +276,10 @@ void Linear::forward(GemmContext& ctx, ThreadPool& pool, const float* x, int64_t
     // the same number for every thread so that none is left with one more.
     const int64_t tasks_per_thread = (rows + threads * kMaxRowsPerTask - 1) / (threads * kMaxRowsPerTask);
     const int64_t tasks = threads * tasks_per_thread;
-    const int64_t chunk = threads == 1 ? rows : (rows + tasks - 1) / tasks;
+    // One thread runs fp32/bf16 as one GEMM; int8 still in blocks, so that
+    // its int32 results stay in cache for the epilogue.
+    const bool whole = threads == 1 && precision_ != Precision::INT8;
+    const int64_t chunk = whole ? rows : (rows + tasks - 1) / tasks;
     const int64_t chunks = (rows + chunk - 1) / chunk;
     ctx.primitive(std::min(rows, chunk), out_, in_, bool(bias_), kernel_ep(ep), all_.weights.get_desc());
     if (rows % chunk)
