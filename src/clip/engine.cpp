@@ -100,7 +100,7 @@ std::unique_ptr<Backend> make_backend(const LoadedModel& model, const EngineOpti
     return make_cuda_backend(model.config, model.weights, cuda);
   } catch (const Error& e) {
     say_auto_runs_on_cpu(std::string("the GPU could not be used (") + e.what() + ")");
-    return make_cpu_backend(model.config, model.weights, options.threads);
+    return make_cpu_backend(model.config, model.weights, options.threads, cpu_precision_for(options.precision, true));
   }
 #else
   throw Error("this build of clipfind has no CUDA backend");

@@ -23,12 +23,18 @@ enum class Precision {
 
 inline const char* precision_name(Precision p) {
   switch (p) {
-    case Precision::FP32: return "fp32";
-    case Precision::TF32: return "tf32";
-    case Precision::FP16: return "fp16";
-    case Precision::BF16: return "bf16";
-    case Precision::INT8: return "int8";
-    case Precision::AUTO: return "auto";
+    case Precision::FP32:
+      return "fp32";
+    case Precision::TF32:
+      return "tf32";
+    case Precision::FP16:
+      return "fp16";
+    case Precision::BF16:
+      return "bf16";
+    case Precision::INT8:
+      return "int8";
+    case Precision::AUTO:
+      return "auto";
   }
   return "?";
 }
@@ -36,8 +42,8 @@ inline const char* precision_name(Precision p) {
 // "fp32" | "tf32" | "fp16" | "bf16" | "int8" | "auto"; throws clip::Error on
 // anything else.
 inline Precision parse_precision(const std::string& name) {
-  for (Precision p : {Precision::FP32, Precision::TF32, Precision::FP16, Precision::BF16, Precision::INT8,
-                      Precision::AUTO})
+  for (Precision p :
+       {Precision::FP32, Precision::TF32, Precision::FP16, Precision::BF16, Precision::INT8, Precision::AUTO})
     if (name == precision_name(p)) return p;
   throw Error("unknown precision '" + name + "' (expected fp32, tf32, fp16, bf16, int8 or auto)");
 }

@@ -75,8 +75,7 @@ class VisionTower {
     pre_ln_ = copy_norm(w.pre_ln, h, "vision pre_layrnorm");
     post_ln_ = copy_norm(w.post_ln, h, "vision post_layernorm");
     eps_ = cfg.layer_norm_eps;
-    patch_linear_ =
-        Linear(ctx.gemm, pe.ptr(), nullptr, h, int64_t(channels_) * patch_ * patch_, precision);
+    patch_linear_ = Linear(ctx.gemm, pe.ptr(), nullptr, h, int64_t(channels_) * patch_ * patch_, precision);
     encoder_ = Encoder(ctx, w.layers, cfg, hidden_, "vision", precision);
     projection_ = projection(ctx, w.projection, h, "visual_projection.weight");
   }
@@ -235,8 +234,7 @@ class CpuBackend final : public Backend {
 
   std::string name() const override {
     return "cpu (oneDNN, " + std::to_string(ctx_.pool.size()) + " threads" +
-           (precision_ == Precision::FP32 ? std::string() : std::string(", ") + precision_name(precision_)) +
-           ")";
+           (precision_ == Precision::FP32 ? std::string() : std::string(", ") + precision_name(precision_)) + ")";
   }
   std::string device() const override { return "cpu"; }
   Precision precision() const override { return precision_; }

@@ -1,8 +1,7 @@
 #include "clip/cpu/cpu_precision.h"
 
-#include <string>
-
 #include <dnnl.hpp>
+#include <string>
 
 namespace clip {
 
@@ -34,14 +33,16 @@ void check_cpu_precision(Precision p) {
       return;
     case Precision::BF16:
       if (!cpu_has_native_bf16())
-        throw Error("precision 'bf16' needs a CPU with native bf16 dot products (AVX512_BF16); this one has "
-                    "none, so bf16 would be slower than fp32: use fp32" +
-                    std::string(cpu_has_int8_dot() ? " or int8" : ""));
+        throw Error(
+            "precision 'bf16' needs a CPU with native bf16 dot products (AVX512_BF16); this one has "
+            "none, so bf16 would be slower than fp32: use fp32" +
+            std::string(cpu_has_int8_dot() ? " or int8" : ""));
       return;
     case Precision::INT8:
       if (!cpu_has_int8_dot())
-        throw Error("precision 'int8' needs a CPU with int8 dot products (AVX512_VNNI); this one has none: use "
-                    "fp32");
+        throw Error(
+            "precision 'int8' needs a CPU with int8 dot products (AVX512_VNNI); this one has none: use "
+            "fp32");
       return;
     case Precision::AUTO:
       throw Error("cpu backend: precision 'auto' must be resolved first (cpu_precision_for)");

@@ -32,9 +32,8 @@ float* grow(std::vector<float>& v, size_t n) {
   return v.data();
 }
 
-Encoder::Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers,
-                 const TowerConfig& config, int hidden, const std::string& tower,
-                 Precision precision)
+Encoder::Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config, int hidden,
+                 const std::string& tower, Precision precision)
     : hidden_(hidden), heads_(config.num_heads), eps_(config.layer_norm_eps) {
   if (heads_ <= 0 || hidden_ % heads_ != 0)
     throw Error("cpu backend: " + tower + " hidden size " + std::to_string(hidden_) +

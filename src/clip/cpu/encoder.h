@@ -36,8 +36,8 @@ class Encoder {
   // tower: "text" or "vision", for error messages. Checks every tensor's shape.
   // precision: of the four GEMMs of each layer (FP32, BF16 or INT8); the
   // residual stream, LayerNorm and attention stay float32.
-  Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config,
-          int hidden, const std::string& tower, Precision precision = Precision::FP32);
+  Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config, int hidden,
+          const std::string& tower, Precision precision = Precision::FP32);
 
   int hidden() const { return hidden_; }
 

@@ -53,17 +53,24 @@ struct Types {
 };
 Types types_of(dt weights) {
   switch (weights) {
-    case dt::bf16: return {dt::bf16, dt::bf16, dt::f32};
-    case dt::s8: return {dt::s8, dt::u8, dt::s32};
-    default: return {dt::f32, dt::f32, dt::f32};
+    case dt::bf16:
+      return {dt::bf16, dt::bf16, dt::f32};
+    case dt::s8:
+      return {dt::s8, dt::u8, dt::s32};
+    default:
+      return {dt::f32, dt::f32, dt::f32};
   }
 }
 dt weight_type(Precision p) {
   switch (p) {
-    case Precision::FP32: return dt::f32;
-    case Precision::BF16: return dt::bf16;
-    case Precision::INT8: return dt::s8;
-    default: throw Error(std::string("cpu backend: no GEMM for precision ") + precision_name(p));
+    case Precision::FP32:
+      return dt::f32;
+    case Precision::BF16:
+      return dt::bf16;
+    case Precision::INT8:
+      return dt::s8;
+    default:
+      throw Error(std::string("cpu backend: no GEMM for precision ") + precision_name(p));
   }
 }
 
@@ -81,14 +88,25 @@ struct Layout {
 Layout choose_layout(const dnnl::engine& eng, int64_t out, int64_t in, dt wt) {
   const Types t = types_of(wt);
   const dnnl::matmul::primitive_desc probe(
-      dnnl::matmul::desc(dense(64, in, t.src), dnnl::memory::desc({in, out}, wt, tag::any),
-                         dense(64, out, t.dst)),
+      dnnl::matmul::desc(dense(64, in, t.src), dnnl::memory::desc({in, out}, wt, tag::any), dense(64, out, t.dst)),
       eng);
   const bool f32 = wt == dt::f32, bf16 = wt == dt::bf16;
-  for (Layout l : {Layout{f32 ? tag::BA16a64b : bf16 ? tag::BA16a64b2a : tag::BA16a64b4a, 64},
-                   Layout{f32 ? tag::BA16a48b : bf16 ? tag::BA16a48b2a : tag::BA16a48b4a, 48},
-                   Layout{f32 ? tag::BA16a32b : bf16 ? tag::BA16a32b2a : tag::BA16a32b4a, 32},
-                   Layout{f32 ? tag::BA16a16b : bf16 ? tag::BA16a16b2a : tag::BA16a16b4a, 16}})
+  for (Layout l : {Layout{f32    ? tag::BA16a64b
+                          : bf16 ? tag::BA16a64b2a
+                                 : tag::BA16a64b4a,
+                          64},
+                   Layout{f32    ? tag::BA16a48b
+                          : bf16 ? tag::BA16a48b2a
+                                 : tag::BA16a48b4a,
+                          48},
+                   Layout{f32    ? tag::BA16a32b
+                          : bf16 ? tag::BA16a32b2a
+                                 : tag::BA16a32b4a,
+                          32},
+                   Layout{f32    ? tag::BA16a16b
+                          : bf16 ? tag::BA16a16b2a
+                                 : tag::BA16a16b4a,
+                          16}})
     if (probe.weights_desc() == dnnl::memory::desc({in, out}, wt, l.format)) return l;
   return {tag::ba, 1};
 }
@@ -112,32 +130,31 @@ const GemmContext::Primitive& GemmContext::primitive(int64_t m, int64_t n, int64
   dnnl::post_ops ops;
   // int8: the int32 results go to our epilogue (quantize.h) instead.
   if (t.dst != dt::s32) switch (ep) {
-    case Epilogue::Store:
-      break;
-    case Epilogue::QuickGelu:  // swish(x) = x * sigmoid(alpha x)
-      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f);
-      break;
-    case Epilogue::Gelu:
-      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-      break;
-    case Epilogue::Accumulate:
-      ops.append_sum(1.f);
-      break;
-  }
+      case Epilogue::Store:
+        break;
+      case Epilogue::QuickGelu:  // swish(x) = x * sigmoid(alpha x)
+        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f);
+        break;
+      case Epilogue::Gelu:
+        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+        break;
+      case Epilogue::Accumulate:
+        ops.append_sum(1.f);
+        break;
+    }
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   // Each thread brings its own scratchpad: the library's shared one is not
   // safe with two matmuls running at once.
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const dnnl::matmul::desc desc =
-      bias ? dnnl::matmul::desc(dense(m, k, t.src), weights, dense(1, n), dense(m, n, t.dst))
-           : dnnl::matmul::desc(dense(m, k, t.src), weights, dense(m, n, t.dst));
+  const dnnl::matmul::desc desc = bias
+                                      ? dnnl::matmul::desc(dense(m, k, t.src), weights, dense(1, n), dense(m, n, t.dst))
+                                      : dnnl::matmul::desc(dense(m, k, t.src), weights, dense(m, n, t.dst));
   const dnnl::matmul::primitive_desc pd(desc, attr, engine_);
   return primitives_.emplace(key, Primitive{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
 }
 
-Linear::Linear(GemmContext& ctx, const float* weight, const float* bias, int64_t out, int64_t in,
-               Precision precision)
+Linear::Linear(GemmContext& ctx, const float* weight, const float* bias, int64_t out, int64_t in, Precision precision)
     : out_(out), in_(in), precision_(precision) {
   SerialOmpScope serial;
   const dnnl::engine& eng = ctx.engine();
@@ -186,19 +203,17 @@ Linear::Columns Linear::columns(GemmContext& ctx, int64_t begin, int64_t end) {
   const dnnl::memory::desc& desc = weights_.get_desc();
   const int64_t block_stride = desc.data.format_desc.blocking.strides[1];
   const int64_t element_bytes = int64_t(dnnl::memory::data_type_size(desc.data_type()));
-  if (begin % layout_block_ != 0)
-    throw Error("cpu backend: GEMM column block not aligned to the weight layout");
-  uint8_t* base = static_cast<uint8_t*>(weights_.get_data_handle()) +
-                  begin / layout_block_ * block_stride * element_bytes;
-  c.weights = dnnl::memory(dnnl::memory::desc({in_, end - begin}, desc.data_type(), layout_),
-                           ctx.engine(), base);
+  if (begin % layout_block_ != 0) throw Error("cpu backend: GEMM column block not aligned to the weight layout");
+  uint8_t* base =
+      static_cast<uint8_t*>(weights_.get_data_handle()) + begin / layout_block_ * block_stride * element_bytes;
+  c.weights = dnnl::memory(dnnl::memory::desc({in_, end - begin}, desc.data_type(), layout_), ctx.engine(), base);
   if (bias_)
     c.bias = dnnl::memory(dense(1, end - begin), ctx.engine(), static_cast<float*>(bias_.get_data_handle()) + begin);
   return c;
 }
 
-void Linear::run(GemmContext& ctx, int thread, const Columns& c, const void* x, int64_t rows,
-                 void* y, Epilogue ep) const {
+void Linear::run(GemmContext& ctx, int thread, const Columns& c, const void* x, int64_t rows, void* y,
+                 Epilogue ep) const {
   const GemmContext::Primitive& prim =
       ctx.primitive(rows, c.end - c.begin, in_, bool(c.bias), ep, c.weights.get_desc());
   const Types t = types_of(c.weights.get_desc().data_type());
@@ -214,8 +229,8 @@ void Linear::run(GemmContext& ctx, int thread, const Columns& c, const void* x, 
   prim.matmul.execute(ctx.streams_[thread], args);
 }
 
-void Linear::task(GemmContext& ctx, int thread, const Columns& c, const void* x, int64_t r0,
-                  int64_t r1, float* y, Epilogue ep) const {
+void Linear::task(GemmContext& ctx, int thread, const Columns& c, const void* x, int64_t r0, int64_t r1, float* y,
+                  Epilogue ep) const {
   const int64_t rows = r1 - r0, n = c.end - c.begin;
   GemmContext::ThreadState& state = ctx.thread_state_[thread];
   if (precision_ == Precision::INT8) {
@@ -249,8 +264,7 @@ void Linear::task(GemmContext& ctx, int thread, const Columns& c, const void* x,
   }
 }
 
-void Linear::forward(GemmContext& ctx, ThreadPool& pool, const float* x, int64_t rows, float* y,
-                     Epilogue ep) const {
+void Linear::forward(GemmContext& ctx, ThreadPool& pool, const float* x, int64_t rows, float* y, Epilogue ep) const {
   if (rows <= 0 || out_ == 0) return;
   const int threads = ctx.threads();
   if (pool.size() != threads) throw Error("cpu backend: GEMM context and thread pool disagree on the thread count");
@@ -282,8 +296,7 @@ void Linear::forward(GemmContext& ctx, ThreadPool& pool, const float* x, int64_t
     const int64_t chunk = whole ? rows : (rows + tasks - 1) / tasks;
     const int64_t chunks = (rows + chunk - 1) / chunk;
     ctx.primitive(std::min(rows, chunk), out_, in_, bool(bias_), kernel_ep(ep), all_.weights.get_desc());
-    if (rows % chunk)
-      ctx.primitive(rows % chunk, out_, in_, bool(bias_), kernel_ep(ep), all_.weights.get_desc());
+    if (rows % chunk) ctx.primitive(rows % chunk, out_, in_, bool(bias_), kernel_ep(ep), all_.weights.get_desc());
     pool.run(chunks, [&](int64_t c, int thread) {
       const int64_t r0 = c * chunk, r1 = std::min(rows, r0 + chunk);
       task(ctx, thread, all_, input, r0, r1, y, ep);
@@ -295,9 +308,8 @@ void Linear::forward(GemmContext& ctx, ThreadPool& pool, const float* x, int64_t
   const Epilogue block_ep = kernel_ep(ep == Epilogue::Accumulate ? Epilogue::Store : ep);
   for (const Columns& c : blocks_)
     ctx.primitive(rows, c.end - c.begin, in_, bool(c.bias), block_ep, c.weights.get_desc());
-  pool.run(static_cast<int64_t>(blocks_.size()), [&](int64_t index, int thread) {
-    task(ctx, thread, blocks_[index], input, 0, rows, y, ep);
-  });
+  pool.run(static_cast<int64_t>(blocks_.size()),
+           [&](int64_t index, int thread) { task(ctx, thread, blocks_[index], input, 0, rows, y, ep); });
 }
 
 }  // namespace clip::cpu

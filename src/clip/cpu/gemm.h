@@ -37,8 +37,6 @@
 #include <tuple>
 #include <vector>
 
-#include <dnnl.hpp>
-
 #include "clip/cpu/epilogue.h"
 #include "clip/cpu/quantize.h"
 #include "clip/cpu/thread_pool.h"
@@ -109,12 +107,11 @@ class Linear {
   };
   Columns columns(GemmContext& ctx, int64_t begin, int64_t end);
   // x: `rows` dense rows of the GEMM's input type; y: dense [rows, c's width].
-  void run(GemmContext& ctx, int thread, const Columns& c, const void* x, int64_t rows, void* y,
-           Epilogue ep) const;
+  void run(GemmContext& ctx, int thread, const Columns& c, const void* x, int64_t rows, void* y, Epilogue ep) const;
   // The whole task for rows [r0, r1) and columns c of y (row stride out_):
   // the GEMM, then the int8 epilogue or the copy of a column block.
-  void task(GemmContext& ctx, int thread, const Columns& c, const void* x, int64_t r0, int64_t r1,
-            float* y, Epilogue ep) const;
+  void task(GemmContext& ctx, int thread, const Columns& c, const void* x, int64_t r0, int64_t r1, float* y,
+            Epilogue ep) const;
 
   int64_t out_ = 0, in_ = 0;
   Precision precision_ = Precision::FP32;
@@ -122,12 +119,12 @@ class Linear {
   dnnl::memory bias_;     // [1, out], or empty
   dnnl::memory::format_tag layout_ = dnnl::memory::format_tag::undef;
   int64_t layout_block_ = 1;  // columns per contiguous block of the layout
-  Columns all_;                   // every column: the row-split path
+  Columns all_;               // every column: the row-split path
   // int8: per output column, the weight scale and row sum of the quantised
   // weights, and the bias (applied by our epilogue, not oneDNN).
   std::vector<float> int8_scale_, int8_bias_;
   std::vector<int32_t> int8_sum_;
-  std::vector<Columns> blocks_;   // column blocks: the column-split path
+  std::vector<Columns> blocks_;  // column blocks: the column-split path
 };
 
 }  // namespace clip::cpu

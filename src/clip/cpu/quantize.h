@@ -28,9 +28,9 @@ void rows_to_bf16(const float* x, int64_t rows, int64_t cols, uint16_t* y, Threa
 // Per-token u8 quantisation of rows x cols floats: q = clamp(round(x /
 // scale) + zero, 0, 255), with [min, max] (widened to hold 0) mapped onto 0..255.
 struct QuantizedRows {
-  std::vector<uint8_t> q;       // [rows, cols]
-  std::vector<float> scale;     // [rows]
-  std::vector<int32_t> zero;    // [rows]
+  std::vector<uint8_t> q;     // [rows, cols]
+  std::vector<float> scale;   // [rows]
+  std::vector<int32_t> zero;  // [rows]
 };
 void quantize_rows(const float* x, int64_t rows, int64_t cols, QuantizedRows& out, ThreadPool& pool);
 
@@ -48,12 +48,11 @@ QuantizedWeights quantize_weights(const float* w, int64_t out, int64_t in);
 // terms start at row_scale / row_zero (already offset to the block's first
 // row): y[r * ldy + c] = act(dequantised + bias), or += for Accumulate.
 struct Int8Columns {
-  const float* scale;   // weight scale per column (offset to col0)
-  const int32_t* sum;   // weight row sums per column (offset to col0)
-  const float* bias;    // per column (offset to col0), or nullptr
+  const float* scale;  // weight scale per column (offset to col0)
+  const int32_t* sum;  // weight row sums per column (offset to col0)
+  const float* bias;   // per column (offset to col0), or nullptr
 };
-void dequantize_block(const int32_t* acc, int64_t rows, int64_t cols, const float* row_scale,
-                      const int32_t* row_zero, const Int8Columns& columns, Epilogue ep, float* y,
-                      int64_t ldy);
+void dequantize_block(const int32_t* acc, int64_t rows, int64_t cols, const float* row_scale, const int32_t* row_zero,
+                      const Int8Columns& columns, Epilogue ep, float* y, int64_t ldy);
 
 }  // namespace clip::cpu
