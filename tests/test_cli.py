@@ -159,6 +159,25 @@ class BadInput(unittest.TestCase):
         self.check_error(["embed", "--model", m, "--text", "x", "--device", "tpu"], "tpu")
         self.check_error(["embed", "--model", m, "--text", "x", "--device", "cpu", "--precision", "fp16"], "fp16")
 
+    def test_cpu_precisions(self):
+        """bf16, int8 and auto run on the CPU (issue 28) and stay close to fp32; a CPU without the
+        instructions refuses with a message that says what is missing."""
+        m = DATA / "models/text_only"
+
+        def embed(precision):
+            r = run("embed", "--model", m, "--text", "a red circle", "--device", "cpu", "--precision", precision,
+                    "--json", "--normalize")
+            if r.returncode != 0 and "needs a CPU with" in r.stderr:
+                return None
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return json.loads(r.stdout)["text_embeds"][0]
+
+        fp32 = embed("fp32")
+        for precision, bar in (("bf16", 0.9999), ("int8", 0.999), ("auto", 0.9999)):
+            got = embed(precision)
+            if got is not None:
+                self.assertGreaterEqual(sum(a * b for a, b in zip(got, fp32)), bar, precision)
+
 
 
 class DeviceAuto(unittest.TestCase):
