@@ -161,10 +161,14 @@ int main(int argc, char** argv) {
   std::string cases = "image,query,text";
   Precision precision = Precision::FP32;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--precision")) precision = parse_precision(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--min-seconds")) min_seconds = std::atof(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--cases")) cases = argv[i + 1];
+    if (!std::strcmp(argv[i], "--threads"))
+      threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--precision"))
+      precision = parse_precision(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--min-seconds"))
+      min_seconds = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--cases"))
+      cases = argv[i + 1];
     else {
       std::fprintf(stderr,
                    "usage: bench_cpu [--threads N] [--min-seconds S] [--cases image,query,text] "

@@ -27,8 +27,8 @@ std::string precision_note(const Catalog& cat, const std::string& query_precisio
   if (built.empty() || (built.size() == 1 && built[0] == query_precision)) return "";
   std::string list;
   for (const auto& p : built) list += (list.empty() ? "" : " and ") + p;
-  std::string note = cat.dir().string() + " was indexed in " + list + " but this query runs in " +
-                     query_precision + ": the scores still compare, but shift slightly";
+  std::string note = cat.dir().string() + " was indexed in " + list + " but this query runs in " + query_precision +
+                     ": the scores still compare, but shift slightly";
   if (built.size() == 1) note += " (--precision " + built[0] + " matches the index)";
   return note;
 }

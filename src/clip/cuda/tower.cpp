@@ -20,10 +20,22 @@ Towers::Towers(const ClipConfig& config, const ModelWeights& weights, Precision 
                CudaResources& res, OpProfiler& prof, GraphCache& graphs)
     : config_(config), res_(res), prof_(prof), graphs_(graphs) {
   switch (precision) {
-    case Precision::FP32: act_ = DType::F32; compute_ = GemmCompute::F32; break;
-    case Precision::TF32: act_ = DType::F32; compute_ = GemmCompute::TF32; break;
-    case Precision::FP16: act_ = DType::F16; compute_ = GemmCompute::Mixed; break;
-    case Precision::BF16: act_ = DType::BF16; compute_ = GemmCompute::Mixed; break;
+    case Precision::FP32:
+      act_ = DType::F32;
+      compute_ = GemmCompute::F32;
+      break;
+    case Precision::TF32:
+      act_ = DType::F32;
+      compute_ = GemmCompute::TF32;
+      break;
+    case Precision::FP16:
+      act_ = DType::F16;
+      compute_ = GemmCompute::Mixed;
+      break;
+    case Precision::BF16:
+      act_ = DType::BF16;
+      compute_ = GemmCompute::Mixed;
+      break;
     case Precision::INT8:  // a CPU path (VNNI); AUTO is resolved by the engine
     case Precision::AUTO:
       throw Error(std::string("CUDA backend: precision '") + precision_name(precision) +
