@@ -47,27 +47,15 @@ namespace {
 
 // ---- arguments -------------------------------------------------------------
 
-// The one place that turns the Python arguments into EngineOptions (the
-// precision's type is the engine's business: when it becomes an enum, parse
-// it here).
+// The one place that turns the Python arguments into EngineOptions; an
+// unknown precision is the engine's clip::Error (a ValueError in Python).
 clip::EngineOptions engine_options(const std::string& device, const std::optional<std::string>& precision,
                                    int threads) {
   clip::EngineOptions o;
   o.device = device;
-  if (precision) o.precision = *precision;
+  if (precision) o.precision = clip::parse_precision(*precision);
   o.threads = threads;
   return o;
-}
-
-// The device and precision an engine runs with, read from its backend's name
-// ("cpu (oneDNN, 2 threads)", "cuda:0 fp16").
-std::pair<std::string, std::string> device_and_precision(const std::string& backend_name) {
-  if (backend_name.rfind("cuda", 0) == 0) {
-    const size_t space = backend_name.find(' ');
-    if (space == std::string::npos) return {backend_name, ""};
-    return {backend_name.substr(0, space), backend_name.substr(space + 1)};
-  }
-  return {"cpu", "fp32"};
 }
 
 // A file or folder that is missing or of the wrong kind: OSError(code,
@@ -164,7 +152,8 @@ class PyEngine {
     const clip::EngineOptions options = engine_options(device, precision, threads);
     nb::gil_scoped_release release;
     engine_ = clip::Engine::load(model_dir_, options);
-    std::tie(device_, precision_) = device_and_precision(engine_->backend_name());
+    device_ = engine_->device();
+    precision_ = clip::precision_name(engine_->precision());
   }
 
   // Runs fn(engine) with the GIL released and this engine to itself.
