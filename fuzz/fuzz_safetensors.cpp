@@ -19,9 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case clip::DType::F32:
         case clip::DType::F16:
         case clip::DType::BF16:
-        case clip::DType::F64:
-          sink = sink + static_cast<uint32_t>(clip::to_f32(v, v.shape).numel());
-          break;
+        case clip::DType::F64: sink = sink + static_cast<uint32_t>(clip::to_f32(v, v.shape).numel()); break;
         default:
           for (size_t i = 0; i < v.nbytes; ++i) sink = sink + v.data[i];
       }

@@ -117,12 +117,9 @@ struct Tol {
 // type's rounding (fp16 2^-11, bf16 2^-8) plus the kernel's own arithmetic.
 Tol output_tol(DType t, double f32 = 2e-5) {
   switch (t) {
-    case DType::F32:
-      return {f32, f32};
-    case DType::F16:
-      return {2e-3, 2e-3};
-    case DType::BF16:
-      return {1.6e-2, 1.6e-2};
+    case DType::F32: return {f32, f32};
+    case DType::F16: return {2e-3, 2e-3};
+    case DType::BF16: return {1.6e-2, 1.6e-2};
   }
   return {0, 0};
 }
@@ -848,17 +845,10 @@ TEST(CudaOps, Sm90GemmVariants) {
       std::vector<float> want = ref::linear(x, sh.M, sh.K, w.data(), b.data(), sh.N);
       for (size_t i = 0; i < want.size(); ++i) {
         switch (v.epilogue) {
-          case sm90::Epilogue::BiasQuickGelu:
-            want[i] = ref::quick_gelu(want[i]);
-            break;
-          case sm90::Epilogue::BiasGelu:
-            want[i] = ref::gelu(want[i]);
-            break;
-          case sm90::Epilogue::BiasResidual:
-            want[i] += c0[i];
-            break;
-          default:
-            break;
+          case sm90::Epilogue::BiasQuickGelu: want[i] = ref::quick_gelu(want[i]); break;
+          case sm90::Epilogue::BiasGelu: want[i] = ref::gelu(want[i]); break;
+          case sm90::Epilogue::BiasResidual: want[i] += c0[i]; break;
+          default: break;
         }
       }
       char name[160];

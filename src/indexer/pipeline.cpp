@@ -52,12 +52,9 @@ double process_cpu_seconds() {
 
 std::string describe(const video::SamplingOptions& s) {
   switch (s.mode) {
-    case video::Sampling::every:
-      return "every " + std::to_string(s.every);
-    case video::Sampling::keyframes:
-      return "keyframes";
-    case video::Sampling::scenes:
-      return "scenes " + std::to_string(s.scene_threshold);
+    case video::Sampling::every: return "every " + std::to_string(s.every);
+    case video::Sampling::keyframes: return "keyframes";
+    case video::Sampling::scenes: return "scenes " + std::to_string(s.scene_threshold);
   }
   return "?";
 }

@@ -62,26 +62,13 @@ httplib::Server::HandlerResponse describe_error(const httplib::Request& req, htt
   if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
   std::string what;
   switch (res.status) {
-    case 400:
-      what = "malformed request";
-      break;
-    case 404:
-      what = "no such page: " + req.path;
-      break;
-    case 405:
-      what = "method not allowed";
-      break;
-    case 413:
-      what = "request too large";
-      break;
-    case 414:
-      what = "URL too long";
-      break;
-    case 416:
-      return httplib::Server::HandlerResponse::Unhandled;  // Content-Range says it all
-    default:
-      what = "HTTP error " + std::to_string(res.status);
-      break;
+    case 400: what = "malformed request"; break;
+    case 404: what = "no such page: " + req.path; break;
+    case 405: what = "method not allowed"; break;
+    case 413: what = "request too large"; break;
+    case 414: what = "URL too long"; break;
+    case 416: return httplib::Server::HandlerResponse::Unhandled;  // Content-Range says it all
+    default: what = "HTTP error " + std::to_string(res.status); break;
   }
   reply_error(res, res.status, what);
   return httplib::Server::HandlerResponse::Handled;

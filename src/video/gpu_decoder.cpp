@@ -143,19 +143,13 @@ clip::cuda::Yuv420Frame describe_frame(const AVFrame* f, int rotation) {
   const detail::FrameColour colour = detail::frame_colour(f);
   switch (f->colorspace) {
     case AVCOL_SPC_RGB:
-    case AVCOL_SPC_BT709:
-      y.matrix = clip::cuda::YuvMatrix::bt709;
-      break;
+    case AVCOL_SPC_BT709: y.matrix = clip::cuda::YuvMatrix::bt709; break;
     case AVCOL_SPC_BT2020_NCL:
-    case AVCOL_SPC_BT2020_CL:
-      y.matrix = clip::cuda::YuvMatrix::bt2020;
-      break;
+    case AVCOL_SPC_BT2020_CL: y.matrix = clip::cuda::YuvMatrix::bt2020; break;
     case AVCOL_SPC_FCC:
     case AVCOL_SPC_SMPTE240M:
       throw std::string("colour matrix ") + av_color_space_name(f->colorspace) + " is converted on the CPU only";
-    default:
-      y.matrix = clip::cuda::YuvMatrix::bt601;
-      break;
+    default: y.matrix = clip::cuda::YuvMatrix::bt601; break;
   }
   y.full_range = colour.full_range;
   // Unspecified siting is H.264/HEVC's default, "left".

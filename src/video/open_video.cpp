@@ -225,12 +225,8 @@ VideoInfo sample_frames(OpenVideo& v, const SamplingOptions& sampling, const std
     t = std::max(t, 0.0);
     bool keep = false;
     switch (sampling.mode) {
-      case Sampling::every:
-        keep = every.keep(t);
-        break;
-      case Sampling::keyframes:
-        keep = true;
-        break;  // only key frames get here
+      case Sampling::every: keep = every.keep(t); break;
+      case Sampling::keyframes: keep = true; break;  // only key frames get here
       case Sampling::scenes:
         v.thumbnail(f, thumb);
         keep = scenes.keep(thumb);

@@ -29,8 +29,7 @@ Precision cpu_precision_for(std::optional<Precision> asked, bool device_auto) {
 void check_cpu_precision(Precision p) {
   const std::string name = precision_name(p);
   switch (p) {
-    case Precision::FP32:
-      return;
+    case Precision::FP32: return;
     case Precision::BF16:
       if (!cpu_has_native_bf16())
         throw Error(
@@ -44,11 +43,9 @@ void check_cpu_precision(Precision p) {
             "precision 'int8' needs a CPU with int8 dot products (AVX512_VNNI); this one has none: use "
             "fp32");
       return;
-    case Precision::AUTO:
-      throw Error("cpu backend: precision 'auto' must be resolved first (cpu_precision_for)");
+    case Precision::AUTO: throw Error("cpu backend: precision 'auto' must be resolved first (cpu_precision_for)");
     case Precision::TF32:
-    case Precision::FP16:
-      break;
+    case Precision::FP16: break;
   }
   throw Error("precision '" + name + "' is not available on the CPU (fp32, bf16, int8 or auto)");
 }

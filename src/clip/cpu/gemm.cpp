@@ -53,24 +53,17 @@ struct Types {
 };
 Types types_of(dt weights) {
   switch (weights) {
-    case dt::bf16:
-      return {dt::bf16, dt::bf16, dt::f32};
-    case dt::s8:
-      return {dt::s8, dt::u8, dt::s32};
-    default:
-      return {dt::f32, dt::f32, dt::f32};
+    case dt::bf16: return {dt::bf16, dt::bf16, dt::f32};
+    case dt::s8: return {dt::s8, dt::u8, dt::s32};
+    default: return {dt::f32, dt::f32, dt::f32};
   }
 }
 dt weight_type(Precision p) {
   switch (p) {
-    case Precision::FP32:
-      return dt::f32;
-    case Precision::BF16:
-      return dt::bf16;
-    case Precision::INT8:
-      return dt::s8;
-    default:
-      throw Error(std::string("cpu backend: no GEMM for precision ") + precision_name(p));
+    case Precision::FP32: return dt::f32;
+    case Precision::BF16: return dt::bf16;
+    case Precision::INT8: return dt::s8;
+    default: throw Error(std::string("cpu backend: no GEMM for precision ") + precision_name(p));
   }
 }
 
@@ -130,17 +123,12 @@ const GemmContext::Primitive& GemmContext::primitive(int64_t m, int64_t n, int64
   dnnl::post_ops ops;
   // int8: the int32 results go to our epilogue (quantize.h) instead.
   if (t.dst != dt::s32) switch (ep) {
-      case Epilogue::Store:
-        break;
+      case Epilogue::Store: break;
       case Epilogue::QuickGelu:  // swish(x) = x * sigmoid(alpha x)
         ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f);
         break;
-      case Epilogue::Gelu:
-        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-        break;
-      case Epilogue::Accumulate:
-        ops.append_sum(1.f);
-        break;
+      case Epilogue::Gelu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
+      case Epilogue::Accumulate: ops.append_sum(1.f); break;
     }
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);

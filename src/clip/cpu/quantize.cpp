@@ -47,13 +47,10 @@ f32x16 load_n(const float* p, int64_t n) { return n == kLanes ? load16(p) : load
 template <Epilogue ep>
 f32x16 activate(f32x16 y) {
   switch (ep) {
-    case Epilogue::QuickGelu:
-      return y / (1.0f + exp16(-1.702f * y));
-    case Epilogue::Gelu:
-      return 0.5f * y * (1.0f + erf16(y * 0.70710678118654752f));
+    case Epilogue::QuickGelu: return y / (1.0f + exp16(-1.702f * y));
+    case Epilogue::Gelu: return 0.5f * y * (1.0f + erf16(y * 0.70710678118654752f));
     case Epilogue::Store:
-    case Epilogue::Accumulate:
-      break;
+    case Epilogue::Accumulate: break;
   }
   return y;
 }
@@ -173,14 +170,10 @@ void dequantize(const int32_t* acc, int64_t rows, int64_t cols, const float* row
 void dequantize_block(const int32_t* acc, int64_t rows, int64_t cols, const float* row_scale, const int32_t* row_zero,
                       const Int8Columns& c, Epilogue ep, float* y, int64_t ldy) {
   switch (ep) {
-    case Epilogue::Store:
-      return dequantize<Epilogue::Store>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
-    case Epilogue::QuickGelu:
-      return dequantize<Epilogue::QuickGelu>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
-    case Epilogue::Gelu:
-      return dequantize<Epilogue::Gelu>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
-    case Epilogue::Accumulate:
-      return dequantize<Epilogue::Accumulate>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
+    case Epilogue::Store: return dequantize<Epilogue::Store>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
+    case Epilogue::QuickGelu: return dequantize<Epilogue::QuickGelu>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
+    case Epilogue::Gelu: return dequantize<Epilogue::Gelu>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
+    case Epilogue::Accumulate: return dequantize<Epilogue::Accumulate>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
   }
 }
 

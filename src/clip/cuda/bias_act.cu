@@ -59,9 +59,7 @@ void bias_act(const Exec& exec, void* y, DType type, int64_t rows, int cols, con
     T* p = static_cast<T*>(y);
     const bool b = bias != nullptr;
     switch (act) {
-      case Act::None:
-        launch<T, Act::None, true>(exec, p, rows, cols, bias);
-        break;
+      case Act::None: launch<T, Act::None, true>(exec, p, rows, cols, bias); break;
       case Act::QuickGelu:
         b ? launch<T, Act::QuickGelu, true>(exec, p, rows, cols, bias)
           : launch<T, Act::QuickGelu, false>(exec, p, rows, cols, bias);

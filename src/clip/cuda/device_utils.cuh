@@ -59,15 +59,9 @@ struct StorageOf<DType::BF16> {
 template <typename F>
 inline void dispatch_dtype(DType t, F&& f) {
   switch (t) {
-    case DType::F32:
-      f(float{});
-      break;
-    case DType::F16:
-      f(__half{});
-      break;
-    case DType::BF16:
-      f(__nv_bfloat16{});
-      break;
+    case DType::F32: f(float{}); break;
+    case DType::F16: f(__half{}); break;
+    case DType::BF16: f(__nv_bfloat16{}); break;
   }
 }
 

@@ -39,12 +39,9 @@ std::optional<sm90::Epilogue> sm90_epilogue(const GemmShape& s) {
   if (s.out_type != DType::F16 || s.ln_fold == LnFold::Stats) return std::nullopt;
   const bool fold = s.ln_fold == LnFold::Apply;
   switch (s.act) {
-    case Act::None:
-      return fold ? sm90::Epilogue::LnFoldBias : sm90::Epilogue::Bias;
-    case Act::QuickGelu:
-      return fold ? sm90::Epilogue::LnFoldQuickGelu : sm90::Epilogue::BiasQuickGelu;
-    case Act::Gelu:
-      return fold ? sm90::Epilogue::LnFoldGelu : sm90::Epilogue::BiasGelu;
+    case Act::None: return fold ? sm90::Epilogue::LnFoldBias : sm90::Epilogue::Bias;
+    case Act::QuickGelu: return fold ? sm90::Epilogue::LnFoldQuickGelu : sm90::Epilogue::BiasQuickGelu;
+    case Act::Gelu: return fold ? sm90::Epilogue::LnFoldGelu : sm90::Epilogue::BiasGelu;
   }
   return std::nullopt;
 }
@@ -74,12 +71,9 @@ std::set<sm90::Epilogue> few_rows_epilogues(const Tuning::FewRows& f) {
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
-    case DType::F32:
-      return CUDA_R_32F;
-    case DType::F16:
-      return CUDA_R_16F;
-    case DType::BF16:
-      return CUDA_R_16BF;
+    case DType::F32: return CUDA_R_32F;
+    case DType::F16: return CUDA_R_16F;
+    case DType::BF16: return CUDA_R_16BF;
   }
   return CUDA_R_32F;
 }

@@ -183,12 +183,9 @@ void launch_out(const Exec& exec, const Params& p) {
   if (p.residual) return launch<T, LN, Out::Residual>(exec, p);
   if (p.out_f32) return launch<T, LN, Out::Float>(exec, p);
   switch (p.act) {
-    case Act::None:
-      return launch<T, LN, Out::Bias>(exec, p);
-    case Act::QuickGelu:
-      return launch<T, LN, Out::BiasQuickGelu>(exec, p);
-    case Act::Gelu:
-      return launch<T, LN, Out::BiasGelu>(exec, p);
+    case Act::None: return launch<T, LN, Out::Bias>(exec, p);
+    case Act::QuickGelu: return launch<T, LN, Out::BiasQuickGelu>(exec, p);
+    case Act::Gelu: return launch<T, LN, Out::BiasGelu>(exec, p);
   }
 }
 

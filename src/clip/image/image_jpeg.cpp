@@ -84,12 +84,9 @@ struct JpegHeader {
 int read_header(JpegSession& s, const uint8_t* data, size_t size, JpegHeader* h) {
   // setjmp may only appear as a whole controlling expression (C11 7.13.1.1).
   switch (setjmp(s.jump)) {
-    case 0:
-      break;
-    case 2:
-      return 2;
-    default:
-      return 1;
+    case 0: break;
+    case 2: return 2;
+    default: return 1;
   }
   jpeg_create_decompress(&s.cinfo);
   s.created = true;
@@ -108,12 +105,9 @@ int read_header(JpegSession& s, const uint8_t* data, size_t size, JpegHeader* h)
 // progressive files, reads every scan).
 int start(JpegSession& s, J_COLOR_SPACE out_space) {
   switch (setjmp(s.jump)) {
-    case 0:
-      break;
-    case 2:
-      return 2;
-    default:
-      return 1;
+    case 0: break;
+    case 2: return 2;
+    default: return 1;
   }
   s.cinfo.out_color_space = out_space;
   s.cinfo.dct_method = JDCT_ISLOW;     // PIL's (and libjpeg's) default
@@ -125,12 +119,9 @@ int start(JpegSession& s, J_COLOR_SPACE out_space) {
 // Reads up to `count` scanlines into consecutive rows of `dst`.
 int read_rows(JpegSession& s, uint8_t* dst, size_t stride, int count, int* got) {
   switch (setjmp(s.jump)) {
-    case 0:
-      break;
-    case 2:
-      return 2;
-    default:
-      return 1;
+    case 0: break;
+    case 2: return 2;
+    default: return 1;
   }
   *got = 0;
   while (*got < count) {

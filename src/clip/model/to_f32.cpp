@@ -56,10 +56,8 @@ Tensor to_f32(const TensorView& view, const std::vector<int64_t>& expected_shape
     case DType::F32:
     case DType::F16:
     case DType::BF16:
-    case DType::F64:
-      break;
-    default:
-      throw Error(where + " has dtype " + dtype_name(view.dtype) + "; weights must be F32, F16, BF16 or F64");
+    case DType::F64: break;
+    default: throw Error(where + " has dtype " + dtype_name(view.dtype) + "; weights must be F32, F16, BF16 or F64");
   }
   Tensor t(expected_shape);
   // Views normally come from parse_safetensors, which guarantees this; a
@@ -72,17 +70,10 @@ Tensor to_f32(const TensorView& view, const std::vector<int64_t>& expected_shape
     case DType::F32:
       if (n) std::memcpy(t.ptr(), view.data, n * sizeof(float));
       break;
-    case DType::F16:
-      convert<uint16_t>(view.data, n, t.ptr(), half_to_float);
-      break;
-    case DType::BF16:
-      convert<uint16_t>(view.data, n, t.ptr(), bf16_to_float);
-      break;
-    case DType::F64:
-      convert<double>(view.data, n, t.ptr(), [](double d) { return static_cast<float>(d); });
-      break;
-    default:
-      break;  // rejected above
+    case DType::F16: convert<uint16_t>(view.data, n, t.ptr(), half_to_float); break;
+    case DType::BF16: convert<uint16_t>(view.data, n, t.ptr(), bf16_to_float); break;
+    case DType::F64: convert<double>(view.data, n, t.ptr(), [](double d) { return static_cast<float>(d); }); break;
+    default: break;  // rejected above
   }
   return t;
 }
