@@ -28,6 +28,7 @@
 #include "index/catalog.h"
 #include "indexer/gpu_decoders.h"
 #include "indexer/pipeline.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using clipfind::DecodeOn;
@@ -48,16 +49,7 @@ fs::path model() {
   return fs::path(CLIPFIND_TEST_DATA) / "models" / "full_fp32_quickgelu_p32";
 }
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() /
-                  ("clipfind_gpu_index_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  static int& counter() {
-    static int n = 0;
-    return n;
-  }
-};
+using cliptest::TempDir;
 
 clipfind::IndexRequest request(const fs::path& index, std::vector<fs::path> inputs, DecodeOn decode) {
   clipfind::IndexRequest r;

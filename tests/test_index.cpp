@@ -15,24 +15,16 @@
 #include "index/query.h"
 #include "index/search.h"
 #include "index/vector_file.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace clipfind::index;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("clipfind_test_index_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  static int& counter() {
-    static int n = 0;
-    return n;
-  }
+// The catalog creates its folder: tests get a name only.
+struct TempDir : cliptest::TempDir {
+  TempDir() : cliptest::TempDir(false) {}
 };
 
 std::vector<float> unit(int dim, int hot, float other = 0.0f) {
