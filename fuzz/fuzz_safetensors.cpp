@@ -9,6 +9,7 @@
 
 #include "clip/error.h"
 #include "clip/model/safetensors.h"
+#include "clip/model/to_f32.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
