@@ -80,13 +80,17 @@ void DecoderPool::push(Work&& w, double& blocked) {
   if (!open) throw Closed{};
 }
 
-void DecoderPool::end_file(FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
-                           std::atomic<int>& decoded_here) {
+void DecoderPool::count_attempt(Clock::time_point t0, double blocked, double preprocessing) {
   times_.decode.add(since(t0) - blocked - preprocessing);
   times_.preprocess.add(preprocessing);
   times_.blocked.add(blocked);
   // A file cut short by Ctrl-C is not finished: never commit it.
   if (stopped()) throw Closed{};
+}
+
+void DecoderPool::end_file(FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
+                           std::atomic<int>& decoded_here) {
+  count_attempt(t0, blocked, preprocessing);
   ++decoded_here;
   if (!queue_.push(std::move(end))) throw Closed{};
 }
@@ -153,9 +157,7 @@ bool DecoderPool::decode_file_on_gpu(size_t i) {
   } catch (const GpuPoolClosed&) {
     throw Closed{};
   } catch (const GpuRefused& e) {
-    times_.decode.add(since(t0) - blocked);
-    times_.blocked.add(blocked);
-    if (stopped()) throw Closed{};
+    count_attempt(t0, blocked, 0.0);
     ++times_.gpu_refused;
     progress_.print("warning: " + naming(files_[i], e.what()) + "; decoding it on the CPU instead");
     return false;

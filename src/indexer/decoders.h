@@ -46,6 +46,8 @@ class DecoderPool {
   void decode_file(size_t i, int attempt);
   bool decode_file_on_gpu(size_t i);  // false: NVDEC gave it up, for a CPU thread
   void push(Work&& w, double& blocked);
+  // Adds one decoding attempt's times; throws Closed when the run was stopped.
+  void count_attempt(Clock::time_point t0, double blocked, double preprocessing);
   void end_file(FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
                 std::atomic<int>& decoded_here);
 
