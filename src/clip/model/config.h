@@ -1,9 +1,11 @@
-// Model configuration read from a Hugging Face CLIP folder.
+// Model configuration read from a Hugging Face CLIP or SigLIP folder.
 //
-// config.json is either a full CLIPConfig (text_config + vision_config +
-// projection_dim) or the config of a single tower saved from
-// CLIPVisionModelWithProjection / CLIPTextModelWithProjection
-// (model_type "clip_vision_model" / "clip_text_model", fields at top level).
+// config.json is either a full CLIPConfig / SiglipConfig (text_config +
+// vision_config) or the config of a single tower saved from
+// CLIPVisionModelWithProjection / CLIPTextModelWithProjection /
+// SiglipVisionModel / SiglipTextModel (model_type "clip_vision_model",
+// "clip_text_model", "siglip_vision_model", "siglip_text_model"; fields at
+// top level). The family comes from model_type, never from a folder name.
 // The weights have the last word: load_model() corrects these numbers from
 // the tensor shapes and reports disagreements it cannot reconcile.
 #pragma once
@@ -14,7 +16,12 @@
 
 namespace clip {
 
-enum class Activation { QuickGelu, Gelu };  // "quick_gelu" and "gelu" (exact erf)
+// "clip" or "siglip" (SigLIP and fixed-resolution SigLIP 2 share the architecture).
+enum class ModelFamily { Clip, Siglip };
+const char* family_name(ModelFamily f);  // "clip" / "siglip"
+
+// "quick_gelu", "gelu" (exact erf) and "gelu_pytorch_tanh" (SigLIP).
+enum class Activation { QuickGelu, Gelu, GeluTanh };
 
 struct TowerConfig {
   int hidden_size = 0;
@@ -32,20 +39,40 @@ struct TextConfig : TowerConfig {
   int bos_token_id = 49406;
   int eos_token_id = 49407;
   int pad_token_id = 1;
+  // CLIP: causal mask, pooled at the first end token (pooled_position), texts
+  // run only as far as the batch needs. SigLIP: no mask, every text padded to
+  // max_positions with pad_token_id and pooled at the last position, then a
+  // `head` linear layer with a bias (TextWeights::projection).
+  bool causal = true;
+  bool pool_last = false;
 };
 
 struct VisionConfig : TowerConfig {
   int image_size = 224;
   int patch_size = 32;
   int num_channels = 3;
+  // CLIP: a class token in front of the patches, pre_layrnorm, pooled at the
+  // class token. SigLIP: patches only (the patch conv has a bias), no
+  // pre-norm, pooled by the attention head (VisionWeights::head).
+  bool class_token = true;
+  bool attention_pool = false;
   int grid() const { return patch_size > 0 ? image_size / patch_size : 0; }
-  int num_positions() const { return grid() * grid() + 1; }  // patches + class token
+  int num_positions() const { return grid() * grid() + (class_token ? 1 : 0); }  // [class token +] patches
 };
 
 struct ClipConfig {
+  ModelFamily family = ModelFamily::Clip;
   std::optional<TextConfig> text;
   std::optional<VisionConfig> vision;
+  // The embedding width of both towers (CLIP: projection_dim; SigLIP: the
+  // vision hidden size, which the text head's output must equal).
   int projection_dim = 512;
+  // The learned logit_scale (log of the temperature, as stored) and, for
+  // SigLIP, logit_bias: a pair's probability is
+  // sigmoid(exp(logit_scale) * cos + logit_bias). Empty when the folder's
+  // weights do not have them (single-tower checkpoints).
+  std::optional<float> logit_scale;
+  std::optional<float> logit_bias;
 };
 
 // Parses <dir>/config.json. Throws clip::Error naming the file on any problem.

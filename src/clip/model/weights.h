@@ -8,6 +8,12 @@
 //   vision_model.embeddings.{class_embedding,patch_embedding,position_embedding},
 //   vision_model.pre_layrnorm, vision_model.post_layernorm,
 //   visual_projection                                     -> VisionWeights
+// SigLIP (siglip_names in weights.cpp): text_model.head (bias) is the text
+// projection; vision_model.embeddings.patch_embedding has a bias, there is
+// no class embedding, pre-norm or visual projection; vision_model.head.*
+// (probe, attention.in_proj_*, attention.out_proj, layernorm, mlp) is the
+// attention pooling head -> AttentionPoolWeights. logit_scale/logit_bias go
+// to ClipConfig.
 // Linear weights keep the PyTorch layout [out_features, in_features].
 #pragma once
 #include <filesystem>
@@ -42,17 +48,29 @@ struct TextWeights {
   Tensor position_embedding;  // [max_positions, hidden]
   std::vector<LayerWeights> layers;
   NormWeights final_ln;
-  LinearWeights projection;  // [projection_dim, hidden], no bias
+  LinearWeights projection;  // [projection_dim, hidden]: CLIP's text_projection (no bias), SigLIP's head (bias)
+};
+
+// SigLIP's multi-head attention pooling (SiglipMultiheadAttentionPoolingHead):
+//   a = out(MHA(query = probe, keys/values = post_layernorm(h)));
+//   embedding = a + fc2(act(fc1(LN(a))))
+struct AttentionPoolWeights {
+  Tensor probe;                // [hidden] (stored [1, 1, hidden])
+  LinearWeights q, k, v, out;  // in_proj_weight/bias split in three; each [hidden, hidden]
+  NormWeights ln;
+  LinearWeights fc1, fc2;  // as a layer's MLP
 };
 
 struct VisionWeights {
-  Tensor class_embedding;     // [hidden]
-  Tensor patch_embedding;     // [hidden, channels, patch, patch] (conv, no bias)
+  Tensor class_embedding;     // [hidden]; empty for SigLIP
+  Tensor patch_embedding;     // [hidden, channels, patch, patch] (conv)
+  Tensor patch_bias;          // [hidden]; SigLIP only (CLIP's conv has no bias)
   Tensor position_embedding;  // [num_positions, hidden]
-  NormWeights pre_ln;
+  NormWeights pre_ln;         // empty for SigLIP
   std::vector<LayerWeights> layers;
   NormWeights post_ln;
-  LinearWeights projection;  // [projection_dim, hidden], no bias
+  LinearWeights projection;  // [projection_dim, hidden], no bias; empty for SigLIP
+  std::optional<AttentionPoolWeights> head;  // SigLIP
 };
 
 struct ModelWeights {
