@@ -83,6 +83,8 @@ json sub_config(const JsonFields& top, const char* name, const char* old_name) {
 
 }  // namespace
 
+const char* family_name(ModelFamily f) { return f == ModelFamily::Siglip ? "siglip" : "clip"; }
+
 ClipConfig load_clip_config(const std::filesystem::path& config_json) {
   const json j = detail::read_json_file(config_json);
   const std::string file = config_json.string();
