@@ -13,6 +13,7 @@ golden test checks the model alone; preprocessing has its own tests.
 
     python3 tools/make_reference.py                 # the small committed set
     python3 tools/make_reference.py --full OUT_DIR  # real shapes (B/32, B/16, L/14), not committed
+    python3 tools/make_reference.py --family siglip [--full OUT_DIR]   # SigLIP (make_siglip_reference.py)
 
 Runs wherever torch + transformers are installed (the GPU machine has them;
 here: /work/venv-ref). The small set uses the project's own tokenizer
@@ -71,7 +72,7 @@ def unit_scale_init(model, seed):
             if name.endswith("layer_norm1.weight") or name.endswith("layer_norm2.weight") or \
                "layernorm.weight" in name or "layrnorm.weight" in name or name.endswith("final_layer_norm.weight"):
                 p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            elif name.endswith(".bias"):
+            elif name.endswith("bias"):  # also nn.MultiheadAttention's in_proj_bias (SigLIP)
                 p.copy_(0.05 * torch.randn(p.shape, generator=g))
             elif "embedding" in name:
                 p.copy_(0.5 * torch.randn(p.shape, generator=g))
@@ -264,7 +265,13 @@ def main():
     ap.add_argument("--existing", metavar="MODEL_DIR",
                     help="write tests/data/golden/<folder name>.json for a saved CLIPModel folder "
                          "(e.g. models/shapes-clip) instead of making random models")
+    ap.add_argument("--family", choices=("clip", "siglip"), default="clip",
+                    help="siglip: SigLIP / SigLIP 2 folders (tools/make_siglip_reference.py)")
     args = ap.parse_args()
+    if args.family == "siglip":
+        import make_siglip_reference
+        make_siglip_reference.main(args.full, args.seed, args.only)
+        return
     if args.existing:
         write_existing(Path(args.existing).resolve())
         return

@@ -133,4 +133,37 @@ void attention(const float* qkv, const AttentionShape& s, const int32_t* query_p
                     });
 }
 
+void probe_attention(const float* q, const float* kv, const AttentionShape& s, float* out, ThreadPool& pool,
+                     AttentionScratch& scratch) {
+  const int hidden = s.hidden();
+  const int64_t row_stride = 2 * int64_t(hidden);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  const int seq_pad = static_cast<int>(round_up(s.seq, kLanes));
+  const int dim_pad = static_cast<int>(round_up(s.head_dim, kLanes));
+  const size_t tile_floats = size_t(dim_pad) * seq_pad * 2 + size_t(kRows) * (dim_pad + seq_pad);
+  for (int t = 0; t < pool.size(); ++t) scratch.get(t, tile_floats);
+  const int64_t work = std::max<int64_t>(1, int64_t(s.seq) * s.head_dim * 2);
+  pool.parallel_for(int64_t(s.batch) * s.heads, std::max<int64_t>(1, 65536 / work),
+                    [&](int thread, int64_t begin, int64_t end) {
+                      float* buf = scratch.get(thread, tile_floats);
+                      HeadTiles t{s.seq,
+                                  seq_pad,
+                                  s.head_dim,
+                                  dim_pad,
+                                  buf,
+                                  buf + int64_t(dim_pad) * seq_pad,
+                                  buf + 2 * int64_t(dim_pad) * seq_pad,
+                                  buf + 2 * int64_t(dim_pad) * seq_pad + kRows * dim_pad};
+                      std::fill(t.q, t.q + kRows * dim_pad, 0.f);
+                      for (int64_t task = begin; task < end; ++task) {
+                        const int b = static_cast<int>(task / s.heads), h = static_cast<int>(task % s.heads);
+                        const int64_t q_off = int64_t(h) * s.head_dim;
+                        load_keys_values(kv + int64_t(b) * s.seq * row_stride, row_stride, q_off, hidden + q_off, t);
+                        for (int c = 0; c < s.head_dim; ++c) t.q[c] = q[q_off + c] * scale;
+                        const int visible = s.seq;
+                        attend_rows(t, 1, &visible, [&](int) { return out + int64_t(b) * hidden + q_off; });
+                      }
+                    });
+}
+
 }  // namespace clip::cpu

@@ -37,4 +37,10 @@ class AttentionScratch {
 void attention(const float* qkv, const AttentionShape& shape, const int32_t* query_pos, float* out, ThreadPool& pool,
                AttentionScratch& scratch);
 
+// One fixed query for every item (SigLIP's pooling probe, already
+// projected): q [hidden]; kv [batch * seq, 2 * hidden] rows laid out k | v;
+// out [batch, hidden]. shape.causal must be false.
+void probe_attention(const float* q, const float* kv, const AttentionShape& shape, float* out, ThreadPool& pool,
+                     AttentionScratch& scratch);
+
 }  // namespace clip::cpu

@@ -1,10 +1,15 @@
-// The CPU backend: both CLIP towers as transformers computes them, in fp32,
-// or with the layers' GEMMs and the patch embedding in bf16 or int8 (the
-// projections stay fp32: one row per item, and they write the embedding).
+// The CPU backend: both towers of CLIP and SigLIP as transformers computes
+// them, in fp32, or with the layers' GEMMs and the patch embedding in bf16 or
+// int8 (the projections stay fp32: one row per item, and they write the
+// embedding).
 //   vision: conv patch embedding (im2col + GEMM) -> [class; patches] + positions
 //           -> pre_layrnorm -> encoder -> post_layernorm(token 0) -> projection
+//           SigLIP: patches (+ conv bias) + positions -> encoder ->
+//           post_layernorm(all tokens) -> attention pooling head
 //   text:   token + position embedding -> causal encoder -> final_layer_norm of
 //           the pooled token -> projection
+//           SigLIP: no causal mask, pooled at the last position, projected
+//           by a head with a bias
 // The pieces: encoder.h (layers), gemm.h (oneDNN), attention.h, ops.h,
 // thread_pool.h. The backend copies and packs every weight it needs at
 // construction; the ModelWeights may be freed afterwards.
@@ -14,6 +19,7 @@
 #include <string>
 
 #include "clip/backend.h"
+#include "clip/cpu/attention_pool.h"
 #include "clip/cpu/cpu_precision.h"
 #include "clip/cpu/encoder.h"
 #include "clip/cpu/ops.h"
@@ -49,7 +55,9 @@ Linear projection(CpuContext& ctx, const LinearWeights& w, int64_t hidden, const
   if (w.weight.shape.size() != 2 || w.weight.dim(1) != hidden)
     throw Error("cpu backend: " + what + " has shape " + shape_str(w.weight.shape) + ", expected [projection_dim, " +
                 std::to_string(hidden) + "]");
-  return Linear(ctx.gemm, w.weight.ptr(), nullptr, w.weight.dim(0), hidden);
+  const int64_t out = w.weight.dim(0);
+  if (!w.bias.data.empty()) expect_shape(w.bias, {out}, what.substr(0, what.rfind('.')) + ".bias");
+  return Linear(ctx.gemm, w.weight.ptr(), w.bias.data.empty() ? nullptr : w.bias.ptr(), out, hidden);
 }
 
 class VisionTower {
@@ -67,17 +75,29 @@ class VisionTower {
     if (grid_ <= 0)
       throw Error("cpu backend: image_size " + std::to_string(image_) + " is smaller than the patch size " +
                   std::to_string(patch_));
-    const int64_t h = hidden_, tokens = int64_t(grid_) * grid_ + 1;
-    expect_shape(w.class_embedding, {h}, "vision class_embedding");
+    class_token_ = cfg.class_token;
+    const int64_t h = hidden_, tokens = int64_t(grid_) * grid_ + (class_token_ ? 1 : 0);
     expect_shape(w.position_embedding, {tokens, h}, "vision position_embedding.weight");
-    class_embedding_ = w.class_embedding.data;
     position_embedding_ = w.position_embedding.data;
-    pre_ln_ = copy_norm(w.pre_ln, h, "vision pre_layrnorm");
+    if (class_token_) {
+      expect_shape(w.class_embedding, {h}, "vision class_embedding");
+      class_embedding_ = w.class_embedding.data;
+      pre_ln_ = copy_norm(w.pre_ln, h, "vision pre_layrnorm");
+    }
+    if (!w.patch_bias.data.empty()) expect_shape(w.patch_bias, {h}, "vision patch_embedding.bias");
     post_ln_ = copy_norm(w.post_ln, h, "vision post_layernorm");
     eps_ = cfg.layer_norm_eps;
-    patch_linear_ = Linear(ctx.gemm, pe.ptr(), nullptr, h, int64_t(channels_) * patch_ * patch_, precision);
+    patch_linear_ = Linear(ctx.gemm, pe.ptr(), w.patch_bias.data.empty() ? nullptr : w.patch_bias.ptr(), h,
+                           int64_t(channels_) * patch_ * patch_, precision);
     encoder_ = Encoder(ctx, w.layers, cfg, hidden_, "vision", precision);
-    projection_ = projection(ctx, w.projection, h, "visual_projection.weight");
+    if (cfg.attention_pool) {
+      if (!w.head) throw Error("cpu backend: the SigLIP vision tower has no attention pooling head");
+      head_.emplace(ctx, *w.head, cfg, hidden_, precision);
+      out_features_ = head_->out_features();
+    } else {
+      projection_ = projection(ctx, w.projection, h, "visual_projection.weight");
+      out_features_ = projection_.out_features();
+    }
   }
 
   Tensor encode(CpuContext& ctx, const Tensor& pixels) const {
@@ -85,13 +105,13 @@ class VisionTower {
       throw Error("cpu backend: pixels have shape " + shape_str(pixels.shape) + ", expected [n, " +
                   std::to_string(channels_) + ", " + std::to_string(image_) + ", " + std::to_string(image_) + "]");
     const int64_t n = pixels.dim(0);
-    Tensor out({n, projection_.out_features()});
-    const int64_t seq = int64_t(grid_) * grid_ + 1;
+    Tensor out({n, out_features_});
+    const int64_t seq = int64_t(grid_) * grid_ + (class_token_ ? 1 : 0);
     const int64_t per_pass = std::max<int64_t>(1, kMaxRowsPerPass / seq);
     const int64_t image_floats = int64_t(channels_) * image_ * image_;
     for (int64_t first = 0; first < n; first += per_pass) {
       const int count = static_cast<int>(std::min(per_pass, n - first));
-      run(ctx, pixels.ptr() + first * image_floats, count, out.ptr() + first * projection_.out_features());
+      run(ctx, pixels.ptr() + first * image_floats, count, out.ptr() + first * out_features_);
     }
     return out;
   }
@@ -99,7 +119,8 @@ class VisionTower {
  private:
   void run(CpuContext& ctx, const float* pixels, int batch, float* out) const {
     cpu::ThreadPool& pool = ctx.pool;
-    const int64_t patches = int64_t(grid_) * grid_, seq = patches + 1, H = hidden_;
+    const int64_t patches = int64_t(grid_) * grid_, H = hidden_;
+    const int64_t seq = patches + (class_token_ ? 1 : 0);
     const int64_t patch_len = int64_t(channels_) * patch_ * patch_;
 
     // Patch embedding as one GEMM over all patches of all images.
@@ -108,19 +129,26 @@ class VisionTower {
     float* embedded = grow(ctx.attn, batch * patches * H);
     patch_linear_.forward(ctx.gemm, pool, cols, batch * patches, embedded, Epilogue::Store);
 
-    // [class; patches] + positions, then pre_layrnorm, one row at a time.
+    // [class;] patches + positions, then pre_layrnorm (CLIP), one row at a time.
     float* h = grow(hidden_states_, batch * seq * H);
+    const int64_t first_patch = class_token_ ? 1 : 0;
     pool.parallel_for(batch * seq, 16, [&](int, int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const int64_t b = r / seq, t = r % seq;
-        const float* src = t == 0 ? class_embedding_.data() : embedded + (b * patches + t - 1) * H;
+        const float* src = t < first_patch ? class_embedding_.data() : embedded + (b * patches + t - first_patch) * H;
         const float* pos = position_embedding_.data() + t * H;
         float* dst = h + r * H;
         for (int64_t i = 0; i < H; ++i) dst[i] = src[i] + pos[i];
-        cpu::layer_norm_row(dst, H, pre_ln_.weight.data(), pre_ln_.bias.data(), eps_, dst);
+        if (class_token_) cpu::layer_norm_row(dst, H, pre_ln_.weight.data(), pre_ln_.bias.data(), eps_, dst);
       }
     });
 
+    if (head_) {  // SigLIP: every token through every layer, then the pooling head
+      encoder_.forward(ctx, h, batch, static_cast<int>(seq), /*causal=*/false, nullptr, nullptr);
+      cpu::layer_norm(h, batch * seq, H, post_ln_.weight.data(), post_ln_.bias.data(), eps_, h, pool);
+      head_->forward(ctx, h, batch, static_cast<int>(seq), out);
+      return;
+    }
     const std::vector<int32_t> class_token(batch, 0);
     float* pooled = grow(ctx.pooled_x, batch * H);
     encoder_.forward(ctx, h, batch, static_cast<int>(seq), /*causal=*/false, class_token.data(), pooled);
@@ -129,11 +157,14 @@ class VisionTower {
   }
 
   int hidden_ = 0, channels_ = 0, patch_ = 0, image_ = 0, grid_ = 0;
+  bool class_token_ = true;
+  int64_t out_features_ = 0;
   float eps_ = 1e-5f;
   std::vector<float> class_embedding_, position_embedding_;
   Norm pre_ln_, post_ln_;
   Linear patch_linear_, projection_;
   Encoder encoder_;
+  std::optional<cpu::AttentionPool> head_;    // SigLIP's pooling head, in place of the projection
   mutable std::vector<float> hidden_states_;  // the residual stream; guarded by the backend's mutex
 };
 
@@ -155,8 +186,9 @@ class TextTower {
     position_embedding_ = pos.data;
     final_ln_ = copy_norm(w.final_ln, hidden_, "text final_layer_norm");
     eps_ = cfg.layer_norm_eps;
+    causal_ = cfg.causal;
     encoder_ = Encoder(ctx, w.layers, cfg, hidden_, "text", precision);
-    projection_ = projection(ctx, w.projection, hidden_, "text_projection.weight");
+    projection_ = projection(ctx, w.projection, hidden_, cfg.pool_last ? "text head.weight" : "text_projection.weight");
   }
 
   Tensor encode(CpuContext& ctx, const TextBatch& batch) const {
@@ -203,12 +235,13 @@ class TextTower {
       }
     });
     float* pooled = grow(ctx.pooled_x, int64_t(batch) * H);
-    encoder_.forward(ctx, h, batch, seq, /*causal=*/true, pool_at, pooled);
+    encoder_.forward(ctx, h, batch, seq, causal_, pool_at, pooled);
     cpu::layer_norm(pooled, batch, H, final_ln_.weight.data(), final_ln_.bias.data(), eps_, pooled, pool);
     projection_.forward(ctx.gemm, pool, pooled, batch, out, Epilogue::Store);
   }
 
   int hidden_ = 0;
+  bool causal_ = true;
   int64_t vocab_ = 0, max_positions_ = 0;
   float eps_ = 1e-5f;
   std::vector<float> token_embedding_, position_embedding_;

@@ -20,6 +20,15 @@ std::vector<float> copy_of(const Tensor& t) { return t.data; }
 
 }  // namespace
 
+Epilogue activation_epilogue(Activation a) {
+  switch (a) {
+    case Activation::Gelu: return Epilogue::Gelu;
+    case Activation::GeluTanh: return Epilogue::GeluTanh;
+    case Activation::QuickGelu: break;
+  }
+  return Epilogue::QuickGelu;
+}
+
 void expect_shape(const Tensor& t, const std::vector<int64_t>& shape, const std::string& what) {
   if (t.shape != shape)
     throw Error("cpu backend: " + what + " has shape " + shape_str(t.shape) + ", expected " + shape_str(shape));
@@ -38,7 +47,7 @@ Encoder::Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const
   if (heads_ <= 0 || hidden_ % heads_ != 0)
     throw Error("cpu backend: " + tower + " hidden size " + std::to_string(hidden_) +
                 " is not divisible by num_attention_heads " + std::to_string(heads_));
-  act_ = config.activation == Activation::Gelu ? Epilogue::Gelu : Epilogue::QuickGelu;
+  act_ = activation_epilogue(config.activation);
   if (!layers.empty() && layers[0].fc1.weight.shape.size() != 2)
     throw Error("cpu backend: " + tower + " layer 0 fc1.weight has shape " + shape_str(layers[0].fc1.weight.shape) +
                 ", expected [intermediate, hidden]");
@@ -95,7 +104,9 @@ void Encoder::forward(CpuContext& ctx, float* h, int batch, int seq, bool causal
   float* mlp = grow(ctx.mlp, rows * intermediate_);
   const AttentionShape shape{batch, seq, heads_, hidden_ / heads_, causal};
 
-  const size_t full_layers = layers_.empty() ? 0 : layers_.size() - 1;
+  // Without pooled positions every row runs through every layer (SigLIP's
+  // vision tower: its pooling head reads all of them).
+  const size_t full_layers = !pool_pos ? layers_.size() : layers_.empty() ? 0 : layers_.size() - 1;
   for (size_t i = 0; i < full_layers; ++i) {
     const Layer& l = layers_[i];
     layer_norm(h, rows, H, l.ln1_w.data(), l.ln1_b.data(), eps_, x, pool);
@@ -108,6 +119,7 @@ void Encoder::forward(CpuContext& ctx, float* h, int batch, int seq, bool causal
     l.fc2.forward(ctx.gemm, pool, mlp, rows, h, Epilogue::Accumulate);
   }
 
+  if (!pool_pos) return;
   // Only the pooled tokens' rows leave the encoder.
   for (int b = 0; b < batch; ++b) std::copy_n(h + (int64_t(b) * seq + pool_pos[b]) * H, H, pooled + b * H);
   if (layers_.empty()) return;

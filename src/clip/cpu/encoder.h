@@ -27,6 +27,9 @@ struct CpuContext {
 // Resizes v to at least n floats and returns its data.
 float* grow(std::vector<float>& v, size_t n);
 
+// The GEMM epilogue computing a tower's MLP activation.
+Epilogue activation_epilogue(Activation a);
+
 // Throws clip::Error naming `what` unless t has exactly this shape.
 void expect_shape(const Tensor& t, const std::vector<int64_t>& shape, const std::string& what);
 
@@ -45,7 +48,8 @@ class Encoder {
   // clobbered. Writes pooled[b] = final hidden state of token pool_pos[b] of
   // item b (before the tower's final LayerNorm). The last layer runs its
   // attention output, MLP and residuals only for those tokens: nothing else
-  // reaches the embeddings.
+  // reaches the embeddings. pool_pos == nullptr: every row runs every layer,
+  // the result is h itself and `pooled` is not written.
   void forward(CpuContext& ctx, float* h, int batch, int seq, bool causal, const int32_t* pool_pos,
                float* pooled) const;
 

@@ -9,6 +9,7 @@ enum class Epilogue {
   Store,       // out = y
   QuickGelu,   // out = y * sigmoid(1.702 y)
   Gelu,        // out = 0.5 y (1 + erf(y / sqrt 2))
+  GeluTanh,    // out = 0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3)))  (SigLIP)
   Accumulate,  // out += y   (the residual connection)
 };
 

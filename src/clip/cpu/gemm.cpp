@@ -128,6 +128,7 @@ const GemmContext::Primitive& GemmContext::primitive(int64_t m, int64_t n, int64
         ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f);
         break;
       case Epilogue::Gelu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
+      case Epilogue::GeluTanh: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f); break;
       case Epilogue::Accumulate: ops.append_sum(1.f); break;
     }
   dnnl::primitive_attr attr;

@@ -49,6 +49,10 @@ f32x16 activate(f32x16 y) {
   switch (ep) {
     case Epilogue::QuickGelu: return y / (1.0f + exp16(-1.702f * y));
     case Epilogue::Gelu: return 0.5f * y * (1.0f + erf16(y * 0.70710678118654752f));
+    case Epilogue::GeluTanh: {  // 0.5 y (1 + tanh(z)) = y (1 - 1 / (exp(2z) + 1))
+      const f32x16 z = 0.7978845608028654f * (y + 0.044715f * y * y * y);
+      return y - y / (exp16(2.0f * z) + 1.0f);
+    }
     case Epilogue::Store:
     case Epilogue::Accumulate: break;
   }
@@ -173,6 +177,7 @@ void dequantize_block(const int32_t* acc, int64_t rows, int64_t cols, const floa
     case Epilogue::Store: return dequantize<Epilogue::Store>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
     case Epilogue::QuickGelu: return dequantize<Epilogue::QuickGelu>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
     case Epilogue::Gelu: return dequantize<Epilogue::Gelu>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
+    case Epilogue::GeluTanh: return dequantize<Epilogue::GeluTanh>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
     case Epilogue::Accumulate: return dequantize<Epilogue::Accumulate>(acc, rows, cols, row_scale, row_zero, c, y, ldy);
   }
 }

@@ -20,33 +20,37 @@ namespace {
 using json = nlohmann::json;
 using detail::JsonFields;
 
-Activation read_activation(const JsonFields& f) {
-  const std::string act = f.get_string("hidden_act", "quick_gelu");
+Activation read_activation(const JsonFields& f, const char* def) {
+  const std::string act = f.get_string("hidden_act", def);
   if (act == "quick_gelu") return Activation::QuickGelu;
   if (act == "gelu") return Activation::Gelu;  // exact erf form, as torch's nn.GELU()
-  f.fail("hidden_act", "'" + act + "' is not supported (quick_gelu or gelu)");
+  if (act == "gelu_pytorch_tanh") return Activation::GeluTanh;
+  f.fail("hidden_act", "'" + act + "' is not supported (quick_gelu, gelu or gelu_pytorch_tanh)");
 }
 
 // Fields shared by both towers; `d` carries the tower's defaults.
-void read_tower(const JsonFields& f, TowerConfig& d) {
+void read_tower(const JsonFields& f, TowerConfig& d, ModelFamily family) {
   d.hidden_size = f.get_int("hidden_size", d.hidden_size, 1);
   d.intermediate_size = f.get_int("intermediate_size", d.intermediate_size, 1);
   d.num_layers = f.get_int("num_hidden_layers", d.num_layers, 0);
   d.num_heads = f.get_int("num_attention_heads", d.num_heads, 1);
-  d.layer_norm_eps = f.get_float("layer_norm_eps", d.layer_norm_eps);
-  d.activation = read_activation(f);
+  d.layer_norm_eps = f.get_float("layer_norm_eps", family == ModelFamily::Siglip ? 1e-6f : 1e-5f);
+  d.activation = read_activation(f, family == ModelFamily::Siglip ? "gelu_pytorch_tanh" : "quick_gelu");
 }
 
-// transformers.CLIPTextConfig defaults.
-TextConfig read_text(const JsonFields& f) {
+// transformers.CLIPTextConfig / SiglipTextConfig defaults.
+TextConfig read_text(const JsonFields& f, ModelFamily family) {
+  const bool siglip = family == ModelFamily::Siglip;
   TextConfig c;
-  c.hidden_size = 512;
-  c.intermediate_size = 2048;
+  c.hidden_size = siglip ? 768 : 512;
+  c.intermediate_size = siglip ? 3072 : 2048;
   c.num_layers = 12;
-  c.num_heads = 8;
-  read_tower(f, c);
-  c.vocab_size = f.get_int("vocab_size", 49408, 1);
-  c.max_positions = f.get_int("max_position_embeddings", 77, 1);
+  c.num_heads = siglip ? 12 : 8;
+  read_tower(f, c, family);
+  c.vocab_size = f.get_int("vocab_size", siglip ? 32000 : 49408, 1);
+  c.max_positions = f.get_int("max_position_embeddings", siglip ? 64 : 77, 1);
+  c.causal = !siglip;
+  c.pool_last = siglip;
   // Old checkpoints (openai/clip-vit-*) say bos 0 / eos 2; the text model
   // then pools at argmax(ids) instead of the first eos, so keep them as read.
   c.bos_token_id = f.get_int("bos_token_id", 49406, INT_MIN);
@@ -55,17 +59,24 @@ TextConfig read_text(const JsonFields& f) {
   return c;
 }
 
-// transformers.CLIPVisionConfig defaults.
-VisionConfig read_vision(const JsonFields& f) {
+// transformers.CLIPVisionConfig / SiglipVisionConfig defaults.
+VisionConfig read_vision(const JsonFields& f, ModelFamily family) {
+  const bool siglip = family == ModelFamily::Siglip;
   VisionConfig c;
   c.hidden_size = 768;
   c.intermediate_size = 3072;
   c.num_layers = 12;
   c.num_heads = 12;
-  read_tower(f, c);
+  read_tower(f, c, family);
   c.image_size = f.get_int("image_size", 224, 1);
-  c.patch_size = f.get_int("patch_size", 32, 1);
+  c.patch_size = f.get_int("patch_size", siglip ? 16 : 32, 1);
   c.num_channels = f.get_int("num_channels", 3, 1);
+  c.class_token = !siglip;
+  c.attention_pool = siglip;
+  // Without its pooling head a SigLIP vision model has no pooler_output:
+  // nothing that SiglipModel would compare with a text.
+  if (siglip && !f.get_bool("vision_use_head", true))
+    f.fail("vision_use_head", "is false: a SigLIP vision tower without its pooling head gives no image embedding");
   return c;
 }
 
@@ -94,21 +105,31 @@ ClipConfig load_clip_config(const std::filesystem::path& config_json) {
   ClipConfig cfg;
   cfg.projection_dim = top.get_int("projection_dim", 512, 1);
   const std::string type = top.get_string("model_type", "");
-  if (type == "clip_vision_model") {  // CLIPVisionModel(WithProjection)
-    cfg.vision = read_vision(top);
-  } else if (type == "clip_text_model") {  // CLIPTextModel(WithProjection)
-    cfg.text = read_text(top);
-  } else if (type == "clip" || (type.empty() && (top.has("text_config") || top.has("vision_config")))) {
-    // The sub-configs carry a projection_dim of their own (512 by default);
-    // CLIPModel uses only the top-level one.
+  const bool siglip = type.rfind("siglip", 0) == 0;
+  cfg.family = siglip ? ModelFamily::Siglip : ModelFamily::Clip;
+  if (type == "clip_vision_model" || type == "siglip_vision_model") {  // a vision tower saved alone
+    cfg.vision = read_vision(top, cfg.family);
+  } else if (type == "clip_text_model" || type == "siglip_text_model") {  // a text tower saved alone
+    cfg.text = read_text(top, cfg.family);
+  } else if (type == "clip" || type == "siglip" ||
+             (type.empty() && (top.has("text_config") || top.has("vision_config")))) {
+    // CLIP's sub-configs carry a projection_dim of their own (512 by
+    // default); CLIPModel uses only the top-level one. SigLIP has none: the
+    // embedding width is the vision hidden size.
     const json tj = sub_config(top, "text_config", "text_config_dict");
     const json vj = sub_config(top, "vision_config", "vision_config_dict");
-    cfg.text = read_text(JsonFields(tj, file, "text_config."));
-    cfg.vision = read_vision(JsonFields(vj, file, "vision_config."));
+    cfg.text = read_text(JsonFields(tj, file, "text_config."), cfg.family);
+    cfg.vision = read_vision(JsonFields(vj, file, "vision_config."), cfg.family);
+  } else if (type == "siglip2" || type == "siglip2_vision_model" || type == "siglip2_text_model") {
+    throw Error(file + ": model_type '" + type +
+                "' is a SigLIP 2 NaFlex checkpoint (Siglip2Model, variable resolution), which clipfind does not "
+                "run yet; the fixed-resolution SigLIP 2 checkpoints (model_type 'siglip') load");
   } else if (type.empty()) {
-    throw Error(file + ": no model_type and no text_config/vision_config; not a CLIP config");
+    throw Error(file + ": no model_type and no text_config/vision_config; not a CLIP or SigLIP config");
   } else {
-    throw Error(file + ": model_type '" + type + "' is not supported (clip, clip_vision_model or clip_text_model)");
+    throw Error(file + ": model_type '" + type +
+                "' is not supported (clip, clip_vision_model, clip_text_model, siglip, siglip_vision_model or "
+                "siglip_text_model)");
   }
   return cfg;
 }

@@ -8,13 +8,17 @@
 //   2. check every expected tensor's presence and shape against those sizes
 //      (a disagreement here is among the tensors themselves: an error),
 //   3. convert to float32.
-// Tensors outside the tables (logit_scale, position_ids buffers of old
-// checkpoints, the other tower) are ignored.
+// Tensors outside the tables (position_ids buffers of old checkpoints, the
+// other tower) are ignored; logit_scale and logit_bias go to the config.
+// SigLIP folders have tables of their own (kSiglip*), with names below the
+// tower's prefix: "text_model." / "vision_model." in a SiglipModel, nothing
+// in a tower saved alone by transformers 5.
 #include "clip/model/weights.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "clip/error.h"
@@ -83,6 +87,36 @@ const std::vector<Entry<VisionWeights>> kVisionTable = {
     {"vision_model.post_layernorm.weight", SLOT(VisionWeights, post_ln.weight), {kHidden}},
     {"vision_model.post_layernorm.bias", SLOT(VisionWeights, post_ln.bias), {kHidden}},
     {"visual_projection.weight", SLOT(VisionWeights, projection.weight), {kProj, kHidden}},
+};
+
+// SigLIP, below the tower prefix (TowerSpec::prefix, or "" for a lone tower).
+const std::vector<Entry<TextWeights>> kSiglipTextTable = {
+    {"embeddings.token_embedding.weight", SLOT(TextWeights, token_embedding), {kVocab, kHidden}},
+    {"embeddings.position_embedding.weight", SLOT(TextWeights, position_embedding), {kPositions, kHidden}},
+    {"final_layer_norm.weight", SLOT(TextWeights, final_ln.weight), {kHidden}},
+    {"final_layer_norm.bias", SLOT(TextWeights, final_ln.bias), {kHidden}},
+    {"head.weight", SLOT(TextWeights, projection.weight), {kProj, kHidden}},
+    {"head.bias", SLOT(TextWeights, projection.bias), {kProj}},
+};
+
+const std::vector<Entry<VisionWeights>> kSiglipVisionTable = {
+    {"embeddings.patch_embedding.weight", SLOT(VisionWeights, patch_embedding), {kHidden, kChannels, kPatch, kPatch}},
+    {"embeddings.patch_embedding.bias", SLOT(VisionWeights, patch_bias), {kHidden}},
+    {"embeddings.position_embedding.weight", SLOT(VisionWeights, position_embedding), {kPositions, kHidden}},
+    {"post_layernorm.weight", SLOT(VisionWeights, post_ln.weight), {kHidden}},
+    {"post_layernorm.bias", SLOT(VisionWeights, post_ln.bias), {kHidden}},
+};
+
+// nn.MultiheadAttention keeps q, k and v in one in_proj; split at load.
+const std::vector<Entry<AttentionPoolWeights>> kSiglipHeadTable = {
+    {"head.attention.out_proj.weight", SLOT(AttentionPoolWeights, out.weight), {kHidden, kHidden}},
+    {"head.attention.out_proj.bias", SLOT(AttentionPoolWeights, out.bias), {kHidden}},
+    {"head.layernorm.weight", SLOT(AttentionPoolWeights, ln.weight), {kHidden}},
+    {"head.layernorm.bias", SLOT(AttentionPoolWeights, ln.bias), {kHidden}},
+    {"head.mlp.fc1.weight", SLOT(AttentionPoolWeights, fc1.weight), {kInter, kHidden}},
+    {"head.mlp.fc1.bias", SLOT(AttentionPoolWeights, fc1.bias), {kInter}},
+    {"head.mlp.fc2.weight", SLOT(AttentionPoolWeights, fc2.weight), {kHidden, kInter}},
+    {"head.mlp.fc2.bias", SLOT(AttentionPoolWeights, fc2.bias), {kHidden}},
 };
 
 #undef SLOT
@@ -177,6 +211,18 @@ class Lookup {
     e.slot(owner) = to_f32(v, want);
   }
 
+  // A tensor of exactly `want`, converted to float32.
+  Tensor load_exact(const std::string& name, const std::vector<int64_t>& want, const char* tower,
+                    const std::string& why) const {
+    const TensorView& v = require(name, tower);
+    if (v.shape != want)
+      throw Error(v.file + ": tensor '" + name + "' has shape " + shape_str(v.shape) + ", expected " + shape_str(want) +
+                  " (" + why + ")");
+    return to_f32(v, want);
+  }
+
+  const TensorView* find(const std::string& name) const { return src_.find(name); }
+
  private:
   const WeightSource& src_;
   std::string weights_file_;
@@ -203,20 +249,27 @@ void check_heads(const TowerConfig& c, const TowerSpec& t, const std::string& co
                 " of the weights ('" + d.source[kHidden] + "')");
 }
 
-void load_layers(const Lookup& w, const TowerSpec& t, int num_layers, const Dims& d,
+void load_layers(const Lookup& w, const std::string& prefix, const char* label, int num_layers, const Dims& d,
                  std::vector<LayerWeights>& layers) {
   for (int i = 0; i < num_layers; ++i) {
     LayerWeights& l = layers.emplace_back();
-    const std::string p = std::string(t.prefix) + "encoder.layers." + std::to_string(i) + ".";
-    for (const auto& e : kLayerTable) w.load(l, e, p + e.name, d, t.label);
+    const std::string p = prefix + "encoder.layers." + std::to_string(i) + ".";
+    for (const auto& e : kLayerTable) w.load(l, e, p + e.name, d, label);
   }
 }
 
-int require_layers(const Lookup& w, const TowerSpec& t) {
-  const int n = w.count_layers(t.prefix);
-  if (n == 0) w.require(std::string(t.prefix) + "encoder.layers.0.layer_norm1.weight", t.label);
+void load_layers(const Lookup& w, const TowerSpec& t, int num_layers, const Dims& d,
+                 std::vector<LayerWeights>& layers) {
+  load_layers(w, t.prefix, t.label, num_layers, d, layers);
+}
+
+int require_layers(const Lookup& w, const std::string& prefix, const char* label) {
+  const int n = w.count_layers(prefix);
+  if (n == 0) w.require(prefix + "encoder.layers.0.layer_norm1.weight", label);
   return n;
 }
+
+int require_layers(const Lookup& w, const TowerSpec& t) { return require_layers(w, t.prefix, t.label); }
 
 TextWeights load_text(const Lookup& w, TextConfig& c, const std::string& config_file, const std::string& scope) {
   const TowerSpec& t = kTextSpec;
@@ -279,6 +332,133 @@ VisionWeights load_vision(const Lookup& w, VisionConfig& c, const std::string& c
   return vw;
 }
 
+// SigLIP's text tower: like CLIP's without the causal mask, pooled at the
+// last position and projected by a `head` with a bias (projection_size).
+TextWeights load_siglip_text(const Lookup& w, const std::string& prefix, TextConfig& c, const std::string& config_file,
+                             const std::string& scope) {
+  const TowerSpec& t = kTextSpec;
+  Dims d;
+  const std::string tok = prefix + kSiglipTextTable[0].name;
+  const std::string pos = prefix + kSiglipTextTable[1].name;
+  const std::string head = prefix + "head.weight";
+  const std::string fc1 = prefix + "encoder.layers.0.mlp.fc1.weight";
+  const TensorView& tv = w.anchor(tok, 2, t.label);
+  set_dim(d, kVocab, tv.shape[0], tok);
+  set_dim(d, kHidden, tv.shape[1], tok);
+  set_dim(d, kPositions, w.anchor(pos, 2, t.label).shape[0], pos);
+  set_dim(d, kProj, w.anchor(head, 2, t.label).shape[0], head);
+  c.num_layers = require_layers(w, prefix, t.label);
+  set_dim(d, kInter, c.num_layers > 0 ? w.anchor(fc1, 2, t.label).shape[0] : c.intermediate_size, fc1);
+
+  c.vocab_size = static_cast<int>(d.value[kVocab]);
+  c.hidden_size = static_cast<int>(d.value[kHidden]);
+  c.max_positions = static_cast<int>(d.value[kPositions]);
+  c.intermediate_size = static_cast<int>(d.value[kInter]);
+  check_heads(c, t, config_file, scope, d);
+
+  TextWeights tw;
+  for (const auto& e : kSiglipTextTable) w.load(tw, e, prefix + e.name, d, t.label);
+  load_layers(w, prefix, t.label, c.num_layers, d, tw.layers);
+  return tw;
+}
+
+// SigLIP's vision tower: patches only (the conv has a bias), no pre-norm,
+// post_layernorm over every token, then the attention pooling head.
+VisionWeights load_siglip_vision(const Lookup& w, const std::string& prefix, VisionConfig& c,
+                                 const std::string& config_file, const std::string& scope) {
+  const TowerSpec& t = kVisionSpec;
+  Dims d;
+  const std::string patch = prefix + kSiglipVisionTable[0].name;
+  const std::string pos = prefix + kSiglipVisionTable[2].name;
+  const std::string fc1 = prefix + "head.mlp.fc1.weight";  // the head always has an MLP, even with 0 layers
+  const TensorView& pv = w.anchor(patch, 4, t.label);
+  set_dim(d, kHidden, pv.shape[0], patch);
+  set_dim(d, kChannels, pv.shape[1], patch);
+  set_dim(d, kPatch, pv.shape[2], patch);
+  const TensorView& posv = w.anchor(pos, 2, t.label);
+  set_dim(d, kPositions, posv.shape[0], pos);
+  set_dim(d, kInter, w.anchor(fc1, 2, t.label).shape[0], fc1);
+
+  // positions = grid^2 (no class token); the image size follows from it.
+  const int64_t patches = d.value[kPositions];
+  const auto grid = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(patches))));
+  if (grid * grid != patches)
+    throw Error(posv.file + ": tensor '" + pos + "' has " + std::to_string(patches) +
+                " positions; expected a square number of patches");
+
+  c.hidden_size = static_cast<int>(d.value[kHidden]);
+  c.intermediate_size = static_cast<int>(d.value[kInter]);
+  c.num_channels = static_cast<int>(d.value[kChannels]);
+  c.patch_size = static_cast<int>(d.value[kPatch]);
+  if (c.image_size / c.patch_size != grid) c.image_size = static_cast<int>(grid * c.patch_size);
+  c.num_layers = require_layers(w, prefix, t.label);
+  check_heads(c, t, config_file, scope, d);
+
+  VisionWeights vw;
+  for (const auto& e : kSiglipVisionTable) w.load(vw, e, prefix + e.name, d, t.label);
+  load_layers(w, prefix, t.label, c.num_layers, d, vw.layers);
+
+  AttentionPoolWeights& h = vw.head.emplace();
+  const int64_t H = d.value[kHidden];
+  const std::string hidden_why = "hidden size " + std::to_string(H) + " from '" + patch + "'";
+  h.probe = w.load_exact(prefix + "head.probe", {1, 1, H}, t.label, hidden_why);
+  h.probe.shape = {H};
+  const Tensor in_w = w.load_exact(prefix + "head.attention.in_proj_weight", {3 * H, H}, t.label, hidden_why);
+  const Tensor in_b = w.load_exact(prefix + "head.attention.in_proj_bias", {3 * H}, t.label, hidden_why);
+  LinearWeights* parts[3] = {&h.q, &h.k, &h.v};
+  for (int i = 0; i < 3; ++i) {
+    parts[i]->weight = Tensor({H, H});
+    std::copy_n(in_w.ptr() + i * H * H, H * H, parts[i]->weight.ptr());
+    parts[i]->bias = Tensor({H});
+    std::copy_n(in_b.ptr() + i * H, H, parts[i]->bias.ptr());
+  }
+  for (const auto& e : kSiglipHeadTable) w.load(h, e, prefix + e.name, d, t.label);
+  return vw;
+}
+
+// The scalar logit_scale / logit_bias of a two-tower checkpoint, if stored.
+std::optional<float> load_scalar(const Lookup& w, const char* name) {
+  const TensorView* v = w.find(name);
+  if (!v) return std::nullopt;
+  int64_t n = 1;
+  for (int64_t dim : v->shape) n *= dim;
+  if (n != 1)
+    throw Error(v->file + ": tensor '" + name + "' has shape " + shape_str(v->shape) + ", expected one value");
+  return to_f32(*v, v->shape).data.at(0);
+}
+
+// A SigLIP folder: "text_model." / "vision_model." prefixes in a SiglipModel;
+// a tower saved alone by transformers 5 has none.
+void load_siglip(const Lookup& w, const std::string& weights_file, const std::string& config_file, LoadedModel& m) {
+  const bool full = m.config.text && m.config.vision;
+  auto prefix_of = [&](const TowerSpec& t) -> std::string {
+    if (full || w.has_prefix(t.prefix)) return t.prefix;
+    return "";
+  };
+  auto present = [&](const TowerSpec& t) { return w.has_prefix(t.prefix); };
+  if (full && !present(kTextSpec) && !present(kVisionSpec))
+    throw Error(weights_file + ": holds no text_model.* or vision_model.* tensors");
+  if (m.config.text && (!full || present(kTextSpec)))
+    m.weights.text =
+        load_siglip_text(w, prefix_of(kTextSpec), *m.config.text, config_file, full ? kTextSpec.config_scope : "");
+  else
+    m.config.text.reset();
+  if (m.config.vision && (!full || present(kVisionSpec)))
+    m.weights.vision = load_siglip_vision(w, prefix_of(kVisionSpec), *m.config.vision, config_file,
+                                          full ? kVisionSpec.config_scope : "");
+  else
+    m.config.vision.reset();
+
+  // The two towers meet in one space: the text head must map to the
+  // vision width, which is the image embedding's.
+  const int64_t tp = m.weights.text ? m.weights.text->projection.weight.dim(0) : 0;
+  const int64_t vp = m.weights.vision ? m.config.vision->hidden_size : 0;
+  if (tp && vp && tp != vp)
+    throw Error(weights_file + ": 'text_model.head.weight' projects to " + std::to_string(tp) +
+                " but the vision tower's embeddings have " + std::to_string(vp) + " values (its hidden size)");
+  m.config.projection_dim = static_cast<int>(tp ? tp : vp);
+}
+
 }  // namespace
 
 LoadedModel load_model(const fs::path& dir) {
@@ -292,6 +472,15 @@ LoadedModel load_model(const fs::path& dir) {
   const fs::path weights_file =
       fs::exists(dir / "model.safetensors", ec) ? dir / "model.safetensors" : dir / "model.safetensors.index.json";
   const Lookup w(src, weights_file.string());
+  m.config.logit_scale = load_scalar(w, "logit_scale");
+  m.config.logit_bias = load_scalar(w, "logit_bias");
+
+  if (m.config.family == ModelFamily::Siglip) {
+    load_siglip(w, weights_file.string(), config_file.string(), m);
+    m.preprocess =
+        load_preprocess_config(dir / "preprocessor_config.json", m.config.vision ? m.config.vision->image_size : 224);
+    return m;
+  }
 
   // A tower is loaded when the config declares it and the weights hold any
   // of it; a CLIPConfig folder whose weights hold one tower loads that one.

@@ -69,7 +69,7 @@ struct VisionWeights {
   NormWeights pre_ln;         // empty for SigLIP
   std::vector<LayerWeights> layers;
   NormWeights post_ln;
-  LinearWeights projection;  // [projection_dim, hidden], no bias; empty for SigLIP
+  LinearWeights projection;                  // [projection_dim, hidden], no bias; empty for SigLIP
   std::optional<AttentionPoolWeights> head;  // SigLIP
 };
 
