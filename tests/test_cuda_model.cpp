@@ -282,6 +282,29 @@ TEST(CudaModel, ViTL14Shapes) {
   check_model("L/14", 33, {77}, false, {Precision::FP16, Precision::BF16}, true, 112);
 }
 
+// SigLIP (issue 26): no class token, every row through the last layer, the
+// attention pooling head, gelu_pytorch_tanh, a non-causal text tower pooled
+// at its last position with a biased head; head size 72 as SO400M's. The CPU
+// backend is the baseline (it matches transformers: test_golden_model).
+TEST(CudaModel, SiglipTiny) {
+  SKIP_WITHOUT_GPU();
+  check_model("siglip-tiny", 3, {16}, false, kAll);
+}
+
+// 1,024 patches of head size 72 (512 px / 16): the long-sequence attention.
+TEST(CudaModel, SiglipLongSequence) {
+  SKIP_WITHOUT_GPU();
+  check_model("siglip-long", 2, {64}, false, kAll);
+}
+
+// SO400M/14 at 33 images (8,448 rows) and 130 texts of 64 tokens (8,320):
+// the large-pass path, LayerNorms folded into the sm90 GEMMs with the
+// gelu_tanh epilogue; against the CUDA fp32 pass.
+TEST(CudaModel, SiglipSO400MLargeBatch) {
+  SKIP_WITHOUT_GPU();
+  check_model("SO400M/14", 33, {64}, false, {Precision::FP16, Precision::BF16}, true, 130);
+}
+
 // The same image alone and inside a batch: batching must not change results
 // beyond rounding (different GEMM algorithms may be picked per batch size).
 TEST(CudaModel, BatchIndependence) {

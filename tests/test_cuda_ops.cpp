@@ -31,6 +31,7 @@
 #include "clip/cuda/gemm.h"
 #include "clip/cuda/layernorm.cuh"
 #include "clip/cuda/ln_fold.cuh"
+#include "clip/cuda/probe_attention.cuh"
 #include "clip/cuda/resources.h"
 #include "clip/cuda/sm90/sm90_gemm.h"
 #include "clip/cuda/small_linear.cuh"
@@ -249,7 +250,55 @@ TEST(FoldNorm, MatchesNormThenLinear) {
 // the plain tests do not give (Sm90LnFold).
 bool is_ln_fold(sm90::Epilogue e) {
   return e == sm90::Epilogue::BiasResidualLnStats || e == sm90::Epilogue::LnFoldBias ||
-         e == sm90::Epilogue::LnFoldQuickGelu || e == sm90::Epilogue::LnFoldGelu;
+         e == sm90::Epilogue::LnFoldQuickGelu || e == sm90::Epilogue::LnFoldGelu || e == sm90::Epilogue::LnFoldGeluTanh;
+}
+
+// ---- SigLIP's pooling attention -----------------------------------------------------
+
+// One fixed query per head over every token of each image, against a
+// double-precision softmax; head sizes 72 (SO400M) and 64, sequences up to
+// 1,024 patches, and a ragged one.
+TEST(CudaOps, ProbeAttention) {
+  SKIP_WITHOUT_GPU();
+  Rng r(21);
+  struct Case {
+    int n, seq, heads, D;
+  };
+  for (DType t : kTypes) {
+    for (Case c : {Case{3, 256, 16, 72}, Case{2, 1024, 2, 72}, Case{4, 196, 12, 64}, Case{2, 37, 3, 24}}) {
+      const int H = c.heads * c.D;
+      const float scale = 1.f / std::sqrt(float(c.D));
+      std::vector<float> q = random_vec(r, H, 1.f);
+      std::vector<float> kv = rounded(random_vec(r, size_t(c.n) * c.seq * 2 * H, 1.f), t);
+      auto dq = upload(q, DType::F32), dkv = upload(kv, t);
+      Dev out(size_t(c.n) * H * dtype_size(t));
+      poison(out.p, out.bytes);
+      probe_attention(test_exec(), dq->as<float>(), dkv->p, out.p, t, c.n, c.seq, c.heads, c.D, scale);
+      CUDA_CHECK(cudaDeviceSynchronize());
+      std::vector<float> want(size_t(c.n) * H);
+      for (int b = 0; b < c.n; ++b)
+        for (int h = 0; h < c.heads; ++h) {
+          std::vector<double> p(c.seq);
+          double m = -1e300, sum = 0;
+          for (int s = 0; s < c.seq; ++s) {
+            const float* k = &kv[(size_t(b) * c.seq + s) * 2 * H + h * c.D];
+            double dot = 0;
+            for (int d = 0; d < c.D; ++d) dot += double(q[h * c.D + d]) * k[d];
+            p[s] = dot * scale;
+            m = std::max(m, p[s]);
+          }
+          for (double& v : p) sum += (v = std::exp(v - m));
+          for (int d = 0; d < c.D; ++d) {
+            double acc = 0;
+            for (int s = 0; s < c.seq; ++s) acc += p[s] * kv[(size_t(b) * c.seq + s) * 2 * H + H + h * c.D + d];
+            want[size_t(b) * H + h * c.D + d] = float(acc / sum);
+          }
+        }
+      expect_close(download(out.p, t, want.size()), want, output_tol(t, 1e-5),
+                   std::string("probe_attention ") + dtype_name(t) + " n=" + std::to_string(c.n) +
+                       " seq=" + std::to_string(c.seq) + " D=" + std::to_string(c.D));
+    }
+  }
 }
 
 // ---- LayerNorm -------------------------------------------------------------------
@@ -347,10 +396,10 @@ TEST(CudaOps, VisionEmbedLayerNorm) {
 TEST(CudaOps, BiasAct) {
   SKIP_WITHOUT_GPU();
   Rng r(3);
-  const Act acts[] = {Act::None, Act::QuickGelu, Act::Gelu};
-  const char* names[] = {"none", "quick_gelu", "gelu"};
+  const Act acts[] = {Act::None, Act::QuickGelu, Act::Gelu, Act::GeluTanh};
+  const char* names[] = {"none", "quick_gelu", "gelu", "gelu_tanh"};
   for (DType t : kTypes) {
-    for (int a = 0; a < 3; ++a) {
+    for (int a = 0; a < 4; ++a) {
       for (int cols : {3072, 100, 6}) {  // 100, 6: not a multiple of 8 -> scalar path for 16-bit types
         for (bool with_bias : {true, false}) {
           if (acts[a] == Act::None && !with_bias) continue;
@@ -362,7 +411,10 @@ TEST(CudaOps, BiasAct) {
           std::vector<float> want(y.size());
           for (size_t i = 0; i < y.size(); ++i) {
             const float v = y[i] + (with_bias ? bias[i % cols] : 0.f);
-            want[i] = acts[a] == Act::Gelu ? ref::gelu(v) : acts[a] == Act::QuickGelu ? ref::quick_gelu(v) : v;
+            want[i] = acts[a] == Act::Gelu        ? ref::gelu(v)
+                      : acts[a] == Act::GeluTanh  ? ref::gelu_tanh(v)
+                      : acts[a] == Act::QuickGelu ? ref::quick_gelu(v)
+                                                  : v;
           }
           expect_close(download(dy->p, t, y.size()), want, output_tol(t, 1e-5),
                        std::string("bias_act ") + dtype_name(t) + " " + names[a] + " cols=" + std::to_string(cols) +
@@ -847,6 +899,7 @@ TEST(CudaOps, Sm90GemmVariants) {
         switch (v.epilogue) {
           case sm90::Epilogue::BiasQuickGelu: want[i] = ref::quick_gelu(want[i]); break;
           case sm90::Epilogue::BiasGelu: want[i] = ref::gelu(want[i]); break;
+          case sm90::Epilogue::BiasGeluTanh: want[i] = ref::gelu_tanh(want[i]); break;
           case sm90::Epilogue::BiasResidual: want[i] += c0[i]; break;
           default: break;
         }
@@ -950,9 +1003,10 @@ TEST(CudaOps, Sm90LnFold) {
   auto check_apply = [&](sm90::Epilogue e, const std::string& what) {
     std::vector<float> want = lin;
     for (float& v : want)
-      v = e == sm90::Epilogue::LnFoldQuickGelu ? ref::quick_gelu(v)
-          : e == sm90::Epilogue::LnFoldGelu    ? ref::gelu(v)
-                                               : v;
+      v = e == sm90::Epilogue::LnFoldQuickGelu  ? ref::quick_gelu(v)
+          : e == sm90::Epilogue::LnFoldGelu     ? ref::gelu(v)
+          : e == sm90::Epilogue::LnFoldGeluTanh ? ref::gelu_tanh(v)
+                                                : v;
     expect_close(download(out.p, DType::F16, want.size()), want, Tol{4e-3, 4e-3}, what);
   };
 

@@ -59,6 +59,10 @@ Tensor project(const std::vector<float>& pooled, int B, int H, const LinearWeigh
 
 float quick_gelu(float x) { return float(double(x) / (1.0 + std::exp(-1.702 * double(x)))); }
 float gelu(float x) { return float(0.5 * double(x) * (1.0 + std::erf(double(x) / std::sqrt(2.0)))); }
+float gelu_tanh(float x) {
+  const double v = x;
+  return float(0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))));
+}
 
 std::vector<float> linear(const std::vector<float>& x, int64_t M, int64_t K, const float* w, const float* b,
                           int64_t N) {

@@ -34,6 +34,7 @@ std::vector<float> layernorm(const std::vector<float>& x, int64_t M, int H, cons
 std::vector<float> attention(const std::vector<float>& qkv, int B, int S, int heads, int D, bool causal, float scale);
 float quick_gelu(float x);
 float gelu(float x);
+float gelu_tanh(float x);  // gelu_pytorch_tanh
 
 Tensor encode_images(const ClipConfig& c, const ModelWeights& w, const Tensor& pixels);
 Tensor encode_texts(const ClipConfig& c, const ModelWeights& w, const TextBatch& batch);

@@ -1,5 +1,6 @@
 // GPU benchmark of clipfind's CUDA backend on random weights of real CLIP
-// shapes (speed does not depend on the values).
+// and SigLIP shapes (speed does not depend on the values; the names are
+// tests/support/random_model.h's: B/32, B/16, L/14, SO400M/14, B/16-384).
 //
 //   bench_gpu [--models B/32,B/16,L/14] [--precision fp16] [--json FILE] [--quick] [--split] [--batches 256,1024]
 //             [--peak]
@@ -64,9 +65,12 @@ double tower_flops(const TowerConfig& c, int seq) {
 double image_flops(const ClipConfig& c) {
   const VisionConfig& v = *c.vision;
   const double patches = double(v.grid()) * v.grid();
+  const double S = v.num_positions(), H = v.hidden_size;
+  // SigLIP's pooling head: k|v over every token, then one query's out_proj and MLP.
+  const double head = v.attention_pool ? 2 * S * H * 2 * H + 4 * S * H + 2 * H * H + 4 * H * v.intermediate_size : 0;
   return tower_flops(v, v.num_positions()) +
          2 * patches * v.num_channels * v.patch_size * v.patch_size * v.hidden_size +
-         2.0 * v.hidden_size * c.projection_dim;
+         (v.attention_pool ? head : 2.0 * v.hidden_size * c.projection_dim);
 }
 double text_flops(const ClipConfig& c, int seq) {
   return tower_flops(*c.text, seq) + 2.0 * c.text->hidden_size * c.projection_dim;
@@ -273,7 +277,7 @@ int run(const Args& a) {
     std::printf("# %s: random weights in %.1f s\n", name.c_str(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count());
     std::vector<int> batches = {1, 64, 256, 1024};
-    if (name == "L/14") batches = {1, 64, 256};
+    if (name == "L/14" || name == "SO400M/14" || name == "B/16-384") batches = {1, 64, 256};
     if (a.quick) batches = {1, 256};
     if (!a.batches.empty()) batches = a.batches;
     const int max_batch = *std::max_element(batches.begin(), batches.end());
@@ -345,11 +349,15 @@ int run(const Args& a) {
         }
       }
       // Text: 77 tokens (the full context) at 1 and 256, a 7-token query and
-      // two 8-token queries (16 rows: the most small_linear takes).
+      // two 8-token queries (16 rows: the most small_linear takes). SigLIP
+      // pads every text to its context (64): one query and 256.
       struct T {
         int n, seq;
       };
-      for (T tc : {T{1, 7}, T{2, 8}, T{1, 77}, T{256, 77}}) {
+      const int ctx = cfg.text->max_positions;
+      const std::vector<T> text_cases = cfg.text->pool_last ? std::vector<T>{{1, ctx}, {256, ctx}}
+                                                            : std::vector<T>{{1, 7}, {2, 8}, {1, 77}, {256, 77}};
+      for (T tc : text_cases) {
         const TextBatch b0 = testing::random_texts(*cfg.text, tc.n, tc.seq, 1);
         const TextBatch b1 = testing::random_texts(*cfg.text, tc.n, tc.seq, 2);
         const Timing t = time_calls(

@@ -12,7 +12,9 @@ case "${1:-}" in
   *) echo "fetch-debs.sh takes no arguments (--help)" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/../.."
-ENGINE_DEBS=(libutf8proc2 libutf8proc-dev libdnnl2 libdnnl-dev ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers)
+# libsentencepiece: SigLIP's tokenizers (issue 26).
+ENGINE_DEBS=(libutf8proc2 libutf8proc-dev libdnnl2 libdnnl-dev ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers
+  libsentencepiece0 libsentencepiece-dev)
 mkdir -p .debs
 # apt-get download writes into the current folder; it needs package lists.
 [ -n "$(ls /var/lib/apt/lists/*Packages* 2>/dev/null)" ] || apt-get update -qq

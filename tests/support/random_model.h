@@ -44,10 +44,21 @@ struct ModelShape {
   int t_hidden, t_layers, t_heads, t_mlp, vocab, positions;
   int projection;
   Activation act = Activation::QuickGelu;
+  ModelFamily family = ModelFamily::Clip;  // Siglip: no class token, pooling head, text pooled last
 };
 
-// Named shapes: "tiny" (fast tests), "B/32", "B/16", "L/14" (OpenAI CLIP).
+// Named shapes: "tiny" (fast tests), "B/32", "B/16", "L/14" (OpenAI CLIP);
+// SigLIP: "siglip-tiny" (head size 72, as SO400M), "siglip-long" (1,024
+// patches of head size 72), "SO400M/14" (224 px, 256 patches),
+// "B/16-384" (576 patches), "B/16-SigLIP" (224 px).
 inline ModelShape model_shape(const std::string& name) {
+  constexpr Activation tanh = Activation::GeluTanh;
+  constexpr ModelFamily sig = ModelFamily::Siglip;
+  if (name == "siglip-tiny") return {name, 144, 2, 2, 288, 64, 16, 144, 2, 2, 288, 300, 16, 144, tanh, sig};
+  if (name == "siglip-long") return {name, 144, 1, 2, 288, 512, 16, 144, 1, 2, 288, 300, 64, 144, tanh, sig};
+  if (name == "SO400M/14") return {name, 1152, 27, 16, 4304, 224, 14, 1152, 27, 16, 4304, 32000, 64, 1152, tanh, sig};
+  if (name == "B/16-384") return {name, 768, 12, 12, 3072, 384, 16, 768, 12, 12, 3072, 32000, 64, 768, tanh, sig};
+  if (name == "B/16-SigLIP") return {name, 768, 12, 12, 3072, 224, 16, 768, 12, 12, 3072, 32000, 64, 768, tanh, sig};
   if (name == "tiny") return {name, 64, 2, 4, 256, 32, 8, 32, 2, 2, 128, 100, 16, 24, Activation::QuickGelu};
   // head_dim 64: the tensor-core attention (causal for text) in a small model.
   if (name == "tiny64") return {name, 128, 2, 2, 256, 64, 16, 128, 2, 2, 256, 300, 24, 32, Activation::QuickGelu};
@@ -79,6 +90,14 @@ inline ClipConfig make_config(const ModelShape& m) {
   t.activation = m.act;
   t.eos_token_id = m.vocab - 1;
   t.bos_token_id = m.vocab - 2;
+  c.family = m.family;
+  if (m.family == ModelFamily::Siglip) {
+    v.class_token = false;
+    v.attention_pool = true;
+    v.layer_norm_eps = t.layer_norm_eps = 1e-6f;
+    t.causal = false;
+    t.pool_last = true;
+  }
   c.vision = v;
   c.text = t;
   c.projection_dim = m.projection;
@@ -114,14 +133,28 @@ inline ModelWeights random_weights(const ClipConfig& c, uint64_t seed) {
   if (c.vision) {
     const VisionConfig& v = *c.vision;
     VisionWeights vw;
-    vw.class_embedding = random_tensor(r, {v.hidden_size}, 1.f);
-    vw.patch_embedding = random_tensor(r, {v.hidden_size, v.num_channels, v.patch_size, v.patch_size},
+    const int H = v.hidden_size;
+    if (v.class_token) vw.class_embedding = random_tensor(r, {H}, 1.f);
+    vw.patch_embedding = random_tensor(r, {H, v.num_channels, v.patch_size, v.patch_size},
                                        1.f / std::sqrt(float(v.num_channels * v.patch_size * v.patch_size)));
-    vw.position_embedding = random_tensor(r, {v.num_positions(), v.hidden_size}, 0.5f);
-    vw.pre_ln = random_norm(r, v.hidden_size);
+    if (!v.class_token) vw.patch_bias = random_tensor(r, {H}, 0.1f);
+    vw.position_embedding = random_tensor(r, {v.num_positions(), H}, 0.5f);
+    if (v.class_token) vw.pre_ln = random_norm(r, H);
     for (int i = 0; i < v.num_layers; ++i) vw.layers.push_back(random_layer(r, v));
-    vw.post_ln = random_norm(r, v.hidden_size);
-    vw.projection = random_linear(r, c.projection_dim, v.hidden_size, false);
+    vw.post_ln = random_norm(r, H);
+    if (v.attention_pool) {
+      AttentionPoolWeights& hw = vw.head.emplace();
+      hw.probe = random_tensor(r, {H}, 1.f);
+      hw.q = random_linear(r, H, H, true);
+      hw.k = random_linear(r, H, H, true);
+      hw.v = random_linear(r, H, H, true);
+      hw.out = random_linear(r, H, H, true);
+      hw.ln = random_norm(r, H);
+      hw.fc1 = random_linear(r, v.intermediate_size, H, true);
+      hw.fc2 = random_linear(r, H, v.intermediate_size, true);
+    } else {
+      vw.projection = random_linear(r, c.projection_dim, H, false);
+    }
     w.vision = std::move(vw);
   }
   if (c.text) {
@@ -131,7 +164,7 @@ inline ModelWeights random_weights(const ClipConfig& c, uint64_t seed) {
     tw.position_embedding = random_tensor(r, {t.max_positions, t.hidden_size}, 0.5f);
     for (int i = 0; i < t.num_layers; ++i) tw.layers.push_back(random_layer(r, t));
     tw.final_ln = random_norm(r, t.hidden_size);
-    tw.projection = random_linear(r, c.projection_dim, t.hidden_size, false);
+    tw.projection = random_linear(r, c.projection_dim, t.hidden_size, t.pool_last);  // SigLIP's head has a bias
     w.text = std::move(tw);
   }
   return w;
@@ -155,7 +188,8 @@ inline TextBatch random_texts(const TextConfig& t, int count, int seq_len, uint6
   for (auto& id : b.ids) id = r.below(t.vocab_size);
   b.pool_at.resize(count);
   for (int i = 0; i < count; ++i) {
-    b.pool_at[i] = (i == count - 1) ? seq_len - 1 : seq_len / 2 + r.below(seq_len - seq_len / 2);
+    // SigLIP: every text runs padded to the full length, pooled at the end.
+    b.pool_at[i] = (i == count - 1 || t.pool_last) ? seq_len - 1 : seq_len / 2 + r.below(seq_len - seq_len / 2);
     b.ids[size_t(i) * seq_len + b.pool_at[i]] = t.eos_token_id;
   }
   return b;

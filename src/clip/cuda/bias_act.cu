@@ -68,6 +68,10 @@ void bias_act(const Exec& exec, void* y, DType type, int64_t rows, int cols, con
         b ? launch<T, Act::Gelu, true>(exec, p, rows, cols, bias)
           : launch<T, Act::Gelu, false>(exec, p, rows, cols, bias);
         break;
+      case Act::GeluTanh:
+        b ? launch<T, Act::GeluTanh, true>(exec, p, rows, cols, bias)
+          : launch<T, Act::GeluTanh, false>(exec, p, rows, cols, bias);
+        break;
     }
   });
   CLIP_CHECK_LAUNCH(exec, "bias_act");

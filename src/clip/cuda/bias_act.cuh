@@ -11,7 +11,9 @@
 
 namespace clip::cuda {
 
-enum class Act { None, QuickGelu, Gelu };  // Gelu: 0.5 x (1 + erf(x / sqrt 2))
+// Gelu: 0.5 x (1 + erf(x / sqrt 2)); GeluTanh (SigLIP's gelu_pytorch_tanh):
+// 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+enum class Act { None, QuickGelu, Gelu, GeluTanh };
 
 // y: type [rows, cols]; bias: float32 [cols] or null.
 void bias_act(const Exec& exec, void* y, DType type, int64_t rows, int cols, const float* bias, Act act);

@@ -73,6 +73,13 @@ __global__ void text_embed_kernel(const int32_t* __restrict__ ids, int seq, cons
   }
 }
 
+template <typename Tx>
+__global__ void patch_embed_add_kernel(const Tx* __restrict__ x, const float* __restrict__ pos, int64_t per_item,
+                                       int64_t total, float* __restrict__ h) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
+    h[i] = to_f32(x[i]) + pos[i % per_item];
+}
+
 unsigned grid_for(int64_t total) { return std::min<unsigned>(ceil_div(total, 256), 65535u * 16); }
 
 }  // namespace
@@ -117,6 +124,20 @@ void text_embed(const Exec& exec, const int32_t* ids, int n, int seq, const void
         <<<grid_for(total), 256, 0, exec.stream>>>(ids, seq, static_cast<const Tt*>(tok), pos, hidden, total, h);
   });
   CLIP_CHECK_LAUNCH(exec, "text_embed");
+}
+
+void patch_embed_add(const Exec& exec, const void* x, DType x_type, const float* pos, int n, int patches, int hidden,
+                     float* h) {
+  require(n >= 0 && patches > 0 && hidden > 0, "patch_embed_add", "bad shape");
+  require(x && pos && h, "patch_embed_add", "null buffer");
+  const int64_t per_item = int64_t(patches) * hidden, total = int64_t(n) * per_item;
+  if (total == 0) return;
+  dispatch_dtype(x_type, [&](auto t) {
+    using Tx = decltype(t);
+    patch_embed_add_kernel<Tx>
+        <<<grid_for(total), 256, 0, exec.stream>>>(static_cast<const Tx*>(x), pos, per_item, total, h);
+  });
+  CLIP_CHECK_LAUNCH(exec, "patch_embed_add");
 }
 
 }  // namespace clip::cuda

@@ -20,4 +20,11 @@ void im2col_patches(const Exec& exec, const float* pixels, int n, int channels, 
 void text_embed(const Exec& exec, const int32_t* ids, int n, int seq, const void* tok, DType tok_type, const float* pos,
                 int hidden, float* h);
 
+// SigLIP's vision embeddings (no class token, no pre-norm):
+//   h[r, :] = x[r, :] + pos[r % patches, :]
+// x: x_type [n*patches, hidden], the patch GEMM's output; pos: float32
+// [patches, hidden] with the conv's bias already added (weight_upload).
+void patch_embed_add(const Exec& exec, const void* x, DType x_type, const float* pos, int n, int patches, int hidden,
+                     float* h);
+
 }  // namespace clip::cuda

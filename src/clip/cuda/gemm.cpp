@@ -42,6 +42,7 @@ std::optional<sm90::Epilogue> sm90_epilogue(const GemmShape& s) {
     case Act::None: return fold ? sm90::Epilogue::LnFoldBias : sm90::Epilogue::Bias;
     case Act::QuickGelu: return fold ? sm90::Epilogue::LnFoldQuickGelu : sm90::Epilogue::BiasQuickGelu;
     case Act::Gelu: return fold ? sm90::Epilogue::LnFoldGelu : sm90::Epilogue::BiasGelu;
+    case Act::GeluTanh: return fold ? sm90::Epilogue::LnFoldGeluTanh : sm90::Epilogue::BiasGeluTanh;
   }
   return std::nullopt;
 }
@@ -63,7 +64,7 @@ sm90::Problem sm90_problem(const GemmShape& s, const void* x, const void* w, con
 // second pass), qkv's bias, the out-projection's and fc2's residual.
 std::set<sm90::Epilogue> few_rows_epilogues(const Tuning::FewRows& f) {
   std::set<sm90::Epilogue> out;
-  if (f.act) out.insert({sm90::Epilogue::BiasQuickGelu, sm90::Epilogue::BiasGelu});
+  if (f.act) out.insert({sm90::Epilogue::BiasQuickGelu, sm90::Epilogue::BiasGelu, sm90::Epilogue::BiasGeluTanh});
   if (f.bias) out.insert(sm90::Epilogue::Bias);
   if (f.residual) out.insert(sm90::Epilogue::BiasResidual);
   return out;

@@ -15,7 +15,7 @@ constexpr int kCols = 8;    // output columns per block (one mma n8 tile)
 constexpr int kBatch = 16;  // 32-deep weight chunks in flight per thread (16 x 16 bytes)
 constexpr int kLnVec = 8;   // float4 of a row per lane in the LayerNorm: K <= 1024
 
-enum class Out { Bias, BiasQuickGelu, BiasGelu, Residual, Float };
+enum class Out { Bias, BiasQuickGelu, BiasGelu, BiasGeluTanh, Residual, Float };
 
 // The launch arguments: the op as given, plus A's row stride in shared
 // memory (elements).
@@ -40,6 +40,8 @@ __device__ __forceinline__ float out_act(float v) {
     return activate<Act::QuickGelu>(v);
   else if constexpr (O == Out::BiasGelu)
     return activate<Act::Gelu>(v);
+  else if constexpr (O == Out::BiasGeluTanh)
+    return activate<Act::GeluTanh>(v);
   else
     return v;
 }
@@ -186,6 +188,7 @@ void launch_out(const Exec& exec, const Params& p) {
     case Act::None: return launch<T, LN, Out::Bias>(exec, p);
     case Act::QuickGelu: return launch<T, LN, Out::BiasQuickGelu>(exec, p);
     case Act::Gelu: return launch<T, LN, Out::BiasGelu>(exec, p);
+    case Act::GeluTanh: return launch<T, LN, Out::BiasGeluTanh>(exec, p);
   }
 }
 

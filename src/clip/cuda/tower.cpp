@@ -11,10 +11,24 @@
 #include "clip/cuda/gather.cuh"
 #include "clip/cuda/layernorm.cuh"
 #include "clip/cuda/ln_fold.cuh"
+#include "clip/cuda/probe_attention.cuh"
 #include "clip/cuda/small_linear.cuh"
 #include "clip/error.h"
 
 namespace clip::cuda {
+
+namespace {
+
+Act act_of(Activation a) {
+  switch (a) {
+    case Activation::Gelu: return Act::Gelu;
+    case Activation::GeluTanh: return Act::GeluTanh;
+    case Activation::QuickGelu: break;
+  }
+  return Act::QuickGelu;
+}
+
+}  // namespace
 
 Towers::Towers(const ClipConfig& config, const ModelWeights& weights, Precision precision, const Tuning& tuning,
                CudaResources& res, OpProfiler& prof, GraphCache& graphs)
@@ -176,10 +190,12 @@ GemmShape Towers::shape(int64_t M, const DevLinear& l, DType out_type, bool accu
 
 // The layers on h (float32 [n*seq, hidden]). The last one continues on
 // the pooled rows alone (s_.rows) after attention; returns the float32
-// [n, hidden] buffer they end in, or h itself (every row) with no layers.
+// [n, hidden] buffer they end in, or h itself (every row) with no layers
+// or with `all_rows` (SigLIP's vision tower).
 // `folded_in`: s_.xn and s_.ln_scale already hold h's fp16 copy and LN1's
 // row scales (the vision embeddings write them with their own norm).
-const float* Towers::encoder(const DevTower& tw, const TowerConfig& c, int n, int seq, bool causal, bool folded_in) {
+const float* Towers::encoder(const DevTower& tw, const TowerConfig& c, int n, int seq, bool causal, bool folded_in,
+                             bool all_rows) {
   const Exec& ex = res_.exec();
   const int64_t M = int64_t(n) * seq;
   const int H = c.hidden_size;
@@ -190,7 +206,7 @@ const float* Towers::encoder(const DevTower& tw, const TowerConfig& c, int n, in
   as.head_dim = c.head_dim();
   as.causal = causal;
   as.scale = 1.f / std::sqrt(static_cast<float>(as.head_dim));
-  const Act act = c.activation == Activation::Gelu ? Act::Gelu : Act::QuickGelu;
+  const Act act = act_of(c.activation);
   float* h = s_.h.as<float>();
   // Large fp16 passes on Hopper fold LN1 and LN2 into the GEMMs around
   // them (gemm.h, LnFold): the out-projection and fc2 also leave an fp16
@@ -208,7 +224,7 @@ const float* Towers::encoder(const DevTower& tw, const TowerConfig& c, int n, in
     attention(ex, s_.wide.get(), s_.x.get(), act_, as, res_.num_sms(), attn_impl_, wgmma_attention_);
     prof_.mark("attention");
     // From here on a row only mixes with itself: the last layer needs the pooled rows alone.
-    const bool last = i + 1 == tw.layers.size();
+    const bool last = i + 1 == tw.layers.size() && !all_rows;
     int64_t rows = M;
     float* hl = h;
     void* xl = s_.x.get();
@@ -218,7 +234,8 @@ const float* Towers::encoder(const DevTower& tw, const TowerConfig& c, int n, in
       hl = s_.pooled_h.as<float>();
       xl = s_.pooled_x.get();
     }
-    folded = fold && !last;
+    // The last layer leaves no stats behind: nothing folds its norm.
+    folded = fold && i + 1 != tw.layers.size();
     LinearStep out{folded ? "out+res (ln stats)" : "out+res", rows, &L.out};
     out.x = xl;
     out.residual = hl;
@@ -347,6 +364,39 @@ void Towers::pool_and_project(const DevTower& tw, const DevNorm& ln, const Tower
   linear_step(p, c);
 }
 
+// SigLIP's pooling head over h (float32 [n*S, hidden], every token through
+// every layer): post_layernorm (folded into kv) + k|v for every token, the
+// probe's attention, out_proj into s_.out, then s_.out += fc2(act(fc1(LN(s_.out)))).
+void Towers::pool_head(const DevPoolHead& head, const VisionConfig& c, int n, const float* h) {
+  const int S = c.num_positions();
+  LinearStep kv{"head post_ln+kv", int64_t(n) * S, &head.kv};
+  kv.ln_in = h;
+  kv.ln = &vision_.post_ln;
+  kv.ln_out = s_.x.get();
+  kv.out = s_.wide.get();
+  linear_step(kv, c);
+  probe_attention(res_.exec(), head.query.as<float>(), s_.wide.get(), s_.pooled_x.get(), act_, n, S, c.num_heads,
+                  c.head_dim(), 1.f / std::sqrt(static_cast<float>(c.head_dim())));
+  prof_.mark("head attention");
+  LinearStep out{"head out_proj", n, &head.out};
+  out.x = s_.pooled_x.get();
+  out.out = s_.out.get();
+  out.out_f32 = true;
+  linear_step(out, c);
+  const Act act = act_of(c.activation);
+  LinearStep fc1{"head ln+fc1+act", n, &head.fc1};
+  fc1.ln_in = s_.out.as<float>();
+  fc1.ln = &head.ln;
+  fc1.ln_out = s_.pooled_x.get();
+  fc1.act = act;
+  fc1.out = s_.wide.get();
+  linear_step(fc1, c);
+  LinearStep fc2{"head fc2+res", n, &head.fc2};
+  fc2.x = s_.wide.get();
+  fc2.residual = s_.out.as<float>();
+  linear_step(fc2, c);
+}
+
 void Towers::forward_vision(int n) {
   const VisionConfig& c = *config_.vision;
   const Exec& ex = res_.exec();
@@ -364,6 +414,12 @@ void Towers::forward_vision(int n) {
   ps.compute = compute_;
   res_.gemm().linear(ex, ps, s_.wide.get(), vision_.patch_w.get(), nullptr, s_.x.get());
   prof_.mark("gemm_patch");
+  if (vision_.head) {  // SigLIP
+    patch_embed_add(ex, s_.x.get(), act_, vision_.pos.as<float>(), n, S, H, s_.h.as<float>());
+    prof_.mark("embed");
+    pool_head(*vision_.head, c, n, encoder(vision_, c, n, S, false, false, true));
+    return;
+  }
   // With the norms folded (encoder()), also h's fp16 copy and the first
   // LN1's row scales.
   const bool fold = fold_rows(int64_t(n) * S, H);
@@ -380,7 +436,7 @@ void Towers::forward_text(int n, int seq) {
   text_embed(res_.exec(), s_.ids.as<int32_t>(), n, seq, text_.tok.get(), act_, text_.pos.as<float>(), c.hidden_size,
              s_.h.as<float>());
   prof_.mark("text_embed");
-  pool_and_project(text_, text_.final_ln, c, n, encoder(text_, c, n, seq, true, false));
+  pool_and_project(text_, text_.final_ln, c, n, encoder(text_, c, n, seq, c.causal, false));
 }
 
 void Towers::forward(Tower t, int n, int seq) {

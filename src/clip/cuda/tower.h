@@ -25,6 +25,10 @@
 // its out-projection, LN2 and MLP on n rows instead of n*seq.
 // Keeping h in float32 is what holds fp16/bf16 close to the fp32 result:
 // only the GEMM inputs are rounded, never the running sum.
+// SigLIP: the vision tower has no class token (patches + positions, no
+// pre-norm) and every row runs every layer, since its attention pooling head
+// (pool_head) reads all of them; the text tower has no causal mask and a
+// head with a bias as its projection.
 #pragma once
 #include <cstdint>
 
@@ -95,12 +99,14 @@ class Towers {
   bool fold_rows(int64_t rows, int hidden);
   bool use_small(int64_t rows, const DevLinear& l, bool layernorm) const;
   GemmShape shape(int64_t M, const DevLinear& l, DType out_type, bool accumulate, bool bias) const;
-  const float* encoder(const DevTower& tw, const TowerConfig& c, int n, int seq, bool causal, bool folded_in);
+  const float* encoder(const DevTower& tw, const TowerConfig& c, int n, int seq, bool causal, bool folded_in,
+                       bool all_rows = false);
   void gather_pooled(int n, int H);
   void normed_input(LinearStep& s, bool folded, const char* folded_name, const float* ln_in, const DevNorm& ln,
                     void* ln_out);
   void linear_step(const LinearStep& s, const TowerConfig& c);
   void pool_and_project(const DevTower& tw, const DevNorm& ln, const TowerConfig& c, int n, const float* pooled);
+  void pool_head(const DevPoolHead& head, const VisionConfig& c, int n, const float* h);
   void forward_vision(int n);
   void forward_text(int n, int seq);
 

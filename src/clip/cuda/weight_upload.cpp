@@ -115,7 +115,8 @@ class Uploader {
     d.fc2 = linear(w.fc2, H, I, what + ".mlp.fc2", true);
     return d;
   }
-  // A tower's encoder layers (`prefix`.encoder.layers.i) and its projection.
+  // A tower's encoder layers (`prefix`.encoder.layers.i) and its projection
+  // (none when projection_name is empty).
   void layers_and_projection(DevTower& t, const std::vector<LayerWeights>& layers, const TowerConfig& c,
                              const std::string& prefix, const LinearWeights& projection, int projection_dim,
                              const std::string& projection_name) {
@@ -124,7 +125,43 @@ class Uploader {
                   std::to_string(c.num_layers));
     for (int i = 0; i < c.num_layers; ++i)
       t.layers.push_back(layer(layers[i], c, prefix + ".encoder.layers." + std::to_string(i)));
-    t.projection = linear(projection, projection_dim, c.hidden_size, projection_name, false);
+    if (!projection_name.empty())
+      t.projection = linear(projection, projection_dim, c.hidden_size, projection_name, false);
+  }
+
+  // SigLIP's pooling head, with `post_ln` (the tower's post_layernorm) folded
+  // into k and v.
+  DevPoolHead pool_head(const AttentionPoolWeights& w, const NormWeights& post_ln, const TowerConfig& c) {
+    const int H = c.hidden_size, I = c.intermediate_size;
+    const std::string what = "vision_model.head";
+    DevPoolHead d;
+    expect_shape(w.probe, {H}, what + ".probe");
+    expect_shape(w.q.weight, {H, H}, what + ".attention.in_proj_weight (q)");
+    expect_shape(w.q.bias, {H}, what + ".attention.in_proj_bias (q)");
+    Tensor query({H});
+    for (int o = 0; o < H; ++o) {  // in double: no more rounding than torch's float32 product
+      double acc = w.q.bias.data[o];
+      for (int i = 0; i < H; ++i) acc += double(w.q.weight.data[size_t(o) * H + i]) * w.probe.data[i];
+      query.data[o] = static_cast<float>(acc);
+    }
+    d.query = f32(query, {H}, what + ".probe (projected)");
+    const LinearWeights k = fold_norm(w.k, post_ln, what + ".attention.in_proj (k)");
+    const LinearWeights v = fold_norm(w.v, post_ln, what + ".attention.in_proj (v)");
+    d.kv.out = 2 * H;
+    d.kv.in = H;
+    d.kv.w = stacked({&k.weight, &v.weight}, act_);
+    d.kv.bias = stacked({&k.bias, &v.bias}, DType::F32);
+    if (act_ != DType::F32) d.kv.bias_t = stacked({&k.bias, &v.bias}, act_);
+    d.out = linear(w.out, H, H, what + ".attention.out_proj", true);
+    d.ln = unit_norm(w.ln, H, what + ".layernorm");
+    if (w.fc1.weight.shape.size() != 2 || w.fc1.weight.dim(1) != H)
+      throw Error("CUDA backend: " + what + ".mlp.fc1.weight has shape " + dims(w.fc1.weight.shape) +
+                  ", expected [intermediate, " + std::to_string(H) + "]");
+    const int HI = static_cast<int>(w.fc1.weight.dim(0));
+    (void)I;  // the head's MLP has the tower's width in every checkpoint, but its own shape decides
+    d.fc1 = linear(fold_norm(w.fc1, w.ln, what + ".mlp.fc1"), HI, H, what + ".mlp.fc1", true);
+    d.fc2 = linear(w.fc2, H, HI, what + ".mlp.fc2", true);
+    return d;
   }
 
  private:
@@ -156,11 +193,29 @@ DevVision upload_vision(CudaResources& res, DType act, const VisionConfig& c, co
   Uploader up(res, act);
   DevVision v;
   v.patch_w = up.act(w.patch_embedding, {H, C, p, p}, "vision_model.embeddings.patch_embedding.weight");
-  v.cls = up.f32(w.class_embedding, {H}, "vision_model.embeddings.class_embedding");
-  v.pos = up.f32(w.position_embedding, {S, H}, "vision_model.embeddings.position_embedding.weight");
-  v.pre_ln = up.norm(w.pre_ln, H, "vision_model.pre_layrnorm");
-  v.post_ln = up.norm(w.post_ln, H, "vision_model.post_layernorm");
-  up.layers_and_projection(v, w.layers, c, "vision_model", w.projection, projection_dim, "visual_projection");
+  if (c.class_token) {
+    v.cls = up.f32(w.class_embedding, {H}, "vision_model.embeddings.class_embedding");
+    v.pos = up.f32(w.position_embedding, {S, H}, "vision_model.embeddings.position_embedding.weight");
+    v.pre_ln = up.norm(w.pre_ln, H, "vision_model.pre_layrnorm");
+  } else {  // SigLIP: the conv's bias joins the positions, the patch GEMM then needs none
+    expect_shape(w.position_embedding, {S, H}, "vision_model.embeddings.position_embedding.weight");
+    Tensor pos = w.position_embedding;
+    if (!w.patch_bias.empty()) {
+      expect_shape(w.patch_bias, {H}, "vision_model.embeddings.patch_embedding.bias");
+      for (int t = 0; t < S; ++t)
+        for (int i = 0; i < H; ++i) pos.data[size_t(t) * H + i] += w.patch_bias.data[i];
+    }
+    v.pos = up.f32(pos, {S, H}, "vision_model.embeddings.position_embedding.weight");
+  }
+  if (c.attention_pool) {
+    if (!w.head) throw Error("CUDA backend: the SigLIP vision tower has no attention pooling head");
+    v.post_ln = up.unit_norm(w.post_ln, H, "vision_model.post_layernorm");
+    v.head = up.pool_head(*w.head, w.post_ln, c);
+    up.layers_and_projection(v, w.layers, c, "vision_model", w.projection, projection_dim, "");
+  } else {
+    v.post_ln = up.norm(w.post_ln, H, "vision_model.post_layernorm");
+    up.layers_and_projection(v, w.layers, c, "vision_model", w.projection, projection_dim, "visual_projection");
+  }
   res.synchronize();
   return v;
 }
@@ -173,7 +228,8 @@ DevText upload_text(CudaResources& res, DType act, const TextConfig& c, const Te
   t.tok = up.act(w.token_embedding, {c.vocab_size, H}, "text_model.embeddings.token_embedding.weight");
   t.pos = up.f32(w.position_embedding, {c.max_positions, H}, "text_model.embeddings.position_embedding.weight");
   t.final_ln = up.norm(w.final_ln, H, "text_model.final_layer_norm");
-  up.layers_and_projection(t, w.layers, c, "text_model", w.projection, projection_dim, "text_projection");
+  up.layers_and_projection(t, w.layers, c, "text_model", w.projection, projection_dim,
+                           c.pool_last ? "text_model.head" : "text_projection");
   res.synchronize();
   return t;
 }

@@ -4,6 +4,7 @@
 // gamma/beta into the qkv and fc1 weights (fold_norm.h).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,14 +35,26 @@ struct DevLayer {
 
 struct DevTower {
   std::vector<DevLayer> layers;
-  DevLinear projection;  // [projection_dim, hidden], no bias
+  DevLinear projection;  // [projection_dim, hidden]; CLIP: no bias; SigLIP's text head: a bias; empty: none
+};
+
+// SigLIP's attention pooling head. The probe is a constant, so its query
+// projection is too (float32 [hidden]). post_layernorm's gamma/beta are
+// folded into kv and the head's LayerNorm's into fc1 (fold_norm.h): both
+// norms run as ones and zeros (DevVision::post_ln, ln).
+struct DevPoolHead {
+  DeviceBuffer query;  // float32 [hidden]: probe W_q^T + b_q
+  DevLinear kv;        // k and v stacked: [2*hidden, hidden]
+  DevLinear out, fc1, fc2;
+  DevNorm ln;
 };
 
 struct DevVision : DevTower {
-  DeviceBuffer patch_w;  // T [hidden, channels*patch*patch]
-  DeviceBuffer cls;      // float32 [hidden]
-  DeviceBuffer pos;      // float32 [num_positions, hidden]
-  DevNorm pre_ln, post_ln;
+  DeviceBuffer patch_w;             // T [hidden, channels*patch*patch]
+  DeviceBuffer cls;                 // float32 [hidden]; empty for SigLIP
+  DeviceBuffer pos;                 // float32 [num_positions, hidden]; SigLIP: plus the patch conv's bias
+  DevNorm pre_ln, post_ln;          // SigLIP: no pre_ln
+  std::optional<DevPoolHead> head;  // SigLIP, in place of the projection
 };
 
 struct DevText : DevTower {

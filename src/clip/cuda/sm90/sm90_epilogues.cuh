@@ -83,6 +83,12 @@ template <>
 struct EpilogueTraits<Epilogue::BiasGelu>
     : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU, cutlass::half_t,
                                                                        float, float>> {};
+// SigLIP's gelu_pytorch_tanh: CUTLASS's GELU_taylor is that formula, its
+// tanh the one-operation tanh.approx (as QuickGelu above).
+template <>
+struct EpilogueTraits<Epilogue::BiasGeluTanh>
+    : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU_taylor,
+                                                                       cutlass::half_t, float, float>> {};
 template <>
 struct EpilogueTraits<Epilogue::BiasResidual>
     : LinCombTraits<cutlass::epilogue::fusion::LinCombPerColBias<float, float, float, float>, true> {};
@@ -135,6 +141,8 @@ template <class T>
 using LnFoldQuickGelu = LnFold<T, QuickGelu<float>>;
 template <class T>
 using LnFoldGelu = LnFold<T, cutlass::epilogue::thread::GELU<float>>;
+template <class T>
+using LnFoldGeluTanh = LnFold<T, cutlass::epilogue::thread::GELU_taylor<float>>;
 
 template <class Tile>
 using RowVector = Sm90RowBroadcast<0, Tile, float, float, Stride<_0, _1, int64_t>, 4>;  // [N]
@@ -212,5 +220,7 @@ template <>
 struct EpilogueTraits<Epilogue::LnFoldQuickGelu> : LnFoldTraits<evt::LnFoldQuickGelu> {};
 template <>
 struct EpilogueTraits<Epilogue::LnFoldGelu> : LnFoldTraits<evt::LnFoldGelu> {};
+template <>
+struct EpilogueTraits<Epilogue::LnFoldGeluTanh> : LnFoldTraits<evt::LnFoldGeluTanh> {};
 
 }  // namespace clip::cuda::sm90

@@ -23,6 +23,7 @@ enum class Epilogue {
   Bias,           // out fp16 = acc + bias
   BiasQuickGelu,  // out fp16 = quick_gelu(acc + bias)   x * sigmoid(1.702 x)
   BiasGelu,       // out fp16 = gelu(acc + bias)         exact erf form
+  BiasGeluTanh,   // out fp16 = gelu_tanh(acc + bias)    SigLIP's tanh form
   BiasResidual,   // out fp32 = acc + bias + out          (the residual stream, in place)
   // A LayerNorm folded into the next GEMM (gemm.h, LnFold): the residual
   // GEMM before it also writes an fp16 copy of the updated stream and each
@@ -34,6 +35,7 @@ enum class Epilogue {
   LnFoldBias,           // out fp16 = scale acc + bias
   LnFoldQuickGelu,      // quick_gelu of that
   LnFoldGelu,           // gelu of that
+  LnFoldGeluTanh,       // gelu_tanh of that
 };
 const char* epilogue_name(Epilogue e);
 

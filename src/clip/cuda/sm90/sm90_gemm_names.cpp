@@ -9,11 +9,13 @@ const char* epilogue_name(Epilogue e) {
     case Epilogue::Bias: return "bias";
     case Epilogue::BiasQuickGelu: return "bias+quick_gelu";
     case Epilogue::BiasGelu: return "bias+gelu";
+    case Epilogue::BiasGeluTanh: return "bias+gelu_tanh";
     case Epilogue::BiasResidual: return "bias+residual";
     case Epilogue::BiasResidualLnStats: return "bias+residual+ln_stats";
     case Epilogue::LnFoldBias: return "ln_fold+bias";
     case Epilogue::LnFoldQuickGelu: return "ln_fold+bias+quick_gelu";
     case Epilogue::LnFoldGelu: return "ln_fold+bias+gelu";
+    case Epilogue::LnFoldGeluTanh: return "ln_fold+bias+gelu_tanh";
   }
   return "?";
 }

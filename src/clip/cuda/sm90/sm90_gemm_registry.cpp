@@ -14,12 +14,15 @@ std::vector<Variant> ln_stats_variants();
 std::vector<Variant> ln_fold_bias_variants();
 std::vector<Variant> ln_fold_quick_gelu_variants();
 std::vector<Variant> ln_fold_gelu_variants();
+std::vector<Variant> gelu_tanh_variants();
+std::vector<Variant> ln_fold_gelu_tanh_variants();
 
 const std::vector<Variant>& variants() {
   static const std::vector<Variant> all = [] {
     std::vector<Variant> v;
     for (auto* make : {&bias_variants, &quick_gelu_variants, &gelu_variants, &residual_variants, &ln_stats_variants,
-                       &ln_fold_bias_variants, &ln_fold_quick_gelu_variants, &ln_fold_gelu_variants})
+                       &ln_fold_bias_variants, &ln_fold_quick_gelu_variants, &ln_fold_gelu_variants,
+                       &gelu_tanh_variants, &ln_fold_gelu_tanh_variants})
       for (const Variant& x : make()) v.push_back(x);
     return v;
   }();
