@@ -9,6 +9,8 @@
 
 #include "clip/error.h"
 #include "clip/model/config.h"
+#include "clip/model/to_f32.h"
+#include "clip/model/weight_source.h"
 #include "clip/model/weights.h"
 #include "safetensors_writer.h"
 #include "test_util.h"
@@ -223,11 +225,22 @@ TEST(ClipConfigBad, ErrorsNameFileAndField) {
   EXPECT_CONTAINS(msg, path);
   EXPECT_CONTAINS(msg, "vision_config.hidden_act 'gelu_new' is not supported");
 
-  msg = error_of([&] { config_from(tmp, {{"model_type", "siglip"}}); });
-  EXPECT_CONTAINS(msg, "model_type 'siglip'");
+  // SigLIP 2's NaFlex checkpoints (Siglip2Model) are named and refused.
+  msg = error_of([&] { config_from(tmp, {{"model_type", "siglip2"}}); });
+  EXPECT_CONTAINS(msg, path);
+  EXPECT_CONTAINS(msg, "model_type 'siglip2'");
+  EXPECT_CONTAINS(msg, "NaFlex");
+
+  msg = error_of([&] { config_from(tmp, {{"model_type", "blip"}}); });
+  EXPECT_CONTAINS(msg, "model_type 'blip' is not supported");
+
+  msg = error_of([&] {
+    config_from(tmp, {{"model_type", "siglip"}, {"vision_config", {{"vision_use_head", false}}}});
+  });
+  EXPECT_CONTAINS(msg, "vision_config.vision_use_head");
 
   msg = error_of([&] { config_from(tmp, {{"hidden_size", 5}}); });
-  EXPECT_CONTAINS(msg, "not a CLIP config");
+  EXPECT_CONTAINS(msg, "not a CLIP or SigLIP config");
 
   msg = error_of([&] { config_from(tmp, {{"model_type", "clip"}, {"text_config", {{"hidden_size", "big"}}}}); });
   EXPECT_CONTAINS(msg, "text_config.hidden_size must be an integer");
@@ -659,3 +672,86 @@ TEST_P(TransformersFolder, LoadsWithExpectedSizesAndValues) {
 
 INSTANTIATE_TEST_SUITE_P(Saved, TransformersFolder,
                          ::testing::Values("hf_clip_fp16", "hf_vision_sharded", "hf_text_bf16"));
+
+// ---- SigLIP --------------------------------------------------------------------------
+
+TEST(SiglipConfig, FamilyAndTransformersDefaults) {
+  TempDir tmp;
+  const clip::ClipConfig c = config_from(tmp, {{"model_type", "siglip"}});
+  EXPECT_EQ(c.family, clip::ModelFamily::Siglip);
+  EXPECT_STREQ(clip::family_name(c.family), "siglip");
+  ASSERT_TRUE(c.text && c.vision);
+  EXPECT_EQ(c.text->vocab_size, 32000);
+  EXPECT_EQ(c.text->max_positions, 64);
+  EXPECT_EQ(c.text->activation, clip::Activation::GeluTanh);
+  EXPECT_FLOAT_EQ(c.text->layer_norm_eps, 1e-6f);
+  EXPECT_FALSE(c.text->causal);
+  EXPECT_TRUE(c.text->pool_last);
+  EXPECT_EQ(c.vision->patch_size, 16);
+  EXPECT_FALSE(c.vision->class_token);
+  EXPECT_TRUE(c.vision->attention_pool);
+  EXPECT_EQ(c.vision->num_positions(), 14 * 14);  // patches only
+
+  const clip::ClipConfig v = config_from(tmp, {{"model_type", "siglip_vision_model"}, {"image_size", 384}});
+  EXPECT_EQ(v.family, clip::ModelFamily::Siglip);
+  EXPECT_FALSE(v.text);
+  EXPECT_EQ(v.vision->num_positions(), 24 * 24);
+  const clip::ClipConfig t = config_from(tmp, {{"model_type", "siglip_text_model"}});
+  EXPECT_FALSE(t.vision);
+  EXPECT_TRUE(t.text->pool_last);
+
+  const clip::ClipConfig clip_cfg = config_from(tmp, {{"model_type", "clip"}});
+  EXPECT_EQ(clip_cfg.family, clip::ModelFamily::Clip);
+  EXPECT_TRUE(clip_cfg.text->causal);
+  EXPECT_TRUE(clip_cfg.vision->class_token);
+}
+
+// A lone vision tower saved by transformers 5 (no "vision_model." prefix):
+// the head, the patch bias and no class token; no logit parameters.
+TEST(SiglipLoad, VisionTowerSavedAlone) {
+  const auto m = clip::load_model(fs::path(CLIPFIND_TEST_DATA) / "models" / "siglip_vision_only");
+  EXPECT_EQ(m.config.family, clip::ModelFamily::Siglip);
+  ASSERT_TRUE(m.weights.vision && m.weights.vision->head);
+  const auto& v = *m.weights.vision;
+  const int64_t H = m.config.vision->hidden_size;
+  EXPECT_EQ(m.config.projection_dim, H);
+  EXPECT_TRUE(v.class_embedding.empty());
+  EXPECT_EQ(v.patch_bias.shape, std::vector<int64_t>({H}));
+  EXPECT_EQ(v.head->probe.shape, std::vector<int64_t>({H}));
+  for (const auto* l : {&v.head->q, &v.head->k, &v.head->v}) EXPECT_EQ(l->weight.shape, std::vector<int64_t>({H, H}));
+  EXPECT_FALSE(m.config.logit_scale);
+}
+
+// A SiglipModel folder missing one tensor of the head, or with a mis-shaped
+// in_proj: the error names the weights file and the tensor.
+TEST(SiglipLoad, MissingOrMisShapedHeadTensor) {
+  const fs::path src = fs::path(CLIPFIND_TEST_DATA) / "models" / "siglip_vision_only";
+  const auto source = clip::WeightSource::open_folder(src);
+  std::vector<FloatTensor> tensors;
+  for (const std::string& name : source.names()) {
+    const clip::TensorView* t = source.find(name);
+    const clip::Tensor f = clip::to_f32(*t, t->shape);
+    tensors.push_back({name, t->shape, f.data});
+  }
+  std::ifstream in(src / "config.json");
+  const json cfg = json::parse(in);
+
+  TempDir tmp;
+  std::vector<FloatTensor> missing;
+  for (const auto& t : tensors)
+    if (t.name != "head.probe") missing.push_back(t);
+  write_clip_folder(tmp.path() / "a", cfg, missing);
+  std::string msg = error_of([&] { clip::load_model(tmp.path() / "a"); });
+  EXPECT_CONTAINS(msg, "model.safetensors");
+  EXPECT_CONTAINS(msg, "'head.probe' is missing");
+
+  std::vector<FloatTensor> bad = tensors;
+  for (auto& t : bad)
+    if (t.name == "head.attention.in_proj_bias") {
+      t.shape = {t.shape[0] - 3};
+      t.values.resize(t.shape[0]);
+    }
+  write_clip_folder(tmp.path() / "b", cfg, bad);
+  msg = error_of([&] { clip::load_model(tmp.path() / "b"); });
+  EXPECT_CONTAINS(msg, "'head.attention.in_proj_bias' has shape");
+}
