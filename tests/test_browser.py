@@ -7,13 +7,16 @@ nothing is downloaded).
 
 Searches by typing, checks the result grid, moves with the keyboard, plays a
 hit and checks the player starts at the hit's time, filters by video, searches
-by a dropped image, and saves a screenshot (DIR/browser.png). A missing
+by a dropped image, shows SigLIP's probability as a percentage, and saves a
+screenshot (DIR/browser.png). A missing
 browser is a failure, not a skip: CI installs it (scripts/install-deps.sh).
 """
 import argparse
 import json
 import os
 import shutil
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from server_fixture import Server, index, make_library  # noqa: E402
 
+SIGLIP_VISION = Path(__file__).resolve().parent / "data/models/siglip_vision_only"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CLIPFIND = None
@@ -104,6 +108,7 @@ class Page(unittest.TestCase):
     def cards(self):
         return self.js("""return [...document.querySelectorAll('#grid .card')].map(c => ({
             name: c.querySelector('.name').textContent, badge: c.querySelector('.badge').textContent,
+            value: c.querySelector('.score .value').textContent,
             time: Number(c.dataset.time), selected: c.classList.contains('selected'),
             thumbLoaded: c.querySelector('img').complete && c.querySelector('img').naturalWidth > 0}))""")
 
@@ -126,6 +131,9 @@ class Page(unittest.TestCase):
         self.assertEqual(cards[0]["name"], "redgreen.mp4")
         self.assertTrue(cards[0]["selected"])
         self.assertRegex(cards[0]["badge"], r"^\d\d:\d\d:\d\d\.\d\d\d$")
+        # A CLIP index: each card shows its score, not a probability.
+        for c in cards:
+            self.assertRegex(c["value"], r"^-?\d\.\d\d\d$")
         hit = cards[0]["time"]
         self.assertGreaterEqual(hit, 3.0)
         self.wait_for(lambda: all(c["thumbLoaded"] for c in self.cards()), "thumbnails to load")
@@ -180,6 +188,14 @@ class Page(unittest.TestCase):
         # What a drop delivers: a File in a DataTransfer (the picture of blue.webm's first frame).
         _, videos = self.server.json("/api/videos")
         blue = next(v for v in videos["videos"] if v["name"] == "blue.webm")
+        self.drop_image(blue["thumbnail"])
+        cards = self.wait_for(lambda: self.cards(), "image search results")
+        self.assertEqual(cards[0]["name"], "blue.webm")
+        self.assertTrue(self.js("return document.getElementById('chip').classList.contains('on')"))
+        self.assertFalse(self.js("return document.getElementById('drop').classList.contains('on')"))
+
+    def drop_image(self, url):
+        """What a drop delivers: a File in a DataTransfer, fetched from `url`."""
         self.driver.execute_async_script("""const [url, done] = arguments;
             fetch(url).then(r => r.blob()).then(blob => {
               const dt = new DataTransfer();
@@ -187,11 +203,40 @@ class Page(unittest.TestCase):
               window.dispatchEvent(new DragEvent('dragenter', {dataTransfer: dt}));
               window.dispatchEvent(new DragEvent('drop', {dataTransfer: dt}));
               done();
-            });""", blue["thumbnail"])
-        cards = self.wait_for(lambda: self.cards(), "image search results")
-        self.assertEqual(cards[0]["name"], "blue.webm")
-        self.assertTrue(self.js("return document.getElementById('chip').classList.contains('on')"))
-        self.assertFalse(self.js("return document.getElementById('drop').classList.contains('on')"))
+            });""", url)
+
+    def test_siglip_results_show_the_probability_as_a_percentage(self):
+        # A SigLIP index (the vision tower, given a whole model's logit
+        # parameters in the index, where the server reads them from).
+        from selenium.webdriver.common.by import By
+        idx = self.tmp / "siglip-idx"
+        r = subprocess.run([CLIPFIND, "index", "--index", idx, "--model", SIGLIP_VISION, "--no-progress",
+                            self.tmp / "lib"], capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with sqlite3.connect(idx / "catalog.sqlite") as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('logit_scale', '1.5'), ('logit_bias', '-3.25')")
+        db.close()
+        with Server(CLIPFIND, idx) as siglip:
+            self.driver.get(siglip.url + "/")
+            self.wait_for(lambda: "videos" in self.js("return document.getElementById('status').textContent"),
+                          "the status line")
+            _, videos = siglip.json("/api/videos")
+            blue = next(v for v in videos["videos"] if v["name"] == "blue.webm")
+            self.drop_image(blue["thumbnail"])
+            cards = self.wait_for(lambda: self.cards(), "image search results")
+            self.driver.save_screenshot(str(ARTIFACTS / "browser-siglip.png"))
+            results = self.js("return state.results")
+            self.assertEqual(len(cards), len(results))
+            for card, res in zip(cards, results):
+                pc = 100 * res["probability"]
+                want = "<0.01%" if pc < 0.01 else ">99.99%" if pc > 99.99 else f"{pc:.2f}%"
+                self.assertEqual(card["value"], want)
+            self.driver.find_elements(By.CSS_SELECTOR, "#grid .card")[0].click()
+            detail = self.wait_for(lambda: self.js("return document.getElementById('player').classList"
+                                                   ".contains('open') && document.getElementById('p-detail')"
+                                                   ".textContent"), "the player")
+            self.assertIn("probability " + cards[0]["value"] + " · score ", detail)
+            self.assert_no_console_errors()
 
     def test_empty_and_error_states(self):
         from selenium.webdriver.common.by import By

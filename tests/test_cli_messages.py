@@ -2,8 +2,9 @@
 """What a user reads when something is off (issue 27): usage errors in one
 style with documented exit codes, searches that find nothing saying why (CLI
 and HTTP API), `--video` matching the names users see, the segment in plain
-output, the device in --timings, `frame --at` past the end, and the skip
-summary of scripts/test.sh.
+output, the device in --timings, `frame --at` past the end, the skip
+summary of scripts/test.sh, and a model of another family (CLIP / SigLIP)
+refused by `index` and `search` (issue 26).
 
     python3 tests/test_cli_messages.py --clipfind build/src/app/clipfind
 
@@ -14,6 +15,7 @@ import argparse
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ import server_fixture  # noqa: E402
 import skip_summary  # noqa: E402
 
 MODEL = ROOT / "tests/data/models/full_fp32_quickgelu_p32"
+SIGLIP = ROOT / "tests/data/models/siglip_vision_only"  # a SigLIP vision tower: image queries only
 CLIPFIND = None  # set from the command line
 BUILD_DIR = None
 TMP = None
@@ -107,11 +110,105 @@ class UsageErrors(unittest.TestCase):
         self.assertTrue(r.stderr.startswith("clipfind: error: "), r.stderr)
 
     def test_help_documents_exit_statuses(self):
-        for cmd in ([], ["embed"], ["tokenize"], ["index"], ["search"], ["frame"], ["serve"]):
+        for cmd in ([], ["embed"], ["tokenize"], ["index"], ["search"], ["info"], ["frame"], ["serve"]):
             r = run(*cmd, "--help")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn(EXIT_HELP, r.stdout, cmd)
         self.assertIn("file name", run("search", "--help").stdout)
+
+
+def catalog_state(index_dir):
+    """Everything an index holds: its meta, videos and frames, and its vector file's bytes."""
+    with sqlite3.connect(index_dir / "catalog.sqlite") as db:
+        state = [sorted(db.execute(f"SELECT * FROM {table}")) for table in ("meta", "videos", "frames")]
+    return state, (index_dir / "vectors.f16").read_bytes()
+
+
+class ModelFamily(unittest.TestCase):
+    """A CLIP index and a SigLIP one (indexed with the SigLIP vision tower):
+    neither takes the other family's model, to index into or to search."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.clip_index = TMP / "idx"
+        cls.siglip_index = TMP / "idx-siglip"
+        r = run("index", "--index", cls.siglip_index, "--model", SIGLIP, "--no-progress", TMP / "lib")
+        assert r.returncode == 0, r.stderr
+        cls.png = TMP / "query.png"
+        server_fixture.ffmpeg("-i", TMP / "lib/a.mp4", "-frames:v", "1", cls.png)
+
+    def assert_family_error(self, r, index_dir, index_family, model, model_family, advice):
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stdout, "")
+        lines = r.stderr.splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith(f"clipfind: error: {index_dir}: built with a {index_family} model ("),
+                        lines[0])
+        self.assertIn(f" but {model} is a {model_family} model. Embeddings of different model families", lines[0])
+        self.assertIn(advice, lines[0])
+
+    def test_search_with_a_model_of_another_family_fails_naming_both(self):
+        advice = "leave out --model to search with the index's own model, or rebuild the index with " \
+                 "`clipfind index --reindex --model "
+        r = run("search", "--index", self.clip_index, "--model", SIGLIP, "--image", self.png)
+        self.assert_family_error(r, self.clip_index, "clip", SIGLIP, "siglip", advice + f"{SIGLIP}`")
+        for query in (["a red circle"], ["--image", self.png]):
+            r = run("search", "--index", self.siglip_index, "--model", MODEL, *query, "--json")
+            self.assert_family_error(r, self.siglip_index, "siglip", MODEL, "clip", advice + f"{MODEL}`")
+        # Each with its own model: fine.
+        for index_dir in (self.clip_index, self.siglip_index):
+            r = run("search", "--index", index_dir, "--image", self.png, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(json.loads(r.stdout)["results"])
+
+    def test_index_with_a_model_of_another_family_fails_and_changes_nothing(self):
+        for index_dir, family, model, other in ((self.clip_index, "clip", SIGLIP, "siglip"),
+                                                (self.siglip_index, "siglip", MODEL, "clip")):
+            before = catalog_state(index_dir)
+            testsrc(TMP / "more/e.mp4", 1)  # something new to index, and the old files
+            r = run("index", "--index", index_dir, "--model", model, "--no-progress", TMP / "lib", TMP / "more")
+            self.assert_family_error(r, index_dir, family, model, other,
+                                     "cannot be mixed: re-run with --reindex to rebuild the index with this model")
+            self.assertEqual(catalog_state(index_dir), before, index_dir)
+
+    def test_info_says_the_family(self):
+        for index_dir, family in ((self.clip_index, "clip"), (self.siglip_index, "siglip")):
+            r = run("info", "--index", index_dir)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(f"\nfamily: {family}\n", r.stdout)
+            r = run("info", "--index", index_dir, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            info = json.loads(r.stdout)
+            self.assertEqual(info["family"], family)
+            self.assertEqual(info["index"], str(index_dir.resolve()))
+            self.assertEqual(info["videos"], 2)
+            self.assertEqual(info["model"], str((MODEL if family == "clip" else SIGLIP).resolve()))
+            # A vision tower alone has no logit_scale/logit_bias: no probabilities.
+            self.assertNotIn("logit_bias", info)
+            self.assertFalse(info["probabilities"])
+        # An index from before families were recorded reads as CLIP, and searches as before.
+        old = TMP / "idx-old"
+        shutil.copytree(self.clip_index, old)
+        with sqlite3.connect(old / "catalog.sqlite") as db:
+            db.execute("DELETE FROM meta WHERE key = 'family'")
+        db.close()
+        self.assertEqual(json.loads(run("info", "--index", old, "--json").stdout)["family"], "clip")
+        r = run("search", "--index", old, "a red circle", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(json.loads(r.stdout)["results"])
+        # An empty index has no model yet; no index is the usual failure.
+        info = json.loads(run("info", "--index", TMP / "idx-empty", "--json").stdout)
+        self.assertEqual((info["videos"], info["videos_failed"]), (0, 0))
+        r = run("info", "--index", TMP / "nowhere")
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue(r.stderr.startswith("clipfind: error: "), r.stderr)
+
+    def test_help_says_what_the_probability_is_and_when(self):
+        for cmd in ("search", "serve"):
+            text = " ".join(run(cmd, "--help").stdout.split())
+            self.assertIn("SigLIP indexes only", text, cmd)
+            self.assertIn("sigmoid(exp(logit_scale) * score + logit_bias)", text, cmd)
+        self.assertIn("ranked by score", " ".join(run("search", "--help").stdout.split()))
 
 
 class NothingFound(unittest.TestCase):

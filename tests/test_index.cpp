@@ -1,5 +1,6 @@
 // The index (issue 4): SQLite catalog mechanics, exact top-k, segment merging,
-// search order on planted embeddings, model fingerprints.
+// search order on planted embeddings, model fingerprints; the model record
+// with its family and SigLIP's probabilities (issue 26).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -21,6 +22,21 @@ namespace fs = std::filesystem;
 using namespace clipfind::index;
 
 namespace {
+
+const fs::path kClipModel = fs::path(CLIPFIND_TEST_DATA) / "models" / "full_fp32_quickgelu_p32";
+const fs::path kSiglipModel = fs::path(CLIPFIND_TEST_DATA) / "models" / "siglip_vision_only";
+
+// A SigLIP model's record: the logit parameters of google/siglip-base-patch16-224.
+ModelRecord siglip_record() {
+  ModelRecord m;
+  m.fingerprint = "0123456789abcdef";
+  m.path = "/models/siglip";
+  m.dim = 768;
+  m.family = "siglip";
+  m.logit_scale = 4.7649f;  // exp: 117.3
+  m.logit_bias = -12.932f;
+  return m;
+}
 
 // The catalog creates its folder: tests get a name only.
 struct TempDir : cliptest::TempDir {
@@ -263,6 +279,218 @@ TEST(Catalog, UpgradesVersion1InPlace) {
   expect_same_table(c.load_frames(), t);
   c.forget("/v/a.mp4");
   EXPECT_GT(c.stamp().generation, s.generation);  // the triggers are there
+}
+
+TEST(Catalog, RecordsTheModelWithItsFamilyAndLogitParameters) {
+  TempDir d;
+  const ModelRecord siglip = siglip_record();
+  {
+    Catalog c(d.path, true);
+    EXPECT_FALSE(c.model());  // a new index: no model yet
+    c.set_model(siglip);
+  }
+  Catalog c(d.path, false);
+  EXPECT_EQ(c.model(), siglip);  // every field, the floats bit for bit
+  // The keys the rest of the index (and older clipfinds) read.
+  EXPECT_EQ(c.meta("model"), siglip.fingerprint);
+  EXPECT_EQ(c.meta("model_path"), siglip.path);
+  EXPECT_EQ(c.meta("dim"), "768");
+  EXPECT_EQ(c.meta("family"), "siglip");
+  // A model without logit parameters (a single tower) drops the old ones.
+  ModelRecord clip;
+  clip.fingerprint = "fedcba9876543210";
+  clip.path = "/models/clip";
+  clip.dim = 512;
+  c.set_model(clip);
+  EXPECT_EQ(c.model(), clip);
+  EXPECT_FALSE(c.meta("logit_scale"));
+  EXPECT_FALSE(c.meta("logit_bias"));
+  // Floats read back exactly, whatever their digits.
+  ModelRecord m = siglip;
+  for (const float v : {0.1f, -12.932437f, 4.60517025f, 1e-30f, -3.4e38f, 0.0f}) {
+    m.logit_scale = v;
+    m.logit_bias = -v;
+    c.set_model(m);
+    EXPECT_EQ(c.model(), m) << v;
+  }
+}
+
+TEST(Catalog, AnIndexWithoutAFamilyReadsAsClip) {
+  TempDir d;
+  Catalog c(d.path, true);
+  // What clipfind wrote before issue 26: model, model_path and dim only.
+  c.set_meta("model", "0123456789abcdef");
+  c.set_meta("model_path", kClipModel.string());
+  c.set_meta("dim", "32");
+  auto m = c.model();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->family, "clip");
+  EXPECT_EQ(m->dim, 32);
+  EXPECT_EQ(m->path, kClipModel.string());
+  EXPECT_FALSE(m->logit_scale);
+  EXPECT_FALSE(m->logit_bias);
+  EXPECT_FALSE(has_probabilities(*m));
+  EXPECT_EQ(family_mismatch(c, kClipModel.string()), "");  // a CLIP model still searches it
+  EXPECT_NE(family_mismatch(c, kSiglipModel.string()).find("built with a clip model"), std::string::npos);
+  // The same from a record written now, with the family key deleted.
+  c.set_model(siglip_record());
+  run_sql(d.path / "catalog.sqlite", "DELETE FROM meta WHERE key = 'family'");
+  EXPECT_EQ(c.model()->family, "clip");
+}
+
+TEST(Catalog, AnUnreadableModelNumberNamesTheCatalogAndKey) {
+  TempDir d;
+  Catalog c(d.path, true);
+  c.set_model(siglip_record());
+  run_sql(d.path / "catalog.sqlite", "UPDATE meta SET value = '4.7x' WHERE key = 'logit_scale'");
+  try {
+    c.model();
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("catalog.sqlite"), std::string::npos) << what;
+    EXPECT_NE(what.find("logit_scale is '4.7x'"), std::string::npos) << what;
+  }
+}
+
+TEST(Query, AModelOfAnotherFamilyIsRefusedNamingTheIndexAndBothFamilies) {
+  EXPECT_EQ(model_family(kClipModel), "clip");
+  EXPECT_EQ(model_family(kSiglipModel), "siglip");
+  EXPECT_EQ(model_family(kClipModel / "no-such-folder"), "");
+  TempDir d;
+  Catalog c(d.path, true);
+  EXPECT_EQ(family_mismatch(c, kClipModel.string()), "");  // no model recorded yet
+  ModelRecord m = siglip_record();
+  m.fingerprint = model_fingerprint(kSiglipModel);
+  m.path = kSiglipModel.string();
+  c.set_model(m);
+  EXPECT_EQ(family_mismatch(c, kSiglipModel.string()), "");
+  EXPECT_EQ(query_model(c, ""), kSiglipModel.string());
+  const std::string wrong = family_mismatch(c, kClipModel.string());
+  EXPECT_EQ(wrong, d.path.string() + ": built with a siglip model (" + kSiglipModel.string() + ") but " +
+                       kClipModel.string() + " is a clip model");
+  // Search refuses it with that, before the fingerprint (which differs too).
+  try {
+    query_model(c, kClipModel.string());
+    ADD_FAILURE();
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind(wrong + ". Embeddings of different model families cannot be compared", 0), 0u) << what;
+    EXPECT_NE(what.find("leave out --model"), std::string::npos) << what;
+    EXPECT_NE(what.find("--reindex --model " + kClipModel.string()), std::string::npos) << what;
+    EXPECT_EQ(what.find("fingerprint"), std::string::npos) << what;
+  }
+  // The index's own folder, whose model was replaced by another family's.
+  m.family = "clip";
+  c.set_model(m);
+  EXPECT_EQ(family_mismatch(c, kSiglipModel.string()), d.path.string() + ": built with a clip model from " +
+                                                           kSiglipModel.string() + ", which now holds a " +
+                                                           "siglip model");
+  try {
+    query_model(c, "");
+    ADD_FAILURE();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()).find("leave out --model"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Probability, IsTheSigmoidOfTheScaledCosinePlusTheBias) {
+  EXPECT_EQ(match_probability(0.0f, std::log(10.0f), 0.0f), 0.5f);
+  // exp(log 10) * 0.3 - 2 = 1: sigmoid(1).
+  EXPECT_NEAR(match_probability(0.3f, std::log(10.0f), -2.0f), 0.7310585786, 1e-6);
+  // The textbook formula, where it is safe to compute naively.
+  for (const float scale : {0.0f, 2.3f, 4.7649f}) {
+    for (const float bias : {-12.932f, -1.0f, 0.0f, 3.0f}) {
+      for (float cos = -1.0f; cos <= 1.0f; cos += 0.125f) {
+        const double naive = 1.0 / (1.0 + std::exp(-(std::exp(double(scale)) * cos + bias)));
+        const float p = match_probability(cos, scale, bias);
+        // Relative, down to float's smallest normal numbers.
+        EXPECT_NEAR(p, naive, std::max(1e-6 * naive, 1e-37)) << cos << " " << scale << " " << bias;
+        // sigmoid(-z) = 1 - sigmoid(z)
+        EXPECT_NEAR(p + match_probability(-cos, scale, -bias), 1.0, 1e-6);
+      }
+    }
+  }
+  // Monotonic in the cosine (ranking by score = ranking by probability).
+  float last = 0.0f;
+  for (float cos = -1.0f; cos <= 1.0f; cos += 1.0f / 64) {
+    const float p = match_probability(cos, 4.7649f, -12.932f);
+    EXPECT_GE(p, last) << cos;
+    last = p;
+  }
+}
+
+TEST(Probability, StaysFiniteForHugeAndTinyLogits) {
+  auto finite_unit = [](float p) { return std::isfinite(p) && p >= 0.0f && p <= 1.0f; };
+  // exp(logit_scale) overflows double: 1 or 0 by the cosine's sign, the bias alone at cosine 0 (not NaN).
+  EXPECT_EQ(match_probability(0.5f, 1000.0f, 0.0f), 1.0f);
+  EXPECT_EQ(match_probability(-0.5f, 1000.0f, 0.0f), 0.0f);
+  EXPECT_NEAR(match_probability(0.0f, 1000.0f, -3.0f), 1.0 / (1.0 + std::exp(3.0)), 1e-7);
+  // exp overflows float but not double.
+  EXPECT_EQ(match_probability(-1.0f, 200.0f, 0.0f), 0.0f);
+  EXPECT_EQ(match_probability(1.0f, 200.0f, 0.0f), 1.0f);
+  // A vanishing temperature: the bias alone.
+  EXPECT_NEAR(match_probability(1.0f, -1000.0f, 2.0f), 1.0 / (1.0 + std::exp(-2.0)), 1e-7);
+  // Huge biases.
+  EXPECT_EQ(match_probability(1.0f, 0.0f, 1e30f), 1.0f);
+  EXPECT_EQ(match_probability(1.0f, 0.0f, -1e30f), 0.0f);
+  EXPECT_EQ(match_probability(0.0f, 0.0f, 3.4e38f), 1.0f);
+  // Tiny probabilities keep their relative precision (logit -80: 1.8e-35, a normal float).
+  const float tiny = match_probability(-1.0f, std::log(70.0f), -10.0f);
+  EXPECT_NEAR(tiny / std::exp(-80.0), 1.0, 1e-4);
+  // Logit +-700: exp(700) is near double's limit.
+  EXPECT_EQ(match_probability(1.0f, std::log(700.0f), 0.0f), 1.0f);
+  EXPECT_EQ(match_probability(-1.0f, std::log(700.0f), 0.0f), 0.0f);
+  for (const float cos : {-1.0f, -1e-30f, 0.0f, 1e-30f, 1.0f}) {
+    for (const float scale : {-1e30f, -100.0f, 0.0f, 88.8f, 709.8f, 1e30f}) {
+      for (const float bias : {-3.4e38f, -100.0f, 0.0f, 100.0f, 3.4e38f}) {
+        EXPECT_TRUE(finite_unit(match_probability(cos, scale, bias))) << cos << " " << scale << " " << bias;
+      }
+    }
+  }
+}
+
+TEST(Probability, SiglipSegmentsCarryTheirBestFramesAndClipNone) {
+  // Video 1: the query direction at 3, 4, 5 s (best at 4 s) merges into one segment.
+  FrameTableBuilder b(8);
+  for (int s = 0; s < 10; ++s) {
+    std::vector<float> v = unit(8, 1 + s % 3);
+    if (s == 3 || s == 5) v = unit(8, 0, 0.5f);
+    if (s == 4) v = unit(8, 0, 0.1f);
+    b.add(1, s, v.data());
+  }
+  const FrameTable t = b.build();
+  const auto q = unit(8, 0);
+  // A mild temperature, so that these cosines (0.97 and 0.60) are not all ~100%.
+  ModelRecord siglip = siglip_record();
+  siglip.logit_scale = std::log(10.0f);
+  siglip.logit_bias = -8.0f;
+  auto segs = search(t, q.data(), 2, 2.0);
+  ASSERT_GE(segs.size(), 1u);
+  ASSERT_EQ(segs[0].start, 3.0);
+  ASSERT_EQ(segs[0].end, 5.0);
+  for (const auto& s : segs) EXPECT_FALSE(s.probability);  // search alone sets none
+  add_probabilities(segs, siglip);
+  for (const auto& s : segs) {
+    ASSERT_TRUE(s.probability);
+    EXPECT_EQ(*s.probability, match_probability(s.score, *siglip.logit_scale, *siglip.logit_bias));
+  }
+  // The merged segment's is its best frame's (4 s), above its neighbours'.
+  const float at3 = match_probability(top_k(t, q.data(), 3)[1].score, *siglip.logit_scale, *siglip.logit_bias);
+  EXPECT_EQ(segs[0].time, 4.0);
+  EXPECT_GT(*segs[0].probability, at3 + 0.5f);
+  // CLIP, and SigLIP without both logit parameters: no probability.
+  ModelRecord clip = siglip;
+  clip.family = "clip";
+  ModelRecord no_bias = siglip;
+  no_bias.logit_bias.reset();
+  for (const ModelRecord& m : {clip, no_bias}) {
+    EXPECT_FALSE(has_probabilities(m));
+    auto plain = search(t, q.data(), 2, 2.0);
+    add_probabilities(plain, m);
+    for (const auto& s : plain) EXPECT_FALSE(s.probability);
+  }
+  EXPECT_TRUE(has_probabilities(siglip));
 }
 
 TEST(VectorFile, MapsTheSameFramesAsSQLiteAndSearchesAlike) {

@@ -2,8 +2,9 @@
 // stages, which files it takes from the paths given, and run_index end to end
 // on small generated videos with the tiny model in tests/data/models: the
 // sampled frames and their embeddings in the catalog, unchanged files skipped,
-// each failure recorded once while the other files go on, and no index folder
-// left behind by a run that indexed nothing into a folder that did not exist.
+// each failure recorded once while the other files go on, no index folder
+// left behind by a run that indexed nothing into a folder that did not exist,
+// and the model's family recorded, another family refused (issue 26).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +24,7 @@
 #include "clip/clip.h"
 #include "index/catalog.h"
 #include "index/half.h"
+#include "index/query.h"
 #include "indexer/bounded_queue.h"
 #include "indexer/encoder.h"
 #include "indexer/file_queue.h"
@@ -36,6 +39,7 @@ using clipfind::BoundedQueue;
 namespace {
 
 const fs::path kModel = fs::path(CLIPFIND_TEST_DATA) / "models" / "full_fp32_quickgelu_p32";
+const fs::path kSiglipModel = fs::path(CLIPFIND_TEST_DATA) / "models" / "siglip_vision_only";
 
 using cliptest::TempDir;
 
@@ -358,6 +362,69 @@ TEST_F(Pipeline, AnExistingIndexStaysWhenNothingIsIndexed) {
   fs::create_directories(empty);
   clipfind::run_index(request(empty, {t.path / "missing.mp4"}));
   EXPECT_TRUE(fs::is_directory(empty));
+}
+
+TEST_F(Pipeline, RecordsTheModelFamilyAndRefusesAnotherFamilyUntilReindex) {
+  TempDir t;
+  const fs::path index = t.path / "index";
+  ASSERT_EQ(clipfind::run_index(request(index, {file("clip.mp4")})).indexed, 1);
+  auto model_of = [](const fs::path& dir) {
+    clip::EngineOptions o;
+    o.threads = 1;
+    return clip::Engine::load(dir, o)->config();
+  };
+  const clip::ClipConfig clip_config = model_of(kModel);
+  std::optional<clipfind::index::ModelRecord> before;
+  clipfind::index::CatalogStamp stamp;
+  {
+    clipfind::index::Catalog cat(index, false);
+    before = cat.model();
+    stamp = cat.stamp();
+  }
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->family, "clip");
+  EXPECT_EQ(before->dim, clip_config.projection_dim);
+  EXPECT_EQ(before->logit_scale, clip_config.logit_scale);  // recorded as the engine read them
+  EXPECT_EQ(before->logit_bias, clip_config.logit_bias);
+  EXPECT_EQ(before->path, fs::absolute(kModel).string());
+
+  // A SigLIP model into the CLIP index: refused before anything changes.
+  auto siglip = request(index, {file("clip.mp4"), file("still.png")});
+  siglip.model_dir = kSiglipModel;
+  try {
+    clipfind::run_index(siglip);
+    ADD_FAILURE() << "indexed with another family";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(
+        what.rfind(index.string() + ": built with a clip model (" + before->path + ") but " + kSiglipModel.string() +
+                       " is a siglip model. Embeddings of different model families "
+                       "cannot be mixed: re-run with --reindex",
+                   0),
+        0u)
+        << what;
+  }
+  {
+    clipfind::index::Catalog cat(index, false);
+    EXPECT_EQ(cat.model(), before);
+    EXPECT_EQ(cat.stamp(), stamp);
+    EXPECT_EQ(cat.videos().size(), 1u);
+  }
+
+  // --reindex rebuilds it with the SigLIP model, whose family it then records.
+  siglip.reindex = true;
+  ASSERT_EQ(clipfind::run_index(siglip).indexed, 2);
+  const clip::ClipConfig siglip_config = model_of(kSiglipModel);
+  clipfind::index::Catalog cat(index, false);
+  const auto after = cat.model();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->family, "siglip");
+  EXPECT_EQ(after->dim, siglip_config.projection_dim);
+  EXPECT_EQ(after->logit_scale, siglip_config.logit_scale);
+  EXPECT_EQ(after->logit_bias, siglip_config.logit_bias);
+  // And search refuses the CLIP model for it.
+  EXPECT_THROW(clipfind::index::query_model(cat, kModel.string()), std::runtime_error);
+  EXPECT_EQ(clipfind::index::query_model(cat, ""), fs::absolute(kSiglipModel).string());
 }
 
 TEST_F(Pipeline, DecodeGpuWithoutGpuDecodingFailsClearlyAndLeavesNoFolder) {

@@ -10,9 +10,11 @@ models/shapes-clip (see server_fixture.py). Standard library only.
 import argparse
 import http.client
 import json
+import math
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -24,7 +26,8 @@ import urllib.parse
 import zlib
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
 from server_fixture import Server, ffmpeg, index, make_library, square  # noqa: E402
 
 CLIPFIND = None  # set from the command line
@@ -210,8 +213,14 @@ class Api(unittest.TestCase):
         self.assertTrue(st["device"].startswith("cpu"))
         self.assertTrue(st["model"].endswith("shapes-clip"))
         self.assertEqual(st["dim"], 128)
+        self.assertEqual(st["family"], "clip")
         self.assertGreaterEqual(st["index_age_s"], 0)
         self.assertNotIn("problem", st)
+
+    def test_clip_results_have_no_probability(self):
+        for res in self.search("a red square", k=5)["results"]:
+            self.assertIn("score", res)
+            self.assertNotIn("probability", res)
 
     # --- media ------------------------------------------------------------------------------------
 
@@ -450,6 +459,66 @@ class Access(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(str(TMP / "nowhere"), r.stderr)
+
+
+def sigmoid_of_logit(score, logit_scale, logit_bias):
+    z = math.exp(logit_scale) * score + logit_bias
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+def index_with(model, index_dir, *inputs):
+    r = subprocess.run([CLIPFIND, "index", "--index", index_dir, "--model", model, "--no-progress", *inputs],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return index_dir
+
+
+class SiglipProbability(unittest.TestCase):
+    """A SigLIP index: results carry "probability" = sigmoid(exp(logit_scale)
+    * score + logit_bias), /api/status the family and logit parameters. The
+    SigLIP vision tower (image queries only) is given a whole model's logit
+    parameters in the index, where the server reads them from."""
+
+    def assert_probabilities(self, server, out):
+        _, st = server.json("/api/status")
+        self.assertEqual(st["family"], "siglip")
+        self.assertTrue(out["results"])
+        for res in out["results"]:
+            want = sigmoid_of_logit(res["score"], st["logit_scale"], st["logit_bias"])
+            self.assertAlmostEqual(res["probability"], want, delta=1e-6 + 1e-5 * want)
+
+    def test_image_search_on_a_siglip_index(self):
+        idx = index_with(ROOT / "tests/data/models/siglip_vision_only", TMP / "siglip-idx", TMP / "lib")
+        with Server(CLIPFIND, idx) as s:
+            _, st = s.json("/api/status")
+            self.assertEqual(st["family"], "siglip")
+            self.assertNotIn("logit_bias", st)  # a vision tower alone has none: no probabilities
+            png = (TMP / "blue.png").read_bytes()
+            status, out = s.json("/api/search?k=3", method="POST", data=png, headers={"Content-Type": "image/png"})
+            self.assertEqual(status, 200, out)
+            self.assertTrue(all("probability" not in r for r in out["results"]))
+        with sqlite3.connect(idx / "catalog.sqlite") as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('logit_scale', '1.5'), ('logit_bias', '-3.25')")
+        db.close()
+        with Server(CLIPFIND, idx) as s:
+            _, st = s.json("/api/status")
+            self.assertEqual((st["logit_scale"], st["logit_bias"]), (1.5, -3.25))
+            status, out = s.json("/api/search?k=3", method="POST", data=png, headers={"Content-Type": "image/png"})
+            self.assertEqual(status, 200, out)
+            self.assert_probabilities(s, out)
+            self.assertEqual(out["results"][0]["name"], "blue.webm")
+
+    def test_text_search_on_a_siglip_tiny_index(self):
+        tiny = ROOT / "tests/data/siglip-tiny"
+        if not (tiny / "config.json").is_file():
+            self.skipTest(f"{tiny} not present (the tiny random SiglipModel fixture): SigLIP text search skipped")
+        idx = index_with(tiny, TMP / "siglip-tiny-idx", TMP / "lib")
+        with Server(CLIPFIND, idx) as s:
+            _, st = s.json("/api/status")
+            self.assertIn("logit_scale", st)
+            status, out = s.json("/api/search?q=a+blue+square&k=3")
+            self.assertEqual(status, 200, out)
+            self.assert_probabilities(s, out)
 
 
 class Lifecycle(unittest.TestCase):

@@ -5,12 +5,14 @@
 
 Videos are generated with the `ffmpeg` command. The model has random weights,
 so the checks are about mechanics (bad files, resume, skip/re-index/forget,
-model mismatch, the JSON contract) and about queries whose answer is known
-without semantics: an exact frame of an indexed video must find that frame.
+model mismatch, the JSON contract, SigLIP's probabilities) and about queries
+whose answer is known without semantics: an exact frame of an indexed video
+must find that frame.
 Standard library only: CI runs it through ctest.
 """
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -25,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "tests/data/models/full_fp32_quickgelu_p32"
 OTHER_MODEL = ROOT / "tests/data/models/full_fp32_eos2"
+SIGLIP_VISION = ROOT / "tests/data/models/siglip_vision_only"  # a SigLIP vision tower alone
+SIGLIP_TINY = ROOT / "tests/data/siglip-tiny"  # a whole SiglipModel (both towers, logit_scale and logit_bias)
 CLIPFIND = None  # set from the command line
 TMP = None
 
@@ -457,6 +461,130 @@ class KillAndResume(unittest.TestCase):
         rc = self.interrupt_then_resume(signal.SIGINT, TMP / "idx-int")
         if rc is not None:
             self.assertEqual(rc, 130)
+
+
+def sigmoid_of_logit(score, logit_scale, logit_bias):
+    z = math.exp(logit_scale) * score + logit_bias
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+class Probability(unittest.TestCase):
+    """SigLIP results carry "probability" = sigmoid(exp(logit_scale) * score +
+    logit_bias) beside "score"; CLIP results do not."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.png = TMP / "probability-query.png"
+        ffmpeg("-i", TMP / "library/a.mp4", "-vf", "select=eq(n\\,50)", "-frames:v", "1", cls.png)
+
+    def index(self, name, model):
+        index_dir = TMP / name
+        if not index_dir.exists():
+            r = run("index", "--index", index_dir, "--model", model, "--no-progress", TMP / "library")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        return index_dir
+
+    def info(self, index_dir):
+        r = run("info", "--index", index_dir, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def assert_probabilities(self, index_dir, *query):
+        """Every result has the probability of its score; the plain output shows it as a percentage."""
+        info = self.info(index_dir)
+        self.assertEqual(info["family"], "siglip")
+        self.assertTrue(info["probabilities"])
+        results, _ = search_json(index_dir, *query, "-k", "5", "--gap", "0.1")
+        self.assertTrue(results)
+        for res in results:
+            self.assertEqual(set(res), {"video", "start", "end", "time", "score", "probability"})
+            self.assertGreaterEqual(res["probability"], 0.0)
+            self.assertLessEqual(res["probability"], 1.0)
+            want = sigmoid_of_logit(res["score"], info["logit_scale"], info["logit_bias"])
+            self.assertAlmostEqual(res["probability"], want, delta=1e-6 + 1e-5 * want)
+        # Ranked by score, so by probability too.
+        self.assertEqual([r["score"] for r in results], sorted((r["score"] for r in results), reverse=True))
+        self.assertEqual([r["probability"] for r in results],
+                         sorted((r["probability"] for r in results), reverse=True))
+        r = run("search", "--index", index_dir, *query, "-k", "5", "--gap", "0.1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), len(results))
+        for line, res in zip(lines, results):
+            path, stamp, segment, score, percent = line.split()
+            self.assertEqual(path, res["video"])
+            self.assertAlmostEqual(float(score), res["score"], places=4)
+            if percent == "<0.01%":
+                self.assertLess(res["probability"], 1e-4)
+            elif percent == ">99.99%":
+                self.assertGreater(res["probability"], 0.9999)
+            else:
+                self.assertRegex(percent, r"^\d{1,2}\.\d\d%$")
+                self.assertAlmostEqual(float(percent[:-1]), 100 * res["probability"], delta=0.006)
+        return results
+
+    def test_clip_results_have_no_probability(self):
+        index_dir = self.index("idx-prob-clip", MODEL)
+        self.assertEqual(self.info(index_dir)["family"], "clip")
+        self.assertFalse(self.info(index_dir)["probabilities"])
+        results, _ = search_json(index_dir, "a test pattern")
+        self.assertTrue(results)
+        for res in results:
+            self.assertNotIn("probability", res)
+        r = run("search", "--index", index_dir, "a test pattern")
+        for line in r.stdout.splitlines():
+            self.assertEqual(len(line.split()), 4, line)  # path, time, segment, score
+
+    def test_siglip_without_logit_parameters_has_no_probability(self):
+        # A vision tower saved alone has neither logit_scale nor logit_bias.
+        index_dir = self.index("idx-prob-siglip-vision", SIGLIP_VISION)
+        info = self.info(index_dir)
+        self.assertEqual(info["family"], "siglip")
+        self.assertNotIn("logit_bias", info)
+        results, _ = search_json(index_dir, "--image", self.png)
+        self.assertTrue(results)
+        self.assertTrue(all("probability" not in res for res in results))
+
+    def test_siglip_probability_from_the_recorded_logit_parameters(self):
+        # The SigLIP vision tower's index given the logit parameters a whole
+        # SiglipModel has (google/siglip-base-patch16-224's): what search
+        # reads them from is the index, so this is the path a two-tower model takes.
+        index_dir = TMP / "idx-prob-siglip-logits"
+        shutil.copytree(self.index("idx-prob-siglip-vision", SIGLIP_VISION), index_dir)
+        with sqlite3.connect(index_dir / "catalog.sqlite") as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('logit_scale', '4.7649'), ('logit_bias', '-12.932')")
+        db.close()
+        info = self.info(index_dir)
+        self.assertAlmostEqual(info["logit_scale"], 4.7649, places=5)
+        self.assertAlmostEqual(info["logit_bias"], -12.932, places=5)
+        results = self.assert_probabilities(index_dir, "--image", self.png)
+        # The frame itself (cosine ~1): exp(4.7649) - 12.932 = 104.4 -> certain.
+        self.assertGreater(results[0]["probability"], 0.9999)
+        # A milder temperature gives probabilities in between, still matching.
+        with sqlite3.connect(index_dir / "catalog.sqlite") as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('logit_scale', '1.0'), ('logit_bias', '-2.0')")
+        db.close()
+        results = self.assert_probabilities(index_dir, "--image", self.png)
+        self.assertTrue(any(0.01 < r["probability"] < 0.99 for r in results), results)
+
+    def test_siglip_tiny_end_to_end(self):
+        if not (SIGLIP_TINY / "config.json").is_file():
+            self.skipTest(f"{SIGLIP_TINY} not present (the tiny random SiglipModel fixture): "
+                          "SigLIP text search end to end skipped")
+        index_dir = self.index("idx-prob-siglip-tiny", SIGLIP_TINY)
+        info = self.info(index_dir)
+        self.assertIn("logit_scale", info)
+        self.assertIn("logit_bias", info)
+        self.assert_probabilities(index_dir, "a test pattern")
+        self.assert_probabilities(index_dir, "--image", self.png)
+        # Neither family takes the other's model.
+        r = run("search", "--index", index_dir, "--model", MODEL, "a test pattern")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("built with a siglip model", r.stderr)
+        self.assertIn(f"{MODEL} is a clip model", r.stderr)
+        r = run("index", "--index", self.index("idx-prob-clip", MODEL), "--model", SIGLIP_TINY, TMP / "library")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"{SIGLIP_TINY} is a siglip model", r.stderr)
 
 
 def main():

@@ -45,24 +45,39 @@ class StepTimer {
   std::string laps_;
 };
 
+// A probability for people: "87.25%", and "<0.01%" / ">99.99%" rather than
+// a rounded 0.00% or 100.00% that is neither.
+std::string percent(float p) {
+  const double pc = 100.0 * double(p);
+  if (pc < 0.01) return "<0.01%";
+  if (pc > 99.99) return ">99.99%";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.2f%%", pc);
+  return buf;
+}
+
 // The answer on stdout: --json's object (with "reason" when nothing was
-// found), or one line per segment: path, best time, start-end, score.
+// found), or one line per segment: path, best time, start-end, score, and
+// for a SigLIP index the probability as a percentage.
 void print_results(const SearchOptions& o, const std::vector<index::Segment>& segs,
                    std::map<int64_t, std::string>& paths, const std::string& reason) {
   if (!reason.empty()) std::fprintf(stderr, "clipfind: no results: %s\n", reason.c_str());
   if (o.json) {
     nlohmann::json results = nlohmann::json::array();
     for (const auto& s : segs) {
-      results.push_back(
-          {{"video", paths[s.video]}, {"start", s.start}, {"end", s.end}, {"time", s.time}, {"score", s.score}});
+      nlohmann::json r = {
+          {"video", paths[s.video]}, {"start", s.start}, {"end", s.end}, {"time", s.time}, {"score", s.score}};
+      if (s.probability) r["probability"] = *s.probability;
+      results.push_back(std::move(r));
     }
     nlohmann::json out = {{"query", o.image.empty() ? o.text : o.image}, {"results", results}};
     if (!reason.empty()) out["reason"] = reason;
     std::printf("%s\n", out.dump().c_str());
   } else {
     for (const auto& s : segs) {
-      std::printf("%s  %s  %s-%s  %.4f\n", paths[s.video].c_str(), format_hms(s.time).c_str(),
-                  format_hms(s.start).c_str(), format_hms(s.end).c_str(), s.score);
+      const std::string probability = s.probability ? "  " + percent(*s.probability) : "";
+      std::printf("%s  %s  %s-%s  %.4f%s\n", paths[s.video].c_str(), format_hms(s.time).c_str(),
+                  format_hms(s.start).c_str(), format_hms(s.end).c_str(), s.score, probability.c_str());
     }
   }
 }
@@ -82,6 +97,7 @@ int run_search(const SearchOptions& o) {
     return 0;
   }
   const std::string model_dir = index::query_model(cat, o.model);
+  const index::ModelRecord model = cat.model().value();  // query_model found one
   timer.lap("open");
 
   auto engine = clip::Engine::load(model_dir, o.engine);
@@ -106,7 +122,8 @@ int run_search(const SearchOptions& o) {
   }
   const double gap = o.gap > 0 ? o.gap : index::default_gap(cat);
   timer.lap("videos");
-  const auto segs = index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(o.k), gap, o.index);
+  auto segs = index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(o.k), gap, o.index);
+  index::add_probabilities(segs, model);
   timer.lap("search");
 
   // Empty only if the chosen videos lost their frames (re-indexed meanwhile) after the check above.
@@ -133,10 +150,17 @@ Command add_search_command(CLI::App& root) {
   app->add_option("--gap", o->gap, "merge hits of one video this close in seconds (default: 2x the sampling interval)");
   app->add_option("--model", o->model, "model folder (default: the one the index was built with)");
   app->add_flag("--json", o->json,
-                R"(print {"query": ..., "results": [{"video", "start", "end", "time", "score"}, ...]})");
+                R"(print {"query": ..., "results": [{"video", "start", "end", "time", "score"}, ...]})"
+                "; SigLIP indexes add \"probability\" to each result (see below)");
   app->add_flag("--timings", o->timings, "print how long each step took on stderr");
   add_engine_options(*app, o->engine);
-  app->footer("Example: clipfind search \"a yellow ambulance at night\" -k 5");
+  app->footer(
+      "Each result is a segment: the frames of one video that match, merged; its time and score (the cosine "
+      "similarity of the query and the frame, -1 to 1) are the best frame's.\n"
+      "The probability (SigLIP indexes only; CLIP has none): the model's estimate that the query and the best "
+      "frame match, sigmoid(exp(logit_scale) * score + logit_bias) with the model's own logit_scale and "
+      "logit_bias. Results stay ranked by score. Plain output shows it as a percentage after the score.\n"
+      "Example: clipfind search \"a yellow ambulance at night\" -k 5");
   return {app, [o] { return run_search(*o); }};
 }
 

@@ -102,7 +102,10 @@ Command add_serve_command(CLI::App& root) {
   add_engine_options(*app, o->engine);
   app->footer(
       "Example: clipfind serve --index clipfind-index, then open http://127.0.0.1:8080/\n"
-      "The index may be updated by `clipfind index` meanwhile: changes show within seconds.");
+      "The index may be updated by `clipfind index` meanwhile: changes show within seconds.\n"
+      "Search results carry a score (cosine similarity, -1 to 1) and, for SigLIP indexes only, a probability: "
+      "the model's sigmoid(exp(logit_scale) * score + logit_bias) for the best frame of the segment, shown on "
+      "the page as a percentage (CLIP results show the score). /api/status gives the index's model family.");
   return {app, [c] { return run_serve(*c); }};
 }
 

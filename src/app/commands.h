@@ -23,6 +23,7 @@ Command add_tokenize_command(CLI::App& root);
 Command add_index_command(CLI::App& root);  // issue 4: video search
 Command add_search_command(CLI::App& root);
 Command add_frame_command(CLI::App& root);
+Command add_info_command(CLI::App& root);    // issue 26: the index's model and family
 Command add_serve_command(CLI::App& root);   // issue 6: web page and HTTP API
 Command add_doctor_command(CLI::App& root);  // build, GPU and CUDA switches for bug reports
 

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -237,6 +238,61 @@ std::vector<std::string> Catalog::precisions() const {
     begin = comma + 1;
   }
   return out;
+}
+
+namespace {
+
+// 9 significant digits: every float reads back as the same float.
+std::string float_text(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", double(v));
+  return buf;
+}
+
+}  // namespace
+
+void Catalog::set_model(const ModelRecord& m) {
+  Transaction tx([this](const char* sql) { exec(sql); });
+  set_meta("model", m.fingerprint);
+  set_meta("model_path", m.path);
+  set_meta("dim", std::to_string(m.dim));
+  set_meta("family", m.family);
+  for (const auto& [key, value] : {std::pair{"logit_scale", m.logit_scale}, std::pair{"logit_bias", m.logit_bias}}) {
+    if (value) {
+      set_meta(key, float_text(*value));
+    } else {
+      Stmt del(db_, "DELETE FROM meta WHERE key=?", file_);
+      del.bind(1, std::string(key)).step();
+    }
+  }
+  tx.commit();
+}
+
+std::optional<ModelRecord> Catalog::model() const {
+  // One read transaction: the keys of one record, not of two writers' halves.
+  Transaction tx([this](const char* sql) { exec(sql); }, false);
+  const auto fingerprint = meta("model");
+  if (!fingerprint) return std::nullopt;
+  auto number = [&](const char* key) -> std::optional<float> {
+    const auto text = meta(key);
+    if (!text) return std::nullopt;
+    char* end = nullptr;
+    const float v = std::strtof(text->c_str(), &end);
+    if (text->empty() || *end != '\0' || !std::isfinite(v)) {
+      throw Error(file_.string() + ": index metadata " + key + " is '" + *text +
+                  "', not a number (rebuild with `clipfind index --reindex`)");
+    }
+    return v;
+  };
+  ModelRecord m;
+  m.fingerprint = *fingerprint;
+  m.path = meta("model_path").value_or("");
+  m.dim = int(number("dim").value_or(0.0f));
+  m.family = meta("family").value_or("clip");
+  m.logit_scale = number("logit_scale");
+  m.logit_bias = number("logit_bias");
+  tx.commit();
+  return m;
 }
 
 std::vector<VideoRecord> Catalog::videos() const {

@@ -45,6 +45,25 @@ struct VideoRecord {
   int64_t frames = 0;
 };
 
+// The model the index's embeddings came from, as the catalog's meta table
+// records it (keys "model", "model_path", "dim", "family", "logit_scale",
+// "logit_bias"; numbers as text, floats with 9 significant digits so they
+// read back exactly).
+struct ModelRecord {
+  std::string fingerprint;  // model_fingerprint(): search refuses another model
+  std::string path;         // absolute; search loads it unless told otherwise
+  int dim = 0;              // embedding width
+  // "clip" or "siglip" (clip::family_name). Indexes from before issue 26
+  // have no "family" key: they were all CLIP, and read as "clip".
+  std::string family = "clip";
+  // The model's logit_scale (log of the temperature, as stored) and, for
+  // SigLIP, logit_bias, when its weights have them: search turns a SigLIP
+  // cosine into a probability with them (match_probability in search.h).
+  std::optional<float> logit_scale;
+  std::optional<float> logit_bias;
+  bool operator==(const ModelRecord&) const = default;
+};
+
 class Catalog {
  public:
   // 2: the generation counter and its triggers, the catalog id, half-float
@@ -69,6 +88,13 @@ class Catalog {
   // (an index from before issue 28).
   void record_precision(const std::string& precision);
   std::vector<std::string> precisions() const;
+
+  // The model record, written in one transaction (a missing logit_scale or
+  // logit_bias removes an older value), so a crash leaves the old record or
+  // the new one, never half of each. model(): nullopt before the first
+  // record (a new index); throws naming the catalog on an unreadable number.
+  void set_model(const ModelRecord& model);
+  std::optional<ModelRecord> model() const;
 
   std::vector<VideoRecord> videos() const;
   std::optional<VideoRecord> find(const std::string& path) const;

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "clip/model/config.h"
+
 namespace clipfind::index {
 
 namespace {
@@ -59,6 +61,14 @@ std::string model_fingerprint(const std::filesystem::path& dir) {
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(f.h));
   return hex;
+}
+
+std::string model_family(const std::filesystem::path& dir) {
+  try {
+    return clip::family_name(clip::load_clip_config(dir / "config.json").family);
+  } catch (const std::exception&) {
+    return "";
+  }
 }
 
 }  // namespace clipfind::index

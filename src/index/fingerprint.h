@@ -12,4 +12,9 @@ namespace clipfind::index {
 // Throws std::runtime_error naming the folder when it holds no model.
 std::string model_fingerprint(const std::filesystem::path& model_dir);
 
+// The model family ("clip", "siglip": clip::family_name) that the folder's
+// config.json declares, without loading the weights; "" when the config
+// cannot be read or parsed (loading the model then says why).
+std::string model_family(const std::filesystem::path& model_dir);
+
 }  // namespace clipfind::index

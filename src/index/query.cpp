@@ -14,12 +14,43 @@ std::string query_model(const Catalog& cat, const std::string& model_dir) {
   const auto stored_fp = cat.meta("model");
   if (!stored_fp) throw std::runtime_error(name + ": the index is empty (run `clipfind index` first)");
   const std::string dir = model_dir.empty() ? cat.meta("model_path").value_or("") : model_dir;
-  const std::string fp = model_fingerprint(dir);
+  const std::string fp = model_fingerprint(dir);  // first: it names a folder that holds no model
+  if (const std::string wrong = family_mismatch(cat, dir); !wrong.empty()) {
+    const std::string built_with = cat.meta("model_path").value_or("");
+    const std::string advice = model_dir.empty() || built_with.empty() || built_with == dir
+                                   ? ""
+                                   : "leave out --model to search with the index's own model, or ";
+    throw std::runtime_error(wrong + ". Embeddings of different model families cannot be compared: " + advice +
+                             "rebuild the index with `clipfind index --reindex --model " + dir + "`");
+  }
   if (fp != *stored_fp) {
     throw std::runtime_error(name + ": built with model fingerprint " + *stored_fp + " but " + dir + " has " + fp +
                              " (rebuild with `clipfind index --reindex --model " + dir + "`)");
   }
   return dir;
+}
+
+std::string family_mismatch(const Catalog& cat, const std::string& model_dir) {
+  const auto model = cat.model();
+  if (!model) return "";
+  const std::string family = model_family(model_dir);
+  if (family.empty() || family == model->family) return "";
+  const std::string index = cat.dir().string() + ": built with a " + model->family + " model";
+  // The same folder: its model was replaced since.
+  std::error_code ec;
+  if (model->path == model_dir || std::filesystem::equivalent(model->path, model_dir, ec))
+    return index + " from " + model_dir + ", which now holds a " + family + " model";
+  const std::string built_with = model->path.empty() ? "" : " (" + model->path + ")";
+  return index + built_with + " but " + model_dir + " is a " + family + " model";
+}
+
+bool has_probabilities(const ModelRecord& model) {
+  return model.family == "siglip" && model.logit_scale && model.logit_bias;
+}
+
+void add_probabilities(std::vector<Segment>& segments, const ModelRecord& model) {
+  if (!has_probabilities(model)) return;
+  for (auto& s : segments) s.probability = match_probability(s.score, *model.logit_scale, *model.logit_bias);
 }
 
 std::string precision_note(const Catalog& cat, const std::string& query_precision) {

@@ -14,10 +14,26 @@
 namespace clipfind::index {
 
 // The model folder to embed queries with: `model_dir` when given, else the one
-// the index was built with. Throws when the index is empty or when the
-// folder's fingerprint differs from the index's (embeddings of two models
-// cannot be compared).
+// the index was built with. Throws when the index is empty, when the folder's
+// model family differs from the index's (family_mismatch), or when its
+// fingerprint does (embeddings of two models cannot be compared).
 std::string query_model(const Catalog& catalog, const std::string& model_dir);
+
+// "" unless the index records a model and the model in `model_dir` is of
+// another family (config.json's, model_family()); then what is wrong, naming
+// the index, its model and both families: "IDX: built with a siglip model
+// (PATH) but DIR is a clip model" (or "... from DIR, which now holds a clip
+// model" when it is the same folder). Search (query_model) and `clipfind index`
+// (unless --reindex) refuse with it and their advice, before any change.
+std::string family_mismatch(const Catalog& catalog, const std::string& model_dir);
+
+// Sets each segment's probability (match_probability of its score: the best
+// frame's) when the index's model is SigLIP with a logit_scale and
+// logit_bias; leaves them empty otherwise (CLIP's softmax over a batch has no
+// per-pair probability).
+void add_probabilities(std::vector<Segment>& segments, const ModelRecord& model);
+// Whether add_probabilities gives this model's segments a probability.
+bool has_probabilities(const ModelRecord& model);
 
 // What to tell a user whose query runs in `query_precision` (e.g. "fp32")
 // when the index's embeddings came from another precision (or several), or

@@ -1,6 +1,7 @@
 #include "index/search.h"
 
 #include <algorithm>
+#include <cmath>
 #include <queue>
 #include <thread>
 #if defined(__F16C__) && defined(__FMA__)
@@ -110,9 +111,20 @@ std::vector<Segment> merge_segments(const FrameTable& t, const std::vector<Hit>&
         --i;
       }
     }
-    if (!into) segs.push_back(Segment{v, time, time, time, h.score});
+    if (!into) segs.push_back(Segment{v, time, time, time, h.score, std::nullopt});
   }
   return segs;  // already best first: each segment's score is its first (best) hit
+}
+
+float match_probability(float cosine, float logit_scale, float logit_bias) {
+  // exp(logit_scale) may overflow to inf: inf * 0 would be NaN, and a cosine
+  // of exactly 0 contributes nothing whatever the scale.
+  const double scaled = cosine == 0.0f ? 0.0 : std::exp(double(logit_scale)) * double(cosine);
+  const double z = scaled + double(logit_bias);
+  // exp of a non-positive number only: never overflows.
+  if (z >= 0) return float(1.0 / (1.0 + std::exp(-z)));
+  const double e = std::exp(z);
+  return float(e / (1.0 + e));
 }
 
 std::vector<Segment> search(const FrameTable& table, const float* query, size_t k, double gap) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "index/catalog.h"
@@ -24,7 +25,18 @@ struct Segment {
   double end = 0.0;    // last matching frame
   double time = 0.0;   // best frame
   float score = 0.0f;  // best frame's score
+  // SigLIP indexes: the best frame's match_probability (the frame `score`
+  // and `time` are of), set by add_probabilities (query.h); else empty.
+  std::optional<float> probability;
 };
+
+// SigLIP's probability that a frame and the query match, from their cosine
+// and the model's logit_scale (log-temperature, as stored) and logit_bias:
+// sigmoid(exp(logit_scale) * cosine + logit_bias), the sigmoid that SigLIP's
+// pairwise loss trains. Computed in double without overflow for any finite
+// inputs (a logit of +-1e30 gives 1 or 0, never NaN). Ranking stays by
+// cosine: this is monotonic in it.
+float match_probability(float cosine, float logit_scale, float logit_bias);
 
 // Groups hits (best first) of one video whose times are at most `gap` seconds
 // apart into segments; returns at most k, best score first.

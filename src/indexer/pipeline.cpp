@@ -13,6 +13,7 @@
 #include "clip/image/preprocess.h"
 #include "index/catalog.h"
 #include "index/fingerprint.h"
+#include "index/query.h"
 #include "indexer/bounded_queue.h"
 #include "indexer/decoders.h"
 #include "indexer/encoder.h"
@@ -134,6 +135,12 @@ IndexSummary index_files(const IndexRequest& req) {
     model_dir = *stored;
   }
   const std::string fp = index::model_fingerprint(model_dir);
+  // Another family first: it says more than another fingerprint (which it implies).
+  if (const std::string wrong = index::family_mismatch(cat, model_dir.string()); !wrong.empty() && !req.reindex) {
+    throw std::runtime_error(wrong +
+                             ". Embeddings of different model families cannot be mixed: re-run with --reindex to "
+                             "rebuild the index with this model, or use --index for another folder");
+  }
   const auto stored_fp = cat.meta("model");
   if (stored_fp && *stored_fp != fp && !req.reindex) {
     throw std::runtime_error(req.index_dir.string() + ": built with another model (" +
@@ -190,9 +197,15 @@ IndexSummary index_files(const IndexRequest& req) {
     engine = clip::Engine::load(model_dir, req.engine);
   const int dim = engine->projection_dim();
   sum.device = engine->backend_name();
-  cat.set_meta("model", fp);
-  cat.set_meta("model_path", fs::absolute(model_dir).string());
-  cat.set_meta("dim", std::to_string(dim));
+  // The family and the logit parameters: search refuses a query model of
+  // another family, and turns SigLIP scores into probabilities.
+  const clip::ClipConfig& config = engine->config();
+  cat.set_model({.fingerprint = fp,
+                 .path = fs::absolute(model_dir).string(),
+                 .dim = dim,
+                 .family = clip::family_name(config.family),
+                 .logit_scale = config.logit_scale,
+                 .logit_bias = config.logit_bias});
   cat.record_precision(clip::precision_name(engine->precision()));  // search warns on another
   cat.set_meta("sampling", describe(req.sampling));
   // Search merges hits closer than twice the sampling interval.

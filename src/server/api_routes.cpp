@@ -105,6 +105,7 @@ class ApiRoutes {
         {"model", ctx_.model_dir},
         {"model_fingerprint", ctx_.model_fingerprint},
         {"device", ctx_.encoder.device()},
+        {"family", snap->model.family},
         {"dim", ctx_.encoder.projection_dim()},
         {"index", ctx_.index.dir().string()},
         {"videos", ok},
@@ -119,6 +120,8 @@ class ApiRoutes {
         {"text_queries", ctx_.encoder.has_text()},
         {"image_queries", ctx_.encoder.has_vision()},
     };
+    if (snap->model.logit_scale) out["logit_scale"] = *snap->model.logit_scale;
+    if (snap->model.logit_bias) out["logit_bias"] = *snap->model.logit_bias;
     if (const auto problem = ctx_.index.problem(); !problem.empty()) out["problem"] = problem;
     reply_json(res, out);
   }
@@ -205,27 +208,30 @@ class ApiRoutes {
       throw Busy("the model did not answer within " + std::to_string(ctx_.limits.embed_timeout.count()) + " s");
     }
     const std::vector<float> q = future.get();
-    const auto segs = [&] {
+    auto segs = [&] {
       const std::string name = ctx_.index.dir().string();
       if (!s.video) return index::search_embedding(snap->table, q.data(), int(q.size()), size_t(s.k), snap->gap, name);
       const auto only = index::select_videos(snap->table, [&](int64_t v) { return v == *s.video; });
       return index::search_embedding(only, q.data(), int(q.size()), size_t(s.k), snap->gap, name);
     }();
+    index::add_probabilities(segs, snap->model);  // SigLIP only
 
     json results = json::array();
     for (const auto& seg : segs) {
       const IndexedVideo* v = snap->find(seg.video);
       if (!v) continue;  // its frames were read before its record changed; gone at the next reload
-      results.push_back({{"video_id", seg.video},
-                         {"video", v->record.path},
-                         {"name", file_name(v->record.path)},
-                         {"kind", v->is_image ? "image" : "video"},
-                         {"start", seg.start},
-                         {"end", seg.end},
-                         {"time", seg.time},
-                         {"score", seg.score},
-                         {"thumbnail", thumbnail_url(seg.video, seg.time)},
-                         {"url", "/api/video/" + std::to_string(seg.video)}});
+      json r = {{"video_id", seg.video},
+                {"video", v->record.path},
+                {"name", file_name(v->record.path)},
+                {"kind", v->is_image ? "image" : "video"},
+                {"start", seg.start},
+                {"end", seg.end},
+                {"time", seg.time},
+                {"score", seg.score},
+                {"thumbnail", thumbnail_url(seg.video, seg.time)},
+                {"url", "/api/video/" + std::to_string(seg.video)}};
+      if (seg.probability) r["probability"] = *seg.probability;
+      results.push_back(std::move(r));
     }
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     json out = {{"query", s.query},

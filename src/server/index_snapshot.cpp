@@ -103,6 +103,7 @@ std::shared_ptr<const IndexSnapshot> IndexWatcher::load(const index::Catalog& ca
                        fingerprint_ + "); restart `clipfind serve` to use it");
   }
   auto snap = std::make_shared<IndexSnapshot>();
+  snap->model = cat.model().value_or(index::ModelRecord{});
   snap->table = cat.load_frames();
   snap->gap = index::default_gap(cat);
   snap->signature = std::move(sig);

@@ -29,6 +29,7 @@ struct IndexedVideo {
 };
 
 struct IndexSnapshot {
+  index::ModelRecord model;                // family and logit parameters: probabilities
   index::FrameTable table;                 // sorted by video, then time
   std::map<int64_t, IndexedVideo> videos;  // by catalog id
   double gap = 2.0;                        // seconds within which hits merge

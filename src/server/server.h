@@ -6,10 +6,10 @@
 //
 // Routes (JSON unless said):
 //   GET  /                        the page
-//   GET  /api/search?q=TEXT&k=20&video=ID
+//   GET  /api/search?q=TEXT&k=20&video=ID  results as `clipfind search --json`'s (SigLIP: + "probability")
 //   POST /api/search?k=&video=    image (multipart field "image", or the body) or JSON {"q", "k", "video"}
 //   GET  /api/videos              every video of the index, with its id
-//   GET  /api/status              model, device, counts, index age
+//   GET  /api/status              model, family, device, counts, index age
 //   GET  /api/thumbnail/ID?t=MS   JPEG
 //   GET  /api/video/ID            the file, with Range support
 // Access rules: access.h. Limits: context.h.
