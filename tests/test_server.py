@@ -509,7 +509,7 @@ class SiglipProbability(unittest.TestCase):
             self.assertEqual(out["results"][0]["name"], "blue.webm")
 
     def test_text_search_on_a_siglip_tiny_index(self):
-        tiny = ROOT / "tests/data/siglip-tiny"
+        tiny = ROOT / "tests/data/models/siglip_full_fp32_p16"
         if not (tiny / "config.json").is_file():
             self.skipTest(f"{tiny} not present (the tiny random SiglipModel fixture): SigLIP text search skipped")
         idx = index_with(tiny, TMP / "siglip-tiny-idx", TMP / "lib")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "tests/data/models/full_fp32_quickgelu_p32"
 OTHER_MODEL = ROOT / "tests/data/models/full_fp32_eos2"
 SIGLIP_VISION = ROOT / "tests/data/models/siglip_vision_only"  # a SigLIP vision tower alone
-SIGLIP_TINY = ROOT / "tests/data/siglip-tiny"  # a whole SiglipModel (both towers, logit_scale and logit_bias)
+SIGLIP_TINY = ROOT / "tests/data/models/siglip_full_fp32_p16"  # a whole SiglipModel (both towers, logit_scale and logit_bias)
 CLIPFIND = None  # set from the command line
 TMP = None
 

@@ -352,6 +352,8 @@ class PyIndex {
         });
       }
       segs = clipfind::index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(k), gap_, dir_.string());
+      // SigLIP indexes: each segment's best frame as a probability.
+      if (const auto model = catalog_->model()) clipfind::index::add_probabilities(segs, *model);
       for (const auto& s : segs) names.push_back(paths_.count(s.video) ? paths_.at(s.video) : std::string());
     }
     // The records of `clipfind search --json`.
@@ -363,6 +365,7 @@ class PyIndex {
       r["end"] = segs[i].end;
       r["time"] = segs[i].time;
       r["score"] = double(segs[i].score);
+      if (segs[i].probability) r["probability"] = double(*segs[i].probability);
       out.append(r);
     }
     return out;
@@ -511,7 +514,8 @@ NB_MODULE(_core, m) {
            "k"_a = 10, "video"_a = nb::none(),
            "The k best moments for one query (text=, image= a file path, uint8 array or PIL image, or "
            "embedding=), best first, as `clipfind search --json` gives them: dicts with video, start, end, time "
-           "(seconds) and score. video: only videos whose path matches this glob.")
+           "(seconds) and score, and for a SigLIP index probability = sigmoid(exp(logit_scale) * score + logit_bias) "
+           "of the segment's best frame. video: only videos whose path matches this glob.")
       .def("videos", &PyIndex::videos,
            "The indexed files: dicts with id, path, duration, fps, width, height, "
            "frames, status (and error).")
