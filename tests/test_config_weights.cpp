@@ -7,7 +7,9 @@
 #include <fstream>
 #include <map>
 
+#include "clip/clip.h"
 #include "clip/error.h"
+#include "clip/image/preprocess.h"
 #include "clip/model/config.h"
 #include "clip/model/to_f32.h"
 #include "clip/model/weight_source.h"
@@ -323,6 +325,123 @@ TEST(PreprocessConfigBad, ErrorsNameFileAndField) {
   EXPECT_CONTAINS(err(R"({"image_std": [0.5, 0, 0.5]})"), "image_std must not contain 0");
   EXPECT_CONTAINS(err(R"({"do_resize": "yes"})"), "do_resize must be true or false");
   EXPECT_CONTAINS(err(R"({"size": 0})"), "size");
+  // "resample": PIL's filter numbers 0..5 only, the value named.
+  for (const char* bad : {"6", "-1", "2.5", "\"bilinear\"", "[2]"}) {
+    msg = err(std::string(R"({"resample": )") + bad + "}");
+    EXPECT_CONTAINS(msg, path.string());
+    EXPECT_CONTAINS(msg, std::string("resample is ") + bad);
+    EXPECT_CONTAINS(msg, "2 bilinear, 3 bicubic");
+  }
+  msg = err(R"({"image_processor_type": "Siglip2ImageProcessor", "max_num_patches": 256})");
+  EXPECT_CONTAINS(msg, path.string());
+  EXPECT_CONTAINS(msg, "image_processor_type 'Siglip2ImageProcessor'");
+  EXPECT_CONTAINS(msg, "not supported");
+}
+
+// "resample" as PIL numbers its filters (PIL.Image.Resampling); absent:
+// bicubic, CLIP's filter (and SiglipImageProcessor's default).
+TEST(PreprocessConfig, Resample) {
+  TempDir tmp;
+  const auto path = tmp.path() / "preprocessor_config.json";
+  write_text(path, "{}");
+  EXPECT_EQ(clip::load_preprocess_config(path, 224).resample, clip::Resample::Bicubic);
+  EXPECT_EQ(clip::load_preprocess_config(tmp.path() / "absent.json", 224).resample, clip::Resample::Bicubic);
+  const std::map<int, std::pair<clip::Resample, std::string>> pil = {
+      {0, {clip::Resample::Nearest, "nearest"}},   {1, {clip::Resample::Lanczos, "lanczos"}},
+      {2, {clip::Resample::Bilinear, "bilinear"}}, {3, {clip::Resample::Bicubic, "bicubic"}},
+      {4, {clip::Resample::Box, "box"}},           {5, {clip::Resample::Hamming, "hamming"}}};
+  for (const auto& [number, want] : pil) {
+    write_text(path, R"({"resample": )" + std::to_string(number) + "}");
+    const auto p = clip::load_preprocess_config(path, 224);
+    EXPECT_EQ(p.resample, want.first) << number;
+    EXPECT_EQ(clip::resample_name(p.resample), want.second);
+    EXPECT_TRUE(p.do_center_crop);  // a CLIP config: nothing else changes
+    EXPECT_EQ(p.shortest_edge, 224);
+  }
+}
+
+// SiglipImageProcessor's file as transformers writes it (SigLIP 2 fixed
+// resolution: bilinear): an exact resize, no crop, the output H x W.
+TEST(PreprocessConfig, SiglipProcessor) {
+  TempDir tmp;
+  const auto path = tmp.path() / "preprocessor_config.json";
+  write_text(path, R"({"do_convert_rgb": null, "do_normalize": true, "do_rescale": true, "do_resize": true,
+                       "image_mean": [0.5, 0.5, 0.5], "image_processor_type": "SiglipImageProcessor",
+                       "image_std": [0.5, 0.5, 0.5], "processor_class": "SiglipProcessor", "resample": 2,
+                       "rescale_factor": 0.00392156862745098, "size": {"height": 384, "width": 384}})");
+  auto p = clip::load_preprocess_config(path, 224);
+  EXPECT_EQ(p.resample, clip::Resample::Bilinear);
+  EXPECT_EQ(p.resize_height, 384);
+  EXPECT_EQ(p.resize_width, 384);
+  EXPECT_FALSE(p.do_center_crop);
+  EXPECT_EQ(p.crop_height, 384);  // the output size
+  EXPECT_EQ(p.crop_width, 384);
+  EXPECT_EQ(p.rescale_factor, 1.0f / 255.0f);
+  EXPECT_EQ(p.mean[1], 0.5f);
+  EXPECT_EQ(p.std[2], 0.5f);
+
+  // Absent fields: SiglipImageProcessor's defaults, the square of the
+  // model's image size, bicubic.
+  write_text(path, R"({"image_processor_type": "SiglipImageProcessorFast"})");
+  p = clip::load_preprocess_config(path, 256);
+  EXPECT_EQ(p.resize_height, 256);
+  EXPECT_EQ(p.resize_width, 256);
+  EXPECT_EQ(p.crop_height, 256);
+  EXPECT_FALSE(p.do_center_crop);
+  EXPECT_EQ(p.resample, clip::Resample::Bicubic);
+  EXPECT_EQ(p.mean[0], 0.5f);
+  EXPECT_EQ(p.std[0], 0.5f);
+
+  // Not square: the output is H x W all the same (the engine refuses it for
+  // a square model, see EnginePreprocess).
+  write_text(path, R"({"image_processor_type": "SiglipImageProcessor", "size": {"height": 48, "width": 64},
+                       "crop_size": 30})");
+  p = clip::load_preprocess_config(path, 224);
+  EXPECT_EQ(p.crop_height, 48);
+  EXPECT_EQ(p.crop_width, 64);
+
+  // A CLIPImageProcessor with an exact size still crops, as transformers does.
+  write_text(path, R"({"size": {"height": 48, "width": 64}, "crop_size": 30})");
+  p = clip::load_preprocess_config(path, 224);
+  EXPECT_TRUE(p.do_center_crop);
+  EXPECT_EQ(p.crop_height, 30);
+  EXPECT_EQ(p.crop_width, 30);
+  EXPECT_EQ(p.mean[0], 0.48145466f);
+}
+
+// The vision tower takes image_size x image_size: a preprocessor config that
+// makes anything else is refused when images are embedded, naming the file,
+// while a square exact resize with another filter works like the CPU
+// preprocessing it asks for.
+TEST(EnginePreprocess, NonSquareOutputIsRefusedNamingTheFile) {
+  TempDir tmp;
+  TinyClipSpec s;
+  s.text = false;
+  json pre = {{"image_processor_type", "SiglipImageProcessor"},
+              {"resample", 2},
+              {"image_mean", {0.5, 0.5, 0.5}},
+              {"image_std", {0.5, 0.5, 0.5}},
+              {"size", {{"height", s.image_size}, {"width", s.image_size + 8}}}};
+  write_clip_folder(tmp.path(), tiny_clip_config(s), tiny_clip_tensors(s), "F32", 1, pre);
+  clip::Image img{40, 30, std::vector<uint8_t>(40 * 30 * 3)};
+  for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = static_cast<uint8_t>(i * 7 % 251);
+  {
+    const auto engine = clip::Engine::load(tmp.path());
+    EXPECT_EQ(engine->preprocess_config().crop_width, s.image_size + 8);
+    const std::string msg = error_of([&] { engine->embed_images({img}); });
+    EXPECT_CONTAINS(msg, (tmp.path() / "preprocessor_config.json").string());
+    EXPECT_CONTAINS(msg, "makes 32x24 (width x height) images");
+    EXPECT_CONTAINS(msg, "\"size\": {\"height\": 24, \"width\": 32}");
+    EXPECT_CONTAINS(msg, "square 24x24");
+  }
+  pre["size"]["width"] = s.image_size;
+  write_text(tmp.path() / "preprocessor_config.json", pre.dump());
+  const auto engine = clip::Engine::load(tmp.path());
+  const clip::PreprocessConfig& cfg = engine->preprocess_config();
+  EXPECT_EQ(cfg.resample, clip::Resample::Bilinear);
+  const clip::Tensor got = engine->embed_images({img});
+  const clip::Tensor want = engine->embed_pixels(clip::preprocess_batch(std::vector<clip::Image>{img}, cfg));
+  EXPECT_EQ(got.data, want.data);
 }
 
 // ---- load_model -------------------------------------------------------------------

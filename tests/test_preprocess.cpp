@@ -3,7 +3,10 @@
 // (the issue allows 1.5/255; we expect 0), the normalised floats must match
 // torchvision's float32 arithmetic, and the size/crop rules must follow
 // torchvision (int() of the long side, round-half-even crop offsets, zero
-// padding).
+// padding). Then every PIL filter ("resample": bilinear and bicubic for
+// SigLIP, the others too) against PIL's resize to exact sizes, and SigLIP's
+// pipeline (exact H x W resize, no crop) against PIL's bytes and
+// transformers' floats (tools/make_resample_fixtures.py).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,8 +24,14 @@
 #include "clip/image/image.h"
 #include "clip/image/image_resize.h"
 #include "clip/image/preprocess.h"
+#include "clip/image/preprocess_plan.h"
 #include "image_fixtures.h"
+#include "support/temp_dir.h"
 #include "test_util.h"
+
+namespace clip {
+void PrintTo(Resample r, std::ostream* os) { *os << resample_name(r); }  // gtest's name for a parameter
+}  // namespace clip
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -58,6 +67,48 @@ clip::Image coordinates(int w, int h) {
     }
   }
   return img;
+}
+
+constexpr clip::Resample kAllFilters[] = {clip::Resample::Nearest, clip::Resample::Lanczos, clip::Resample::Bilinear,
+                                          clip::Resample::Bicubic, clip::Resample::Box,     clip::Resample::Hamming};
+
+// tools/make_resample_fixtures.py's pattern(): "noise", "binary" or "smooth".
+clip::Image pattern(int w, int h, uint32_t seed, const std::string& kind) {
+  clip::Image img{w, h, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
+  for (size_t i = 0; i < img.rgb.size(); ++i) {
+    uint32_t v = static_cast<uint32_t>(i) * 0x9E3779B1u + seed;
+    v ^= v >> 15;
+    v *= 0x85EBCA77u;
+    v ^= v >> 13;
+    const int top = static_cast<int>(v >> 24);
+    int byte = top;
+    if (kind == "binary") {
+      byte = top > 127 ? 255 : 0;
+    } else if (kind == "smooth" && (v & 7) != 0) {
+      const int c = static_cast<int>(i % 3), x = static_cast<int>(i / 3 % w), y = static_cast<int>(i / 3 / w);
+      byte = (x * 255 / std::max(w - 1, 1) + y * 127 / std::max(h - 1, 1) + c * 50) % 256;
+    }
+    img.rgb[i] = static_cast<uint8_t>(byte);
+  }
+  return img;
+}
+
+// SigLIP's preprocessing as transformers writes its config, read back by
+// load_preprocess_config: exact height x width, no crop, mean = std = 0.5.
+clip::PreprocessConfig siglip_config(int height, int width, int resample) {
+  TempDir tmp;
+  const fs::path path = tmp.path / "preprocessor_config.json";
+  std::ofstream(path) << json{{"do_normalize", true},
+                              {"do_rescale", true},
+                              {"do_resize", true},
+                              {"image_mean", {0.5, 0.5, 0.5}},
+                              {"image_processor_type", "SiglipImageProcessor"},
+                              {"image_std", {0.5, 0.5, 0.5}},
+                              {"resample", resample},
+                              {"rescale_factor", 0.00392156862745098},
+                              {"size", {{"height", height}, {"width", width}}}}
+                             .dump();
+  return clip::load_preprocess_config(path, 224);
 }
 
 }  // namespace
@@ -138,22 +189,26 @@ TEST(Preprocess, PipelineGivesPilBytesForEveryFixture) {
   }
 }
 
-// The window resize equals the full resize cropped, in both pass orders.
+// The window resize equals the full resize cropped, in both pass orders,
+// with every filter (nearest steps through the outputs before the window).
 TEST(Resize, WindowEqualsCroppedFullResize) {
   const clip::Image img = coordinates(90, 70);
-  for (auto [w, h] : {std::pair{40, 20}, {20, 40}, {200, 150}, {150, 30}, {30, 150}, {90, 33}, {41, 70}}) {
-    const clip::Image full = clip::resize_bicubic(img, w, h);
-    for (auto [x0, y0, cw, ch] : {std::array{0, 0, w, h}, {1, 2, w / 2, h / 3}, {w - 3, h - 1, 3, 1}}) {
-      const clip::Image win = clip::detail::resize_bicubic_window(img.view(), w, h, x0, y0, cw, ch);
-      ASSERT_EQ(win.width, cw);
-      for (int y = 0; y < ch; ++y) {
-        const uint8_t* a = &full.rgb[(static_cast<size_t>(y0 + y) * w + x0) * 3];
-        ASSERT_TRUE(std::equal(a, a + cw * 3, &win.rgb[static_cast<size_t>(y) * cw * 3]))
-            << w << "x" << h << " window " << x0 << "," << y0 << " " << cw << "x" << ch;
+  for (const clip::Resample filter : kAllFilters) {
+    for (auto [w, h] : {std::pair{40, 20}, {20, 40}, {200, 150}, {150, 30}, {30, 150}, {90, 33}, {41, 70}}) {
+      const clip::Image full = clip::resize_image(img, w, h, filter);
+      for (auto [x0, y0, cw, ch] : {std::array{0, 0, w, h}, {1, 2, w / 2, h / 3}, {w - 3, h - 1, 3, 1}}) {
+        const clip::Image win = clip::detail::resize_window(img.view(), filter, w, h, x0, y0, cw, ch);
+        ASSERT_EQ(win.width, cw);
+        for (int y = 0; y < ch; ++y) {
+          const uint8_t* a = &full.rgb[(static_cast<size_t>(y0 + y) * w + x0) * 3];
+          ASSERT_TRUE(std::equal(a, a + cw * 3, &win.rgb[static_cast<size_t>(y) * cw * 3]))
+              << clip::resample_name(filter) << " " << w << "x" << h << " window " << x0 << "," << y0 << " " << cw
+              << "x" << ch;
+        }
       }
     }
   }
-  EXPECT_THROW(clip::detail::resize_bicubic_window(img.view(), 10, 10, 8, 0, 3, 3), clip::Error);
+  EXPECT_THROW(clip::detail::resize_window(img.view(), clip::Resample::Bicubic, 10, 10, 8, 0, 3, 3), clip::Error);
 }
 
 // A 1 x 20000 strip at 224 means a 224 x 4480000 resize; only the
@@ -289,12 +344,135 @@ TEST(Resize, ConstantImageStaysConstant) {
   clip::Image img{13, 29, std::vector<uint8_t>(13 * 29 * 3)};
   for (size_t i = 0; i < img.rgb.size(); ++i)
     img.rgb[i] = static_cast<uint8_t>(i % 3 == 0 ? 0 : i % 3 == 1 ? 128 : 255);
-  for (auto [w, h] : {std::pair{5, 7}, {40, 90}, {1, 1}, {13, 100}}) {
-    const clip::Image out = clip::resize_bicubic(img, w, h);
-    for (size_t i = 0; i < out.rgb.size(); ++i) {
-      ASSERT_EQ(out.rgb[i], img.rgb[i % 3]) << w << "x" << h;
+  for (const clip::Resample filter : kAllFilters) {
+    for (auto [w, h] : {std::pair{5, 7}, {40, 90}, {1, 1}, {13, 100}}) {
+      const clip::Image out = clip::resize_image(img, w, h, filter);
+      for (size_t i = 0; i < out.rgb.size(); ++i) {
+        ASSERT_EQ(out.rgb[i], img.rgb[i % 3]) << clip::resample_name(filter) << " " << w << "x" << h;
+      }
     }
   }
+}
+
+// ------------------------------------------------------------ PIL's filters
+
+// Image.resize((ow, oh), filter) on synthetic images, per filter: SigLIP's
+// shapes (640x480 -> 224x224, 100x37 -> 384x384, 1920x1080 -> 512x512),
+// up- and downscaling, odd sizes, both pass orders, one axis unchanged,
+// 1-pixel sides. Byte-exact: the hash of PIL's bytes.
+class ResampleSweep : public testing::TestWithParam<clip::Resample> {};
+
+TEST_P(ResampleSweep, MatchesPilExactly) {
+  const clip::Resample filter = GetParam();
+  const json ref = resample_reference();
+  const std::string name = clip::resample_name(filter);
+  ASSERT_EQ(ref["filters"][name].get<int>(), static_cast<int>(filter)) << "PIL's number for " << name;
+  const json& rows = ref["sweep"][name];
+  ASSERT_GE(rows.size(), 30u);
+  int exact = 0;
+  for (const auto& row : rows) {
+    const int w = row[0], h = row[1], ow = row[2], oh = row[3];
+    const clip::Image out = clip::resize_image(pattern(w, h, row[4].get<uint32_t>(), row[5]), ow, oh, filter);
+    long long sums[3] = {0, 0, 0};
+    for (size_t i = 0; i < out.rgb.size(); ++i) sums[i % 3] += out.rgb[i];
+    const bool same = fnv1a64(out.rgb) == row[6].get<std::string>();
+    EXPECT_TRUE(same) << name << " " << w << "x" << h << " (" << row[5].get<std::string>() << ") -> " << ow << "x" << oh
+                      << ": not PIL's bytes; channel sums differ by " << sums[0] - row[7].get<long long>() << ", "
+                      << sums[1] - row[8].get<long long>() << ", " << sums[2] - row[9].get<long long>();
+    exact += same;
+  }
+  std::printf("%s: %d of %zu resizes byte-exact with Pillow %s\n", name.c_str(), exact, rows.size(),
+              ref["pillow"].get<std::string>().c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Filters, ResampleSweep, testing::ValuesIn(kAllFilters),
+                         [](const testing::TestParamInfo<clip::Resample>& info) {
+                           return std::string(clip::resample_name(info.param));
+                         });
+
+// SigLIP's whole pipeline on files (and CLIP.png from ../shared when there):
+// the resized bytes are PIL's, the floats are transformers'
+// SiglipImageProcessor's (its PIL backend), exactly. Includes a non-square
+// 96 x 64 output: the plan handles it (only the engine refuses it for a
+// square model).
+TEST(SiglipPreprocess, PilBytesAndTransformersFloats) {
+  const json ref = resample_reference();
+  ASSERT_GE(ref["pipeline"].size(), 5u);
+  int checked = 0;
+  for (const auto& c : ref["pipeline"]) {
+    const std::string input = c["input"];
+    const fs::path path = c["shared"].get<bool>() ? fs::path(CLIPFIND_SHARED_DATA) / input : kImages / fs::path(input);
+    if (!fs::exists(path)) {
+      std::printf("  %s not found: case skipped\n", path.string().c_str());
+      continue;
+    }
+    const int height = c["resize_height"], width = c["resize_width"];
+    SCOPED_TRACE(input + " resample " + std::to_string(c["resample"].get<int>()) + " -> " + std::to_string(width) +
+                 "x" + std::to_string(height));
+    const clip::Image img = clip::decode_image_file(path);
+    clip::PreprocessConfig cfg = siglip_config(height, width, c["resample"]);
+    ASSERT_EQ(cfg.crop_width, width);
+    ASSERT_EQ(cfg.crop_height, height);
+    ASSERT_FALSE(cfg.do_center_crop);
+
+    const size_t plane = static_cast<size_t>(width) * height;
+    std::vector<float> out(3 * plane);
+    cfg.do_rescale = cfg.do_normalize = false;  // the bytes first
+    clip::preprocess_image(img, cfg, out.data());
+    std::vector<uint8_t> bytes(3 * plane);
+    for (size_t i = 0; i < plane; ++i)
+      for (int ch = 0; ch < 3; ++ch) bytes[3 * i + ch] = static_cast<uint8_t>(out[ch * plane + i]);
+    EXPECT_EQ(fnv1a64(bytes), c["fnv1a64"].get<std::string>()) << "not PIL's bytes";
+    EXPECT_EQ(fnv1a64(clip::resize_image(img, width, height, cfg.resample).rgb), c["fnv1a64"].get<std::string>());
+
+    cfg.do_rescale = cfg.do_normalize = true;
+    clip::preprocess_image(img, cfg, out.data());
+    for (const auto& v : c["normalised_samples"]) {
+      const size_t idx = (v[0].get<size_t>() * height + v[1].get<size_t>()) * width + v[2].get<size_t>();
+      EXPECT_EQ(out[idx], v[3].get<float>()) << "c" << v[0] << " y" << v[1] << " x" << v[2];
+    }
+    const clip::Tensor batch = clip::preprocess_batch(std::vector<clip::Image>{img, img}, cfg);
+    EXPECT_EQ(batch.shape, (std::vector<int64_t>{2, 3, height, width}));
+    EXPECT_TRUE(std::equal(out.begin(), out.end(), batch.ptr() + out.size()));
+    ++checked;
+  }
+  EXPECT_GE(checked, 5);
+}
+
+// With an exact resize and no crop every image size comes out H x W; with a
+// crop (CLIPImageProcessor with "size": {"height", "width"}) it is cropped.
+TEST(SiglipPreprocess, ExactResizeThenOptionalCrop) {
+  clip::PreprocessConfig cfg = siglip_config(30, 50, 2);
+  for (auto [w, h] : {std::pair{640, 480}, {3, 700}, {50, 30}, {1, 1}}) {
+    const auto plan = clip::detail::plan_preprocess(w, h, cfg);
+    EXPECT_EQ(plan.crop_w, 50);
+    EXPECT_EQ(plan.crop_h, 30);
+    EXPECT_EQ(plan.resize.width, 50);
+    EXPECT_EQ(plan.resize.height, 30);
+    EXPECT_EQ(plan.resize.horizontal, w != 50);
+    EXPECT_EQ(plan.resize.vertical, h != 30);
+  }
+  const clip::Image img = pattern(64, 48, 5, "smooth");
+  std::vector<float> out(3 * 30 * 50);
+  cfg.do_rescale = cfg.do_normalize = false;
+  clip::preprocess_image(img, cfg, out.data());
+  const clip::Image want = clip::resize_image(img, 50, 30, clip::Resample::Bilinear);
+  for (size_t i = 0; i < 30 * 50; ++i) ASSERT_EQ(out[i], want.rgb[3 * i]) << i;  // red plane
+
+  cfg.do_center_crop = true;  // resize to 50x30, then crop 20x10 at (15, 10)
+  cfg.crop_width = 20;
+  cfg.crop_height = 10;
+  out.resize(3 * 20 * 10);
+  clip::preprocess_image(img, cfg, out.data());
+  for (int y = 0; y < 10; ++y)
+    for (int x = 0; x < 20; ++x) ASSERT_EQ(out[y * 20 + x], want.rgb[3 * ((y + 10) * 50 + x + 15)]) << x << "," << y;
+}
+
+TEST(Resize, ResizeBicubicIsResizeImageBicubic) {
+  const clip::Image img = pattern(71, 33, 9, "noise");
+  EXPECT_EQ(clip::resize_bicubic(img, 40, 90).rgb, clip::resize_image(img, 40, 90, clip::Resample::Bicubic).rgb);
+  EXPECT_NE(clip::resize_image(img, 40, 90, clip::Resample::Bilinear).rgb,
+            clip::resize_image(img, 40, 90, clip::Resample::Bicubic).rgb);
 }
 
 // ------------------------------------------------------------ normalisation

@@ -110,6 +110,7 @@ std::unique_ptr<Backend> make_backend(const LoadedModel& model, const EngineOpti
 }  // namespace
 
 struct Engine::State {
+  std::filesystem::path dir;  // the model folder, for messages
   LoadedModel model;
   std::optional<Tokenizer> tokenizer;
   std::unique_ptr<Backend> backend;
@@ -121,6 +122,7 @@ Engine::~Engine() = default;
 std::unique_ptr<Engine> Engine::load(const std::filesystem::path& model_dir, const EngineOptions& options) {
   std::unique_ptr<Engine> engine(new Engine());
   State& s = *engine->state_;
+  s.dir = model_dir;
   s.model = load_model(model_dir);
   if (s.model.config.text) s.tokenizer.emplace(Tokenizer::from_folder(model_dir));
   s.backend = make_backend(s.model, options);
@@ -251,10 +253,28 @@ std::vector<const detail::PreprocessPlan*> plan_views(const std::vector<View>& i
   return plans;
 }
 
+// The vision tower takes image_size x image_size pixels. A preprocessor
+// config that makes anything else (a non-square "size" {"height", "width"}
+// without a crop, or a crop_size unlike the model's) is refused before any
+// image is read, naming the file, rather than as a tensor shape later.
+void check_preprocess_output(const std::filesystem::path& dir, const LoadedModel& m) {
+  const PreprocessConfig& p = m.preprocess;
+  const int s = m.config.vision->image_size;
+  if (p.crop_width == s && p.crop_height == s) return;
+  const bool exact = p.do_resize && !p.do_center_crop && p.resize_height > 0;
+  throw Error((dir / "preprocessor_config.json").string() + ": preprocessing makes " + std::to_string(p.crop_width) +
+              "x" + std::to_string(p.crop_height) + " (width x height) images" +
+              (exact ? " (\"size\": {\"height\": " + std::to_string(p.resize_height) +
+                           ", \"width\": " + std::to_string(p.resize_width) + "} and no crop)"
+                     : " (\"crop_size\")") +
+              " but the vision tower takes square " + std::to_string(s) + "x" + std::to_string(s) + " images");
+}
+
 }  // namespace
 
 Tensor Engine::embed_image_views(const std::vector<ImageView>& images) {
   if (!has_vision()) throw Error("this model has no vision tower: it cannot embed images");
+  check_preprocess_output(state_->dir, state_->model);
   if (state_->backend->takes_rgb()) {
     PlansBySize by_size;
     const auto plans = plan_views(images, state_->model.preprocess, by_size);
@@ -276,6 +296,7 @@ Tensor Engine::embed_device_images(const std::vector<DeviceImageView>& images) {
     throw Error("embed_device_images: the engine runs on " + device() +
                 ", which cannot read images in GPU memory (load it with device cuda)");
   }
+  check_preprocess_output(state_->dir, state_->model);
   PlansBySize by_size;
   const auto plans = plan_views(images, state_->model.preprocess, by_size);
   return state_->backend->encode_device_rgb(images, plans);

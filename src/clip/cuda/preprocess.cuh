@@ -1,8 +1,9 @@
 // Image preprocessing on the GPU: the integer resampling passes of the
-// CPU's PIL-exact bicubic resize (image_resize.cpp), run on uint8 RGB frames
-// already in device memory, the last pass also normalising into the float
-// pixels the vision tower reads. Same fixed-point weights, same pass order,
-// same rounding: the bytes, and so the floats, equal the CPU's.
+// CPU's PIL-exact resize (image_resize.cpp, any of PIL's filters: the taps
+// come computed from the CPU's plan), run on uint8 RGB frames already in
+// device memory, the last pass also normalising into the float pixels the
+// vision tower reads. Same fixed-point weights, same pass order, same
+// rounding: the bytes, and so the floats, equal the CPU's.
 #pragma once
 #include <cstddef>
 #include <cstdint>

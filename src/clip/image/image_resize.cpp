@@ -1,6 +1,8 @@
-// Bicubic resize that reproduces Pillow's ImagingResample (Resample.c) on
-// 8-bit images byte for byte, because CLIP was trained on pixels produced by
-// PIL's Image.resize(size, Image.BICUBIC):
+// Resize that reproduces Pillow's Image.resize on 8-bit images byte for
+// byte, because CLIP was trained on pixels produced by PIL's
+// Image.resize(size, Image.BICUBIC) and SigLIP on PIL's BILINEAR or BICUBIC.
+// The convolution filters (ImagingResample, Resample.c: box, bilinear,
+// hamming, bicubic, lanczos) all go through one code path:
 //   - separable, one pass per axis whose size changes, the intermediate
 //     rounded and clipped to uint8. The order matters for the last bit, and
 //     it changed between Pillow versions: up to 12.x (checked: 12.3) Pillow
@@ -9,11 +11,16 @@
 //     the height shrinks by more than twice as many pixels as the width:
 //     (in_h - out_h) > 0 && (in_h - out_h) > 2 * (in_w - out_w). For a
 //     short-side resize that means downscaled images over 2:1 tall;
-//   - the kernel is Keys' cubic with a = -0.5, stretched by the shrink factor
-//     when downscaling (antialiasing), evaluated in double, normalised to sum
-//     1 per output pixel, then turned into fixed point with 22 fractional
-//     bits (32 - 8 - 2: 8 bits of pixel, 2 of headroom for the negative lobes);
+//   - the filter (Keys' cubic with a = -0.5 over [-2, 2], the triangle over
+//     [-1, 1], ...) is stretched by the shrink factor when downscaling
+//     (antialiasing), evaluated in double, normalised to sum 1 per output
+//     pixel, then turned into fixed point with 22 fractional bits
+//     (32 - 8 - 2: 8 bits of pixel, 2 of headroom for the negative lobes);
 //   - accumulate in int32 starting from half (rounding), shift, clip.
+// Nearest neighbour is not a convolution in Pillow (ImagingScaleAffine
+// picks source pixel int((o + 0.5) * in / out), the position accumulated in
+// double as Pillow does); here it is a one-tap kernel of weight 1, which the
+// same passes copy exactly.
 // The double arithmetic must not be contracted into FMAs: Pillow's wheels are
 // built for baseline x86-64 without FMA, and a fused multiply-add can move a
 // coefficient by one unit in the last place, which occasionally flips a
@@ -28,6 +35,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <numbers>
+#include <string>
 #include <vector>
 
 #if defined(__AVX2__)
@@ -43,9 +52,26 @@ namespace {
 
 using detail::AxisKernel;
 constexpr int kPrecisionBits = detail::kResizePrecisionBits;
-constexpr double kBicubicSupport = 2.0;
 
-double bicubic(double x) {
+// Pillow's filters (Resample.c), each with its support at scale 1: the same
+// expressions, evaluated in double in the same order.
+double box_filter(double x) { return x > -0.5 && x <= 0.5 ? 1.0 : 0.0; }
+
+double bilinear_filter(double x) {
+  if (x < 0.0) x = -x;
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+double hamming_filter(double x) {
+  if (x < 0.0) x = -x;
+  if (x == 0.0) return 1.0;
+  if (x >= 1.0) return 0.0;
+  x = x * std::numbers::pi;
+  // Pillow writes 0.54f and 0.46f: float constants, widened to double.
+  return std::sin(x) / x * (static_cast<double>(0.54f) + static_cast<double>(0.46f) * std::cos(x));
+}
+
+double bicubic_filter(double x) {
   constexpr double a = -0.5;
   if (x < 0.0) x = -x;
   if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
@@ -53,12 +79,41 @@ double bicubic(double x) {
   return 0.0;
 }
 
+double sinc_filter(double x) {
+  if (x == 0.0) return 1.0;
+  x = x * std::numbers::pi;
+  return std::sin(x) / x;
+}
+
+double lanczos_filter(double x) {
+  // Truncated sinc; Pillow's bounds are [-3, 3).
+  if (-3.0 <= x && x < 3.0) return sinc_filter(x) * sinc_filter(x / 3);
+  return 0.0;
+}
+
+struct Filter {
+  double (*fn)(double);
+  double support;
+};
+
+Filter filter_of(Resample r) {
+  switch (r) {
+    case Resample::Box: return {box_filter, 0.5};
+    case Resample::Bilinear: return {bilinear_filter, 1.0};
+    case Resample::Hamming: return {hamming_filter, 1.0};
+    case Resample::Bicubic: return {bicubic_filter, 2.0};
+    case Resample::Lanczos: return {lanczos_filter, 3.0};
+    case Resample::Nearest: break;
+  }
+  throw Error(std::string("resize: ") + resample_name(r) + " is not a convolution filter");
+}
+
 // Pillow's precompute_coeffs() + normalize_coeffs_8bpc() for box (0, in_size),
 // for the outputs [o_begin, o_begin + o_count) of out_size only.
-AxisKernel make_kernel(int in_size, int out_size, int o_begin, int o_count) {
+AxisKernel make_kernel(int in_size, int out_size, int o_begin, int o_count, const Filter& filter) {
   const double scale = static_cast<double>(in_size) / out_size;
   const double filterscale = std::max(scale, 1.0);
-  const double support = kBicubicSupport * filterscale;
+  const double support = filter.support * filterscale;
   AxisKernel k;
   k.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
   k.first.resize(o_count);
@@ -74,7 +129,7 @@ AxisKernel make_kernel(int in_size, int out_size, int o_begin, int o_count) {
     const int n = std::max(hi - lo, 0);
     double sum = 0.0;
     for (int i = 0; i < n; ++i) {
-      w[i] = bicubic((i + lo - center + 0.5) * ss);
+      w[i] = filter.fn((i + lo - center + 0.5) * ss);
       sum += w[i];
     }
     int32_t* out = &k.weights[static_cast<size_t>(o) * k.ksize];
@@ -87,6 +142,36 @@ AxisKernel make_kernel(int in_size, int out_size, int o_begin, int o_count) {
     k.count[o] = n;
   }
   return k;
+}
+
+// Pillow's nearest neighbour (ImagingScaleAffine, reached from Image.resize
+// through ImagingTransform with a = in / out): output o takes source pixel
+// int(x), x = a / 2 + a + ... + a (o additions, in double, as Pillow sums
+// them, so the o_begin outputs before the window are stepped through too).
+// The step is (double)(float)in_size / out_size because Pillow's box is
+// float. Outside the source (which rounding could only reach at the very
+// end) Pillow leaves a zero: no tap gives 0 here too.
+AxisKernel make_nearest_kernel(int in_size, int out_size, int o_begin, int o_count) {
+  const double step = static_cast<double>(static_cast<float>(in_size)) / out_size;
+  AxisKernel k;
+  k.ksize = 1;
+  k.first.resize(o_count);
+  k.count.resize(o_count);
+  k.weights.assign(o_count, int32_t(1) << kPrecisionBits);
+  double x = 0.0 + step * 0.5;
+  for (int o = 0; o < o_begin; ++o) x += step;
+  for (int o = 0; o < o_count; ++o, x += step) {
+    const int i = x < 0.0 ? -1 : static_cast<int>(x);
+    const bool inside = i >= 0 && i < in_size;
+    k.first[o] = std::clamp(i, o > 0 ? k.first[o - 1] : 0, in_size - 1);  // first[] must not decrease
+    k.count[o] = inside ? 1 : 0;
+  }
+  return k;
+}
+
+AxisKernel make_axis(Resample filter, int in_size, int out_size, int o_begin, int o_count) {
+  if (filter == Resample::Nearest) return make_nearest_kernel(in_size, out_size, o_begin, o_count);
+  return make_kernel(in_size, out_size, o_begin, o_count, filter_of(filter));
 }
 
 inline uint8_t clip8(int32_t acc) {
@@ -246,20 +331,20 @@ void resample_columns(const uint8_t* src, int src_w, int col0, int cols, int row
 
 namespace detail {
 
-ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y0, int width, int height) {
+ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y0, int width, int height,
+                       Resample filter) {
   if (src_w <= 0 || src_h <= 0) {
-    throw Error("resize_bicubic: source image is " + std::to_string(src_w) + "x" + std::to_string(src_h) +
+    throw Error("resize: source image is " + std::to_string(src_w) + "x" + std::to_string(src_h) +
                 ", not a valid RGB image");
   }
   if (out_w <= 0 || out_h <= 0 || width <= 0 || height <= 0 || x0 < 0 || y0 < 0 || x0 > out_w - width ||
       y0 > out_h - height) {
-    throw Error("resize_bicubic: invalid output size " + std::to_string(out_w) + "x" + std::to_string(out_h) +
-                " (window " + std::to_string(width) + "x" + std::to_string(height) + " at " + std::to_string(x0) + "," +
+    throw Error("resize: invalid output size " + std::to_string(out_w) + "x" + std::to_string(out_h) + " (window " +
+                std::to_string(width) + "x" + std::to_string(height) + " at " + std::to_string(x0) + "," +
                 std::to_string(y0) + ")");
   }
   if (static_cast<uint64_t>(width) * height > kMaxImagePixels) {
-    throw Error("resize_bicubic: output of " + std::to_string(width) + "x" + std::to_string(height) +
-                " pixels is too large");
+    throw Error("resize: output of " + std::to_string(width) + "x" + std::to_string(height) + " pixels is too large");
   }
   ResizePlan p;
   p.x0 = x0;
@@ -268,8 +353,8 @@ ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y
   p.height = height;
   p.horizontal = out_w != src_w;
   p.vertical = out_h != src_h;
-  if (p.horizontal) p.kh = make_kernel(src_w, out_w, x0, width);
-  if (p.vertical) p.kv = make_kernel(src_h, out_h, y0, height);
+  if (p.horizontal) p.kh = make_axis(filter, src_w, out_w, x0, width);
+  if (p.vertical) p.kv = make_axis(filter, src_h, out_h, y0, height);
   if (p.horizontal && p.vertical) {
     const int shrink_h = src_h - out_h, shrink_w = src_w - out_w;
     p.vertical_first = shrink_h > 0 && shrink_h > 2 * shrink_w;  // Pillow 13's order
@@ -280,13 +365,14 @@ ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y
   return p;
 }
 
-Image resize_bicubic_window(const ImageView& src, int out_width, int out_height, int x0, int y0, int width,
-                            int height) {
-  return resize_with_plan(src, plan_resize(src.width, src.height, out_width, out_height, x0, y0, width, height));
+Image resize_window(const ImageView& src, Resample filter, int out_width, int out_height, int x0, int y0, int width,
+                    int height) {
+  return resize_with_plan(src,
+                          plan_resize(src.width, src.height, out_width, out_height, x0, y0, width, height, filter));
 }
 
 Image resize_with_plan(const ImageView& src, ResizePlan p) {
-  if (src.rgb == nullptr) throw Error("resize_bicubic: source image has no pixels");
+  if (src.rgb == nullptr) throw Error("resize: source image has no pixels");
   const int x0 = p.x0, y0 = p.y0, width = p.width, height = p.height;
   const size_t src_bytes = static_cast<size_t>(src.width) * src.height * 3;
   Image out;
@@ -326,9 +412,12 @@ Image resize_with_plan(const ImageView& src, ResizePlan p) {
 
 }  // namespace detail
 
+Image resize_image(const Image& src, int out_width, int out_height, Resample filter) {
+  return detail::resize_window(checked_view(src, "resize"), filter, out_width, out_height, 0, 0, out_width, out_height);
+}
+
 Image resize_bicubic(const Image& src, int out_width, int out_height) {
-  return detail::resize_bicubic_window(checked_view(src, "resize_bicubic"), out_width, out_height, 0, 0, out_width,
-                                       out_height);
+  return resize_image(src, out_width, out_height, Resample::Bicubic);
 }
 
 }  // namespace clip

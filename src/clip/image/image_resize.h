@@ -1,13 +1,14 @@
-// Internal to preprocessing: the bicubic resize computing only a window of
-// its output, and the plan it follows (shared with the CUDA backend, whose
+// Internal to preprocessing: the PIL-exact resize computing only a window
+// of its output, and the plan it follows (shared with the CUDA backend, whose
 // kernels run the same integer passes and so give the same bytes). Not part
-// of the public API (that is resize_bicubic in preprocess.h).
+// of the public API (that is resize_image in preprocess.h).
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "clip/image/image.h"
 #include "clip/image/image_codecs.h"  // kMaxImagePixels
+#include "clip/model/config.h"        // Resample
 
 namespace clip::detail {
 
@@ -17,7 +18,9 @@ constexpr int kResizePrecisionBits = 32 - 8 - 2;
 
 // One separable pass along an axis: output o is the sum over
 // i < count[o] of input[first[o] + i] * weights[o * ksize + i], plus half,
-// shifted right by kResizePrecisionBits and clipped to [0, 255].
+// shifted right by kResizePrecisionBits and clipped to [0, 255]. Every
+// filter comes down to this: PIL's convolution filters as their normalised
+// taps, nearest neighbour as one tap of weight 1 (an exact copy).
 struct AxisKernel {
   int ksize = 0;
   std::vector<int> first;
@@ -45,16 +48,18 @@ struct ResizePlan {
   int span0 = 0, span = 0;
 };
 
-// Checks the sizes (throws clip::Error) and computes the kernels.
-ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y0, int width, int height);
+// Checks the sizes (throws clip::Error) and computes the kernels of `filter`.
+ResizePlan plan_resize(int src_w, int src_h, int out_w, int out_h, int x0, int y0, int width, int height,
+                       Resample filter);
 
 // The pixels [x0, x0 + width) x [y0, y0 + height) of
-// resize_bicubic(src, out_width, out_height), byte for byte, without
+// resize_image(src, out_width, out_height, filter), byte for byte, without
 // computing the rest: each output pixel depends only on its own filter
 // taps, so a center crop needs only the rows and columns it keeps. This is
 // what keeps a 1 x 100000 image preprocessed at 224 (a 224 x 22400000
 // resize) small and fast. Windows above kMaxImagePixels are refused.
-Image resize_bicubic_window(const ImageView& src, int out_width, int out_height, int x0, int y0, int width, int height);
+Image resize_window(const ImageView& src, Resample filter, int out_width, int out_height, int x0, int y0, int width,
+                    int height);
 
 // Runs a plan from plan_resize on an image of the size it was made for.
 Image resize_with_plan(const ImageView& src, ResizePlan plan);

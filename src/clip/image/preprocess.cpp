@@ -1,6 +1,9 @@
-// CLIP preprocessing as openai/CLIP's torchvision pipeline does it on PIL
-// images: Resize(n) (short side, PIL bicubic), CenterCrop(n) (torchvision's
-// rounding and zero padding), ToTensor (/255), Normalize(mean, std).
+// Image preprocessing as openai/CLIP's torchvision pipeline does it on PIL
+// images -- Resize(n) (short side, PIL bicubic), CenterCrop(n) (torchvision's
+// rounding and zero padding), ToTensor (/255), Normalize(mean, std) -- and as
+// transformers' image processors do on PIL images: the resize may instead go
+// to exactly H x W ("size": {"height", "width"}, SigLIP, no crop after it)
+// and use another of PIL's filters ("resample").
 // The resize itself lives in image_resize.cpp; a center crop asks it for the
 // kept window only.
 #include "clip/image/preprocess.h"
@@ -45,10 +48,16 @@ void make_table(const PreprocessConfig& cfg, int c, float* table) {
 }
 
 void check_config(const PreprocessConfig& cfg) {
-  if ((cfg.do_resize && cfg.shortest_edge <= 0) || cfg.crop_width <= 0 || cfg.crop_height <= 0) {
-    throw Error("preprocess: invalid sizes (shortest_edge " + std::to_string(cfg.shortest_edge) + ", crop " +
+  const bool exact = cfg.resize_height > 0 || cfg.resize_width > 0;
+  if ((cfg.do_resize && !exact && cfg.shortest_edge <= 0) ||
+      (cfg.do_resize && exact && (cfg.resize_height <= 0 || cfg.resize_width <= 0)) || cfg.crop_width <= 0 ||
+      cfg.crop_height <= 0) {
+    throw Error("preprocess: invalid sizes (shortest_edge " + std::to_string(cfg.shortest_edge) + ", resize " +
+                std::to_string(cfg.resize_width) + "x" + std::to_string(cfg.resize_height) + ", crop " +
                 std::to_string(cfg.crop_width) + "x" + std::to_string(cfg.crop_height) + ")");
   }
+  const int filter = static_cast<int>(cfg.resample);
+  if (filter < 0 || filter > 5) throw Error("preprocess: unknown resample filter " + std::to_string(filter));
   if (cfg.do_normalize) {
     for (float s : cfg.std) {
       if (!(s != 0.0f)) throw Error("preprocess: image_std contains zero or NaN");
@@ -99,14 +108,16 @@ Image place_on_canvas(const Image& part, int crop_w, int crop_h, int x, int y) {
   return out;
 }
 
-// The center crop of an image resized to (w, h) -- or not resized, when w, h
-// are its size: the window of the resize inside the crop, and where it goes.
-void plan_crop(int src_w, int src_h, int w, int h, int crop_w, int crop_h, detail::PreprocessPlan* plan) {
+// The center crop of an image resized to (w, h) with `filter` -- or not
+// resized, when w, h are its size: the window of the resize inside the
+// crop, and where it goes.
+void plan_crop(int src_w, int src_h, int w, int h, Resample filter, int crop_w, int crop_h,
+               detail::PreprocessPlan* plan) {
   const int x0 = crop_start(w, crop_w), y0 = crop_start(h, crop_h);
   // The part of the crop window inside the (resized) image.
   const int xs = std::max(x0, 0), ys = std::max(y0, 0);
   const int xe = std::min(x0 + crop_w, w), ye = std::min(y0 + crop_h, h);
-  plan->resize = detail::plan_resize(src_w, src_h, w, h, xs, ys, xe - xs, ye - ys);
+  plan->resize = detail::plan_resize(src_w, src_h, w, h, xs, ys, xe - xs, ye - ys, filter);
   plan->crop_w = crop_w;
   plan->crop_h = crop_h;
   plan->place_x = xs - x0;
@@ -121,7 +132,7 @@ Image center_crop(const Image& src, int crop_width, int crop_height) {
   }
   const ImageView view = checked_view(src, "center_crop");
   detail::PreprocessPlan plan;
-  plan_crop(src.width, src.height, src.width, src.height, crop_width, crop_height, &plan);
+  plan_crop(src.width, src.height, src.width, src.height, Resample::Bicubic, crop_width, crop_height, &plan);
   return place_on_canvas(detail::resize_with_plan(view, plan.resize), crop_width, crop_height, plan.place_x,
                          plan.place_y);
 }
@@ -134,12 +145,17 @@ PreprocessPlan plan_preprocess(int width, int height, const PreprocessConfig& cf
     throw Error("preprocess: not a valid RGB image (" + std::to_string(width) + "x" + std::to_string(height) + ")");
   }
   int w = width, h = height;
-  if (cfg.do_resize) short_side_size(width, height, cfg.shortest_edge, &w, &h);
+  if (cfg.do_resize && cfg.resize_height > 0) {  // exactly H x W, aspect ratio not kept
+    w = cfg.resize_width;
+    h = cfg.resize_height;
+  } else if (cfg.do_resize) {
+    short_side_size(width, height, cfg.shortest_edge, &w, &h);
+  }
   PreprocessPlan plan;
   if (cfg.do_center_crop) {
-    plan_crop(width, height, w, h, cfg.crop_width, cfg.crop_height, &plan);
+    plan_crop(width, height, w, h, cfg.resample, cfg.crop_width, cfg.crop_height, &plan);
   } else if (w == cfg.crop_width && h == cfg.crop_height) {
-    plan.resize = plan_resize(width, height, w, h, 0, 0, w, h);
+    plan.resize = plan_resize(width, height, w, h, 0, 0, w, h, cfg.resample);
     plan.crop_w = w;
     plan.crop_h = h;
   } else {

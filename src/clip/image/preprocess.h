@@ -1,6 +1,8 @@
-// CLIP image preprocessing, matching openai/CLIP (PIL): resize the short side
-// with PIL's antialiased bicubic filter, center crop at
-// round((h - size) / 2), scale to [0,1], normalise with mean/std.
+// Image preprocessing as openai/CLIP (PIL) and transformers' CLIP / SigLIP
+// image processors on PIL images do it: resize (the short side, or to exactly
+// H x W) with PIL's antialiased filter (bicubic unless the config says
+// otherwise), center crop at round((h - size) / 2) (CLIP), scale to [0,1],
+// normalise with mean/std.
 #pragma once
 #include "clip/image/image.h"
 #include "clip/model/config.h"
@@ -8,8 +10,11 @@
 
 namespace clip {
 
-// PIL Image.resize(..., Image.BICUBIC) on 8-bit RGB: separable, antialiased
-// when shrinking, fixed-point like PIL so results agree to the byte.
+// PIL's Image.resize((out_width, out_height), filter) on 8-bit RGB: for the
+// convolution filters separable, antialiased when shrinking, fixed-point
+// like PIL; nearest neighbour as PIL picks pixels. Results agree to the byte.
+Image resize_image(const Image& src, int out_width, int out_height, Resample filter);
+// resize_image(src, out_width, out_height, Resample::Bicubic).
 Image resize_bicubic(const Image& src, int out_width, int out_height);
 
 // Output size of the short-side resize: short side -> `shortest_edge`,

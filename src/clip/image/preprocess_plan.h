@@ -1,8 +1,10 @@
 // Internal to preprocessing: everything about preprocessing one image size
-// that does not depend on its pixels -- the resize window and kernels, where
-// the window lands in the crop, and the byte -> normalised value tables. The
-// CPU path (preprocess.cpp) and the CUDA kernels (cuda/preprocess.cu) both
-// follow it, which is why they give the same floats.
+// that does not depend on its pixels -- the resize window and the per-axis
+// fixed-point taps of the config's filter, where the window lands in the
+// crop (or, for an exact H x W resize without a crop, the whole output), and
+// the byte -> normalised value tables. The CPU path (preprocess.cpp) and the
+// CUDA kernels (cuda/preprocess.cu) both follow it, which is why they give
+// the same floats.
 #pragma once
 #include "clip/image/image_resize.h"
 #include "clip/model/config.h"

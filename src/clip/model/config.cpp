@@ -183,7 +183,32 @@ std::array<float, 3> read_rgb(const JsonFields& f, const char* key, std::array<f
   return {(*v)[0].get<float>(), (*v)[1].get<float>(), (*v)[2].get<float>()};
 }
 
+// "resample": PIL's filter number. Only PIL's six filters (transformers'
+// PILImageResampling): Pillow 13's MKS2013 / MKS2021 (6, 7) are not
+// accepted by transformers either.
+Resample read_resample(const JsonFields& f) {
+  const json* v = f.get("resample");
+  if (!v) return Resample::Bicubic;
+  if (!v->is_number_integer() || v->get<long long>() < 0 || v->get<long long>() > 5) {
+    f.fail("resample", "is " + v->dump() +
+                           ": not a PIL filter number (0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming)");
+  }
+  return static_cast<Resample>(v->get<int>());
+}
+
 }  // namespace
+
+const char* resample_name(Resample r) {
+  switch (r) {
+    case Resample::Nearest: return "nearest";
+    case Resample::Lanczos: return "lanczos";
+    case Resample::Bilinear: return "bilinear";
+    case Resample::Bicubic: return "bicubic";
+    case Resample::Box: return "box";
+    case Resample::Hamming: return "hamming";
+  }
+  return "unknown";
+}
 
 PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, int default_image_size) {
   PreprocessConfig p;
@@ -196,7 +221,24 @@ PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, 
   if (!j.is_object()) throw Error(file + ": not a JSON object");
   const JsonFields f(j, file);
 
-  const SizeField size = read_size(f, "size", default_image_size);
+  // SiglipImageProcessor (and its Fast / Pil variants) differs from
+  // CLIPImageProcessor only in its defaults: an exact square resize, no
+  // crop, mean = std = 0.5. Siglip2ImageProcessor (NaFlex: patches at the
+  // image's own aspect ratio) is another pipeline altogether.
+  const std::string type = f.get_string("image_processor_type", "");
+  if (type.rfind("Siglip2ImageProcessor", 0) == 0) {
+    f.fail("image_processor_type", "'" + type +
+                                       "' (SigLIP 2 NaFlex, variable resolution) is not supported; fixed-resolution "
+                                       "checkpoints use SiglipImageProcessor");
+  }
+  const bool siglip = type.rfind("SiglipImageProcessor", 0) == 0;
+  if (siglip) {
+    p.do_center_crop = false;
+    p.mean = p.std = {0.5f, 0.5f, 0.5f};
+  }
+
+  SizeField size = read_size(f, "size", default_image_size);
+  if (siglip && !f.get("size")) size.shortest_edge = 0;  // {"height": N, "width": N}
   if (size.shortest_edge > 0) {
     p.shortest_edge = size.shortest_edge;
   } else {
@@ -208,6 +250,7 @@ PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, 
   p.crop_height = crop.height;
   p.crop_width = crop.width;
 
+  p.resample = read_resample(f);
   p.do_resize = f.get_bool("do_resize", p.do_resize);
   p.do_center_crop = f.get_bool("do_center_crop", p.do_center_crop);
   p.do_rescale = f.get_bool("do_rescale", p.do_rescale);
@@ -217,6 +260,12 @@ PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, 
   p.std = read_rgb(f, "image_std", p.std);
   for (float s : p.std)
     if (!(s != 0.0f)) f.fail("image_std", "must not contain 0");
+  // Without a crop, an exact resize decides the output size: crop_size
+  // (which SiglipImageProcessor does not even have) plays no part.
+  if (p.do_resize && !p.do_center_crop && p.resize_height > 0) {
+    p.crop_height = p.resize_height;
+    p.crop_width = p.resize_width;
+  }
   return p;
 }
 

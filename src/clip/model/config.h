@@ -78,8 +78,15 @@ struct ClipConfig {
 // Parses <dir>/config.json. Throws clip::Error naming the file on any problem.
 ClipConfig load_clip_config(const std::filesystem::path& config_json);
 
-// preprocessor_config.json (CLIPImageProcessor). Missing file: CLIP defaults
-// with crop/size taken from the vision config's image_size.
+// PIL's resampling filters, numbered as PIL.Image.Resampling (and
+// transformers' PILImageResampling): the "resample" field of
+// preprocessor_config.json. Each is reproduced as Image.resize applies it.
+enum class Resample { Nearest = 0, Lanczos = 1, Bilinear = 2, Bicubic = 3, Box = 4, Hamming = 5 };
+const char* resample_name(Resample r);  // "nearest", "lanczos", "bilinear", ...
+
+// preprocessor_config.json (CLIPImageProcessor or SiglipImageProcessor).
+// Missing file: CLIP defaults with crop/size taken from the vision config's
+// image_size.
 struct PreprocessConfig {
   int shortest_edge = 224;  // "size": {"shortest_edge": N} or an int
   // "size": {"height": H, "width": W} asks transformers for a resize to
@@ -87,9 +94,17 @@ struct PreprocessConfig {
   // shortest_edge is then min(H, W), so code ignoring these still works.
   int resize_height = 0;
   int resize_width = 0;
-  int crop_height = 224;  // "crop_size": {"height","width"} or an int
+  // The size of the preprocessed image: the center crop's ("crop_size":
+  // {"height","width"} or an int), or without a crop after an exact H x W
+  // resize, H x W.
+  int crop_height = 224;
   int crop_width = 224;
+  // "resample": the filter of the resize. Absent: bicubic, the default of
+  // both CLIPImageProcessor and SiglipImageProcessor.
+  Resample resample = Resample::Bicubic;
   bool do_resize = true;
+  // Absent: true for CLIPImageProcessor, false for SiglipImageProcessor
+  // (which has no crop step).
   bool do_center_crop = true;
   bool do_rescale = true;
   float rescale_factor = 1.0f / 255.0f;
@@ -98,6 +113,9 @@ struct PreprocessConfig {
   std::array<float, 3> std = {0.26862954f, 0.26130258f, 0.27577711f};
 };
 
+// The image_processor_type decides the defaults of absent fields:
+// "SiglipImageProcessor..." has an exact default_image_size square resize,
+// no crop and mean = std = 0.5; anything else CLIPImageProcessor's.
 PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, int default_image_size);
 
 }  // namespace clip
