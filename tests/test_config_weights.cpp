@@ -825,6 +825,17 @@ TEST(SiglipConfig, FamilyAndTransformersDefaults) {
   EXPECT_TRUE(clip_cfg.vision->class_token);
 }
 
+// Without preprocessor_config.json: SiglipImageProcessor's defaults.
+TEST(SiglipConfig, MissingPreprocessorFileTakesSiglipDefaults) {
+  TempDir tmp;
+  const auto p = clip::load_preprocess_config(tmp.path() / "preprocessor_config.json", 384, clip::ModelFamily::Siglip);
+  EXPECT_EQ(p.resize_height, 384);
+  EXPECT_EQ(p.resize_width, 384);
+  EXPECT_FALSE(p.do_center_crop);
+  EXPECT_FLOAT_EQ(p.mean[1], 0.5f);
+  EXPECT_FLOAT_EQ(p.std[2], 0.5f);
+}
+
 // A lone vision tower saved by transformers 5 (no "vision_model." prefix):
 // the head, the patch bias and no class token; no logit parameters.
 TEST(SiglipLoad, VisionTowerSavedAlone) {

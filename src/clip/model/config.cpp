@@ -210,11 +210,19 @@ const char* resample_name(Resample r) {
   return "unknown";
 }
 
-PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, int default_image_size) {
+PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, int default_image_size,
+                                        ModelFamily family) {
   PreprocessConfig p;
   p.shortest_edge = p.crop_height = p.crop_width = default_image_size;
   std::error_code ec;
-  if (!std::filesystem::exists(json_file, ec)) return p;  // a model without its processor file
+  if (!std::filesystem::exists(json_file, ec)) {  // a model without its processor file
+    if (family == ModelFamily::Siglip) {          // SiglipImageProcessor's defaults
+      p.resize_height = p.resize_width = default_image_size;
+      p.do_center_crop = false;
+      p.mean = p.std = {0.5f, 0.5f, 0.5f};
+    }
+    return p;
+  }
 
   const json j = detail::read_json_file(json_file);
   const std::string file = json_file.string();

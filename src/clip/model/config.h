@@ -115,7 +115,9 @@ struct PreprocessConfig {
 
 // The image_processor_type decides the defaults of absent fields:
 // "SiglipImageProcessor..." has an exact default_image_size square resize,
-// no crop and mean = std = 0.5; anything else CLIPImageProcessor's.
-PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, int default_image_size);
+// no crop and mean = std = 0.5; anything else CLIPImageProcessor's. A
+// missing file gives the defaults of the family's processor.
+PreprocessConfig load_preprocess_config(const std::filesystem::path& json_file, int default_image_size,
+                                        ModelFamily family = ModelFamily::Clip);
 
 }  // namespace clip

@@ -477,8 +477,8 @@ LoadedModel load_model(const fs::path& dir) {
 
   if (m.config.family == ModelFamily::Siglip) {
     load_siglip(w, weights_file.string(), config_file.string(), m);
-    m.preprocess =
-        load_preprocess_config(dir / "preprocessor_config.json", m.config.vision ? m.config.vision->image_size : 224);
+    m.preprocess = load_preprocess_config(dir / "preprocessor_config.json",
+                                          m.config.vision ? m.config.vision->image_size : 224, ModelFamily::Siglip);
     return m;
   }
 
