@@ -490,27 +490,63 @@ struct AttnCase {
 };
 
 const char* attn_impl_name(AttnImpl impl) {
-  return impl == AttnImpl::Wgmma ? "wgmma" : impl == AttnImpl::TensorCore ? "tensor-core" : "simt";
+  switch (impl) {
+    case AttnImpl::Wgmma: return "wgmma";
+    case AttnImpl::TensorCore: return "tensor-core";
+    case AttnImpl::Flash: return "flash";
+    default: return "simt";
+  }
 }
 
-void check_attention(Rng& r, DType t, AttnImpl impl, AttnCase c, int num_sms) {
+// A random QKV input for the case, rounded to `t`.
+std::vector<float> attention_input(Rng& r, DType t, const AttnCase& c) {
   const int H = c.heads * c.D;
   std::vector<float> qkv = random_vec(r, size_t(c.B) * c.S * 3 * H);
   for (size_t row = 0; row < size_t(c.B) * c.S; ++row)
     for (int i = H; i < 2 * H; ++i) qkv[row * 3 * H + i] *= 1.f + c.key_ramp * float(row % c.S);
-  qkv = rounded(qkv, t);
+  return rounded(qkv, t);
+}
+
+// Attention's tolerance: fp16/bf16 tensor cores also round P to the storage
+// type before P*V.
+Tol attention_tol(DType t) {
+  return t == DType::F32 ? Tol{2e-5, 2e-5} : t == DType::F16 ? Tol{3e-3, 3e-3} : Tol{2e-2, 2e-2};
+}
+
+void check_attention(Rng& r, DType t, AttnImpl impl, AttnCase c, int num_sms) {
+  const int H = c.heads * c.D;
+  const std::vector<float> qkv = attention_input(r, t, c);
   auto dq = upload(qkv, t);
   Dev out(size_t(c.B) * c.S * H * dtype_size(t));
   poison(out.p, out.bytes);
   AttnShape s{c.B, c.S, c.heads, c.D, c.causal, 1.f / std::sqrt(float(c.D))};
   attention(test_exec(), dq->p, out.p, t, s, num_sms, impl);
   const std::vector<float> want = ref::attention(qkv, c.B, c.S, c.heads, c.D, c.causal, s.scale);
-  // fp16/bf16 tensor cores also round P to the storage type before P*V.
-  Tol tol = t == DType::F32 ? Tol{2e-5, 2e-5} : t == DType::F16 ? Tol{3e-3, 3e-3} : Tol{2e-2, 2e-2};
   char name[160];
   std::snprintf(name, sizeof name, "attention %s %s B=%d S=%d heads=%d D=%d%s key_ramp=%g", dtype_name(t),
                 attn_impl_name(impl), c.B, c.S, c.heads, c.D, c.causal ? " causal" : "", c.key_ramp);
-  expect_close(download(out.p, t, want.size()), want, tol, name);
+  expect_close(download(out.p, t, want.size()), want, attention_tol(t), name);
+}
+
+// The same check against the SIMT kernel run in float32 on the same rounded
+// input (the CPU reference is too slow for SigLIP's 1,024-token shapes).
+void check_attention_vs_simt(Rng& r, DType t, AttnImpl impl, AttnCase c, int num_sms) {
+  const int H = c.heads * c.D;
+  const std::vector<float> qkv = attention_input(r, t, c);
+  auto dq = upload(qkv, t);
+  auto dq32 = upload(qkv, DType::F32);
+  const size_t n = size_t(c.B) * c.S * H;
+  Dev out(n * dtype_size(t)), ref_out(n * 4);
+  poison(out.p, out.bytes);
+  poison(ref_out.p, ref_out.bytes);
+  AttnShape s{c.B, c.S, c.heads, c.D, c.causal, 1.f / std::sqrt(float(c.D))};
+  attention(test_exec(), dq->p, out.p, t, s, num_sms, impl);
+  attention(test_exec(), dq32->p, ref_out.p, DType::F32, s, num_sms, AttnImpl::Simt);
+  const std::vector<float> want = download(ref_out.p, DType::F32, n);
+  char name[160];
+  std::snprintf(name, sizeof name, "attention %s %s B=%d S=%d heads=%d D=%d%s key_ramp=%g vs simt", dtype_name(t),
+                attn_impl_name(impl), c.B, c.S, c.heads, c.D, c.causal ? " causal" : "", c.key_ramp);
+  expect_close(download(out.p, t, n), want, attention_tol(t), name);
 }
 
 // Rows picked out of a buffer, in any order and with repeats, for row sizes
@@ -579,7 +615,7 @@ TEST(CudaOps, Attention) {
       {2, 50, 2, 32, false},
       {2, 77, 2, 128, true},
       {1, 300, 2, 64, true},
-      {2, 40, 2, 80, false} /* SIMT only */,
+      {2, 40, 2, 80, false} /* SIMT and the tiled kernel only */,
       {3, 77, 8, 64, true},
       {3, 9, 8, 64, true} /* B/32 text in test_cuda_model */,
       {2, 257, 2, 32, true},
@@ -595,6 +631,7 @@ TEST(CudaOps, Attention) {
       check_attention(r, t, AttnImpl::Simt, c, sms);
       if (mma_attention_supported(t, s)) check_attention(r, t, AttnImpl::TensorCore, c, sms);
       if (wgmma_attention_supported(t, s)) check_attention(r, t, AttnImpl::Wgmma, c, sms);
+      if (flash_attention_supported(t, s)) check_attention(r, t, AttnImpl::Flash, c, sms);
     }
   }
   // With a large batch the grid is not split: another code path for the tile ranges.
@@ -651,6 +688,84 @@ TEST(CudaOps, AttentionWgmma) {
   // K and V of 1,000 tokens (250 KB) do not fit in shared memory.
   EXPECT_FALSE(wgmma_attention_supported(DType::F16, {1, 1000, 2, 64, false, 0.125f}));
   EXPECT_FALSE(wgmma_attention_supported(DType::F32, probe));
+}
+
+// The tiled kernel (AttnImpl::Flash) on SigLIP's shapes against the SIMT
+// kernel in float32: head_dim 72 (SO400M) at 1,024, 729, 256 and 64 tokens,
+// head_dim 64, 128, 80 and 96 with sequences that end inside a 64-key tile
+// and a 64-query block (196, 577, 300, 100, 17), causal too, and scores that
+// grow along the keys (the running maximum moves from tile to tile).
+TEST(CudaOps, FlashAttention) {
+  SKIP_WITHOUT_GPU();
+  Rng r(26);
+  const int sms = device_sms();
+  const AttnCase cases[] = {
+      {2, 1024, 16, 72, false},
+      {3, 729, 16, 72, false},
+      {2, 256, 16, 72, false},
+      {4, 64, 16, 72, false},
+      {2, 196, 12, 64, false},
+      {2, 577, 16, 64, false},
+      {2, 300, 8, 128, false},
+      {2, 100, 4, 80, false},
+      {1, 17, 2, 96, false},
+      {2, 1024, 4, 72, true},
+      {2, 729, 4, 72, true},
+      {4, 64, 16, 72, true},
+      {2, 196, 4, 64, true},
+      {2, 300, 4, 128, true},
+      {2, 100, 4, 80, true},
+      {1, 17, 2, 96, true},
+      {1, 1, 2, 72, false},
+      {2, 130, 3, 8, false},
+      {2, 130, 3, 40, true},
+      {2, 729, 4, 72, false, 1.f / 128},
+      {2, 257, 4, 72, false, 1.f / 16},
+      {2, 300, 4, 72, true, 1.f / 32},
+      {2, 300, 4, 72, false, 1.f / 8},
+      {2, 1024, 2, 64, true, 1.f / 64},
+  };
+  for (DType t : {DType::F16, DType::BF16})
+    for (const AttnCase& c : cases) check_attention_vs_simt(r, t, AttnImpl::Flash, c, sms);
+  // Every head_dim it takes, on a ragged sequence (against the CPU reference).
+  for (int D = 8; D <= 128; D += 8) check_attention(r, DType::F16, AttnImpl::Flash, {2, 70, 2, D, D % 16 == 8}, sms);
+  // Not taken: float32, head_dims off the multiples of 8 or past 128.
+  EXPECT_FALSE(flash_attention_supported(DType::F32, {2, 1024, 16, 72, false, 0.125f}));
+  EXPECT_FALSE(flash_attention_supported(DType::F16, {2, 1024, 16, 100, false, 0.1f}));
+  EXPECT_FALSE(flash_attention_supported(DType::F16, {2, 1024, 16, 136, false, 0.1f}));
+  EXPECT_FALSE(flash_attention_supported(DType::F16, {2, 1024, 16, 72, false, 0.f}));
+  Dev buf(3 * 72 * 2 * 2);
+  EXPECT_THROW(attention(test_exec(), buf.p, buf.as<char>() + 3 * 72 * 2, DType::F32, {1, 1, 1, 72, false, 0.125f}, sms,
+                         AttnImpl::Flash),
+               Error);
+}
+
+// Auto sends what the whole-K/V kernels cannot take to the tiled kernel and
+// keeps CLIP's shapes where they were.
+TEST(CudaOps, AttentionChoice) {
+  SKIP_WITHOUT_GPU();
+  const int sms = device_sms();
+  for (DType t : {DType::F16, DType::BF16}) {
+    for (int B : {1, 2, 256}) {
+      // SigLIP: head_dim 72 at any length; head_dim 64 past what shared memory holds.
+      EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 1024, 16, 72, false, 0.118f}, sms));
+      EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 729, 16, 72, false, 0.118f}, sms));
+      EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 256, 16, 72, false, 0.118f}, sms));
+      EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 64, 16, 72, false, 0.118f}, sms));
+      EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 1024, 12, 64, false, 0.125f}, sms));
+      // CLIP: vision 50/197/257 tokens and causal text, head_dim 64.
+      for (auto [S, heads, causal] : {std::tuple{50, 12, false}, std::tuple{197, 12, false}, std::tuple{257, 16, false},
+                                      std::tuple{77, 8, true}}) {
+        const AttnShape s{B, S, heads, 64, causal, 0.125f};
+        const AttnImpl got = attention_choice(t, s, sms);
+        EXPECT_TRUE(got == AttnImpl::TensorCore || got == AttnImpl::Wgmma)
+            << "S=" << S << " B=" << B << ": " << attn_impl_name(got);
+        EXPECT_EQ(got == AttnImpl::Wgmma, wgmma_attention_supported(t, s) && B * heads >= sms) << "S=" << S;
+      }
+    }
+  }
+  EXPECT_EQ(AttnImpl::Simt, attention_choice(DType::F32, {2, 1024, 16, 72, false, 0.118f}, sms));
+  EXPECT_EQ(AttnImpl::Simt, attention_choice(DType::F16, {2, 100, 4, 100, false, 0.1f}, sms));
 }
 
 // ---- GEMM (cuBLASLt with epilogues) -----------------------------------------------
@@ -1133,10 +1248,11 @@ TEST(CudaOpsPerf, RealShapes) {
       const Exec ex{nullptr, false};
       const double flop = 4.0 * c.B * c.heads * double(c.S) * c.S * c.D * (c.causal ? 0.5 : 1.0);
       const AttnImpl chosen = attention_choice(t, s, sms);
-      for (AttnImpl impl : {AttnImpl::Simt, AttnImpl::TensorCore, AttnImpl::Wgmma}) {
+      for (AttnImpl impl : {AttnImpl::Simt, AttnImpl::TensorCore, AttnImpl::Wgmma, AttnImpl::Flash}) {
         if ((impl == AttnImpl::Simt && chosen != AttnImpl::Simt) ||
             (impl == AttnImpl::TensorCore && !mma_attention_supported(t, s)) ||
-            (impl == AttnImpl::Wgmma && !wgmma_attention_supported(t, s)))
+            (impl == AttnImpl::Wgmma && !wgmma_attention_supported(t, s)) ||
+            (impl == AttnImpl::Flash && !flash_attention_supported(t, s)))
           continue;
         const double us = time_us([&] { attention(ex, q->p, out.p, t, s, sms, impl); });
         std::printf("  attention %-18s %s %-11s %9.1f us  %6.1f TFLOP/s%s\n", a.name, dtype_name(t),
@@ -1203,6 +1319,45 @@ TEST(CudaOpsPerf, RealShapes) {
     const double us = time_us([&] { bias_act(ex, y->p, DType::F16, M, N, b->as<float>(), Act::QuickGelu); });
     std::printf("  bias_act f16 quick_gelu M=%lld N=%d %9.1f us  %6.0f GB/s\n", (long long)M, N, us,
                 M * N * 4.0 / us * 1e-3);
+  }
+}
+
+// Attention at SigLIP's shapes: every kernel that takes the shape, fp16 and
+// bf16, with the one Auto picks marked. TFLOP/s counts 4 S^2 D FLOPs per
+// (item, head), halved for the causal mask.
+TEST(CudaOpsPerf, SiglipAttention) {
+  SKIP_WITHOUT_GPU();
+  if (!timing_enabled()) GTEST_SKIP() << "set CLIPFIND_OPS_TIME=1 to time the ops";
+  const int sms = device_sms();
+  Rng r(27);
+  struct A {
+    const char* name;
+    AttnCase c;
+  };
+  for (A a : {A{"SO400M/14 vision b256", {256, 256, 16, 72, false}},
+              A{"SO400M/14-384 vision b64", {64, 729, 16, 72, false}}, A{"1024 tok D72 b64", {64, 1024, 16, 72, false}},
+              A{"B/16 vision b256", {256, 196, 12, 64, false}}, A{"B/16-384 vision b256", {256, 576, 12, 64, false}},
+              A{"B/16-512 vision b64", {64, 1024, 12, 64, false}}, A{"SO400M text b256", {256, 64, 16, 72, false}},
+              A{"B text b256", {256, 64, 12, 64, false}}, A{"1024 tok D72 causal b64", {64, 1024, 16, 72, true}}}) {
+    for (DType t : {DType::F16, DType::BF16}) {
+      const AttnCase& c = a.c;
+      const int H = c.heads * c.D;
+      auto q = upload(random_vec(r, size_t(c.B) * c.S * 3 * H), t);
+      Dev out(size_t(c.B) * c.S * H * dtype_size(t));
+      AttnShape s{c.B, c.S, c.heads, c.D, c.causal, 1.f / std::sqrt(float(c.D))};
+      const Exec ex{nullptr, false};
+      const double flop = 4.0 * c.B * c.heads * double(c.S) * c.S * c.D * (c.causal ? 0.5 : 1.0);
+      const AttnImpl chosen = attention_choice(t, s, sms);
+      for (AttnImpl impl : {AttnImpl::TensorCore, AttnImpl::Wgmma, AttnImpl::Flash}) {
+        if ((impl == AttnImpl::TensorCore && !(mma_attention_supported(t, s) && chosen != AttnImpl::Flash)) ||
+            (impl == AttnImpl::Wgmma && !wgmma_attention_supported(t, s)) ||
+            (impl == AttnImpl::Flash && !flash_attention_supported(t, s)))
+          continue;
+        const double us = time_us([&] { attention(ex, q->p, out.p, t, s, sms, impl); });
+        std::printf("  attention %-24s %-4s %-11s %9.1f us  %6.1f TFLOP/s%s\n", a.name, dtype_name(t),
+                    attn_impl_name(impl), us, flop / us * 1e-6, impl == chosen ? "  (auto)" : "");
+      }
+    }
   }
 }
 

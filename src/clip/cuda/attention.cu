@@ -7,6 +7,7 @@
 
 #include "clip/cuda/attention.cuh"
 #include "clip/cuda/device_utils.cuh"
+#include "clip/cuda/flash_attention.cuh"
 #include "clip/cuda/mma_utils.cuh"
 #include "clip/cuda/sm90/sm90_attention.h"
 #include "clip/cuda/sm90/sm90_gemm.h"
@@ -423,12 +424,21 @@ bool wgmma_attention_supported(DType type, const AttnShape& s) {
   return sm90::device_supported(dev);  // two attribute queries, like max_smem_optin()
 }
 
+bool flash_attention_supported(DType type, const AttnShape& s) {
+  return type != DType::F32 && flash_shape_supported(s);
+}
+
 AttnImpl attention_choice(DType type, const AttnShape& s, int num_sms, bool wgmma) {
   // The wgmma kernel runs one block per (image, head): with fewer than one
   // per SM the mma.sync kernel, which splits a head's queries over blocks,
   // keeps more of the GPU busy.
   if (wgmma && wgmma_attention_supported(type, s) && int64_t(s.batch) * s.heads >= num_sms) return AttnImpl::Wgmma;
-  return mma_supported(type, s) ? AttnImpl::TensorCore : AttnImpl::Simt;
+  // The whole-K/V kernel where its shared memory fits this device (on an
+  // H100 the same test as mma_supported's; an A100 opts in to less).
+  if (mma_supported(type, s) && mma_plan(s).smem <= size_t(max_smem_optin())) return AttnImpl::TensorCore;
+  // What neither takes (SigLIP's head_dim 72, sequences past ~800 tokens at
+  // head_dim 64) goes to the tiled kernel.
+  return flash_attention_supported(type, s) ? AttnImpl::Flash : AttnImpl::Simt;
 }
 
 void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& s, int num_sms, AttnImpl impl,
@@ -452,6 +462,11 @@ void attention(const Exec& exec, const void* qkv, void* out, DType type, const A
     pr.scale_log2 = s.scale * kLog2e;
     pr.bf16 = type == DType::BF16;
     CUDA_CHECK(sm90::attention(pr, exec.stream));
+  } else if (impl == AttnImpl::Flash) {
+    require(flash_attention_supported(type, s), "attention",
+            "the tiled kernel needs fp16/bf16, head_dim a multiple of 8 up to 128 and a positive scale");
+    require(aligned16(qkv) && aligned16(out), "attention", "buffers must be 16-byte aligned");
+    launch_flash_attention(exec, qkv, out, type, s);
   } else if (impl == AttnImpl::TensorCore) {
     require(mma_supported(type, s), "attention", "tensor-core kernel needs fp16/bf16 and head_dim 32, 64 or 128");
     require(aligned16(qkv) && aligned16(out), "attention", "buffers must be 16-byte aligned");

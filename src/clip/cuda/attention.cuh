@@ -1,7 +1,10 @@
-// Multi-head self-attention for CLIP's short sequences (50, 77, 197, 257
-// tokens), optionally causal (the text tower), softmax in float32:
+// Multi-head self-attention, optionally causal (CLIP's text tower), softmax
+// in float32:
 //   out[b, s, h*D:(h+1)*D] = softmax(scale * q k^T [+ causal mask]) v
-// with q, k, v read from the fused QKV projection.
+// with q, k, v read from the fused QKV projection. CLIP's short sequences
+// (50, 77, 197, 257 tokens, head_dim 64) take the kernels that hold a
+// head's whole K and V in shared memory (TensorCore, Wgmma); SigLIP's longer
+// ones (576, 729, 1024 tokens) and head_dims (72) the tiled Flash kernel.
 #pragma once
 #include "clip/cuda/cuda_common.h"
 
@@ -13,6 +16,8 @@ enum class AttnImpl {
   TensorCore,  // mma.sync m16n8k16, fp16/bf16, head_dim 32/64/128; throws if unsupported
   Wgmma,       // Hopper warpgroup MMAs (sm90/sm90_attention.h): an sm_90 GPU and build, fp16/bf16,
                // head_dim 64, no causal mask; throws if unsupported
+  Flash,       // tiled mma.sync with an online softmax over 64-key tiles (flash_attention.cuh): fp16/bf16,
+               // head_dim a multiple of 8 up to 128, any sequence length; throws if unsupported
 };
 
 struct AttnShape {
@@ -31,7 +36,9 @@ void attention(const Exec& exec, const void* qkv, void* out, DType type, const A
 // Which kernel Auto picks for this shape and type on the current device
 // (for tests and logs). num_sms as for attention(); 0 leaves the grid size
 // out of the choice. wgmma = false keeps Auto off the wgmma kernel
-// (Tuning::Attention::NoWgmma).
+// (Tuning::Attention::NoWgmma). Flash where neither whole-K/V kernel takes
+// the shape (head_dim not 32/64/128, or K and V too big for shared memory)
+// and the type is fp16/bf16; SIMT for float32.
 AttnImpl attention_choice(DType type, const AttnShape& shape, int num_sms = 0, bool wgmma = true);
 
 // Whether the mma.sync kernel can run this shape and type.
@@ -39,5 +46,10 @@ bool mma_attention_supported(DType type, const AttnShape& shape);
 
 // Whether the wgmma kernel can run this shape and type on the current device.
 bool wgmma_attention_supported(DType type, const AttnShape& shape);
+
+// Whether the tiled (Flash) kernel can run this shape and type: fp16/bf16,
+// head_dim a multiple of 8 from 8 to 128, batch and heads up to 65,535, a
+// positive scale.
+bool flash_attention_supported(DType type, const AttnShape& shape);
 
 }  // namespace clip::cuda
