@@ -27,7 +27,7 @@ cmake -S "$root" -B "$build" \
   -DCLIPFIND_FUZZ_SECONDS="$seconds" >/dev/null
 
 targets=()
-for name in safetensors tokenizer image; do
+for name in safetensors tokenizer spm_tokenizer image; do
   if [[ -f $root/fuzz/fuzz_$name.cpp ]]; then
     targets+=("fuzz_$name")
   else

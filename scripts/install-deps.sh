@@ -11,7 +11,7 @@ set -euo pipefail
 # fails without OpenCL (and apt-get below leaves recommendations out).
 BUILD_DEBS=(
   build-essential cmake ninja-build pkg-config python3 python3-numpy zlib1g-dev
-  nlohmann-json3-dev libutf8proc-dev libpng-dev libjpeg62-turbo-dev libcli11-dev libdnnl-dev ocl-icd-opencl-dev
+  nlohmann-json3-dev libutf8proc-dev libsentencepiece-dev libpng-dev libjpeg62-turbo-dev libcli11-dev libdnnl-dev ocl-icd-opencl-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libsqlite3-dev ffmpeg
   libcpp-httplib-dev
 )
@@ -23,7 +23,10 @@ DEBS=(
   clang libclang-rt-14-dev clang-format
   chromium chromium-driver python3-selenium wrk
 )
-PIP=(tokenizers==0.23.3)
+# PyPI packages as [module:]distribution==version (the module to import when
+# it is not the distribution's name). transformers + sentencepiece + protobuf:
+# the reference of tests/spm_tokenizer_diff.py (SigLIP tokenizers; no torch).
+PIP=(tokenizers==0.23.3 transformers==5.17.0 sentencepiece==0.2.1 google.protobuf:protobuf==7.36.2)
 case "${1:-}" in
   "") ;;
   --build) DEBS=("${BUILD_DEBS[@]}"); PIP=() ;;
@@ -45,9 +48,13 @@ fi
 # CUDA build; the --build set (the demo) builds without them.
 [ "${1:-}" = --build ] || "$(dirname "$0")/fetch-cutlass.sh"
 
-for spec in "${PIP[@]}"; do
-  mod=${spec%%=*}
-  if ! python3 -c "import $mod" 2>/dev/null; then
+for entry in "${PIP[@]}"; do
+  spec=${entry#*:}
+  dist=${spec%%=*}
+  mod=${entry%%:*}
+  [ "$mod" = "$entry" ] && mod=$dist
+  version=${spec##*==}
+  if ! python3 -c "import importlib.metadata as m, sys, $mod; sys.exit(m.version('$dist') != '$version')" 2>/dev/null; then
     echo "installing PyPI package: $spec"
     python3 -m pip install --quiet --disable-pip-version-check "$spec"
   fi

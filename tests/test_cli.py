@@ -51,6 +51,21 @@ class Tokenize(unittest.TestCase):
             for line, want in zip(lines, g["ids"]):
                 self.assertEqual(json.loads(line), want)
 
+    def test_siglip_ids_match_transformers(self):
+        # tests/data/spm-corpus.json: transformers' processor ids (padded to
+        # the context length) for the SigLIP and SigLIP 2 tokenizer fixtures.
+        corpus = json.loads((DATA / "spm-corpus.json").read_text())
+        for kind in ("siglip", "gemma"):
+            entries = [e for e in corpus if e["kind"] == kind]
+            r = run("tokenize", "--model", DATA / f"{kind}-tokenizer", *[e["text"] for e in entries])
+            if "model_type 'siglip' is not supported" in r.stderr:
+                self.skipTest("config.json of SigLIP models is not read yet")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lines = r.stdout.splitlines()
+            self.assertEqual(len(lines), len(entries))
+            for line, e in zip(lines, entries):
+                self.assertEqual(json.loads(line), e["ids"], (kind, e["text"]))
+
     def test_needs_a_text(self):
         r = run("tokenize", "--model", DATA / "models/text_only")
         self.assertNotEqual(r.returncode, 0)

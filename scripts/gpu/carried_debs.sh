@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by the device-machine scripts: unpacks the Debian packages carried
-# in .debs/ (utf8proc, oneDNN and the OpenCL loader it links, which the GPU
+# in .debs/ (utf8proc, SentencePiece, oneDNN and the OpenCL loader it links, which the GPU
 # machine lacks) into /tmp/debroot and points pkg-config, CMake and the
 # loader at them. Unpacking into / could break that machine's own packages.
 DEB=/tmp/debroot

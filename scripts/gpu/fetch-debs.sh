@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fills .debs/ (git-ignored) with the Debian packages that the GPU machine
-# lacks and that the engine's build there needs: utf8proc, oneDNN and the
-# OpenCL loader oneDNN's CMake config asks for. scripts/gpu/carried_debs.sh
+# lacks and that the engine's build there needs: utf8proc, SentencePiece, oneDNN
+# and the OpenCL loader oneDNN's CMake config asks for. scripts/gpu/carried_debs.sh
 # unpacks them there; name .debs in the device call's carry list.
 #
 #   scripts/gpu/fetch-debs.sh          # run here, from anywhere in the repository

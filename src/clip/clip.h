@@ -53,7 +53,9 @@ class Engine {
   // The CUDA device ordinal the engine runs on; -1 when it is not on CUDA.
   int cuda_device() const;
 
-  // Token ids with start/end tokens, truncated to the context length.
+  // The ids the text tower takes: start/end tokens as the model's tokenizer
+  // adds them, truncated to the context length with the end token kept last;
+  // SigLIP models' ids are also padded to the context length.
   std::vector<int32_t> tokenize(const std::string& text) const;
 
   Tensor embed_texts(const std::vector<std::string>& texts);

@@ -16,7 +16,7 @@
 #include "clip/image/preprocess.h"
 #include "clip/image/preprocess_plan.h"
 #include "clip/model/weights.h"
-#include "clip/text/tokenizer.h"
+#include "clip/text/model_tokenizer.h"
 #ifdef CLIPFIND_HAVE_CUDA
 #include "clip/cuda/cuda_backend.h"
 #endif
@@ -112,7 +112,7 @@ std::unique_ptr<Backend> make_backend(const LoadedModel& model, const EngineOpti
 struct Engine::State {
   std::filesystem::path dir;  // the model folder, for messages
   LoadedModel model;
-  std::optional<Tokenizer> tokenizer;
+  std::optional<ModelTokenizer> tokenizer;
   std::unique_ptr<Backend> backend;
 };
 
@@ -124,7 +124,8 @@ std::unique_ptr<Engine> Engine::load(const std::filesystem::path& model_dir, con
   State& s = *engine->state_;
   s.dir = model_dir;
   s.model = load_model(model_dir);
-  if (s.model.config.text) s.tokenizer.emplace(Tokenizer::from_folder(model_dir));
+  // CLIP BPE or SigLIP SentencePiece, by the config's family.
+  if (s.model.config.text) s.tokenizer.emplace(ModelTokenizer::load(model_dir, s.model.config));
   s.backend = make_backend(s.model, options);
   // Backends keep their own copies (packed for the CPU GEMMs, or on the GPU):
   // the host float32 weights are not needed again.
@@ -143,7 +144,7 @@ Precision Engine::precision() const { return state_->backend->precision(); }
 
 std::vector<int32_t> Engine::tokenize(const std::string& text) const {
   if (!state_->tokenizer) throw Error("this model has no text tower, so no tokenizer");
-  return state_->tokenizer->encode_for_model(text, state_->model.config.text->max_positions);
+  return state_->tokenizer->encode(text);
 }
 
 int pooled_position(const std::vector<int32_t>& ids, int eos_token_id) {
@@ -182,14 +183,19 @@ Tensor Engine::embed_texts(const std::vector<std::string>& texts) {
     TextBatch batch;
     batch.count = static_cast<int>(count);
     batch.pool_at.resize(count);
-    for (size_t i = 0; i < count; ++i) {
-      ids[i] = tokenize(texts[start + i]);
-      batch.pool_at[i] = pooled_position(ids[i], tc.eos_token_id);
+    for (size_t i = 0; i < count; ++i) ids[i] = tokenize(texts[start + i]);
+    if (tc.pool_last) {
+      // SigLIP: no mask; every text padded to the full context and pooled at
+      // its last position, as transformers' processor pads (max_length).
+      batch.seq_len = tc.max_positions;
+      std::fill(batch.pool_at.begin(), batch.pool_at.end(), batch.seq_len - 1);
+    } else {
+      for (size_t i = 0; i < count; ++i) batch.pool_at[i] = pooled_position(ids[i], tc.eos_token_id);
+      // Under the causal mask, tokens after the pooled one cannot change it:
+      // run only up to the last pooled position of the batch.
+      batch.seq_len = 1 + *std::max_element(batch.pool_at.begin(), batch.pool_at.end());
     }
-    // Under the causal mask, tokens after the pooled one cannot change it:
-    // run only up to the last pooled position of the batch.
-    batch.seq_len = 1 + *std::max_element(batch.pool_at.begin(), batch.pool_at.end());
-    batch.ids.assign(count * batch.seq_len, state_->tokenizer->eos_id());
+    batch.ids.assign(count * batch.seq_len, state_->tokenizer->pad_id());
     for (size_t i = 0; i < count; ++i) {
       const size_t n = std::min<size_t>(ids[i].size(), batch.seq_len);
       std::copy_n(ids[i].begin(), n, batch.ids.begin() + i * batch.seq_len);
