@@ -210,19 +210,25 @@ def embed(model, kind, tok, context, eos_token_id, vision_size):
     return out
 
 
+def save_rounded(model, dtype, folder, save_kwargs):
+    """Saves `model` in `dtype` to `folder` (replacing it) and returns it in
+    float32 with the weights as saved (rounded to fp16/bf16 where the
+    checkpoint is): golden values are computed in fp32 from those, as the
+    engine computes them."""
+    model = model.to(dtype).to(torch.float32)
+    if folder.exists():
+        shutil.rmtree(folder)
+    model.to(dtype).save_pretrained(folder, **save_kwargs)
+    return model.to(torch.float32)
+
+
 def write_model(name, spec, tok, tok_dir, models_dir, golden_dir, seed):
     kind, tcfg, vcfg, dtype, save_kwargs = spec
     torch.manual_seed(seed)
     model = build(kind, tcfg, vcfg).eval()
     unit_scale_init(model, seed)
-    # Golden values come from the weights as saved (rounded to fp16/bf16 where
-    # the checkpoint is), computed in fp32 like the engine does.
-    model = model.to(dtype).to(torch.float32)
     folder = models_dir / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    model.to(dtype).save_pretrained(folder, **save_kwargs)
-    model = model.to(torch.float32)
+    model = save_rounded(model, dtype, folder, save_kwargs)
     vision_size = vcfg["image_size"] if vcfg else None
     if vcfg:
         (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor_config(vision_size), indent=2))

@@ -31,7 +31,7 @@ import transformers
 from transformers import (AutoTokenizer, SiglipConfig, SiglipModel, SiglipTextConfig, SiglipTextModel,
                           SiglipVisionConfig, SiglipVisionModel)
 
-from make_reference import CLIP_PNG, NUM_IMAGES, ROOT, TEXTS, pixel_formula, unit_scale_init
+from make_reference import CLIP_PNG, NUM_IMAGES, ROOT, TEXTS, pixel_formula, save_rounded, unit_scale_init
 
 TOKENIZERS = {
     "siglip": ROOT / "tests/data/siglip-tokenizer",
@@ -162,13 +162,8 @@ def write_model(name, spec, toks, models_dir, golden_dir, seed):
         with torch.no_grad():
             model.logit_scale.fill_(LOGIT_SCALE)
             model.logit_bias.fill_(LOGIT_BIAS)
-    # Golden values come from the weights as saved, computed in fp32.
-    model = model.to(dtype).to(torch.float32)
     folder = models_dir / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    model.to(dtype).save_pretrained(folder, **save_kwargs)
-    model = model.to(torch.float32)
+    model = save_rounded(model, dtype, folder, save_kwargs)
     vision_size = vcfg["image_size"] if vcfg else None
     if vcfg:
         (folder / "preprocessor_config.json").write_text(

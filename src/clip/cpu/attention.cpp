@@ -25,6 +25,25 @@ struct HeadTiles {
   float* scores;  // [kRows][seq_pad]
 };
 
+// The tiles of one (item, head) laid out in a thread's buffer of
+// tile_floats(seq_pad, dim_pad) floats; the query rows start zeroed.
+size_t tile_floats(int seq_pad, int dim_pad) {
+  return size_t(dim_pad) * seq_pad * 2 + size_t(kRows) * (dim_pad + seq_pad);
+}
+
+HeadTiles tiles_in(float* buf, int seq, int seq_pad, int dim, int dim_pad) {
+  HeadTiles t{seq,
+              seq_pad,
+              dim,
+              dim_pad,
+              buf,
+              buf + int64_t(dim_pad) * seq_pad,
+              buf + 2 * int64_t(dim_pad) * seq_pad,
+              buf + 2 * int64_t(dim_pad) * seq_pad + kRows * dim_pad};
+  std::fill(t.q, t.q + kRows * dim_pad, 0.f);
+  return t;
+}
+
 void load_keys_values(const float* qkv, int64_t row_stride, int64_t k_off, int64_t v_off, HeadTiles& t) {
   std::fill(t.kt, t.kt + int64_t(t.dim_pad) * t.seq_pad, 0.f);
   std::fill(t.v, t.v + int64_t(t.seq_pad) * t.dim_pad, 0.f);
@@ -88,9 +107,9 @@ void attention(const float* qkv, const AttentionShape& s, const int32_t* query_p
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   const int seq_pad = static_cast<int>(round_up(s.seq, kLanes));
   const int dim_pad = static_cast<int>(round_up(s.head_dim, kLanes));
-  const size_t tile_floats = size_t(dim_pad) * seq_pad * 2 + size_t(kRows) * (dim_pad + seq_pad);
+  const size_t per_thread = tile_floats(seq_pad, dim_pad);
   // Reserve on this thread: the workers must not resize the vector of buffers.
-  for (int t = 0; t < pool.size(); ++t) scratch.get(t, tile_floats);
+  for (int t = 0; t < pool.size(); ++t) scratch.get(t, per_thread);
 
   // One task is an (item, head) pair; group pairs so a task has at least
   // ~64k multiply-adds (a few microseconds), else a text query's tiny heads
@@ -99,16 +118,8 @@ void attention(const float* qkv, const AttentionShape& s, const int32_t* query_p
   const int64_t work = std::max<int64_t>(1, queries * s.seq * s.head_dim * 2);
   pool.parallel_for(int64_t(s.batch) * s.heads, std::max<int64_t>(1, 65536 / work),
                     [&](int thread, int64_t begin, int64_t end) {
-                      float* buf = scratch.get(thread, tile_floats);
-                      HeadTiles t{s.seq,
-                                  seq_pad,
-                                  s.head_dim,
-                                  dim_pad,
-                                  buf,
-                                  buf + int64_t(dim_pad) * seq_pad,
-                                  buf + 2 * int64_t(dim_pad) * seq_pad,
-                                  buf + 2 * int64_t(dim_pad) * seq_pad + kRows * dim_pad};
-                      std::fill(t.q, t.q + kRows * dim_pad, 0.f);
+                      float* buf = scratch.get(thread, per_thread);
+                      HeadTiles t = tiles_in(buf, s.seq, seq_pad, s.head_dim, dim_pad);
                       for (int64_t task = begin; task < end; ++task) {
                         const int b = static_cast<int>(task / s.heads), h = static_cast<int>(task % s.heads);
                         const float* item = qkv + int64_t(b) * s.seq * row_stride;
@@ -140,21 +151,13 @@ void probe_attention(const float* q, const float* kv, const AttentionShape& s, f
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   const int seq_pad = static_cast<int>(round_up(s.seq, kLanes));
   const int dim_pad = static_cast<int>(round_up(s.head_dim, kLanes));
-  const size_t tile_floats = size_t(dim_pad) * seq_pad * 2 + size_t(kRows) * (dim_pad + seq_pad);
-  for (int t = 0; t < pool.size(); ++t) scratch.get(t, tile_floats);
+  const size_t per_thread = tile_floats(seq_pad, dim_pad);
+  for (int t = 0; t < pool.size(); ++t) scratch.get(t, per_thread);
   const int64_t work = std::max<int64_t>(1, int64_t(s.seq) * s.head_dim * 2);
   pool.parallel_for(int64_t(s.batch) * s.heads, std::max<int64_t>(1, 65536 / work),
                     [&](int thread, int64_t begin, int64_t end) {
-                      float* buf = scratch.get(thread, tile_floats);
-                      HeadTiles t{s.seq,
-                                  seq_pad,
-                                  s.head_dim,
-                                  dim_pad,
-                                  buf,
-                                  buf + int64_t(dim_pad) * seq_pad,
-                                  buf + 2 * int64_t(dim_pad) * seq_pad,
-                                  buf + 2 * int64_t(dim_pad) * seq_pad + kRows * dim_pad};
-                      std::fill(t.q, t.q + kRows * dim_pad, 0.f);
+                      float* buf = scratch.get(thread, per_thread);
+                      HeadTiles t = tiles_in(buf, s.seq, seq_pad, s.head_dim, dim_pad);
                       for (int64_t task = begin; task < end; ++task) {
                         const int b = static_cast<int>(task / s.heads), h = static_cast<int>(task % s.heads);
                         const int64_t q_off = int64_t(h) * s.head_dim;

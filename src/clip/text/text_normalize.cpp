@@ -17,21 +17,8 @@ namespace {
 constexpr std::array<std::u32string_view, 2> kSpecialPieces = {U"<|startoftext|>", U"<|endoftext|>"};
 
 void append_utf8(char32_t c, std::string& out) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
+  utf8proc_uint8_t buf[4];
+  out.append(reinterpret_cast<const char*>(buf), utf8proc_encode_char(static_cast<utf8proc_int32_t>(c), buf));
 }
 
 template <typename CharT>
