@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
-"""The Python package against the C++ engine it wraps, on the CPU (issue 29).
+"""The Python package against the C++ engine it wraps (issue 29).
 
     python3 bench/python/bench_python.py [--model models/shapes-clip] [--threads 2] [--rounds 5]
+    python3 bench/python/bench_python.py --model B32_FOLDER --device cuda --precision fp16 --image-size 224
+
+On the GPU both engines run fp16 on the same device (transformers with SDPA,
+`model.half().cuda()`); images are --image-size squares of random pixels,
+prepared the way each user would (clipfind takes the uint8 arrays,
+transformers its CLIPImageProcessor's tensors, moved to the GPU).
 
 Prints, in one run on one machine:
   1. `import clipfind` cold start: a fresh interpreter's `import clipfind`
@@ -65,17 +71,19 @@ def images_of(n, size, seed=0):
     return [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n)]
 
 
-def overhead(engine, rounds):
+def overhead(engine, rounds, size):
     texts1 = ["a red circle on the left"]
+    px = f"{size}x{size}"
     cases = [
         ("1 text", "texts", texts1, lambda: engine.embed_texts(texts1), 300),
-        ("1 image 96x96", "images", images_of(1, 96), None, 40),
+        (f"1 image {px}", "images", images_of(1, size), None, 40),
         ("32 texts", "texts", [f"{i} small blue squares and a green star" for i in range(32)], None, 20),
         ("256 texts", "texts", [f"{i} small blue squares and a green star" for i in range(256)], None, 4),
-        ("32 images 96x96", "images", images_of(32, 96), None, 4),
-        ("256 images 96x96", "images", images_of(256, 96), None, 2),
+        (f"32 images {px}", "images", images_of(32, size), None, 4),
+        (f"256 images {px}", "images", images_of(256, size), None, 2),
     ]
-    print(f"\nper call, model {engine.model_dir.name} on {engine.backend}; median over {rounds} alternating rounds")
+    print(f"\nper call, model {engine.model_dir.name} on {engine.backend} ({engine.precision}); "
+          f"median over {rounds} alternating rounds")
     print(f"{'case':18} | {'C++ call ms':>11} | {'Python ms':>11} | {'overhead us':>11} | {'Python/C++ speed':>16}")
     for name, kind, inputs, call, repeats in cases:
         if call is None:
@@ -93,7 +101,7 @@ def overhead(engine, rounds):
         print(f"{name:18} | {c * 1e3:11.3f} | {p * 1e3:11.3f} | {(p - c) * 1e6:+11.1f} | {c / p:15.3f}x")
 
 
-def against_transformers(engine, model_dir, threads, rounds):
+def against_transformers(engine, model_dir, threads, rounds, device, size):
     try:
         import torch
         from transformers import CLIPModel, CLIPTokenizer, CLIPImageProcessor
@@ -101,23 +109,30 @@ def against_transformers(engine, model_dir, threads, rounds):
         print(f"\ntransformers comparison skipped: {e} (pip install torch transformers)")
         return
     torch.set_num_threads(threads)
-    model = CLIPModel.from_pretrained(model_dir).eval()
+    gpu = device.startswith("cuda")
+    model = CLIPModel.from_pretrained(model_dir, attn_implementation="sdpa").eval()
+    if gpu:
+        model = model.half().to(device)
     tok = CLIPTokenizer.from_pretrained(model_dir)
     proc = CLIPImageProcessor.from_pretrained(model_dir)
+    what = f"fp16 SDPA on {torch.cuda.get_device_name()}" if gpu else f"fp32, {threads} threads"
     print(f"\nagainst transformers {__import__('transformers').__version__} / torch {torch.__version__} "
-          f"(fp32, {threads} threads), inputs prepared the way each user would")
+          f"({what}), inputs prepared the way each user would")
     print(f"{'case':16} | {'clipfind':>10} | {'transformers':>12} | {'ratio':>6}")
     for batch in (32, 256):
         texts = [f"{i} small blue squares and a green star" for i in range(batch)]
-        images = images_of(batch, 96)
+        images = images_of(batch, size)
 
         def hf_text():
             with torch.no_grad():
-                return model.get_text_features(**tok(texts, padding=True, return_tensors="pt"))
+                out = model.get_text_features(**tok(texts, padding=True, return_tensors="pt").to(device))
+                return out.float().cpu()
 
         def hf_image():
             with torch.no_grad():
-                return model.get_image_features(**proc(images=images, return_tensors="pt"))
+                pixels = proc(images=images, return_tensors="pt")["pixel_values"].to(device)
+                out = model.get_image_features(pixel_values=pixels.half() if gpu else pixels)
+                return out.float().cpu()
 
         for name, ours, theirs in ((f"{batch} texts", lambda: engine.embed_texts(texts), hf_text),
                                    (f"{batch} images", lambda: engine.embed_images(images), hf_image)):
@@ -136,12 +151,15 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--imports", type=int, default=15)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both engines run there)")
+    ap.add_argument("--precision", default=None, help="clipfind's precision (default: the engine's choice)")
+    ap.add_argument("--image-size", type=int, default=96, help="side of the random square images")
     args = ap.parse_args()
     import clipfind
     cold_start(args.imports)
-    engine = clipfind.Engine(args.model, device="cpu", threads=args.threads)
-    overhead(engine, args.rounds)
-    against_transformers(engine, args.model, args.threads, args.rounds)
+    engine = clipfind.Engine(args.model, device=args.device, precision=args.precision, threads=args.threads)
+    overhead(engine, args.rounds, args.image_size)
+    against_transformers(engine, args.model, args.threads, args.rounds, args.device, args.image_size)
 
 
 if __name__ == "__main__":

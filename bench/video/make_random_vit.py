@@ -7,7 +7,7 @@ activations finite.
     python3 bench/video/make_random_vit.py OUT_DIR [--patch 32] [--hidden 768] [--layers 12]
 
 With --text-from MODEL_DIR it writes a whole CLIPModel instead: a small text
-tower (--text-hidden, --text-layers) using that folder's vocab.json and
+tower (--text-hidden, --text-layers, --text-heads) using that folder's vocab.json and
 merges.txt, so `clipfind search TEXT` works on indexes of --proj dims (the
 search benchmark plants 512-dim frames and needs queries of that size).
 """
@@ -28,6 +28,7 @@ ap.add_argument("--proj", type=int, default=512)
 ap.add_argument("--text-from", help="model folder whose vocab.json/merges.txt the text tower uses")
 ap.add_argument("--text-hidden", type=int, default=128)
 ap.add_argument("--text-layers", type=int, default=2)
+ap.add_argument("--text-heads", type=int, default=2)
 a = ap.parse_args()
 out = Path(a.out)
 out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +120,7 @@ if a.text_from:
     config = {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": a.proj,
               "vision_config": vision_config,
               "text_config": {"model_type": "clip_text_model", "hidden_act": "quick_gelu", "hidden_size": T,
-                              "intermediate_size": 4 * T, "layer_norm_eps": 1e-5, "num_attention_heads": 2,
+                              "intermediate_size": 4 * T, "layer_norm_eps": 1e-5, "num_attention_heads": a.text_heads,
                               "num_hidden_layers": a.text_layers, "max_position_embeddings": 77,
                               "vocab_size": V, "projection_dim": a.proj,
                               "bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"],
