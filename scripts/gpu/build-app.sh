@@ -13,7 +13,8 @@
 #   device call:  carry .debs (and .deps/cutlass if fetched), then
 #                 scripts/gpu/build-app.sh [BUILD_DIR] [TARGET...]
 #                 (default build/app-gpu, all targets; FFMPEG_ONLY=1 stops
-#                 after FFmpeg). The binaries find /tmp/ffmpeg/lib and
+#                 after FFmpeg; CMAKE_ARGS adds CMake options, e.g.
+#                 "-DCLIPFIND_BUILD_PYTHON=ON -Dnanobind_DIR=..."). The binaries find /tmp/ffmpeg/lib and
 #                 /tmp/debroot through their build rpath; for the `ffmpeg`
 #                 program: PATH=/tmp/ffmpeg/bin:$PATH.
 # Steps:
@@ -96,7 +97,7 @@ command -v ninja >/dev/null && gen=(-G Ninja)
 mkdir -p "$(dirname "$BUILD")"
 cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=ON -DCLIPFIND_CUDA=ON \
   -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES=90 \
-  >"$BUILD.configure.log" 2>&1 || { tail -30 "$BUILD.configure.log"; echo "CLIPFIND CONFIGURE FAILED"; exit 1; }
+  ${CMAKE_ARGS:-} >"$BUILD.configure.log" 2>&1 || { tail -30 "$BUILD.configure.log"; echo "CLIPFIND CONFIGURE FAILED"; exit 1; }
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 cmake --build "$BUILD" -j"$JOBS" "${targets[@]}" >"$BUILD.build.log" 2>&1 ||

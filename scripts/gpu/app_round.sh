@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One device call that checks the whole program on the GPU machine (issues 29
+# and 32): builds FFmpeg, clipfind, its tests and the Python extension
+# (scripts/gpu/build-app.sh), runs the GPU and video tests, the GPU indexing
+# benchmark, and the Python package against transformers on the GPU.
+#
+# Here, once: scripts/gpu/fetch-debs.sh && scripts/gpu/fetch-ffmpeg.sh &&
+#   scripts/gpu/make-test-videos.sh .debs/videos --rate &&
+#   scripts/gpu/make-bench-videos.sh && scripts/fetch-cutlass.sh &&
+#   python3 -m pip download nanobind==3.1.0 --no-deps -d .debs/whl
+# Device call (carry .debs and .deps/cutlass):
+#   OUT=$OUT scripts/gpu/app_round.sh [STEP...]
+# STEPs (default all): build tests index python. Logs and JSON lines go to $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/app-round}
+mkdir -p "$OUT"
+BUILD=build/app-gpu
+steps=${*:-build tests index python}
+T0=$(date +%s)
+stamp() { echo "=== [$(($(date +%s) - T0)) s] $*"; }
+has() { [[ " $steps " == *" $1 "* ]]; }
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+
+# nanobind for the Python extension, from the carried wheel (no network there).
+PYLIB=/tmp/pylib
+if [ ! -d $PYLIB/nanobind ]; then
+  python3 -m pip install -q --no-index --no-deps --target $PYLIB .debs/whl/nanobind-*.whl ||
+    echo "no nanobind wheel in .debs/whl: the Python step will be skipped"
+fi
+NB_DIR=$(PYTHONPATH=$PYLIB python3 -m nanobind --cmake_dir 2>/dev/null || true)
+
+if has build; then
+  py_args=""
+  [ -n "$NB_DIR" ] && py_args="-DCLIPFIND_BUILD_PYTHON=ON -Dnanobind_DIR=$NB_DIR"
+  CMAKE_ARGS="$py_args" scripts/gpu/build-app.sh $BUILD >"$OUT/build.log" 2>&1 ||
+    { tail -40 "$OUT/build.log"; echo "BUILD FAILED"; exit 1; }
+  grep "^===" "$OUT/build.log"
+fi
+export PATH=/tmp/ffmpeg/bin:$PATH LD_LIBRARY_PATH=/tmp/ffmpeg/lib:${LD_LIBRARY_PATH:-}
+
+if has tests; then
+  stamp "GPU, video and index tests"
+  CLIPFIND_GPU_TEST_VIDEOS=$PWD/.debs/videos ctest --test-dir $BUILD -j4 --timeout 300 --output-on-failure \
+    -R 'cuda|golden|gpu|decode|video|indexer|yuv|preprocess' >"$OUT/ctest.log" 2>&1
+  echo "ctest exit $?"
+  grep -E "tests passed|tests failed|\(Failed\)|\(SEGFAULT\)|Not Run|\*\*\*" "$OUT/ctest.log" | head -30
+  # The figures the GPU tests print (accuracy of GPU against CPU decoding, decode rates).
+  grep -hE "^\[(gpu|decode|accuracy|nvdec)[^]]*\]|cosine|frames/s" "$OUT/ctest.log" | head -40
+fi
+
+if has index; then
+  stamp "GPU indexing benchmark"
+  CLIPFIND=$BUILD/src/app/clipfind COPIES=${COPIES:-48} CLIPS=.debs/bench-videos BUDGET=${BUDGET:-300} OUT="$OUT" \
+    bench/video/run_gpu_index_bench.sh >"$OUT/gpu_index.log" 2>&1
+  grep -E "^RESULT|ceiling|SKIP" "$OUT/gpu_index.log" | head -30
+fi
+
+if has python && [ -n "$NB_DIR" ]; then
+  stamp "Python package on the GPU against transformers"
+  so=$(ls $BUILD/python/_core*.so 2>/dev/null | head -1)
+  if [ -z "$so" ]; then
+    echo "no _core extension in $BUILD/python"
+  else
+    rm -rf $PYLIB/clipfind && mkdir -p $PYLIB/clipfind && cp python/clipfind/*.py "$so" $PYLIB/clipfind/
+    python3 bench/video/make_random_vit.py /tmp/b32 --text-from models/shapes-clip --text-hidden 512 \
+      --text-layers 12 --text-heads 8 >/dev/null
+    PYTHONPATH=$PYLIB timeout 300 python3 bench/python/bench_python.py --model /tmp/b32 --device cuda \
+      --precision fp16 --image-size 224 --rounds 5 --imports 5 2>&1 | tee "$OUT/python_gpu.log" | tail -30
+  fi
+fi
+stamp "done"
