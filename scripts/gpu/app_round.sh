@@ -5,10 +5,11 @@
 # benchmark, and the Python package against transformers on the GPU.
 #
 # Here, once: scripts/gpu/fetch-debs.sh && scripts/gpu/fetch-ffmpeg.sh &&
-#   scripts/gpu/make-test-videos.sh .debs/videos --rate &&
-#   scripts/gpu/make-bench-videos.sh && scripts/fetch-cutlass.sh &&
+#   scripts/gpu/make-test-videos.sh .media/videos --rate &&
+#   scripts/gpu/make-bench-videos.sh .media/bench-videos && scripts/fetch-cutlass.sh &&
 #   python3 -m pip download nanobind==3.1.0 --no-deps -d .debs/whl
-# Device call (carry .debs and .deps/cutlass):
+# Device call (carry .debs, .media and .deps/nvidia_cutlass-4.2.0.0-py3-none-any.whl;
+# the three with the tracked files must stay under the 64 MiB a call carries):
 #   OUT=$OUT scripts/gpu/app_round.sh [STEP...]
 # STEPs (default all): build tests index python. Logs and JSON lines go to $OUT.
 set -uo pipefail
@@ -41,7 +42,7 @@ export PATH=/tmp/ffmpeg/bin:$PATH LD_LIBRARY_PATH=/tmp/ffmpeg/lib:${LD_LIBRARY_P
 
 if has tests; then
   stamp "GPU, video and index tests"
-  CLIPFIND_GPU_TEST_VIDEOS=$PWD/.debs/videos ctest --test-dir $BUILD -j4 --timeout 300 --output-on-failure \
+  CLIPFIND_GPU_TEST_VIDEOS=$PWD/.media/videos ctest --test-dir $BUILD -j4 --timeout 300 --output-on-failure \
     -R 'cuda|golden|gpu|decode|video|indexer|yuv|preprocess' >"$OUT/ctest.log" 2>&1
   echo "ctest exit $?"
   grep -E "tests passed|tests failed|\(Failed\)|\(SEGFAULT\)|Not Run|\*\*\*" "$OUT/ctest.log" | head -30
@@ -51,7 +52,7 @@ fi
 
 if has index; then
   stamp "GPU indexing benchmark"
-  CLIPFIND=$BUILD/src/app/clipfind COPIES=${COPIES:-48} CLIPS=.debs/bench-videos BUDGET=${BUDGET:-300} OUT="$OUT" \
+  CLIPFIND=$BUILD/src/app/clipfind COPIES=${COPIES:-48} CLIPS=.media/bench-videos BUDGET=${BUDGET:-300} OUT="$OUT" \
     bench/video/run_gpu_index_bench.sh >"$OUT/gpu_index.log" 2>&1
   grep -E "^RESULT|ceiling|SKIP" "$OUT/gpu_index.log" | head -30
 fi
