@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """ONNX Runtime side of the CPU comparison (bench/cpu/compare.sh).
 
-Exports transformers' CLIPVisionModelWithProjection / CLIPTextModelWithProjection
-with ViT-B/32 shapes and random weights to ONNX (fp32, dynamic batch and
-sequence) under bench/out/, then times them with ONNX Runtime on the cases
-bench_cpu times, printing the same tab-separated lines:
+--model clip-b32 (the default) exports transformers'
+CLIPVisionModelWithProjection / CLIPTextModelWithProjection with ViT-B/32
+shapes and random weights to ONNX (fp32, dynamic batch and sequence; needs
+torch) under bench/out/. --model siglip-b16 writes a random SigLIP B/16-224
+vision folder (bench/out/siglip_b16_vision/, transformers' layout, which
+clipfind loads too) and its graph (siglip_onnx.py: no torch); only the image
+cases run for it. Then times them with ONNX Runtime on the cases bench_cpu
+times, printing the same tab-separated lines:
     engine  case  batch  seconds_per_call(median)  items_per_s  GFLOP/s
 
 --int8 times ORT's own dynamic quantisation of the same export instead
@@ -12,8 +16,8 @@ bench_cpu times, printing the same tab-separated lines:
 defaults (int8 weights per tensor, uint8 activations quantised at run time),
 which is what an ORT user reaches for; written once beside the fp32 files.
 
-    run_ort.py [--out DIR] [--threads 2] [--min-seconds 2] [--cases image,query,text]
-               [--int8] [--export-only]
+    run_ort.py [--model clip-b32|siglip-b16] [--out DIR] [--threads 2] [--min-seconds 2]
+               [--cases image,query,text] [--int8] [--export-only]
 """
 import argparse
 import os
@@ -39,9 +43,33 @@ def tower_macs(tokens, h, inter, layers, proj=512):
 
 IMAGE_MACS = tower_macs(50, 768, 3072, 12) + 49 * 768 * 3 * 32 * 32
 
+# SigLIP B/16-224 (google/siglip-base-patch16-224's vision tower), the shape
+# bench_cpu --model B/16-SigLIP runs.
+SIGLIP_B16 = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                  image_size=224, patch_size=16)
+SIGLIP_SEED = 42
+# As bench/model_flops.h: patches (no class token), no projection; the pooling
+# head's k|v over every token, the one query's attention, out_proj and MLP.
+SIGLIP_IMAGE_MACS = (tower_macs(196, 768, 3072, 12, proj=0) + 196 * 768 * 3 * 16 * 16
+                     + 196 * 768 * 2 * 768 + 2 * 196 * 768 + 768 * 768 + 2 * 768 * 3072)
+
 
 def text_macs(tokens):
     return tower_macs(tokens, 512, 2048, 12)
+
+
+def export_siglip(out_dir):
+    """The random SigLIP B/16 folder and its ONNX graph, made once."""
+    import siglip_onnx
+    folder = os.path.join(out_dir, "siglip_b16_vision")
+    path = os.path.join(out_dir, "siglip_b16_vision.onnx")
+    if not os.path.exists(os.path.join(folder, "model.safetensors")):
+        siglip_onnx.random_vision_folder(folder, SIGLIP_B16, SIGLIP_SEED)
+        print(f"# wrote random weights to {folder}", file=sys.stderr)
+    if not os.path.exists(path):
+        siglip_onnx.save_vision_onnx(folder, path)
+        print(f"# exported {path}", file=sys.stderr)
+    return path
 
 
 def export(out_dir):
@@ -117,6 +145,7 @@ def texts(count, seq, variant):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=["clip-b32", "siglip-b16"], default="clip-b32")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "out"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-seconds", type=float, default=2.0)
@@ -124,8 +153,15 @@ def main():
     ap.add_argument("--int8", action="store_true")
     ap.add_argument("--export-only", action="store_true")
     args = ap.parse_args()
-    vision_path, text_path = export(args.out)
-    int8_paths = quantized(vision_path), quantized(text_path)
+    image_macs = IMAGE_MACS
+    if args.model == "siglip-b16":
+        vision_path, text_path, image_macs = export_siglip(args.out), None, SIGLIP_IMAGE_MACS
+        if not args.export_only and ("query" in args.cases or "text" in args.cases):
+            print("# siglip-b16: no text tower exported; image cases only", file=sys.stderr)
+        args.cases = "image" if "image" in args.cases else ""
+    else:
+        vision_path, text_path = export(args.out)
+    int8_paths = quantized(vision_path), text_path and quantized(text_path)
     if args.export_only:
         return
     if args.int8:
@@ -146,7 +182,7 @@ def main():
             rng = np.random.default_rng(batch)
             pix = [rng.standard_normal((batch, 3, 224, 224), dtype=np.float32) for _ in range(2)]
             s = median_seconds(lambda i: sess.run(None, {"pixel_values": pix[i % 2]}), args.min_seconds)
-            report("image", batch, s, IMAGE_MACS)
+            report("image", batch, s, image_macs)
     if "query" in args.cases or "text" in args.cases:
         sess = ort.InferenceSession(text_path, opts, providers=["CPUExecutionProvider"])
         if "query" in args.cases:

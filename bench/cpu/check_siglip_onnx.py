@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Is the SigLIP comparison of compare.sh (MODEL=siglip-b16) a fair one?
+
+1. The ONNX graph that siglip_onnx.py writes against transformers itself:
+   the committed small SigLIP folders and their golden image embeddings
+   (tools/make_reference.py --family siglip), on the same pixels.
+2. ONNX Runtime against clipfind on the very weights they are timed on:
+   the random B/16-224 folder run_ort.py --model siglip-b16 writes (made here
+   if absent), one 224 x 224 PNG through `clipfind embed --device cpu`, and
+   the same image's pixels as SiglipImageProcessor makes them through ORT.
+Prints the largest absolute difference of each and exits 1 past the
+tolerance.
+
+    check_siglip_onnx.py [--clipfind build/src/app/clipfind] [--out bench/out]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import run_ort
+import siglip_onnx
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN_FOLDERS = ("siglip_vision_only", "siglip_full_fp32_p16")
+# fp32 in both, summed in another order: transformers vs clipfind agree to
+# ~3e-6 on these folders (bench/RESULTS.md, accuracy).
+GOLDEN_TOLERANCE = 1e-4
+# Relative to the largest embedding value: 12 layers of 768-wide fp32 sums.
+SHARED_TOLERANCE = 1e-4
+
+
+def session(model):
+    import onnxruntime as ort
+    return ort.InferenceSession(model.SerializeToString() if hasattr(model, "SerializeToString") else str(model),
+                                providers=["CPUExecutionProvider"])
+
+
+def pixel_formula(n, size):
+    """tools/make_reference.py's golden pixels (that file needs torch)."""
+    c = np.arange(3).reshape(3, 1, 1)
+    y = np.arange(size).reshape(1, size, 1)
+    x = np.arange(size).reshape(1, 1, size)
+    return np.stack([((x * 7 + y * 13 + c * 29 + i * 31) % 255).astype(np.float32) / np.float32(127.5) -
+                     np.float32(1.0) for i in range(n)])
+
+
+def check_golden(name):
+    golden = json.loads((ROOT / "tests/data/golden" / f"{name}.json").read_text())
+    model = siglip_onnx.vision_graph(*siglip_onnx.read_vision_folder(ROOT / "tests/data/models" / name))
+    pixels = pixel_formula(golden["num_images"], golden["image_size"])
+    ours = session(model).run(None, {"pixel_values": pixels})[0]
+    diff = float(np.abs(ours - np.array(golden["image_embeds"])).max())
+    print(f"ONNX graph vs transformers, {name}: max abs diff {diff:.2e} (tolerance {GOLDEN_TOLERANCE:.0e})")
+    return diff <= GOLDEN_TOLERANCE
+
+
+def check_shared(clipfind, out_dir):
+    from PIL import Image
+    onnx_path = run_ort.export_siglip(out_dir)
+    folder = os.path.join(out_dir, "siglip_b16_vision")
+    size = run_ort.SIGLIP_B16["image_size"]
+    y, x = np.mgrid[0:size, 0:size]
+    rgb = np.stack([(x * 7 + y * 13 + c * 29) % 256 for c in range(3)], axis=-1).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        png = os.path.join(tmp, "pattern.png")
+        Image.fromarray(rgb).save(png)
+        run = subprocess.run([clipfind, "embed", "--model", folder, "--image", png, "--json", "--device", "cpu",
+                              "--threads", "2"], capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"check_siglip_onnx: {clipfind} embed failed: {run.stderr.strip()}")
+    ours = np.array(json.loads(run.stdout)["image_embeds"], dtype=np.float64)
+    # SiglipImageProcessor on an image already at its size: /255, then (x - 0.5) / 0.5.
+    pixels = ((rgb.astype(np.float32) / np.float32(255) - np.float32(0.5)) / np.float32(0.5))
+    ort_out = session(onnx_path).run(None, {"pixel_values": pixels.transpose(2, 0, 1)[None].copy()})[0]
+    scale = float(np.abs(ort_out).max())
+    diff = float(np.abs(ours - ort_out).max())
+    cos = float((ours * ort_out).sum() / np.linalg.norm(ours) / np.linalg.norm(ort_out))
+    print(f"clipfind vs ONNX Runtime, random SigLIP B/16-224, same weights: max abs diff {diff:.2e} "
+          f"(largest value {scale:.3g}, tolerance {SHARED_TOLERANCE:.0e} of it), cosine {cos:.9f}")
+    return diff <= SHARED_TOLERANCE * scale
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clipfind", default=os.environ.get("CLIPFIND_BIN", str(ROOT / "build/src/app/clipfind")))
+    ap.add_argument("--out", default=str(ROOT / "bench/out"))
+    args = ap.parse_args()
+    ok = all([check_golden(name) for name in GOLDEN_FOLDERS])
+    ok = check_shared(args.clipfind, args.out) and ok
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
