@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Is the SigLIP comparison of compare.sh (MODEL=siglip-b16) a fair one?
 
-1. The ONNX graph that siglip_onnx.py writes against transformers itself:
-   the committed small SigLIP folders and their golden image embeddings
-   (tools/make_reference.py --family siglip), on the same pixels.
+1. The ONNX graphs that siglip_onnx.py writes against transformers itself:
+   the committed small SigLIP folders and their golden image and text
+   embeddings (tools/make_reference.py --family siglip), on the same pixels
+   and ids.
 2. ONNX Runtime against clipfind on the very weights they are timed on:
    the random B/16-224 folder run_ort.py --model siglip-b16 writes (made here
    if absent), one 224 x 224 PNG through `clipfind embed --device cpu`, and
@@ -27,7 +28,9 @@ import run_ort
 import siglip_onnx
 
 ROOT = Path(__file__).resolve().parents[2]
-GOLDEN_FOLDERS = ("siglip_vision_only", "siglip_full_fp32_p16")
+# (folder, tower) of the committed fp32 folders.
+GOLDEN = (("siglip_vision_only", "vision"), ("siglip_full_fp32_p16", "vision"), ("siglip_full_fp32_p16", "text"),
+          ("siglip2_text_only", "text"))
 # fp32 in both, summed in another order: transformers vs clipfind agree to
 # ~3e-6 on these folders (bench/RESULTS.md, accuracy).
 GOLDEN_TOLERANCE = 1e-4
@@ -50,19 +53,23 @@ def pixel_formula(n, size):
                      np.float32(1.0) for i in range(n)])
 
 
-def check_golden(name):
+def check_golden(name, tower):
     golden = json.loads((ROOT / "tests/data/golden" / f"{name}.json").read_text())
-    model = siglip_onnx.vision_graph(*siglip_onnx.read_vision_folder(ROOT / "tests/data/models" / name))
-    pixels = pixel_formula(golden["num_images"], golden["image_size"])
-    ours = session(model).run(None, {"pixel_values": pixels})[0]
-    diff = float(np.abs(ours - np.array(golden["image_embeds"])).max())
-    print(f"ONNX graph vs transformers, {name}: max abs diff {diff:.2e} (tolerance {GOLDEN_TOLERANCE:.0e})")
+    model = siglip_onnx.GRAPHS[tower](*siglip_onnx.read_folder(ROOT / "tests/data/models" / name, tower))
+    if tower == "vision":
+        feed = {"pixel_values": pixel_formula(golden["num_images"], golden["image_size"])}
+    else:
+        feed = {"input_ids": np.array(golden["ids"], dtype=np.int64)}
+    ours = session(model).run(None, feed)[0]
+    diff = float(np.abs(ours - np.array(golden[f"{'image' if tower == 'vision' else 'text'}_embeds"])).max())
+    print(f"ONNX graph vs transformers, {name} {tower}: max abs diff {diff:.2e} "
+          f"(tolerance {GOLDEN_TOLERANCE:.0e})")
     return diff <= GOLDEN_TOLERANCE
 
 
 def check_shared(clipfind, out_dir):
     from PIL import Image
-    onnx_path = run_ort.export_siglip(out_dir)
+    onnx_path = run_ort.export_siglip(out_dir)[0]
     folder = os.path.join(out_dir, "siglip_b16_vision")
     size = run_ort.SIGLIP_B16["image_size"]
     y, x = np.mgrid[0:size, 0:size]
@@ -91,7 +98,7 @@ def main():
     ap.add_argument("--clipfind", default=os.environ.get("CLIPFIND_BIN", str(ROOT / "build/src/app/clipfind")))
     ap.add_argument("--out", default=str(ROOT / "bench/out"))
     args = ap.parse_args()
-    ok = all([check_golden(name) for name in GOLDEN_FOLDERS])
+    ok = all([check_golden(name, tower) for name, tower in GOLDEN])
     ok = check_shared(args.clipfind, args.out) and ok
     sys.exit(0 if ok else 1)
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Our CPU backend (fp32, bf16, int8) against ONNX Runtime (fp32, and its own
 # dynamic int8 quantisation of the same export) on ViT-B/32 shapes (or, with
-# MODEL=siglip-b16, SigLIP B/16-224's image tower), same machine, same thread
-# count, alternating process by process (the order rotates every round) so
-# that load from other users hits all alike; prints the median of each case
-# over the rounds and the ratios.
+# MODEL=siglip-b16, SigLIP B/16-224's: texts of 64 tokens), same machine,
+# same thread count, alternating process by process (the order rotates every
+# round) so that load from other users hits all alike; prints the median of
+# each case over the rounds and the ratios.
 #
 #   bench/cpu/compare.sh BUILD_DIR [rounds=3] [threads=2]
 #
@@ -13,10 +13,9 @@
 # safetensors, onnx and onnxruntime, no torch); the ONNX files are written
 # once to bench/out/ (git-ignored). MODEL (default clip-b32, or siglip-b16)
 # is run_ort.py's --model; bench_cpu runs the same shape. CASES (default
-# image,query,text; siglip-b16: image, the only tower ORT runs for it)
-# narrows what both sides run; ENGINES (default "ours ours-bf16 ours-int8
-# ort ort-int8") which engines. MIN_SECONDS (default 2) is each case's
-# timing floor on both sides.
+# image,query,text; siglip-b16 has no query case) narrows what both sides
+# run; ENGINES (default "ours ours-bf16 ours-int8 ort ort-int8") which
+# engines. MIN_SECONDS (default 2) is each case's timing floor on both sides.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:?usage: compare.sh BUILD_DIR [rounds] [threads]}"
@@ -25,11 +24,11 @@ threads="${3:-2}"
 python="${PYTHON:-/work/venv-ref/bin/python}"
 model="${MODEL:-clip-b32}"
 case "$model" in
-  clip-b32) ours_model=B/32 default_cases=image,query,text ;;
-  siglip-b16) ours_model=B/16-SigLIP default_cases=image ;;
+  clip-b32) ours_model=B/32 ;;
+  siglip-b16) ours_model=B/16-SigLIP ;;
   *) echo "compare.sh: MODEL=$model: expected clip-b32 or siglip-b16" >&2; exit 2 ;;
 esac
-cases="${CASES:-$default_cases}"
+cases="${CASES:-image,query,text}"
 min_seconds="${MIN_SECONDS:-2}"
 read -r -a engines <<<"${ENGINES:-ours ours-bf16 ours-int8 ort ort-int8}"
 ours="$build/bench/bench_cpu"
