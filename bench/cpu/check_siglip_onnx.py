@@ -6,9 +6,12 @@
    embeddings (tools/make_reference.py --family siglip), on the same pixels
    and ids.
 2. ONNX Runtime against clipfind on the very weights they are timed on:
-   the random B/16-224 folder run_ort.py --model siglip-b16 writes (made here
-   if absent), one 224 x 224 PNG through `clipfind embed --device cpu`, and
-   the same image's pixels as SiglipImageProcessor makes them through ORT.
+   the random B/16-224 folders run_ort.py --model siglip-b16 writes (made
+   here if absent). Vision: one 224 x 224 PNG through `clipfind embed
+   --device cpu`, and the same image's pixels as SiglipImageProcessor makes
+   them through ORT. Text: a few texts through `clipfind embed`, with the
+   committed SentencePiece tokenizer beside the weights (the folder has
+   none), and their ids from `clipfind tokenize` through ORT.
 Prints the largest absolute difference of each and exits 1 past the
 tolerance.
 
@@ -67,9 +70,42 @@ def check_golden(name, tower):
     return diff <= GOLDEN_TOLERANCE
 
 
+def clipfind_json(clipfind, *args):
+    """What `clipfind ARGS` prints: one JSON value a line, as a list."""
+    run = subprocess.run([clipfind, *args], capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"check_siglip_onnx: clipfind {args[0]} failed: {run.stderr.strip()}")
+    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+def report_shared(tower, ours, theirs):
+    ours = np.asarray(ours, dtype=np.float64)
+    scale = float(np.abs(theirs).max())
+    diff = float(np.abs(ours - theirs).max())
+    cos = float(((ours * theirs).sum(axis=1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)).min())
+    print(f"clipfind vs ONNX Runtime, random SigLIP B/16-224 {tower}, same weights: max abs diff {diff:.2e} "
+          f"(largest value {scale:.3g}, tolerance {SHARED_TOLERANCE:.0e} of it), min cosine {cos:.9f}")
+    return diff <= SHARED_TOLERANCE * scale
+
+
+def check_shared_text(clipfind, out_dir, onnx_path):
+    folder = Path(out_dir) / "siglip_b16_text"
+    texts = ["a photo of a dog", "two red circles on a blue square", "x"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in ("config.json", "model.safetensors"):
+            os.symlink((folder / f).resolve(), os.path.join(tmp, f))
+        for f in ("spiece.model", "tokenizer_config.json"):
+            os.symlink(ROOT / "tests/data/siglip-tokenizer" / f, os.path.join(tmp, f))
+        ids = clipfind_json(clipfind, "tokenize", "--model", tmp, *texts)
+        args = ["embed", "--model", tmp, "--json", "--device", "cpu", "--threads", "2"]
+        ours = clipfind_json(clipfind, *args, *[a for t in texts for a in ("--text", t)])[0]["text_embeds"]
+    theirs = session(onnx_path).run(None, {"input_ids": np.array(ids, dtype=np.int64)})[0]
+    return report_shared("text", ours, theirs)
+
+
 def check_shared(clipfind, out_dir):
     from PIL import Image
-    onnx_path = run_ort.export_siglip(out_dir)[0]
+    onnx_path, text_onnx_path = run_ort.export_siglip(out_dir)
     folder = os.path.join(out_dir, "siglip_b16_vision")
     size = run_ort.SIGLIP_B16["image_size"]
     y, x = np.mgrid[0:size, 0:size]
@@ -77,20 +113,13 @@ def check_shared(clipfind, out_dir):
     with tempfile.TemporaryDirectory() as tmp:
         png = os.path.join(tmp, "pattern.png")
         Image.fromarray(rgb).save(png)
-        run = subprocess.run([clipfind, "embed", "--model", folder, "--image", png, "--json", "--device", "cpu",
-                              "--threads", "2"], capture_output=True, text=True)
-    if run.returncode != 0:
-        sys.exit(f"check_siglip_onnx: {clipfind} embed failed: {run.stderr.strip()}")
-    ours = np.array(json.loads(run.stdout)["image_embeds"], dtype=np.float64)
+        ours = clipfind_json(clipfind, "embed", "--model", folder, "--image", png, "--json", "--device", "cpu",
+                             "--threads", "2")[0]["image_embeds"]
     # SiglipImageProcessor on an image already at its size: /255, then (x - 0.5) / 0.5.
     pixels = ((rgb.astype(np.float32) / np.float32(255) - np.float32(0.5)) / np.float32(0.5))
-    ort_out = session(onnx_path).run(None, {"pixel_values": pixels.transpose(2, 0, 1)[None].copy()})[0]
-    scale = float(np.abs(ort_out).max())
-    diff = float(np.abs(ours - ort_out).max())
-    cos = float((ours * ort_out).sum() / np.linalg.norm(ours) / np.linalg.norm(ort_out))
-    print(f"clipfind vs ONNX Runtime, random SigLIP B/16-224, same weights: max abs diff {diff:.2e} "
-          f"(largest value {scale:.3g}, tolerance {SHARED_TOLERANCE:.0e} of it), cosine {cos:.9f}")
-    return diff <= SHARED_TOLERANCE * scale
+    theirs = session(onnx_path).run(None, {"pixel_values": pixels.transpose(2, 0, 1)[None].copy()})[0]
+    vision_ok = report_shared("vision", ours, theirs)
+    return check_shared_text(clipfind, out_dir, text_onnx_path) and vision_ok
 
 
 def main():
