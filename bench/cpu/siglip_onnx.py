@@ -3,18 +3,18 @@ transformers `SiglipVisionModel` / `SiglipTextModel` (or `SiglipModel`)
 folder (numpy, onnx; no torch).
 
 torch is not on the development machines (PyPI's wheel brings ~3 GB of CUDA
-libraries), so rather than torch.onnx.export this writes the ops that export
-gives for transformers' eager attention at opset 17: Conv with bias, then per
-layer LayerNormalization, MatMul + Add for q/k/v/out, MatMul, Mul by the
-scale, Softmax, MatMul, and gelu_pytorch_tanh spelt out as
-0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), which ONNX Runtime fuses as it
-would an exported graph's; then post_layernorm and the attention-pooling
-head (probe query, MLP, residual); the text tower: token and position
-embeddings, the same layers (no mask), final_layer_norm, the last token
-through `head`. Dynamic batch; texts run at the full context, as SigLIP
-pads them. check_siglip_onnx.py holds them to transformers' own output (the
-committed goldens of small folders) and the vision one to clipfind's on the
-same B/16 weights.
+libraries), so rather than torch.onnx.export this writes the opset-17 ops
+that exporter uses for transformers' eager attention (not compared with a
+real export, which needs torch): Conv with bias, then per layer
+LayerNormalization, MatMul + Add for q/k/v/out, MatMul, Mul by the scale,
+Softmax, MatMul, and gelu_pytorch_tanh spelt out as
+0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), which ONNX Runtime fuses to
+FastGelu; then post_layernorm and the attention-pooling head (probe query,
+MLP, residual). The text tower: token and position embeddings, the same
+layers (no mask), final_layer_norm, the last token through `head`. Dynamic
+batch; texts run at the full context, as SigLIP pads them.
+check_siglip_onnx.py holds both to transformers' own output (the committed
+goldens of small folders) and to clipfind's on the same B/16 weights.
 
 Also writes random folders of any SigLIP shape (random_vision_folder,
 random_text_folder), so that ONNX Runtime and clipfind can run the same
