@@ -41,6 +41,7 @@
 #include "clip/cuda/cuda_backend.h"
 #include "clip/cuda/resources.h"
 #include "gpu_clocks.h"
+#include "model_flops.h"
 #include "support/random_model.h"
 
 namespace {
@@ -54,26 +55,6 @@ cuda::Tuning bench_tuning() {
   cuda::Tuning t = cuda::Tuning::from_environment();
   if (const char* e = std::getenv("CLIPFIND_CUDA_SM_LIMIT"); e && *e) t.sm_limit = std::atoi(e);
   return t;
-}
-
-// Multiply-adds x2 of one tower pass over `seq` tokens (GEMMs + attention).
-double tower_flops(const TowerConfig& c, int seq) {
-  const double H = c.hidden_size, I = c.intermediate_size, S = seq;
-  const double per_layer = 2 * S * H * (3 * H + H + 2 * I) + 2 * 2 * S * S * H;
-  return per_layer * c.num_layers;
-}
-double image_flops(const ClipConfig& c) {
-  const VisionConfig& v = *c.vision;
-  const double patches = double(v.grid()) * v.grid();
-  const double S = v.num_positions(), H = v.hidden_size;
-  // SigLIP's pooling head: k|v over every token, then one query's out_proj and MLP.
-  const double head = v.attention_pool ? 2 * S * H * 2 * H + 4 * S * H + 2 * H * H + 4 * H * v.intermediate_size : 0;
-  return tower_flops(v, v.num_positions()) +
-         2 * patches * v.num_channels * v.patch_size * v.patch_size * v.hidden_size +
-         (v.attention_pool ? head : 2.0 * v.hidden_size * c.projection_dim);
-}
-double text_flops(const ClipConfig& c, int seq) {
-  return tower_flops(*c.text, seq) + 2.0 * c.text->hidden_size * c.projection_dim;
 }
 
 struct Timing {
@@ -302,7 +283,7 @@ int run(const Args& a) {
       auto* be = dynamic_cast<CudaBackend*>(base.get());
       const double weights_mb = be->weight_bytes() / 1048576.0;
       std::printf("# %s %s: weights on GPU %.1f MiB\n", name.c_str(), precision_name(p), weights_mb);
-      const double fl_img = image_flops(cfg);
+      const double fl_img = bench::image_flops(cfg);
       double est = 0.05;
       for (int n : batches) {
         const Timing t = time_calls(
@@ -362,7 +343,7 @@ int run(const Args& a) {
         const TextBatch b1 = testing::random_texts(*cfg.text, tc.n, tc.seq, 2);
         const Timing t = time_calls(
             *be, [&](int i) { be->encode_texts_device((i & 1) ? b1 : b0, d_out); }, 1.0, tc.n <= 2);
-        const double tflops = text_flops(cfg, tc.seq) * tc.n / t.gpu_ms * 1e-9;
+        const double tflops = bench::text_flops(cfg, tc.seq) * tc.n / t.gpu_ms * 1e-9;
         char line[512];
         std::snprintf(line, sizeof line,
                       "{\"engine\":\"clipfind\",\"model\":\"%s\",\"tower\":\"text\",\"precision\":\"%s\",\"batch\":%d,"
