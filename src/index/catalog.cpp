@@ -350,6 +350,50 @@ void Catalog::forget(const std::string& path) {
   tx.commit();
 }
 
+void Catalog::append_from(const std::vector<const Catalog*>& sources,
+                          const std::function<void(size_t, const VideoRecord&)>& on_video) {
+  Transaction tx([this](const char* sql) { exec(sql); });
+  {
+    Stmt ins(db_,
+             "INSERT INTO videos(path, size, mtime_ns, duration, fps, width, height, model, status, error, frames)"
+             " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+             file_);
+    Stmt ins_frame(db_, "INSERT INTO frames(video, time, embedding) VALUES(?,?,?)", file_);
+    for (size_t i = 0; i < sources.size(); ++i) {
+      const Catalog& src = *sources[i];
+      // One state of each source, whatever its writers do meanwhile.
+      Transaction read([&src](const char* sql) { src.exec(sql); }, false);
+      Stmt videos(src.db_, (std::string("SELECT ") + kVideoColumns + " FROM videos ORDER BY id").c_str(), src.file_);
+      Stmt frames(src.db_, "SELECT time, embedding FROM frames WHERE video=? ORDER BY time, rowid", src.file_);
+      while (videos.step()) {
+        const VideoRecord r = read_video(videos);
+        ins.reset();
+        ins.bind(1, r.path).bind(2, r.size).bind(3, r.mtime_ns).bind(4, r.duration).bind(5, r.fps);
+        ins.bind(6, int64_t(r.width)).bind(7, int64_t(r.height)).bind(8, r.model).bind(9, r.status);
+        ins.bind(10, r.error).bind(11, r.frames);
+        try {
+          ins.step();
+        } catch (const Error& e) {
+          throw Error(src.file_.string() + ": cannot copy " + r.path + " into " + file_.string() + ": " + e.what());
+        }
+        const int64_t id = sqlite3_last_insert_rowid(db_);
+        frames.reset();
+        frames.bind(1, r.id);
+        while (frames.step()) {
+          size_t n = 0;
+          const void* blob = frames.blob(1, n);
+          ins_frame.reset();
+          ins_frame.bind(1, id).bind(2, frames.f64(0)).bind_blob(3, blob, n);
+          ins_frame.step();
+        }
+        if (on_video) on_video(i, r);
+      }
+      read.commit();
+    }
+  }
+  tx.commit();
+}
+
 void Catalog::clear() {
   Transaction tx([this](const char* sql) { exec(sql); });
   exec("DELETE FROM frames");
