@@ -128,6 +128,16 @@ TEST_F(Shards, MergeCopiesEveryVideoBitExact) {
   }
 }
 
+// A merge killed midway left its temporary folder: the next one removes it.
+TEST_F(Shards, LeftoversOfAKilledMergeGo) {
+  const fs::path left = tmp.path / ".merged.merging-999999999";  // no such process
+  fs::create_directories(left);
+  std::ofstream(left / "catalog.sqlite") << "half";
+  merge_indexes({a, b}, out, nullptr);
+  EXPECT_FALSE(fs::exists(left));
+  EXPECT_EQ(contents(out).size(), 4u);
+}
+
 TEST_F(Shards, MissingShardsAreNamed) {
   const MergeSummary s = merge_indexes({b}, out, nullptr);
   EXPECT_EQ(s.missing_shards, std::vector<std::string>{"0/2"});

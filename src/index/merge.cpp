@@ -1,11 +1,13 @@
 #include "index/merge.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -44,9 +46,16 @@ class BuildFolder {
  public:
   explicit BuildFolder(const fs::path& out) {
     const fs::path abs = canonical_or_absolute(out);
-    path_ = abs.parent_path() / ("." + abs.filename().string() + ".merging-" + std::to_string(::getpid()));
+    const std::string prefix = "." + abs.filename().string() + ".merging-";
+    path_ = abs.parent_path() / (prefix + std::to_string(::getpid()));
     std::error_code ec;
-    fs::remove_all(path_, ec);  // a killed merge of the same pid long ago
+    // What merges killed midway left: their process is gone (or is this one, long ago).
+    for (const auto& e : fs::directory_iterator(abs.parent_path(), ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(prefix, 0) != 0) continue;
+      const long pid = std::atol(name.c_str() + prefix.size());
+      if (pid > 0 && (pid == ::getpid() || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH))) fs::remove_all(e, ec);
+    }
     fs::create_directories(path_, ec);
     if (ec) throw Error(path_.string() + ": cannot create the folder to merge into: " + ec.message());
   }

@@ -36,7 +36,8 @@ struct MergeSummary {
 //
 // A new `out` (missing, or an empty folder) is built in a temporary folder
 // beside it, then renamed into place: a crash leaves no `out` or a whole
-// one, never half. An existing index at `out` takes the videos in one
+// one, never half (the temporary folder a killed merge leaves, .OUT.merging-PID,
+// is removed by the next merge to OUT). An existing index at `out` takes the videos in one
 // transaction (the catalog's own crash safety), then its vectors.f16 is
 // rewritten. Anything else at `out` is refused; so is a source that is
 // `out`. `log`: a line per source as it is done (progress). Errors are
