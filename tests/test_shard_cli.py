@@ -127,6 +127,8 @@ class ShardedIndex(unittest.TestCase):
         seen = set()
         for i, s in enumerate(shards):
             self.assertEqual(meta(s, "shard"), f"{i}/3")
+            info = run("info", "--index", s, "--json")
+            self.assertEqual(json.loads(info.stdout)["shard"], f"{i}/3", info.stderr)
             paths = set(catalog(s))
             self.assertTrue(paths, f"shard {i} is empty")
             self.assertFalse(paths & seen)
@@ -147,6 +149,7 @@ class ShardedIndex(unittest.TestCase):
         self.assertFalse(summary["appended"])
         self.assertEqual(catalog(merged), single)  # same videos, times and embedding bytes
         self.assertEqual(meta(merged, "shard"), "")
+        self.assertIsNone(json.loads(run("info", "--index", merged, "--json").stdout)["shard"])
 
         # Several indexes searched at once: the merged index's answer, text and JSON.
         png = TMP / "query.png"
