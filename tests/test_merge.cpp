@@ -1,6 +1,7 @@
 // Combining indexes (issue 30): `clipfind merge` (merge.h) and searching
 // several at once (multi_search.h), on catalogs with planted embeddings.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <cmath>
 #include <filesystem>
@@ -122,6 +123,15 @@ TEST_F(Shards, MergeCopiesEveryVideoBitExact) {
   std::string note;
   EXPECT_EQ(m.load_frames(&note).rows(), 17u);
   EXPECT_EQ(note, "");
+  // Built without a journal (set_bulk_load), it ends in WAL mode like every catalog.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((out / "catalog.sqlite").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
   // Nothing left beside it.
   for (const auto& e : fs::directory_iterator(tmp.path)) {
     EXPECT_FALSE(e.path().filename().string().starts_with(".merged.merging-")) << e.path();

@@ -1,8 +1,11 @@
 #include "index/catalog.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -400,6 +403,21 @@ void Catalog::clear() {
   exec("DELETE FROM videos");
   exec("DELETE FROM meta WHERE key = 'precision'");  // the embeddings it described are gone
   tx.commit();
+}
+
+void Catalog::set_bulk_load(bool on) {
+  if (on) {
+    exec("PRAGMA journal_mode=OFF");
+    exec("PRAGMA synchronous=OFF");
+    return;
+  }
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  const int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!synced) throw Error(file_.string() + ": cannot sync: " + std::strerror(err));
 }
 
 CatalogStamp Catalog::stamp() const {

@@ -113,6 +113,12 @@ class Catalog {
                    const std::function<void(size_t source, const VideoRecord&)>& on_video);
   void clear();  // every video and frame (for --reindex)
 
+  // For a catalog no other process sees yet (merge builds one in a temporary
+  // folder that a crash discards): on, no journal and no syncs while it is
+  // filled, writing each row once instead of twice (log, then checkpoint);
+  // off, back to WAL mode and the file synced to disk.
+  void set_bulk_load(bool on);
+
   // Which state the catalog is in (see vector_file.h).
   CatalogStamp stamp() const;
   std::filesystem::path vector_file() const { return dir_ / "vectors.f16"; }

@@ -162,6 +162,7 @@ MergeSummary merge_indexes(const std::vector<fs::path>& source_dirs, const fs::p
     check_disjoint_videos(sources);
     build = std::make_unique<BuildFolder>(out);
     target = std::make_unique<Catalog>(build->path(), true);
+    target->set_bulk_load(true);
   }
   if (!target->model()) {
     const Catalog& first = *sources.front();
@@ -171,6 +172,7 @@ MergeSummary merge_indexes(const std::vector<fs::path>& source_dirs, const fs::p
     }
   }
   copy_into(*target, sources, sum, log);
+  if (build) target->set_bulk_load(false);
   target->update_vector_file();
   for (const auto& v : target->videos()) {
     ++sum.videos;
