@@ -5,6 +5,9 @@
 # copies of one planted index, each under its own video paths.
 #
 #   bench/video/run_merge_bench.sh [BUILD_DIR] [FRAMES] [SHARDS] [DIM]
+#
+# 2 CPU cores, load ~10 from other builds: 100,000 frames x 512 in 4 shards
+# 1.9 s (55 MB max RSS), 1,000,000 in 8 shards 25 s (80 MB), 2.3 GB on disk.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(realpath "${1:-$ROOT/build}")
