@@ -181,6 +181,28 @@ TEST_F(Shards, RefusesAVideoTwiceLeavingTheIndexAsItWas) {
   EXPECT_FALSE(fs::exists(out2));
 }
 
+// A torn embedding in a source is found while copying: the transaction is
+// rolled back (an existing index stays as it was), a new index never appears.
+TEST_F(Shards, ATornSourceMergesNothing) {
+  merge_indexes({a}, out, nullptr);
+  const auto before = contents(out);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((b / "catalog.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE frames SET embedding = x'0000' WHERE rowid = 3", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  std::string e = error_of([&] { merge_indexes({b}, out, nullptr); });
+  EXPECT_NE(e.find("/v/b1.mp4: frame embedding of 2 bytes, expected 8 half floats"), std::string::npos) << e;
+  EXPECT_EQ(contents(out), before);
+  const fs::path fresh = tmp.path / "fresh";
+  e = error_of([&] { merge_indexes({a, b}, fresh, nullptr); });
+  EXPECT_NE(e.find("frame embedding of 2 bytes"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(fresh));
+  for (const auto& entry : fs::directory_iterator(tmp.path)) {
+    EXPECT_FALSE(entry.path().filename().string().starts_with(".fresh.merging-")) << entry.path();
+  }
+}
+
 TEST_F(Shards, RefusesAnotherModel) {
   const fs::path c = tmp.path / "c";
   make_index(c, {"/v/c.mp4"}, 3, 5, model("00000000000000bb"));

@@ -355,6 +355,10 @@ void Catalog::forget(const std::string& path) {
 
 void Catalog::append_from(const std::vector<const Catalog*>& sources,
                           const std::function<void(size_t, const VideoRecord&)>& on_video) {
+  // Embeddings are copied as they are, so check their size here: a torn
+  // source must not leave rows that every later search trips over.
+  const auto m = model();
+  const size_t dim = m ? size_t(std::max(m->dim, 0)) : 0;
   Transaction tx([this](const char* sql) { exec(sql); });
   {
     Stmt ins(db_,
@@ -385,6 +389,10 @@ void Catalog::append_from(const std::vector<const Catalog*>& sources,
         while (frames.step()) {
           size_t n = 0;
           const void* blob = frames.blob(1, n);
+          if (n != dim * sizeof(uint16_t) && n != dim * sizeof(float)) {  // half floats, or version 1's floats
+            throw Error(src.file_.string() + ": " + r.path + ": frame embedding of " + std::to_string(n) +
+                        " bytes, expected " + std::to_string(dim) + " half floats; nothing merged");
+          }
           ins_frame.reset();
           ins_frame.bind(1, id).bind(2, frames.f64(0)).bind_blob(3, blob, n);
           ins_frame.step();

@@ -107,7 +107,8 @@ class Catalog {
   // Copies every video of each source (its record, and its frames with their
   // embeddings byte for byte) into this catalog, in one transaction: a crash
   // or an error (a path already here) leaves this catalog as it was. Videos
-  // get new ids, in the sources' order, then each source's id order.
+  // get new ids, in the sources' order, then each source's id order. An
+  // embedding of another size than this catalog's dim is refused (Error).
   // on_video: after each video is copied (progress), with the source's index.
   void append_from(const std::vector<const Catalog*>& sources,
                    const std::function<void(size_t source, const VideoRecord&)>& on_video);
