@@ -5,7 +5,10 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,8 +45,23 @@ struct IndexOptions {
   int gpu_decoders = 0;
   int max_side = 448;
   bool quiet_progress = false;
+  std::string shard;    // "I/N", "auto" or empty (all files)
+  int shard_count = 0;  // --shard auto under Kubernetes; 0: not given
   clip::EngineOptions engine;
 };
+
+// --shard and --shard-count as the pipeline takes them (indexer/shard.h).
+Shard chosen_shard(const IndexOptions& o) {
+  if (o.shard.empty()) {
+    if (o.shard_count > 0) throw std::runtime_error("--shard-count goes with --shard auto");
+    return {};
+  }
+  if (o.shard == "auto") {
+    return shard_from_environment(std::getenv, o.shard_count > 0 ? std::optional<int>(o.shard_count) : std::nullopt);
+  }
+  if (o.shard_count > 0) throw std::runtime_error("--shard-count goes with --shard auto, not --shard I/N");
+  return parse_shard(o.shard);
+}
 
 // "a, b and 2 more": the paths given, for a message.
 std::string listed(const std::vector<std::string>& paths) {
@@ -70,12 +88,24 @@ int run_index_command(const IndexOptions& o) {
   r.decode = o.decode == "gpu" ? DecodeOn::gpu : o.decode == "cpu" ? DecodeOn::cpu : DecodeOn::automatic;
   r.gpu_decoders = o.gpu_decoders;
   r.max_short_side = o.max_side;
+  r.shard = chosen_shard(o);
   r.progress = !o.quiet_progress && isatty(STDERR_FILENO);
   r.stop = &g_stop;
   std::signal(SIGINT, on_sigint);
   const IndexSummary s = run_index(r);
   std::signal(SIGINT, SIG_DFL);
 
+  if (!r.shard.whole()) {
+    std::fprintf(stderr, "shard %s: %d input files are this shard's, %d the other shards'\n", r.shard.spec().c_str(),
+                 s.indexed + s.skipped + int(s.failed.size()), s.other_shards);
+  }
+  // A shard can draw no file (more shards than files): nothing to do is no failure.
+  if (s.indexed == 0 && s.skipped == 0 && s.forgotten == 0 && s.failed.empty() && s.other_shards > 0 &&
+      !s.interrupted) {
+    std::fprintf(stderr, "shard %s: no file in this share; no index written at %s\n", r.shard.spec().c_str(),
+                 o.index.c_str());
+    return 0;
+  }
   // Each failure was printed once, as "error: ...", when it was found.
   if (s.indexed == 0 && s.skipped == 0 && s.forgotten == 0 && !s.interrupted) {
     const std::string no_index = s.removed_new_index ? "; no index created at " + o.index : "";
@@ -173,6 +203,23 @@ Command add_index_command(CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::Range(64, 4096));
   app->add_flag("--no-progress", o->quiet_progress, "log lines instead of a progress bar");
+  app->add_option("--shard", o->shard,
+                  "index only share I of N of the files (I/N, 0 <= I < N: FNV-1a of the path relative to the "
+                  "input folder, modulo N), into this --index folder; `clipfind merge` combines the N folders. "
+                  "auto: from a Slurm job array (SLURM_ARRAY_TASK_ID/COUNT) or a Kubernetes Indexed Job "
+                  "(JOB_COMPLETION_INDEX, with --shard-count)")
+      ->check([](const std::string& v) -> std::string {
+        if (v == "auto") return "";
+        try {
+          parse_shard(v);
+          return "";
+        } catch (const std::exception& e) {
+          return e.what();
+        }
+      });
+  app->add_option("--shard-count", o->shard_count,
+                  "N for --shard auto where the scheduler does not say it (Kubernetes: the Job's completions)")
+      ->check(CLI::Range(1, 1000000));
   add_engine_options(*app, o->engine);
   app->footer("Example: clipfind index ~/Videos --model models/clip-vit-base-patch32 --every 2");
   return {app, [o] { return run_index_command(*o); }};

@@ -34,6 +34,7 @@ int run_info(const InfoOptions& o) {
   }
   const auto sampling = cat.meta("sampling");
   const auto precisions = cat.precisions();
+  const std::string shard = cat.meta("shard").value_or("");  // `index --shard I/N` (issue 30)
 
   if (o.json) {
     using nlohmann::json;
@@ -44,6 +45,7 @@ int run_info(const InfoOptions& o) {
                 {"dim", model ? json(model->dim) : json(nullptr)},
                 {"precisions", precisions},
                 {"sampling", sampling ? json(*sampling) : json(nullptr)},
+                {"shard", shard.empty() ? json(nullptr) : json(shard)},
                 {"videos", ok},
                 {"videos_failed", failed},
                 {"frames", frames}};
@@ -76,6 +78,7 @@ int run_info(const InfoOptions& o) {
     std::printf("precision: %s\n", list.c_str());
   }
   if (sampling) std::printf("sampling: %s\n", sampling->c_str());
+  if (!shard.empty()) std::printf("shard: %s (combine the shards with `clipfind merge`)\n", shard.c_str());
   std::printf("videos: %lld (%lld failed), frames: %lld\n", static_cast<long long>(ok), static_cast<long long>(failed),
               static_cast<long long>(frames));
   return 0;
@@ -90,8 +93,9 @@ Command add_info_command(CLI::App& root) {
   app->add_option("--index", o->index, "index folder")->capture_default_str();
   app->add_flag("--json", o->json,
                 R"(print {"index", "model", "model_fingerprint", "family", "dim", "logit_scale", "logit_bias", )"
-                R"("probabilities", "precisions", "sampling", "videos", "videos_failed", "frames"}; )"
-                "logit_scale and logit_bias only when the model has them, model fields null for an empty index");
+                R"("probabilities", "precisions", "sampling", "shard", "videos", "videos_failed", "frames"}; )"
+                "logit_scale and logit_bias only when the model has them, model fields null for an empty index, "
+                "shard (\"I/N\") null unless the index is one shard of `index --shard`");
   app->footer("Example: clipfind info --index clipfind-index");
   return {app, [o] { return run_info(*o); }};
 }

@@ -9,6 +9,7 @@
 
 #include "app/commands.h"
 #include "index/catalog.h"
+#include "index/multi_search.h"
 #include "index/query.h"
 #include "video/time_format.h"
 
@@ -17,7 +18,7 @@ namespace clipfind {
 namespace {
 
 struct SearchOptions {
-  std::string index = "clipfind-index";
+  std::vector<std::string> indexes = {"clipfind-index"};  // --index, repeatable
   std::string text;
   std::string image;
   std::string model;
@@ -85,11 +86,12 @@ void print_results(const SearchOptions& o, const std::vector<index::Segment>& se
 int run_search(const SearchOptions& o) {
   if (o.text.empty() == o.image.empty()) throw std::runtime_error("give either a TEXT or --image FILE");
   StepTimer timer;
-  index::Catalog cat(o.index, false);
+  const index::IndexSet set(o.indexes);  // several: searched as one (multi_search.h)
+  const index::Catalog& cat = set.first();
   std::map<int64_t, std::string> paths;
   // Nothing to rank (no video, none chosen, none with frames): say why, before loading a model.
   const std::string why = index::why_nothing_found(
-      cat.videos(),
+      set.videos(),
       [&](const index::VideoRecord& v) { return o.video_glob.empty() || index::video_matches(o.video_glob, v.path); },
       o.video_glob.empty() ? "" : "--video '" + o.video_glob + "'");
   if (!why.empty()) {
@@ -109,20 +111,20 @@ int run_search(const SearchOptions& o) {
   timer.lap("query");
 
   std::string bypassed;  // why vectors.f16 was not used, if it was not
-  index::FrameTable table = cat.load_frames(&bypassed);
+  index::FrameTable table = set.load_frames(&bypassed);
   if (!bypassed.empty()) {
     std::fprintf(stderr, "note: %s: searching the catalog instead (slower); `clipfind index` rebuilds it\n",
                  bypassed.c_str());
   }
   timer.lap(bypassed.empty() ? "frames (mapped)" : "frames (SQLite)");
-  for (const auto& v : cat.videos()) paths[v.id] = v.path;  // read after the frames: each has its path
+  for (const auto& v : set.videos()) paths[v.id] = v.path;  // read after the frames: each has its path
   if (!o.video_glob.empty()) {
     // Drop rows of other videos up front so top-k ranks only the wanted ones.
     table = index::select_videos(table, [&](int64_t v) { return index::video_matches(o.video_glob, paths[v]); });
   }
-  const double gap = o.gap > 0 ? o.gap : index::default_gap(cat);
+  const double gap = o.gap > 0 ? o.gap : set.default_gap();
   timer.lap("videos");
-  auto segs = index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(o.k), gap, o.index);
+  auto segs = index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(o.k), gap, set.name());
   index::add_probabilities(segs, model);
   timer.lap("search");
 
@@ -142,7 +144,10 @@ Command add_search_command(CLI::App& root) {
   CLI::App* app = root.add_subcommand("search", "Find the moments in indexed videos that match a text or an image.");
   app->add_option("TEXT", o->text, "what to look for, in words");
   app->add_option("--image", o->image, "look for frames like this image instead")->check(CLI::ExistingFile);
-  app->add_option("--index", o->index, "index folder")->capture_default_str();
+  app->add_option("--index", o->indexes,
+                  "index folder; repeat it to search several as one (the shards of `clipfind index --shard`)")
+      ->capture_default_str()
+      ->allow_extra_args(false);
   app->add_option("-k", o->k, "number of results")->capture_default_str()->check(CLI::Range(1, 100000));
   app->add_option("--video", o->video_glob,
                   "only videos this glob matches: against the file name (\"*.mkv\"), the path relative to the "

@@ -22,6 +22,7 @@ Command add_embed_command(CLI::App& root);
 Command add_tokenize_command(CLI::App& root);
 Command add_index_command(CLI::App& root);  // issue 4: video search
 Command add_search_command(CLI::App& root);
+Command add_merge_command(CLI::App& root);  // issue 30: shards of `index --shard` into one
 Command add_frame_command(CLI::App& root);
 Command add_info_command(CLI::App& root);    // issue 26: the index's model and family
 Command add_serve_command(CLI::App& root);   // issue 6: web page and HTTP API

@@ -101,8 +101,8 @@ int main(int argc, char** argv) {
   root.set_version_flag("--version", std::string("clipfind ") + clipfind::kVersion);
   std::vector<clipfind::Command> commands = {
       clipfind::add_embed_command(root),  clipfind::add_tokenize_command(root), clipfind::add_index_command(root),
-      clipfind::add_search_command(root), clipfind::add_info_command(root),     clipfind::add_frame_command(root),
-      clipfind::add_serve_command(root),  clipfind::add_doctor_command(root),
+      clipfind::add_search_command(root), clipfind::add_merge_command(root),    clipfind::add_info_command(root),
+      clipfind::add_frame_command(root),  clipfind::add_serve_command(root),    clipfind::add_doctor_command(root),
   };
   root.footer(kExitHelp);
   for (const auto& c : commands) c.app->footer(c.app->get_footer() + "\n" + kExitHelp);

@@ -1,8 +1,11 @@
 #include "index/catalog.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -350,12 +353,79 @@ void Catalog::forget(const std::string& path) {
   tx.commit();
 }
 
+void Catalog::append_from(const std::vector<const Catalog*>& sources,
+                          const std::function<void(size_t, const VideoRecord&)>& on_video) {
+  // Embeddings are copied as they are, so check their size here: a torn
+  // source must not leave rows that every later search trips over.
+  const auto m = model();
+  const size_t dim = m ? size_t(std::max(m->dim, 0)) : 0;
+  Transaction tx([this](const char* sql) { exec(sql); });
+  {
+    Stmt ins(db_,
+             "INSERT INTO videos(path, size, mtime_ns, duration, fps, width, height, model, status, error, frames)"
+             " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+             file_);
+    Stmt ins_frame(db_, "INSERT INTO frames(video, time, embedding) VALUES(?,?,?)", file_);
+    for (size_t i = 0; i < sources.size(); ++i) {
+      const Catalog& src = *sources[i];
+      // One state of each source, whatever its writers do meanwhile.
+      Transaction read([&src](const char* sql) { src.exec(sql); }, false);
+      Stmt videos(src.db_, (std::string("SELECT ") + kVideoColumns + " FROM videos ORDER BY id").c_str(), src.file_);
+      Stmt frames(src.db_, "SELECT time, embedding FROM frames WHERE video=? ORDER BY time, rowid", src.file_);
+      while (videos.step()) {
+        const VideoRecord r = read_video(videos);
+        ins.reset();
+        ins.bind(1, r.path).bind(2, r.size).bind(3, r.mtime_ns).bind(4, r.duration).bind(5, r.fps);
+        ins.bind(6, int64_t(r.width)).bind(7, int64_t(r.height)).bind(8, r.model).bind(9, r.status);
+        ins.bind(10, r.error).bind(11, r.frames);
+        try {
+          ins.step();
+        } catch (const Error& e) {
+          throw Error(src.file_.string() + ": cannot copy " + r.path + " into " + file_.string() + ": " + e.what());
+        }
+        const int64_t id = sqlite3_last_insert_rowid(db_);
+        frames.reset();
+        frames.bind(1, r.id);
+        while (frames.step()) {
+          size_t n = 0;
+          const void* blob = frames.blob(1, n);
+          if (n != dim * sizeof(uint16_t) && n != dim * sizeof(float)) {  // half floats, or version 1's floats
+            throw Error(src.file_.string() + ": " + r.path + ": frame embedding of " + std::to_string(n) +
+                        " bytes, expected " + std::to_string(dim) + " half floats; nothing merged");
+          }
+          ins_frame.reset();
+          ins_frame.bind(1, id).bind(2, frames.f64(0)).bind_blob(3, blob, n);
+          ins_frame.step();
+        }
+        if (on_video) on_video(i, r);
+      }
+      read.commit();
+    }
+  }
+  tx.commit();
+}
+
 void Catalog::clear() {
   Transaction tx([this](const char* sql) { exec(sql); });
   exec("DELETE FROM frames");
   exec("DELETE FROM videos");
   exec("DELETE FROM meta WHERE key = 'precision'");  // the embeddings it described are gone
   tx.commit();
+}
+
+void Catalog::set_bulk_load(bool on) {
+  if (on) {
+    exec("PRAGMA journal_mode=OFF");
+    exec("PRAGMA synchronous=OFF");
+    return;
+  }
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  const int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!synced) throw Error(file_.string() + ": cannot sync: " + std::strerror(err));
 }
 
 CatalogStamp Catalog::stamp() const {

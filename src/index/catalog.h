@@ -104,7 +104,21 @@ class Catalog {
   void put_video(const VideoRecord& rec, const std::vector<double>& times, const std::vector<float>& embeddings,
                  int dim);
   void forget(const std::string& path);
+  // Copies every video of each source (its record, and its frames with their
+  // embeddings byte for byte) into this catalog, in one transaction: a crash
+  // or an error (a path already here) leaves this catalog as it was. Videos
+  // get new ids, in the sources' order, then each source's id order. An
+  // embedding of another size than this catalog's dim is refused (Error).
+  // on_video: after each video is copied (progress), with the source's index.
+  void append_from(const std::vector<const Catalog*>& sources,
+                   const std::function<void(size_t source, const VideoRecord&)>& on_video);
   void clear();  // every video and frame (for --reindex)
+
+  // For a catalog no other process sees yet (merge builds one in a temporary
+  // folder that a crash discards): on, no journal and no syncs while it is
+  // filled, writing each row once instead of twice (log, then checkpoint);
+  // off, back to WAL mode and the file synced to disk.
+  void set_bulk_load(bool on);
 
   // Which state the catalog is in (see vector_file.h).
   CatalogStamp stamp() const;

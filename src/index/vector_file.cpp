@@ -100,15 +100,6 @@ void write_at(int fd, const void* p, size_t n, uint64_t offset, const fs::path& 
   }
 }
 
-void fsync_folder(const fs::path& folder) {
-  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) fail(folder, "cannot open the folder to sync it", errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) fail(folder, "cannot sync the folder", err);
-}
-
 constexpr const char* kTempInfix = ".tmp.";
 
 }  // namespace
@@ -150,6 +141,15 @@ VectorFileWriter::VectorFileWriter(const fs::path& file, int dim) : impl_(std::m
 VectorFileWriter::~VectorFileWriter() {
   if (impl_->fd >= 0) ::close(impl_->fd);
   if (!impl_->committed) ::unlink(impl_->temp.c_str());
+}
+
+void fsync_folder(const fs::path& folder) {
+  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail(folder, "cannot open the folder to sync it", errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) fail(folder, "cannot sync the folder", err);
 }
 
 void VectorFileWriter::add(int64_t video, double time, const uint16_t* e) {

@@ -149,7 +149,18 @@ IndexSummary index_files(const IndexRequest& req) {
                              ". Embeddings of different models cannot be mixed: re-run with --reindex to rebuild "
                              "the index with this model, or use --index for another folder");
   }
+  // A shard index holds one share of the files: adding another share (or
+  // all of them) to it would make merging the shards count files twice.
+  const std::string recorded_shard = cat.meta("shard").value_or("");
+  const std::string shard = req.shard.whole() ? "" : req.shard.spec();
+  if (recorded_shard != shard && !req.reindex && !cat.videos().empty()) {
+    throw std::runtime_error(req.index_dir.string() + ": holds " +
+                             (recorded_shard.empty() ? "an unsharded index" : "shard " + recorded_shard) +
+                             ", this run is " + (shard.empty() ? "unsharded" : "--shard " + shard) +
+                             ": use the same shard, --reindex, or another --index folder");
+  }
   if (req.reindex) cat.clear();
+  cat.set_meta("shard", shard);
 
   // Forget what is gone from disk.
   for (const auto& v : cat.videos()) {
@@ -165,6 +176,10 @@ IndexSummary index_files(const IndexRequest& req) {
   std::vector<FileStat> stats;
   int64_t todo_bytes = 0;
   for (const auto& f : collect_inputs(req.inputs)) {
+    if (!in_shard(shard_key(f, req.inputs), req.shard)) {
+      ++sum.other_shards;
+      continue;
+    }
     std::error_code ec;
     if (!fs::is_regular_file(f, ec)) {
       sum.failed.emplace_back(f.string(), f.string() + ": no such file");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "clip/clip.h"
+#include "indexer/shard.h"
 #include "video/sampler.h"
 
 namespace clipfind {
@@ -31,12 +32,16 @@ struct IndexRequest {
   DecodeOn decode = DecodeOn::automatic;
   int gpu_decoders = 0;  // files decoded at once with NVDEC; 0: GpuDecoders::kDefaultSessions
   int max_short_side = 448;
+  // This process's share of the input files (shard.h); the index records
+  // it, and a run with another share (unless reindex) is refused.
+  Shard shard;
   bool progress = false;  // a progress line on stderr (a terminal) instead of log lines
   const std::atomic<bool>* stop = nullptr;
 };
 
 struct IndexSummary {
   int indexed = 0, skipped = 0, forgotten = 0;
+  int other_shards = 0;  // input files left to the other shards (--shard)
   long frames = 0;
   // Frames the decoders decoded for the indexed files (sampling skips the
   // rest) and the seconds of video they hold: the realtime factor's numerator.
