@@ -237,6 +237,35 @@ TEST(Encoder, PartsAreJoinedInOrderOnceAllHaveEnded) {
   EXPECT_FALSE(out.try_pop());
 }
 
+// A run stopped while a part is still decoding (its end never comes) hands
+// nothing of the file to the writer: never half-indexed, so the next run
+// takes the whole file again.
+TEST(Encoder, AFileWithAPartNotEndedIsNotHandedOn) {
+  auto engine = clip::Engine::load(kModel);
+  clipfind::IndexRequest req;
+  req.batch = 2;
+  const std::vector<fs::path> files = {"a.mp4"};
+  BoundedQueue<clipfind::Work> in(64);
+  BoundedQueue<clipfind::FinishedFile> out(8);
+  clipfind::StageTimes times;
+  clipfind::Progress progress(false, 1, 0);
+  for (int part = 0; part < 2; ++part) {
+    clipfind::SampledFrame f;
+    f.time = 40.0 * part;
+    f.part = part;
+    f.image.width = f.image.height = 40;
+    f.image.rgb.assign(40 * 40 * 3, uint8_t(part));
+    in.push(std::move(f));
+  }
+  clipfind::FileEnd first;
+  first.ok = true;
+  first.parts = 2;
+  in.push(first);
+  in.close();
+  clipfind::Encoder(*engine, req, files, false, in, out, times, progress).run();
+  EXPECT_FALSE(out.try_pop());
+}
+
 TEST(Inputs, FoldersGiveVideosAndImagesFilesAreTakenAsGiven) {
   TempDir t;
   const fs::path lib = t.path / "lib";
