@@ -192,11 +192,12 @@ TEST_P(GpuDecode, SameFramesAsTheCpuDecoder) {
   // 0.005-0.02, so about 1 byte in 10,000): at most 0.1% of bytes.
   EXPECT_LE(share_over2, 1e-3);
   EXPECT_LE(vs_sws.mean, 0.1);
-  // The CPU path converts with swscale's fast unscaled code (chroma not
-  // interpolated, lower precision) and centred vertical siting differs by
-  // a quarter chroma row: only the mean is held close (H100: 1.8-3.1 on
-  // these sharp synthetic clips).
-  EXPECT_LE(vs_cpu.mean, 4.0);
+  // The CPU path converted with swscale's fast unscaled code (chroma not
+  // interpolated; H100: mean 1.8-3.1 on these sharp synthetic clips). It
+  // now interpolates chroma at the sited position like the GPU, both within
+  // 1 level of tests/yuv_reference.h (test_decode_colour: mean <= 0.005 on
+  // the CPU); not yet measured here, so the bound leaves room.
+  EXPECT_LE(vs_cpu.mean, 1.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, GpuDecode,

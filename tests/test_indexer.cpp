@@ -34,6 +34,7 @@
 #include "video_fixtures.h"
 
 namespace fs = std::filesystem;
+namespace video = clipfind::video;
 using clipfind::BoundedQueue;
 
 namespace {
@@ -190,6 +191,81 @@ TEST(Encoder, ALaterAttemptReplacesWhatTheFirstDelivered) {
   EXPECT_FALSE(out.try_pop());
 }
 
+// A file decoded in parts: it goes to the writer only once every part has
+// ended, whatever order they end in, its frames joined in part order, a
+// part's first sample dropped when it falls in the interval the part
+// before last sampled (--every 1: 29.5 after 29.0), kept when not (60.0).
+TEST(Encoder, PartsAreJoinedInOrderOnceAllHaveEnded) {
+  auto engine = clip::Engine::load(kModel);
+  clipfind::IndexRequest req;
+  req.batch = 2;
+  const std::vector<fs::path> files = {"a.mp4"};
+  BoundedQueue<clipfind::Work> in(64);
+  BoundedQueue<clipfind::FinishedFile> out(8);
+  clipfind::StageTimes times;
+  clipfind::Progress progress(false, 1, 0);
+  auto frame = [](double t, int part) {
+    clipfind::SampledFrame f;
+    f.time = t;
+    f.part = part;
+    f.image.width = f.image.height = 40;
+    f.image.rgb.assign(40 * 40 * 3, uint8_t(t));
+    return f;
+  };
+  auto end = [](int part) {
+    clipfind::FileEnd e;
+    e.ok = true;
+    e.part = part;
+    e.parts = 3;
+    e.info.decoded = 10;
+    return e;
+  };
+  for (double t : {60.0, 61.0}) in.push(frame(t, 2));
+  in.push(end(2));
+  for (double t : {29.5, 30.0, 31.0}) in.push(frame(t, 1));
+  for (double t : {0.0, 1.0, 29.0}) in.push(frame(t, 0));
+  in.push(end(0));
+  in.push(end(1));
+  in.close();
+  clipfind::Encoder(*engine, req, files, false, in, out, times, progress).run();
+  const auto done = out.try_pop();
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->end.ok);
+  EXPECT_EQ(done->end.info.decoded, 30);
+  EXPECT_EQ(done->times, (std::vector<double>{0.0, 1.0, 29.0, 30.0, 31.0, 60.0, 61.0}));
+  EXPECT_EQ(done->embeddings.size(), 7u * size_t(engine->projection_dim()));
+  EXPECT_FALSE(out.try_pop());
+}
+
+// A run stopped while a part is still decoding (its end never comes) hands
+// nothing of the file to the writer: never half-indexed, so the next run
+// takes the whole file again.
+TEST(Encoder, AFileWithAPartNotEndedIsNotHandedOn) {
+  auto engine = clip::Engine::load(kModel);
+  clipfind::IndexRequest req;
+  req.batch = 2;
+  const std::vector<fs::path> files = {"a.mp4"};
+  BoundedQueue<clipfind::Work> in(64);
+  BoundedQueue<clipfind::FinishedFile> out(8);
+  clipfind::StageTimes times;
+  clipfind::Progress progress(false, 1, 0);
+  for (int part = 0; part < 2; ++part) {
+    clipfind::SampledFrame f;
+    f.time = 40.0 * part;
+    f.part = part;
+    f.image.width = f.image.height = 40;
+    f.image.rgb.assign(40 * 40 * 3, uint8_t(part));
+    in.push(std::move(f));
+  }
+  clipfind::FileEnd first;
+  first.ok = true;
+  first.parts = 2;
+  in.push(first);
+  in.close();
+  clipfind::Encoder(*engine, req, files, false, in, out, times, progress).run();
+  EXPECT_FALSE(out.try_pop());
+}
+
 TEST(Inputs, FoldersGiveVideosAndImagesFilesAreTakenAsGiven) {
   TempDir t;
   const fs::path lib = t.path / "lib";
@@ -229,6 +305,9 @@ class Pipeline : public ::testing::Test {
     cliptest::make_video_once(dir_, "clip.mp4", "-f lavfi -i testsrc2=s=160x120:r=25:d=3 -pix_fmt yuv420p");
     cliptest::make_video_once(dir_, "still.png", "-f lavfi -i testsrc2=s=200x150:d=1 -frames:v 1");
     cliptest::write_once(dir_, "text.mp4", "this is not a video\n");
+    // Two minutes, low resolution, short GOPs with B-frames: split into parts.
+    cliptest::make_video_once(dir_, "long.mp4",
+                              "-f lavfi -i testsrc2=s=64x48:r=10:d=120 -c:v libx264 -g 12 -bf 2 -pix_fmt yuv420p");
   }
 
   static fs::path file(const std::string& name) { return dir_ / name; }
@@ -459,6 +538,42 @@ TEST_F(Pipeline, DecodeAutoWithTheEngineOnTheCpuIsTheCpuPath) {
   ASSERT_EQ(fb.rows(), fa.rows());
   EXPECT_TRUE(std::equal(fa.time.begin(), fa.time.end(), fb.time.begin()));
   EXPECT_TRUE(std::equal(fa.embeddings.begin(), fa.embeddings.end(), fb.embeddings.begin()));
+}
+
+// One long file and more decoders than files: the file is split at key
+// frames and its parts decoded at once (issue 32), with the same times and
+// embeddings, byte for byte, as one decoder reading it whole; --scenes is
+// never split.
+TEST_F(Pipeline, ALongFileSplitForSeveralDecodersIndexesAsWhole) {
+  TempDir t;
+  video::SamplingOptions keyframes, scenes;
+  keyframes.mode = video::Sampling::keyframes;
+  scenes.mode = video::Sampling::scenes;
+  video::SamplingOptions every_07;
+  every_07.every = 0.7;
+  for (const video::SamplingOptions& s : {video::SamplingOptions{}, every_07, keyframes, scenes}) {
+    const std::string name = std::to_string(int(s.mode)) + "-" + std::to_string(s.every);
+    auto one = request(t.path / ("one" + name), {file("long.mp4")});
+    one.decoders = 1;
+    one.sampling = s;
+    auto four = request(t.path / ("four" + name), {file("long.mp4")});
+    four.decoders = 4;
+    four.sampling = s;
+    const auto a = clipfind::run_index(one);
+    const auto b = clipfind::run_index(four);
+    ASSERT_EQ(a.indexed, 1) << name;
+    ASSERT_EQ(b.indexed, 1) << name;
+    EXPECT_EQ(a.decoders, 1);
+    EXPECT_EQ(b.decoders, s.mode == video::Sampling::scenes ? 1 : 4) << name << ": split into 4 parts of 30 s";
+    EXPECT_EQ(b.files_on_cpu, 1);
+    const auto fa = clipfind::index::Catalog(t.path / ("one" + name), false).read_frames();
+    const auto fb = clipfind::index::Catalog(t.path / ("four" + name), false).read_frames();
+    ASSERT_GE(fa.rows(), s.mode == video::Sampling::scenes ? 1u : 5u) << name;
+    ASSERT_EQ(fb.rows(), fa.rows()) << name;
+    EXPECT_TRUE(std::equal(fa.time.begin(), fa.time.end(), fb.time.begin())) << name;
+    EXPECT_TRUE(std::equal(fa.embeddings.begin(), fa.embeddings.end(), fb.embeddings.begin())) << name;
+    EXPECT_EQ(clipfind::index::Catalog(t.path / ("four" + name), false).videos().size(), 1u);
+  }
 }
 
 TEST_F(Pipeline, StopBeforeTheFirstFrameCommitsNothing) {

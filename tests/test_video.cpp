@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "clip/image/preprocess.h"
 #include "video/decoder.h"
 #include "video/rotate.h"
 #include "video/sampler.h"
@@ -57,6 +59,14 @@ class Videos : public ::testing::Test {
          "-f lavfi -i color=red:s=64x64:r=25:d=1 -f lavfi -i color=blue:s=64x64:r=25:d=1 -f lavfi -i "
          "color=green:s=64x64:r=25:d=1 -filter_complex concat=n=3 -pix_fmt yuv420p");
     make("720p.mp4", "-f lavfi -i testsrc2=s=1280x720:r=25:d=1 -pix_fmt yuv420p");
+    // Widths that are not a multiple of 16, odd sizes (testsrc2 rounds to
+    // even ones, testsrc does not; x264 needs even 4:2:0 sizes, FFV1 not).
+    make("odd_200x150.mp4", "-f lavfi -i testsrc2=s=200x150:r=10:d=2 -pix_fmt yuv420p");
+    make("odd_201x149.mkv", "-f lavfi -i testsrc=s=201x149:r=10:d=2 -pix_fmt yuv420p -c:v ffv1");
+    make("odd_97x33.mkv", "-f lavfi -i testsrc=s=97x33:r=10:d=2 -pix_fmt yuv420p -c:v ffv1");
+    make("odd_1001x499.mkv", "-f lavfi -i testsrc=s=1001x499:r=10:d=1 -pix_fmt yuv420p10le -c:v ffv1");
+    // Two minutes with short GOPs and B-frames, to split into parts.
+    make("long_gop12.mp4", "-f lavfi -i testsrc2=s=64x48:r=10:d=120 -c:v libx264 -g 12 -bf 2 -pix_fmt yuv420p");
     make("audio_only.mp4", "-f lavfi -i sine=d=1 -c:a aac");
     write_once("zero.mp4", "");
     write_once("text.mp4", "this is not a video\n");
@@ -156,6 +166,16 @@ TEST(EverySampler, FloatingPointMultiplesAreNotMissed) {
   EXPECT_EQ(kept, 20);
 }
 
+// Parts decoded apart are joined by dropping a part's first sample when the
+// whole video's sampler, having kept the previous part's last, would not.
+TEST(EverySampler, JoinsSayWhetherAPartsFirstSampleBelongs) {
+  const EverySampler s(1.0);
+  EXPECT_FALSE(s.joins(3.0, 3.9));
+  EXPECT_TRUE(s.joins(3.0, 4.0));
+  EXPECT_TRUE(s.joins(3.9, 4.0 - 1e-7));  // the sampler's 1 us slack
+  EXPECT_TRUE(s.joins(3.9, 6.5));
+}
+
 TEST(EverySampler, RejectsNonPositiveInterval) { EXPECT_THROW(EverySampler(0.0), std::invalid_argument); }
 
 TEST_F(Videos, Every1s25fps) {
@@ -240,6 +260,79 @@ TEST_F(Videos, FramesAreBoundedInSize) {
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(frames[0].image.height, 448);
   EXPECT_EQ(frames[0].image.width, 796);
+}
+
+// Widths not a multiple of 16 crashed `clipfind index` ("malloc(): invalid
+// size": swscale's unscaled YUV->RGB code wrote past the picture). Decode,
+// the bounded shrink (1001x499 -> 448 short side) and CLIP preprocessing of
+// each frame; the crash was a heap overrun, so this also runs under
+// valgrind (see the commit) to catch smaller ones.
+TEST_F(Videos, OddSizesDecodeAndPreprocess) {
+  struct Want {
+    const char* name;
+    int width, height;
+  };
+  for (const Want& v : {Want{"odd_200x150.mp4", 200, 150}, Want{"odd_201x149.mkv", 201, 149},
+                        Want{"odd_97x33.mkv", 97, 33}, Want{"odd_1001x499.mkv", 899, 448}}) {
+    clip::PreprocessConfig cfg;
+    std::vector<float> pixels(size_t(3) * cfg.crop_height * cfg.crop_width);
+    std::vector<Frame> frames;
+    sample_times(file(v.name), every(0.5), nullptr, &frames);
+    ASSERT_FALSE(frames.empty()) << v.name;
+    for (const Frame& f : frames) {
+      ASSERT_EQ(f.image.width, v.width) << v.name;
+      ASSERT_EQ(f.image.height, v.height) << v.name;
+      ASSERT_EQ(f.image.rgb.size(), size_t(v.width) * v.height * 3) << v.name;
+      clip::preprocess_image(f.image, cfg, pixels.data());
+      EXPECT_TRUE(std::all_of(pixels.begin(), pixels.end(), [](float x) { return std::isfinite(x); })) << v.name;
+    }
+    // frame_at converts at full size.
+    const Frame one = frame_at(file(v.name), 0.5);
+    EXPECT_EQ(one.image.rgb.size(), size_t(one.image.width) * one.image.height * 3) << v.name;
+  }
+}
+
+// A long video split at key frames and each part decoded apart gives, once
+// joined, exactly the unsplit decoding's samples: times and pixels.
+TEST_F(Videos, SplitAtKeyframesJoinsToTheWholeDecoding) {
+  const fs::path f = file("long_gop12.mp4");
+  const std::vector<VideoPart> parts = split_at_keyframes(f, 4, 30.0);
+  ASSERT_EQ(parts.size(), 4u);
+  EXPECT_EQ(parts.front().from, INT64_MIN);
+  EXPECT_EQ(parts.back().to, INT64_MAX);
+  for (size_t i = 1; i < parts.size(); ++i) EXPECT_EQ(parts[i].from, parts[i - 1].to);
+  EXPECT_EQ(split_at_keyframes(f, 4, 61.0).size(), 1u);                 // too short for two such parts
+  EXPECT_EQ(split_at_keyframes(file("gop25.mp4"), 3, 1.0).size(), 3u);  // key frames each second
+  SamplingOptions keyframes;
+  keyframes.mode = Sampling::keyframes;
+  for (const SamplingOptions& s : {every(1.0), every(0.7), every(7.0), every(0.1), keyframes}) {
+    std::vector<Frame> whole, joined;
+    sample_times(f, s, nullptr, &whole);
+    const EverySampler sampler(s.every);
+    for (const VideoPart& part : parts) {
+      DecodeOptions o;
+      o.sampling = s;
+      o.part = part;
+      bool first = true;
+      decode_video(f, o, [&](Frame&& fr) {
+        const bool dropped =
+            first && s.mode == Sampling::every && !joined.empty() && !sampler.joins(joined.back().time, fr.time);
+        if (!dropped) joined.push_back(std::move(fr));
+        first = false;
+      });
+    }
+    ASSERT_EQ(joined.size(), whole.size()) << "every " << s.every << " mode " << int(s.mode);
+    for (size_t i = 0; i < whole.size(); ++i) {
+      EXPECT_EQ(joined[i].time, whole[i].time) << i;
+      EXPECT_EQ(joined[i].image.rgb, whole[i].image.rgb) << i;
+    }
+  }
+  SamplingOptions scenes;
+  scenes.mode = Sampling::scenes;
+  DecodeOptions o;
+  o.sampling = scenes;
+  o.part = parts[1];
+  EXPECT_THROW(decode_video(f, o, [](Frame&&) {}), std::invalid_argument);
 }
 
 TEST_F(Videos, FrameAtTime) {

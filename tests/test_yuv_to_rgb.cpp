@@ -23,6 +23,7 @@ namespace {
 
 using clip::cuda::Yuv420Frame;
 using clip::cuda::YuvMatrix;
+using clipfind::test::make_yuv_picture;
 using clipfind::test::YuvConversion;
 using clipfind::test::YuvPicture;
 
@@ -46,30 +47,6 @@ bool gpu_usable(std::string* why) {
   } while (0)
 
 #define CHECK_CUDA(x) ASSERT_EQ((x), cudaSuccess) << #x
-
-// Smooth ramps, flat blocks with sharp edges and noise, over the whole legal
-// (or full) range, so clamping and every interpolation weight are exercised.
-YuvPicture make_picture(int w, int h, int bits, bool full, uint32_t seed) {
-  YuvPicture p;
-  p.width = w, p.height = h, p.bits = bits;
-  const int cw = (w + 1) / 2, ch = (h + 1) / 2, s = 1 << (bits - 8);
-  const int lo = full ? 0 : 16 * s, yhi = full ? (1 << bits) - 1 : 235 * s, chi = full ? (1 << bits) - 1 : 240 * s;
-  uint32_t r = seed;
-  auto rnd = [&] { return r = r * 1664525u + 1013904223u, r >> 8; };
-  p.y.resize(size_t(w) * h);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      p.y[size_t(y) * w + x] =
-          uint16_t((x / 9 + y / 7) % 3 == 0 ? lo + rnd() % (yhi - lo + 1) : lo + (yhi - lo) * (x + y) / (w + h));
-  p.uv.resize(size_t(cw) * ch * 2);
-  for (int y = 0; y < ch; ++y)
-    for (int x = 0; x < cw; ++x)
-      for (int k = 0; k < 2; ++k)
-        p.uv[(size_t(y) * cw + x) * 2 + k] =
-            uint16_t((x / 6 + y / 4) % 2 ? lo + (x / 6 * 7919 + y / 4 * 104729 + k * 31) % 97 * (chi - lo) / 96
-                                         : lo + (chi - lo) * (k ? y : x) / (k ? ch : cw));
-  return p;
-}
 
 struct DeviceBuffer {
   void* p = nullptr;
@@ -132,7 +109,7 @@ TEST(YuvToRgb, MatchesReferenceEverywhere) {
         for (int siting = 0; siting < 4; ++siting)
           for (int rot : {0, 90, 180, 270}) {
             const int w = 33 + 14 * (siting & 1) + rot / 90, h = 17 + 6 * (siting >> 1);  // odd and even sizes
-            const YuvPicture p = make_picture(w, h, bits, full, uint32_t(cases + 1));
+            const YuvPicture p = make_yuv_picture(w, h, bits, full, uint32_t(cases + 1));
             Yuv420Frame f;
             f.matrix = m, f.full_range = full, f.rotation = rot;
             f.chroma_centred_x = siting & 1, f.chroma_centred_y = siting & 2;

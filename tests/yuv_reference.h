@@ -2,6 +2,7 @@
 // double precision, written from the formulas in that header rather than
 // from the kernel: chroma interpolated bilinearly from its sited positions,
 // the matrix from Kr/Kb, rounding at the end; rotation by forward mapping.
+// Also the CPU decoder's (test_decode_colour), and the pictures both convert.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -22,6 +23,30 @@ struct YuvConversion {
   bool centred_x = false, centred_y = true;
   int rotation = 0;
 };
+
+// Smooth ramps, flat blocks with sharp edges and noise, over the whole legal
+// (or full) range, so clamping and every interpolation weight are exercised.
+inline YuvPicture make_yuv_picture(int w, int h, int bits, bool full, uint32_t seed) {
+  YuvPicture p;
+  p.width = w, p.height = h, p.bits = bits;
+  const int cw = (w + 1) / 2, ch = (h + 1) / 2, s = 1 << (bits - 8);
+  const int lo = full ? 0 : 16 * s, yhi = full ? (1 << bits) - 1 : 235 * s, chi = full ? (1 << bits) - 1 : 240 * s;
+  uint32_t r = seed;
+  auto rnd = [&] { return r = r * 1664525u + 1013904223u, r >> 8; };
+  p.y.resize(size_t(w) * h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      p.y[size_t(y) * w + x] =
+          uint16_t((x / 9 + y / 7) % 3 == 0 ? lo + rnd() % (yhi - lo + 1) : lo + (yhi - lo) * (x + y) / (w + h));
+  p.uv.resize(size_t(cw) * ch * 2);
+  for (int y = 0; y < ch; ++y)
+    for (int x = 0; x < cw; ++x)
+      for (int k = 0; k < 2; ++k)
+        p.uv[(size_t(y) * cw + x) * 2 + k] =
+            uint16_t((x / 6 + y / 4) % 2 ? lo + (x / 6 * 7919 + y / 4 * 104729 + k * 31) % 97 * (chi - lo) / 96
+                                         : lo + (chi - lo) * (k ? y : x) / (k ? ch : cw));
+  return p;
+}
 
 inline std::vector<uint8_t> yuv_to_rgb_reference(const YuvPicture& p, const YuvConversion& c, int* out_w, int* out_h) {
   const int w = p.width, h = p.height, cw = (w + 1) / 2, ch = (h + 1) / 2;

@@ -185,7 +185,8 @@ Command add_index_command(CLI::App& root) {
       ->check(CLI::Range(0.0, 1.0));
   app->add_flag("--reindex", o->reindex, "drop everything and rebuild (e.g. with another model)");
   app->add_option("--batch", o->batch, "frames per encoder call")->capture_default_str()->check(CLI::Range(1, 4096));
-  app->add_option("--decoders", o->decoders, "files decoded at once on CPU threads (0: from the number of cores)")
+  app->add_option("--decoders", o->decoders,
+                  "files, or parts of long ones, decoded at once on CPU threads (0: from the number of cores)")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
   app->add_option("--decode", o->decode,

@@ -9,17 +9,19 @@
 
 namespace clipfind {
 
-DecoderPool::DecoderPool(const std::vector<std::filesystem::path>& files, const IndexRequest& req,
-                         const clip::PreprocessConfig* preprocess, int threads, BoundedQueue<Work>& queue,
-                         StageTimes& times, Progress& progress, GpuDecoders* gpu, int gpu_threads)
+DecoderPool::DecoderPool(const std::vector<std::filesystem::path>& files, const std::vector<DecodeUnit>& units,
+                         const IndexRequest& req, const clip::PreprocessConfig* preprocess, int threads,
+                         BoundedQueue<Work>& queue, StageTimes& times, Progress& progress, GpuDecoders* gpu,
+                         int gpu_threads)
     : files_(files),
+      units_(units),
       req_(req),
       preprocess_(preprocess),
       queue_(queue),
       times_(times),
       progress_(progress),
       gpu_(gpu),
-      next_(files.size(), gpu ? gpu_threads : 0),
+      next_(units.size(), gpu ? gpu_threads : 0),
       running_(threads + (gpu ? gpu_threads : 0)) {
   // NVDEC threads first: with fewer files than threads, the first go there.
   for (int i = 0; gpu && i < gpu_threads; ++i) threads_.emplace_back([this] { run_gpu(); });
@@ -42,7 +44,7 @@ void DecoderPool::run() {
     while (!stopped()) {
       const auto take = next_.next_for_cpu();
       if (!take) break;
-      decode_file(take->file, take->handed_back ? 1 : 0);
+      decode_unit(take->file, take->handed_back ? 1 : 0);
     }
   } catch (const Closed&) {
   }
@@ -53,10 +55,10 @@ void DecoderPool::run_gpu() {
   name_this_thread("cf-nvdec");
   try {
     while (!stopped()) {
-      const auto i = next_.next_new();
-      if (!i) break;
+      const auto u = next_.next_new();
+      if (!u) break;
       // Pictures are the CPU decoders' (no video to decode).
-      if (is_image(files_[*i]) || !decode_file_on_gpu(*i)) next_.hand_back(*i);
+      if (is_image(files_[units_[*u].file]) || !decode_file_on_gpu(*u)) next_.hand_back(*u);
     }
   } catch (const Closed&) {
   }
@@ -88,14 +90,16 @@ void DecoderPool::count_attempt(Clock::time_point t0, double blocked, double pre
   if (stopped()) throw Closed{};
 }
 
-void DecoderPool::end_file(FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
+void DecoderPool::end_unit(FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
                            std::atomic<int>& decoded_here) {
   count_attempt(t0, blocked, preprocessing);
-  ++decoded_here;
+  if (end.part == 0) ++decoded_here;  // files, not parts
   if (!queue_.push(std::move(end))) throw Closed{};
 }
 
-void DecoderPool::decode_file(size_t i, int attempt) {
+void DecoderPool::decode_unit(size_t u, int attempt) {
+  const DecodeUnit& unit = units_[u];
+  const size_t i = unit.file;
   ++busy_;
   struct Idle {
     std::atomic<int>& busy;
@@ -104,7 +108,7 @@ void DecoderPool::decode_file(size_t i, int attempt) {
   const auto t0 = Clock::now();
   double blocked = 0.0, preprocessing = 0.0;
   auto emit = [&](double time, clip::Image&& image) {
-    SampledFrame f{i, time, {}, {}, {}, attempt};
+    SampledFrame f{i, time, {}, {}, {}, attempt, unit.part};
     if (preprocess_) {
       const auto tp = Clock::now();
       f.pixels.resize(size_t(3) * preprocess_->crop_height * preprocess_->crop_width);
@@ -115,7 +119,7 @@ void DecoderPool::decode_file(size_t i, int attempt) {
     }
     push(std::move(f), blocked);
   };
-  FileEnd end{i, false, {}, {}, attempt};
+  FileEnd end{i, false, {}, {}, attempt, unit.part, unit.parts};
   try {
     if (is_image(files_[i])) {
       clip::Image img = clip::decode_image_file(files_[i]);
@@ -129,6 +133,7 @@ void DecoderPool::decode_file(size_t i, int attempt) {
       o.max_short_side = req_.max_short_side;
       o.threads = ffmpeg_threads();
       o.stop = req_.stop;
+      o.part = unit.range;
       end.info = video::decode_video(files_[i], o, [&](video::Frame&& f) { emit(f.time, std::move(f.image)); });
     }
     end.ok = true;
@@ -137,12 +142,14 @@ void DecoderPool::decode_file(size_t i, int attempt) {
   } catch (const std::exception& e) {
     end.error = naming(files_[i], e.what());
   }
-  end_file(std::move(end), t0, blocked, preprocessing, times_.cpu_files);
+  end_unit(std::move(end), t0, blocked, preprocessing, times_.cpu_files);
 }
 
 // The frames are full size (the CPU path's max_short_side shrink is not
 // applied: the GPU preprocessing resizes from the full picture cheaply).
-bool DecoderPool::decode_file_on_gpu(size_t i) {
+// Files are not split with NVDEC (run_index plans whole files then).
+bool DecoderPool::decode_file_on_gpu(size_t u) {
+  const size_t i = units_[u].file;
   const auto t0 = Clock::now();
   double blocked = 0.0;
   FileEnd end{i, false, {}, {}, 0};
@@ -164,7 +171,7 @@ bool DecoderPool::decode_file_on_gpu(size_t i) {
   } catch (const std::exception& e) {
     end.error = naming(files_[i], e.what());
   }
-  end_file(std::move(end), t0, blocked, 0.0, times_.gpu_files);
+  end_unit(std::move(end), t0, blocked, 0.0, times_.gpu_files);
   return true;
 }
 

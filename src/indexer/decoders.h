@@ -9,6 +9,7 @@
 
 #include "clip/image/preprocess.h"
 #include "indexer/bounded_queue.h"
+#include "indexer/decode_units.h"
 #include "indexer/file_queue.h"
 #include "indexer/gpu_decoders.h"
 #include "indexer/pipeline.h"
@@ -17,7 +18,7 @@
 
 namespace clipfind {
 
-// Decodes files on a few threads, each taking the next file not yet taken,
+// Decodes files (or parts of them) on a few threads, each taking the next not yet taken,
 // so the next videos' decoding overlaps the current one's encoding and short
 // files do not leave the encoder waiting at every file boundary. With `gpu`,
 // gpu_threads more threads decode with NVDEC (frames stay on the GPU) and
@@ -26,9 +27,10 @@ namespace clipfind {
 // line. The queue is closed when the last thread ends.
 class DecoderPool {
  public:
-  DecoderPool(const std::vector<std::filesystem::path>& files, const IndexRequest& req,
-              const clip::PreprocessConfig* preprocess, int threads, BoundedQueue<Work>& queue, StageTimes& times,
-              Progress& progress, GpuDecoders* gpu = nullptr, int gpu_threads = 0);
+  // units: what the threads take (decode_units.h); with gpu, whole files.
+  DecoderPool(const std::vector<std::filesystem::path>& files, const std::vector<DecodeUnit>& units,
+              const IndexRequest& req, const clip::PreprocessConfig* preprocess, int threads, BoundedQueue<Work>& queue,
+              StageTimes& times, Progress& progress, GpuDecoders* gpu = nullptr, int gpu_threads = 0);
   ~DecoderPool() { join(); }
   DecoderPool(const DecoderPool&) = delete;
   DecoderPool& operator=(const DecoderPool&) = delete;
@@ -43,15 +45,16 @@ class DecoderPool {
   void run_gpu();
   void thread_ends();
   int ffmpeg_threads() const;
-  void decode_file(size_t i, int attempt);
-  bool decode_file_on_gpu(size_t i);  // false: NVDEC gave it up, for a CPU thread
+  void decode_unit(size_t u, int attempt);
+  bool decode_file_on_gpu(size_t u);  // false: NVDEC gave it up, for a CPU thread
   void push(Work&& w, double& blocked);
   // Adds one decoding attempt's times; throws Closed when the run was stopped.
   void count_attempt(Clock::time_point t0, double blocked, double preprocessing);
-  void end_file(FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
+  void end_unit(FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
                 std::atomic<int>& decoded_here);
 
   const std::vector<std::filesystem::path>& files_;
+  const std::vector<DecodeUnit>& units_;
   const IndexRequest& req_;
   const clip::PreprocessConfig* preprocess_;  // null: frames go as RGB
   BoundedQueue<Work>& queue_;

@@ -67,38 +67,48 @@ void Encoder::run() {
     } else {
       FileEnd& e = std::get<FileEnd>(*w);
       Open& o = open_[e.file];
-      restart_if_later(o, e.attempt);
-      if (!e.ok) o.error = e.error;
-      o.end = std::move(e);
+      restart_if_later(o, e.part, e.attempt);
+      if (!e.ok && o.error.empty()) o.error = e.error;
+      o.parts_total = e.parts;
+      Part& p = o.part(e.part);
+      if (!p.end) ++o.parts_ended;
+      p.end = std::move(e);
       finish_ready();
     }
   }
 }
 
+Encoder::Part& Encoder::Open::part(int p) {
+  if (size_t(p) >= parts.size()) parts.resize(size_t(p) + 1);
+  return parts[size_t(p)];
+}
+
 // A file has ended and waits only for its frames in the batch.
 bool Encoder::file_waits() const {
   for (const auto& [file, o] : open_) {
-    if (o.end && o.in_batch > 0) return true;
+    if (o.ended() && o.in_batch > 0) return true;
   }
   return false;
 }
 
-// A later decoding of the file (the CPU's, after NVDEC gave it up midway)
-// starts over: what the earlier one delivered is dropped, here and (by
-// keep) as its rows in the batch are embedded.
-void Encoder::restart_if_later(Open& o, int attempt) {
-  if (attempt <= o.attempt) return;
-  o.attempt = attempt;
-  o.times.clear();
-  o.embeddings.clear();
+// A later decoding of a part (the CPU's, after NVDEC gave the file up
+// midway; NVDEC takes whole files) starts over: what the earlier one
+// delivered is dropped, here and (by keep) as its rows in the batch are
+// embedded.
+void Encoder::restart_if_later(Open& o, int part, int attempt) {
+  Part& p = o.part(part);
+  if (attempt <= p.attempt) return;
+  p.attempt = attempt;
+  p.times.clear();
+  p.embeddings.clear();
   o.error.clear();
 }
 
 void Encoder::add(SampledFrame&& f) {
   Open& o = open_[f.file];
-  restart_if_later(o, f.attempt);
+  restart_if_later(o, f.part, f.attempt);
   ++o.in_batch;
-  batch_.push_back({f.file, f.time, f.attempt});
+  batch_.push_back({f.file, f.time, f.attempt, f.part});
   if (pixels_) {
     pixel_rows_.push_back(std::move(f.pixels));
   } else {
@@ -155,11 +165,13 @@ clip::Tensor Encoder::embed_host(const std::vector<size_t>& rows) {
 void Encoder::keep(const std::vector<size_t>& rows, const clip::Tensor& e) {
   const size_t dim = size_t(e.dim(1));
   for (size_t i = 0; i < rows.size(); ++i) {
-    Open& o = open_[batch_[rows[i]].file];
-    if (!o.error.empty()) continue;                      // failed meanwhile: its frames are dropped
-    if (batch_[rows[i]].attempt != o.attempt) continue;  // from a decoding given up since
-    o.times.push_back(batch_[rows[i]].time);
-    o.embeddings.insert(o.embeddings.end(), e.ptr() + i * dim, e.ptr() + (i + 1) * dim);
+    const Pending& row = batch_[rows[i]];
+    Open& o = open_[row.file];
+    if (!o.error.empty()) continue;  // failed meanwhile: its frames are dropped
+    Part& p = o.part(row.part);
+    if (row.attempt != p.attempt) continue;  // from a decoding given up since
+    p.times.push_back(row.time);
+    p.embeddings.insert(p.embeddings.end(), e.ptr() + i * dim, e.ptr() + (i + 1) * dim);
   }
 }
 
@@ -186,8 +198,8 @@ void Encoder::flush() {
         Open& o = open_[file];
         // Unless its rows are all from a decoding given up since (whose
         // failure does not matter).
-        const bool current =
-            std::any_of(rows.begin(), rows.end(), [&](size_t r) { return batch_[r].attempt == o.attempt; });
+        const bool current = std::any_of(rows.begin(), rows.end(),
+                                         [&](size_t r) { return batch_[r].attempt == o.part(batch_[r].part).attempt; });
         if (o.error.empty() && current) o.error = naming(files_[file], err.what());
       }
     }
@@ -204,21 +216,47 @@ void Encoder::flush() {
   progress_.embedded(n, open_.size());
 }
 
+// The file's parts in order, as one decoding would have sampled them: with
+// --every, a part's first sample (its sampler started afresh) is dropped
+// when the whole video's sampler would not have kept it.
+FinishedFile Encoder::join_parts(Open& o) const {
+  FinishedFile f;
+  const video::EverySampler every(req_.sampling.mode == video::Sampling::every ? req_.sampling.every : 1.0);
+  for (Part& p : o.parts) {
+    FileEnd& end = *p.end;
+    if (&p == &o.parts.front()) {
+      f.end = std::move(end);
+    } else {
+      f.end.info.duration = std::max(f.end.info.duration, end.info.duration);
+      f.end.info.decoded += end.info.decoded;
+    }
+    size_t skip = 0;
+    if (req_.sampling.mode == video::Sampling::every && !f.times.empty() && !p.times.empty() &&
+        !every.joins(f.times.back(), p.times.front()))
+      skip = 1;
+    f.times.insert(f.times.end(), p.times.begin() + long(skip), p.times.end());
+    const size_t dim = p.times.empty() ? 0 : p.embeddings.size() / p.times.size();
+    f.embeddings.insert(f.embeddings.end(), p.embeddings.begin() + long(skip * dim), p.embeddings.end());
+  }
+  f.end.ok = o.error.empty();
+  f.end.error = o.error;
+  f.end.part = 0;
+  f.end.parts = int(o.parts.size());
+  if (!f.end.ok) {
+    f.times.clear();
+    f.embeddings.clear();
+  }
+  return f;
+}
+
 void Encoder::finish_ready() {
   for (auto it = open_.begin(); it != open_.end();) {
     Open& o = it->second;
-    if (!o.end || o.in_batch > 0) {
+    if (!o.ended() || o.in_batch > 0) {
       ++it;
       continue;
     }
-    FinishedFile f{std::move(*o.end), std::move(o.times), std::move(o.embeddings)};
-    if (!o.error.empty()) {
-      f.end.ok = false;
-      f.end.error = o.error;
-      f.times.clear();
-      f.embeddings.clear();
-    }
-    if (!out_.push(std::move(f))) writer_gone_ = true;
+    if (!out_.push(join_parts(o))) writer_gone_ = true;
     it = open_.erase(it);
   }
 }

@@ -43,23 +43,34 @@ class Encoder {
   void run();
 
  private:
-  // A file with frames seen and not yet handed to the writer.
-  struct Open {
+  // What one part of a file (the whole file unless it was split,
+  // decode_units.h) has delivered so far.
+  struct Part {
     std::vector<double> times;
     std::vector<float> embeddings;
-    size_t in_batch = 0;         // its frames in batch_, not embedded yet
     int attempt = 0;             // the decoding its frames come from (SampledFrame::attempt)
     std::optional<FileEnd> end;  // set once the decoder finished it
-    std::string error;           // set when it failed (decoding or embedding)
+  };
+  // A file with frames seen and not yet handed to the writer.
+  struct Open {
+    std::vector<Part> parts;  // grows as parts are seen
+    int parts_total = 0;      // known from the first part's end
+    int parts_ended = 0;
+    size_t in_batch = 0;  // its frames in batch_, not embedded yet
+    std::string error;    // set when it failed (decoding or embedding)
+    Part& part(int p);
+    bool ended() const { return parts_total > 0 && parts_ended == parts_total; }
   };
   struct Pending {
     size_t file;
     double time;
     int attempt;
+    int part;
   };
 
   bool file_waits() const;
-  static void restart_if_later(Open& o, int attempt);
+  static void restart_if_later(Open& o, int part, int attempt);
+  FinishedFile join_parts(Open& o) const;
   void add(SampledFrame&& f);
   clip::Tensor embed(const std::vector<size_t>& rows);
   clip::Tensor embed_host(const std::vector<size_t>& rows);

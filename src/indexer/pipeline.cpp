@@ -15,6 +15,7 @@
 #include "index/fingerprint.h"
 #include "index/query.h"
 #include "indexer/bounded_queue.h"
+#include "indexer/decode_units.h"
 #include "indexer/decoders.h"
 #include "indexer/encoder.h"
 #include "indexer/gpu_decoders.h"
@@ -60,14 +61,15 @@ std::string describe(const video::SamplingOptions& s) {
   return "?";
 }
 
-// How many files to decode at once on CPU threads: enough that one file's
-// start and end (probing, decoder set-up, draining the frame threads)
-// overlap others' work. Beside NVDEC, where the encoder leaves the cores to
-// them, all but two (the NVDEC threads' parsing, the encoder, the writer).
-int decoder_count(const IndexRequest& req, size_t files, bool beside_gpu) {
+// How many files (or parts of files, decode_units.h) to decode at once on
+// CPU threads: enough that one file's start and end (probing, decoder
+// set-up, draining the frame threads) overlap others' work. Beside NVDEC,
+// where the encoder leaves the cores to them, all but two (the NVDEC
+// threads' parsing, the encoder, the writer). Not capped by the file count:
+// fewer files are split into parts instead.
+int decoder_count(const IndexRequest& req, bool beside_gpu) {
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  const int want = req.decoders > 0 ? req.decoders : beside_gpu ? std::max(1, cores - 2) : std::clamp(cores / 2, 2, 8);
-  return int(std::min<size_t>(size_t(want), std::max<size_t>(files, 1)));
+  return req.decoders > 0 ? req.decoders : beside_gpu ? std::max(1, cores - 2) : std::clamp(cores / 2, 2, 8);
 }
 
 // Whether this run decodes with NVDEC (see DecodeOn); throws for --decode gpu
@@ -244,14 +246,17 @@ IndexSummary index_files(const IndexRequest& req) {
 
   const auto t_pipeline = Clock::now();
   const double cpu0 = process_cpu_seconds();
-  sum.decoders = decoder_count(req, todo.size(), gpu != nullptr);
+  // With NVDEC files stay whole (its decoder takes no parts yet).
+  const int decoders = decoder_count(req, gpu != nullptr);
+  const std::vector<DecodeUnit> units = plan_decode_units(todo, req.sampling, gpu ? 0 : decoders);
+  sum.decoders = int(std::min(size_t(decoders), units.size()));
   StageTimes times;
   Progress progress(req.progress, todo.size(), todo_bytes);
   BoundedQueue<Work> frames(size_t(std::max(req.batch, 1)) * 2);
   BoundedQueue<FinishedFile> finished(1024);  // small items; never holds the encoder up
   {
     Writer writer(cat, todo, stats, fp, dim, finished, times, progress, sum, !req.progress);
-    DecoderPool decoders(todo, req, preprocess_on_decoders ? &preprocess : nullptr, sum.decoders, frames, times,
+    DecoderPool decoders(todo, units, req, preprocess_on_decoders ? &preprocess : nullptr, sum.decoders, frames, times,
                          progress, gpu.get(), sum.gpu_decoders);
     // Whatever happens here, decoders must not be left blocked on a full
     // queue, nor waiting for a GPU frame buffer.

@@ -28,7 +28,7 @@ struct IndexRequest {
   video::SamplingOptions sampling;
   bool reindex = false;
   int batch = 32;    // frames per embed call
-  int decoders = 0;  // files decoded at once on CPU threads; 0: from the core count
+  int decoders = 0;  // files (or parts of long ones) decoded at once on CPU threads; 0: from the core count
   DecodeOn decode = DecodeOn::automatic;
   int gpu_decoders = 0;  // files decoded at once with NVDEC; 0: GpuDecoders::kDefaultSessions
   int max_short_side = 448;

@@ -57,6 +57,7 @@ struct SampledFrame {
   // attempt delivered when a later one starts, so no file is half GPU-,
   // half CPU-decoded.
   int attempt = 0;
+  int part = 0;  // of a file split for decoding (DecodeUnit)
 };
 
 // After a file's last frame: how its decoding ended.
@@ -66,6 +67,9 @@ struct FileEnd {
   video::VideoInfo info;
   std::string error;
   int attempt = 0;  // as SampledFrame's
+  // The file's part that ended, of how many: the file is finished once all
+  // have (their frames are joined in order then).
+  int part = 0, parts = 1;
 };
 
 using Work = std::variant<SampledFrame, FileEnd>;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "video/open_video.h"
 
@@ -11,10 +12,35 @@ using detail::OpenVideo;
 
 VideoInfo decode_video(const std::filesystem::path& path, const DecodeOptions& o,
                        const std::function<void(Frame&&)>& on_frame) {
+  if (o.sampling.mode == Sampling::scenes && !o.part.whole())
+    throw std::invalid_argument("scene sampling decodes whole videos only");
   OpenVideo v(path, o.threads, o.sampling.mode == Sampling::keyframes);
-  return detail::sample_frames(v, o.sampling, o.stop, [&](const AVFrame* f, double t) {
-    on_frame(Frame{t, v.to_rgb(f, o.max_short_side)});
-  });
+  return detail::sample_frames(
+      v, o.sampling, o.stop,
+      [&](const AVFrame* f, double t) {
+        on_frame(Frame{t, v.to_rgb(f, o.max_short_side)});
+      },
+      o.part);
+}
+
+std::vector<VideoPart> split_at_keyframes(const std::filesystem::path& path, int parts, double min_seconds) {
+  OpenVideo v(path, 1, false);
+  const double duration = v.info().duration;
+  std::vector<VideoPart> out(1);
+  if (parts < 2 || !(duration >= 2 * min_seconds)) return out;
+  parts = std::min(parts, int(duration / min_seconds));
+  // A key frame near each even share of the duration, kept when it leaves
+  // min_seconds to the part before and to the end.
+  for (int i = 1; i < parts; ++i) {
+    const auto key = v.key_pts_near(duration * i / parts);
+    if (!key) continue;
+    const double at = v.seconds_of(*key),
+                 last_from = out.back().from == INT64_MIN ? 0.0 : v.seconds_of(out.back().from);
+    if (at - last_from < min_seconds || duration - at < min_seconds) continue;
+    out.back().to = *key;
+    out.push_back(VideoPart{*key, INT64_MAX});
+  }
+  return out;
 }
 
 Frame frame_at(const std::filesystem::path& path, double seconds, double* duration) {

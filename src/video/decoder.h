@@ -7,10 +7,12 @@
 // short side is at most max_short_side. Errors are video::Error naming the file.
 #pragma once
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "clip/image/image.h"
 #include "video/sampler.h"
@@ -36,8 +38,29 @@ struct Frame {
   clip::Image image;
 };
 
+// A stretch of a video between two key frames, so that a long file can be
+// decoded on several threads: the frames shown from `from` (a key frame's
+// presentation timestamp, in the stream's time base) until `to` (the next
+// part's `from`). Parts from split_at_keyframes cover the video once.
+struct VideoPart {
+  int64_t from = INT64_MIN;  // INT64_MIN: from the start
+  int64_t to = INT64_MAX;    // INT64_MAX: to the end
+  bool whole() const { return from == INT64_MIN && to == INT64_MAX; }
+};
+
+// At most `parts` parts of at least min_seconds each, split at key frames
+// found through the container's index (a seek, then the first key packet):
+// one whole part when the video is shorter, has no known duration or cannot
+// seek. Throws Error when it cannot be opened.
+std::vector<VideoPart> split_at_keyframes(const std::filesystem::path& path, int parts, double min_seconds);
+
 struct DecodeOptions {
   SamplingOptions sampling;
+  // Only this part's frames; with Sampling::every its first frame is kept
+  // whatever came before (EverySampler::joins says if it belongs to the
+  // whole). Sampling::scenes takes whole videos only (its state, the last
+  // kept picture, cannot be carried into a part).
+  VideoPart part;
   // Bounded size handed to CLIP preprocessing: big enough for its 224-336 px
   // crops, small enough that the bicubic resize there stays cheap. 0: no limit.
   int max_short_side = 448;

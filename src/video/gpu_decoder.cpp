@@ -7,6 +7,7 @@ extern "C" {
 }
 #include <dlfcn.h>
 
+#include "video/chroma_upsample.h"
 #include "video/open_video.h"
 
 namespace clipfind::video {
@@ -152,25 +153,9 @@ clip::cuda::Yuv420Frame describe_frame(const AVFrame* f, int rotation) {
     default: y.matrix = clip::cuda::YuvMatrix::bt601; break;
   }
   y.full_range = colour.full_range;
-  // Unspecified siting is H.264/HEVC's default, "left".
-  switch (f->chroma_location) {
-    case AVCHROMA_LOC_CENTER:
-      y.chroma_centred_x = true;
-      y.chroma_centred_y = true;
-      break;
-    case AVCHROMA_LOC_TOPLEFT:
-      y.chroma_centred_x = false;
-      y.chroma_centred_y = false;
-      break;
-    case AVCHROMA_LOC_TOP:
-      y.chroma_centred_x = true;
-      y.chroma_centred_y = false;
-      break;
-    default:
-      y.chroma_centred_x = false;
-      y.chroma_centred_y = true;
-      break;
-  }
+  const detail::ChromaSiting siting = detail::chroma_siting(f);  // as the CPU path reads it
+  y.chroma_centred_x = siting.centred_x;
+  y.chroma_centred_y = siting.centred_y;
   y.rotation = rotation;
   return y;
 }

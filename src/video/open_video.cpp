@@ -8,6 +8,7 @@ extern "C" {
 #include <cmath>
 #include <mutex>
 
+#include "video/chroma_upsample.h"
 #include "video/rotate.h"
 
 namespace clipfind::video::detail {
@@ -107,7 +108,8 @@ AVFrame* OpenVideo::next() {
     if (rc == AVERROR_EOF) return nullptr;
     if (rc != AVERROR(EAGAIN)) fail("decoding failed", rc);
     if (flushed_) return nullptr;
-    rc = av_read_frame(fmt_.get(), packet_.get());
+    rc = pending_ ? 0 : av_read_frame(fmt_.get(), packet_.get());
+    pending_ = false;
     if (rc < 0) {
       if (rc != AVERROR_EOF) {
         if (strict_) fail("reading failed", rc);
@@ -150,8 +152,53 @@ double OpenVideo::time_of(const AVFrame* f) const {
   return double(pts - start_) * av_q2d(stream_->time_base);
 }
 
+double OpenVideo::seconds_of(int64_t pts) const { return double(pts - start_) * av_q2d(stream_->time_base); }
+
+std::optional<int64_t> OpenVideo::key_pts_near(double seconds) {
+  const int64_t ts = start_ + int64_t(std::floor(seconds / av_q2d(stream_->time_base)));
+  if (av_seek_frame(fmt_.get(), index_, ts, AVSEEK_FLAG_BACKWARD) < 0) return std::nullopt;
+  pending_ = false;
+  // Within a few hundred packets; a stream without key frames there is not split.
+  for (int n = 0; n < 1000; ++n) {
+    if (av_read_frame(fmt_.get(), packet_.get()) < 0) return std::nullopt;
+    const bool key =
+        packet_->stream_index == index_ && (packet_->flags & AV_PKT_FLAG_KEY) && packet_->pts != AV_NOPTS_VALUE;
+    const int64_t pts = packet_->pts;
+    av_packet_unref(packet_.get());
+    if (key) return pts;
+  }
+  return std::nullopt;
+}
+
+void OpenVideo::start_at(int64_t from) {
+  // MP4 seeks by decoding timestamps, which run ahead of presentation ones
+  // with B-frames: a seek to `from` may land on a later key frame. Then step
+  // back (1 s, 2 s, ...), and in the end to the start; frames shown before
+  // `from` are decoded but not sampled.
+  const double tb = av_q2d(stream_->time_base);
+  for (int attempt = 0;; ++attempt) {
+    const int64_t ts = attempt == 0 ? from : attempt < 8 ? from - int64_t(std::ldexp(1.0, attempt - 1) / tb) : start_;
+    if (av_seek_frame(fmt_.get(), index_, std::max(ts, start_), AVSEEK_FLAG_BACKWARD) < 0) {
+      if (attempt >= 8) fail("cannot seek to a part's start", AVERROR(EINVAL));
+      continue;
+    }
+    avcodec_flush_buffers(ctx_.get());
+    int rc;
+    while ((rc = av_read_frame(fmt_.get(), packet_.get())) >= 0 && packet_->stream_index != index_)
+      av_packet_unref(packet_.get());
+    if (rc < 0) fail("cannot read a part's first packet", rc);
+    if (attempt >= 8 || packet_->pts == AV_NOPTS_VALUE || packet_->pts <= from) {
+      pending_ = true;
+      return;
+    }
+    av_packet_unref(packet_.get());
+  }
+}
+
 void OpenVideo::seek(double seconds) {
   const int64_t ts = start_ + int64_t(std::floor(seconds / av_q2d(stream_->time_base)));
+  if (pending_) av_packet_unref(packet_.get());
+  pending_ = false;
   if (av_seek_frame(fmt_.get(), index_, ts, AVSEEK_FLAG_BACKWARD) >= 0) avcodec_flush_buffers(ctx_.get());
 }
 
@@ -163,27 +210,48 @@ clip::Image OpenVideo::to_rgb(const AVFrame* f, int max_short_side) {
     w = std::max(1, int(std::lround(w * s)));
     h = std::max(1, int(std::lround(h * s)));
   }
-  // Bicubic widens its filter when shrinking, so big downscales stay antialiased.
+  // 4:2:0 chroma is brought to full size here, at its sited position, as the
+  // GPU path does (chroma_upsample.h); swscale then only applies the matrix
+  // and scales, and takes those 16-bit samples as limited range.
+  const FrameColour colour = frame_colour(f);
+  bool full_range = colour.full_range;
+  if (upsamples_420(f->format)) {
+    if (!full_chroma_) full_chroma_.reset(av_frame_alloc());
+    if (!full_chroma_) throw std::bad_alloc();
+    upsample_420(f, chroma_siting(f), colour.full_range, full_chroma_.get());
+    f = full_chroma_.get();
+    full_range = false;
+  }
+  // Bicubic widens its filter when shrinking, so big downscales stay
+  // antialiased. Accurate rounding, bit-exact and full chroma interpolation
+  // keep swscale off its fast paths, whose 8-bit precision cost up to 2
+  // levels and whose SIMD writes ran past the end of our buffer on widths
+  // that are not a multiple of 16 ("malloc(): invalid size").
+  constexpr int kFlags = SWS_BICUBIC | SWS_FULL_CHR_H_INT | SWS_ACCURATE_RND | SWS_BITEXACT;
   SwsContext* before = sws_.get();
   sws_.reset(sws_getCachedContext(sws_.release(), f->width, f->height, AVPixelFormat(f->format), w, h, AV_PIX_FMT_RGB24,
-                                  SWS_BICUBIC, nullptr, nullptr, nullptr));
+                                  kFlags, nullptr, nullptr, nullptr));
   if (!sws_) throw Error(path_.string() + ": cannot convert pixel format to RGB");
   // The stream's own matrix and range (swscale assumes BT.601 otherwise),
   // as the GPU conversion uses them.
-  const FrameColour colour = frame_colour(f);
   if (sws_.get() != before || colour.sws_colorspace != sws_colour_.sws_colorspace ||
-      colour.full_range != sws_colour_.full_range) {
-    sws_setColorspaceDetails(sws_.get(), sws_getCoefficients(colour.sws_colorspace), colour.full_range,
+      full_range != sws_colour_.full_range) {
+    sws_setColorspaceDetails(sws_.get(), sws_getCoefficients(colour.sws_colorspace), full_range,
                              sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
-    sws_colour_ = colour;
+    sws_colour_ = FrameColour{colour.sws_colorspace, full_range};
   }
   clip::Image img;
   img.width = w;
   img.height = h;
-  img.rgb.resize(size_t(w) * h * 3);
+  // Room past the last row in case a swscale path writes whole SIMD blocks
+  // (its unscaled YUV->RGB code overran by up to 32 bytes), then trimmed.
+  constexpr size_t kSlack = 64;
+  const size_t bytes = size_t(w) * h * 3;
+  img.rgb.resize(bytes + kSlack);
   uint8_t* dst[4] = {img.rgb.data(), nullptr, nullptr, nullptr};
   int dst_stride[4] = {w * 3, 0, 0, 0};
   sws_scale(sws_.get(), f->data, f->linesize, 0, f->height, dst, dst_stride);
+  img.rgb.resize(bytes);
   return rotate_clockwise(img, rotation_);
 }
 
@@ -206,17 +274,27 @@ void OpenVideo::thumbnail(const AVFrame* f, uint8_t* out) {
 }
 
 VideoInfo sample_frames(OpenVideo& v, const SamplingOptions& sampling, const std::atomic<bool>* stop,
-                        const std::function<void(const AVFrame*, double)>& on_kept) {
+                        const std::function<void(const AVFrame*, double)>& on_kept, const VideoPart& part) {
   const bool keyframes = sampling.mode == Sampling::keyframes;
+  // A part: frames shown before it (the key frame's leading pictures, the
+  // pre-roll of an earlier key frame the seek landed on) are the part
+  // before's; those from its end on, the next one's.
+  if (part.from != INT64_MIN) v.start_at(part.from);
+  const double from_seconds = part.from != INT64_MIN ? v.seconds_of(part.from) : 0.0;
+  bool in_part = part.from == INT64_MIN;
   EverySampler every(sampling.mode == Sampling::every ? sampling.every : 1.0);
   SceneSampler scenes(sampling.scene_threshold);
   uint8_t thumb[SceneSampler::kSide * SceneSampler::kSide];
   double last_time = -1.0;
   for (;;) {
-    if (sampling.mode == Sampling::every) v.skip_nonref_before(every.next());
+    if (sampling.mode == Sampling::every) v.skip_nonref_before(std::max(every.next(), from_seconds));
     const AVFrame* f = v.next();
     if (!f) break;
     if (stop && stop->load()) break;
+    const int64_t pts = f->best_effort_timestamp;
+    if (pts != AV_NOPTS_VALUE && pts >= part.to) break;
+    if (!in_part && (pts == AV_NOPTS_VALUE || pts < part.from)) continue;
+    in_part = true;
     if (keyframes && !f->key_frame) continue;  // decoders that ignore skip_frame
     double t = v.time_of(f);
     if (std::isnan(t)) t = last_time < 0 ? 0.0 : last_time;  // no pts: treat as the previous instant

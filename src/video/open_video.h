@@ -11,6 +11,7 @@ extern "C" {
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "clip/image/image.h"
@@ -70,7 +71,15 @@ class OpenVideo {
   void skip_nonref_before(double seconds) { skip_nonref_before_ = seconds; }
   // Seconds from the stream start; NaN when the frame has no timestamp.
   double time_of(const AVFrame* f) const;
+  double seconds_of(int64_t pts) const;
   void seek(double seconds);
+
+  // For split_at_keyframes: the presentation timestamp of the first key
+  // frame from a seek to `seconds`; nullopt when seeking or reading fails.
+  std::optional<int64_t> key_pts_near(double seconds);
+  // For a part starting at `from`: positions the demuxer on a key frame
+  // shown at or before it (decoding then starts there). Error when it cannot.
+  void start_at(int64_t from);
 
   // Upright RGB, the short side scaled down to max_short_side (0: full size).
   clip::Image to_rgb(const AVFrame* f, int max_short_side);
@@ -90,7 +99,7 @@ class OpenVideo {
   std::filesystem::path path_;
   std::unique_ptr<AVFormatContext, FormatCloser> fmt_;
   std::unique_ptr<AVCodecContext, CodecFreer> ctx_;
-  std::unique_ptr<AVFrame, FrameFreer> frame_, host_frame_;
+  std::unique_ptr<AVFrame, FrameFreer> frame_, host_frame_, full_chroma_;
   std::unique_ptr<AVPacket, PacketFreer> packet_;
   std::unique_ptr<SwsContext, SwsFreer> sws_, thumb_sws_;
   FrameColour sws_colour_{-1, false};
@@ -102,13 +111,15 @@ class OpenVideo {
   bool strict_ = false;
   double skip_nonref_before_ = -1.0;
   bool flushed_ = false;
+  bool pending_ = false;  // packet_ holds a packet start_at read: next() sends it first
   long decoded_ = 0, bad_packets_ = 0;
 };
 
 // The sampling loop: decodes v to the end (or until *stop), calls
 // on_kept(frame, seconds) for each frame the policy keeps, and returns the
-// video's info (Error when no frame at all could be decoded).
+// video's info (Error when no frame at all could be decoded). With a part,
+// only the frames shown in it are sampled (decoding starts at its key frame).
 VideoInfo sample_frames(OpenVideo& v, const SamplingOptions& sampling, const std::atomic<bool>* stop,
-                        const std::function<void(const AVFrame*, double)>& on_kept);
+                        const std::function<void(const AVFrame*, double)>& on_kept, const VideoPart& part = {});
 
 }  // namespace clipfind::video::detail

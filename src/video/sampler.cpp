@@ -16,11 +16,18 @@ EverySampler::EverySampler(double every) : every_(every) {
   if (!(every > 0.0)) throw std::invalid_argument("--every must be a positive number of seconds");
 }
 
+// Which multiple of `every` a time has reached: a frame is kept when it is
+// in a later interval than the last kept one.
+int64_t EverySampler::interval(double time) const { return int64_t(std::floor((time + kSlack) / every_)); }
+
 bool EverySampler::keep(double time) {
-  if (time + kSlack < next_) return false;
-  next_ = (std::floor(time / every_ + kSlack) + 1.0) * every_;
+  const int64_t i = interval(time);
+  if (i <= last_) return false;
+  last_ = i;
   return true;
 }
+
+bool EverySampler::joins(double last_kept, double time) const { return interval(time) > interval(last_kept); }
 
 SceneSampler::SceneSampler(double threshold) : threshold_(threshold) {}
 

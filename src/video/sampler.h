@@ -17,17 +17,25 @@ struct SamplingOptions {
 
 // Keeps the first frame at or after each multiple of `every` seconds:
 // 0, every, 2*every, ... A frame that jumps over several multiples (VFR, gaps)
-// is kept once, and the next target is the first multiple after it.
+// is kept once, and the next target is the first multiple after it. What it
+// keeps next depends only on the last frame kept (the interval it fell in),
+// so samples of a video decoded in parts can be joined exactly (joins()).
 class EverySampler {
  public:
   explicit EverySampler(double every);
   bool keep(double time);
   // keep() refuses every frame before this time (less its 1 us slack).
-  double next() const { return next_; }
+  double next() const { return double(last_ + 1) * every_; }
+  // Whether a sampler whose last kept frame was at `last_kept` keeps a
+  // frame at `time`: the first sample of a part decoded apart (whose own
+  // sampler kept its first frame) belongs to the whole only then.
+  bool joins(double last_kept, double time) const;
 
  private:
+  int64_t interval(double time) const;
+
   double every_;
-  double next_ = 0.0;
+  int64_t last_ = -1;  // interval of the last kept frame
 };
 
 // Keeps the first frame and every frame whose 32x32 grey thumbnail differs
