@@ -16,6 +16,12 @@ within MARGIN of fp32's third. All three figures (identical boundaries, same
 moments, same or close call) are printed; the 4-tuples of the other
 precision's segments end with fp32's score of them.
 
+A merge frees a place: when one of the other precision's segments spans two
+of fp32's top 3 (two tied frames of a still shot joined into one segment,
+which fp32 kept apart by a gap of one frame), its third place goes to the
+segment fp32 ranks next, so fp32's search for four segments (which may
+merge the same two) is compared too.
+
     python3 tests/test_shapes_precision.py --clipfind build/src/app/clipfind [--precisions bf16,int8]
 
 Exits 77 (skipped) when the CPU cannot run a precision (no AVX512_BF16 or
@@ -45,9 +51,9 @@ MARGIN = 1e-3    # cosine: a segment fp32 scores this close to its third is a cl
 SKIP = 77
 
 
-def top_segments(clipfind, index, text, precision):
+def top_segments(clipfind, index, text, precision, k=TOP):
     """[(video, start, end, score)] of `clipfind search`, best first."""
-    hits = search(clipfind, index, text, TOP, ["--device", "cpu", "--precision", precision])
+    hits = search(clipfind, index, text, k, ["--device", "cpu", "--precision", precision])
     return [(h["video"], h["start"], h["end"], h["score"]) for h in hits]
 
 
@@ -72,11 +78,15 @@ class Fp32Scores:
         return float((self.vectors[inside] @ query).max())
 
 
-def close_call(fp32_top, other, text, fp32_score):
+def close_call(fp32_ranked, other, text, fp32_score):
     """Every segment of `other` missing from fp32's top 3 is one fp32 itself
-    scores within MARGIN of its third."""
+    scores within MARGIN of its third, or one of fp32's search for four when
+    a segment of `other` merged two of fp32's top 3 (module docstring)."""
+    fp32_top = fp32_ranked[:TOP]
     third = fp32_top[-1][3]
-    return all(any(near(x, y) for y in fp32_top) or fp32_score(text, x) >= third - MARGIN for x in other)
+    merged = any(sum(near(x, y) for y in fp32_top) >= 2 for x in other)
+    allowed = fp32_ranked if merged else fp32_top
+    return all(any(near(x, y) for y in allowed) or fp32_score(text, x) >= third - MARGIN for x in other)
 
 
 def near(x, y):
@@ -118,19 +128,24 @@ def main():
             index = tmp / f"index-{precision}"
             index_in(args.clipfind, video, index, precision)
             results[precision] = [top_segments(args.clipfind, str(index), q["text"], precision) for q in queries]
+        # fp32's fourth segment (see close_call) from a search for four, whose
+        # list may differ from the search for three (segments are built from
+        # the best frames asked for, and may merge the same way): all of it.
+        four = [top_segments(args.clipfind, str(tmp / "index-fp32"), q["text"], "fp32", TOP + 1) for q in queries]
         fp32_score = Fp32Scores(args.clipfind, tmp / "index-fp32")
         n = len(queries)
         for precision in args.precisions.split(","):
+            ranked = {q["text"]: a + f for q, a, f in zip(queries, results["fp32"], four)}
             pairs = list(zip(queries, results["fp32"], results[precision]))
             exact = sum([x[:3] for x in a] == [x[:3] for x in b] for _, a, b in pairs)
             moments = sum(same_moments(a, b) for _, a, b in pairs)
-            ok = sum(same_moments(a, b) or close_call(a, b, q["text"], fp32_score) for q, a, b in pairs)
+            ok = sum(same_moments(a, b) or close_call(ranked[q["text"]], b, q["text"], fp32_score) for q, a, b in pairs)
             print(f"{precision}: top-{TOP} segments as fp32's for {ok}/{n} queries ({100 * ok / n:.1f}%, required "
                   f"{100 * REQUIRED:.0f}%): identical boundaries {exact}, same moments {moments}, "
                   f"close calls {ok - moments}")
             for q, a, b in pairs:
                 if not same_moments(a, b):
-                    verdict = "close call" if close_call(a, b, q["text"], fp32_score) else "DIFFERENT"
+                    verdict = "close call" if close_call(ranked[q["text"]], b, q["text"], fp32_score) else "DIFFERENT"
                     print(f"  {verdict}: {q['text']!r}: fp32 {[(x[1], x[2], round(x[3], 4)) for x in a]}, "
                           f"{precision} {[(x[1], x[2], round(x[3], 4), round(fp32_score(q['text'], x), 4)) for x in b]}")
             failed |= ok < REQUIRED * n
