@@ -37,7 +37,8 @@ if has build; then
   py_args=""
   [ -n "$NB_DIR" ] && py_args="-DCLIPFIND_BUILD_PYTHON=ON -Dnanobind_DIR=$NB_DIR"
   CMAKE_ARGS="$py_args" scripts/gpu/build-app.sh $BUILD ${TARGETS:-} >"$OUT/build.log" 2>&1 ||
-    { tail -40 "$OUT/build.log"; echo "BUILD FAILED"; exit 1; }
+    { tail -40 "$OUT/build.log"; grep -B2 -A12 -E "error|undefined|FAILED" $BUILD.build.log | head -80
+      echo "BUILD FAILED"; exit 1; }
   grep "^===" "$OUT/build.log"
 fi
 export PATH=/tmp/ffmpeg/bin:$PATH LD_LIBRARY_PATH=/tmp/ffmpeg/lib:${LD_LIBRARY_PATH:-}
@@ -71,6 +72,8 @@ fi
 
 if has python && [ -n "$NB_DIR" ]; then
   stamp "Python package on the GPU against transformers"
+  cmake --build $BUILD --target _core >"$OUT/python_build.log" 2>&1 ||
+    grep -B2 -A20 -E "error|undefined|FAILED" "$OUT/python_build.log" | head -60
   so=$(ls $BUILD/python/_core*.so 2>/dev/null | head -1)
   if [ -z "$so" ]; then
     echo "no _core extension in $BUILD/python"
