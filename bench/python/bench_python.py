@@ -23,6 +23,7 @@ Prints, in one run on one machine:
      and clipfind's speed-up over them (PyTorch gets the same thread count).
 """
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -101,13 +102,20 @@ def overhead(engine, rounds, size):
         print(f"{name:18} | {c * 1e3:11.3f} | {p * 1e3:11.3f} | {(p - c) * 1e6:+11.1f} | {c / p:15.3f}x")
 
 
-def against_transformers(engine, model_dir, threads, rounds, device, size):
-    try:
-        import torch
-        from transformers import CLIPModel, CLIPTokenizer, CLIPImageProcessor
-    except ImportError as e:
-        print(f"\ntransformers comparison skipped: {e} (pip install torch transformers)")
-        return
+CASES = [(batch, kind) for batch in (32, 256) for kind in ("texts", "images")]
+
+
+def texts_of(n):
+    return [f"{i} small blue squares and a green star" for i in range(n)]
+
+
+def transformers_seconds(model_dir, threads, rounds, device, size):
+    """Runs in a child process (--peer): the CUDA builds of torch and of
+    clipfind's extension crash when loaded into one process, and a separate
+    process is what a user comparing them would run anyway. Prints one JSON
+    object: the versions, and the median seconds of each case."""
+    import torch
+    from transformers import CLIPModel, CLIPTokenizer, CLIPImageProcessor
     torch.set_num_threads(threads)
     gpu = device.startswith("cuda")
     model = CLIPModel.from_pretrained(model_dir, attn_implementation="sdpa").eval()
@@ -115,34 +123,44 @@ def against_transformers(engine, model_dir, threads, rounds, device, size):
         model = model.half().to(device)
     tok = CLIPTokenizer.from_pretrained(model_dir)
     proc = CLIPImageProcessor.from_pretrained(model_dir)
-    what = f"fp16 SDPA on {torch.cuda.get_device_name()}" if gpu else f"fp32, {threads} threads"
-    print(f"\nagainst transformers {__import__('transformers').__version__} / torch {torch.__version__} "
-          f"({what}), inputs prepared the way each user would")
-    print(f"{'case':16} | {'clipfind':>10} | {'transformers':>12} | {'ratio':>6}")
-    for batch in (32, 256):
-        texts = [f"{i} small blue squares and a green star" for i in range(batch)]
-        images = images_of(batch, size)
+    out = {"what": f"fp16 SDPA on {torch.cuda.get_device_name()}" if gpu else f"fp32, {threads} threads",
+           "versions": f"transformers {__import__('transformers').__version__} / torch {torch.__version__}"}
+    for batch, kind in CASES:
+        texts, images = texts_of(batch), images_of(batch, size)
 
         def hf_text():
             with torch.no_grad():
-                out = model.get_text_features(**tok(texts, padding=True, return_tensors="pt").to(device))
-                return out.float().cpu()
+                return model.get_text_features(**tok(texts, padding=True, return_tensors="pt").to(device)).float().cpu()
 
         def hf_image():
             with torch.no_grad():
                 pixels = proc(images=images, return_tensors="pt")["pixel_values"].to(device)
-                out = model.get_image_features(pixel_values=pixels.half() if gpu else pixels)
-                return out.float().cpu()
+                return model.get_image_features(pixel_values=pixels.half() if gpu else pixels).float().cpu()
 
-        for name, ours, theirs in ((f"{batch} texts", lambda: engine.embed_texts(texts), hf_text),
-                                   (f"{batch} images", lambda: engine.embed_images(images), hf_image)):
-            ours(), theirs()
-            a, b = [], []
-            for r in range(rounds):
-                a.append(median_seconds(ours, 1))
-                b.append(median_seconds(theirs, 1))
-            a, b = statistics.median(a), statistics.median(b)
-            print(f"{name:16} | {a * 1e3:7.1f} ms | {b * 1e3:9.1f} ms | {b / a:5.2f}x")
+        fn = hf_text if kind == "texts" else hf_image
+        fn()
+        out[f"{batch} {kind}"] = statistics.median(median_seconds(fn, 1) for _ in range(rounds))
+    print(json.dumps(out))
+
+
+def against_transformers(engine, model_dir, threads, rounds, device, size):
+    cmd = [sys.executable, __file__, "--peer", "--model", model_dir, "--threads", str(threads), "--rounds",
+           str(rounds), "--device", device, "--image-size", str(size)]
+    child = subprocess.run(cmd, capture_output=True, text=True)
+    if child.returncode != 0:
+        print(f"\ntransformers comparison skipped: {child.stderr.strip()[-300:]} (pip install torch transformers)")
+        return
+    theirs = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"\nagainst {theirs['versions']} ({theirs['what']}, in its own process just before), "
+          f"inputs prepared the way each user would")
+    print(f"{'case':16} | {'clipfind':>10} | {'transformers':>12} | {'ratio':>6}")
+    for batch, kind in CASES:
+        texts, images = texts_of(batch), images_of(batch, size)
+        ours = (lambda: engine.embed_texts(texts)) if kind == "texts" else (lambda: engine.embed_images(images))
+        ours()
+        a = statistics.median(median_seconds(ours, 1) for _ in range(rounds))
+        b = theirs[f"{batch} {kind}"]
+        print(f"{batch} {kind:13} | {a * 1e3:7.1f} ms | {b * 1e3:9.1f} ms | {b / a:5.2f}x")
 
 
 def main():
@@ -154,7 +172,10 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu or cuda (both engines run there)")
     ap.add_argument("--precision", default=None, help="clipfind's precision (default: the engine's choice)")
     ap.add_argument("--image-size", type=int, default=96, help="side of the random square images")
+    ap.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)  # the transformers child
     args = ap.parse_args()
+    if args.peer:
+        return transformers_seconds(args.model, args.threads, args.rounds, args.device, args.image_size)
     import clipfind
     cold_start(args.imports)
     engine = clipfind.Engine(args.model, device=args.device, precision=args.precision, threads=args.threads)

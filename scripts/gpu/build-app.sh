@@ -92,12 +92,18 @@ stamp "FFmpeg $(ffmpeg -version | head -1 | cut -d' ' -f3) in $FF; hwaccels: $(f
 
 # 3. clipfind.
 scripts/fetch-cutlass.sh >/dev/null 2>&1 || echo "no CUTLASS headers: building with cuBLASLt alone"
+# zlib1g-dev's libz.so in the debroot points at libz.so.1, which is not
+# carried (the machine has its own): left alone, CMake takes the static
+# libz.a, which the Python extension (a shared module) cannot link.
+zlib=$(ls /lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libz.so.1 2>/dev/null | head -1 || true)
+zlib_args=()
+[ -n "$zlib" ] && zlib_args=(-DZLIB_LIBRARY="$zlib" -DZLIB_LIBRARY_RELEASE="$zlib")
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
 mkdir -p "$(dirname "$BUILD")"
 cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=ON -DCLIPFIND_CUDA=ON \
   -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES=90 \
-  ${CMAKE_ARGS:-} >"$BUILD.configure.log" 2>&1 || { tail -30 "$BUILD.configure.log"; echo "CLIPFIND CONFIGURE FAILED"; exit 1; }
+  "${zlib_args[@]}" ${CMAKE_ARGS:-} >"$BUILD.configure.log" 2>&1 || { tail -30 "$BUILD.configure.log"; echo "CLIPFIND CONFIGURE FAILED"; exit 1; }
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 cmake --build "$BUILD" -j"$JOBS" "${targets[@]}" >"$BUILD.build.log" 2>&1 ||
