@@ -30,6 +30,11 @@ import sys
 import time
 from pathlib import Path
 
+# clipfind before numpy: on the GPU machine (its extension built with gcc 13,
+# numpy 2.5's wheel) importing them the other way round crashes at load. The
+# --peer child, which imports torch, must not load clipfind at all.
+if "--peer" not in sys.argv:
+    import clipfind  # noqa: F401
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,14 +133,17 @@ def transformers_seconds(model_dir, threads, rounds, device, size):
     for batch, kind in CASES:
         texts, images = texts_of(batch), images_of(batch, size)
 
+        def features(out):  # a tensor, or (newer transformers) an output whose pooler_output is it
+            return getattr(out, "pooler_output", out).float().cpu()
+
         def hf_text():
             with torch.no_grad():
-                return model.get_text_features(**tok(texts, padding=True, return_tensors="pt").to(device)).float().cpu()
+                return features(model.get_text_features(**tok(texts, padding=True, return_tensors="pt").to(device)))
 
         def hf_image():
             with torch.no_grad():
                 pixels = proc(images=images, return_tensors="pt")["pixel_values"].to(device)
-                return model.get_image_features(pixel_values=pixels.half() if gpu else pixels).float().cpu()
+                return features(model.get_image_features(pixel_values=pixels.half() if gpu else pixels))
 
         fn = hf_text if kind == "texts" else hf_image
         fn()
@@ -176,7 +184,6 @@ def main():
     args = ap.parse_args()
     if args.peer:
         return transformers_seconds(args.model, args.threads, args.rounds, args.device, args.image_size)
-    import clipfind
     cold_start(args.imports)
     engine = clipfind.Engine(args.model, device=args.device, precision=args.precision, threads=args.threads)
     overhead(engine, args.rounds, args.image_size)
