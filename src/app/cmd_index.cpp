@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "index/ann_catalog.h"
 #include "indexer/gpu_decoders.h"
 #include "indexer/pipeline.h"
 
@@ -42,6 +43,7 @@ struct IndexOptions {
   int gpu_decoders = 0;
   int max_side = 448;
   bool quiet_progress = false;
+  std::string ann = "auto";
   clip::EngineOptions engine;
 };
 
@@ -52,6 +54,28 @@ std::string listed(const std::vector<std::string>& paths) {
   for (size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + paths[i];
   if (paths.size() > shown) out += " and " + std::to_string(paths.size() - shown) + " more";
   return out;
+}
+
+// vectors.ann after vectors.f16 (ann_catalog.h); a failure is a warning:
+// search then scans exactly, and the next run retries.
+void update_ann(const IndexOptions& o) {
+  try {
+    const index::Catalog cat(o.index, false);
+    const auto mode = o.ann == "on"    ? index::AnnMode::on
+                      : o.ann == "off" ? index::AnnMode::off
+                                       : index::AnnMode::automatic;
+    const index::AnnFileUpdate u = index::update_ann_file(cat, mode);
+    if (u.action.empty() || u.action == "removed") {
+      if (!u.action.empty()) std::fprintf(stderr, "  vectors.ann removed\n");
+      return;
+    }
+    const std::string recall =
+        u.info.recall_at_10 < 0 ? "" : ", recall@10 " + std::to_string(u.info.recall_at_10).substr(0, 5);
+    std::fprintf(stderr, "  vectors.ann %s (%.1f s): %zu frames, %zu lists, %.1f MB%s\n", u.action.c_str(), u.seconds,
+                 u.info.vectors, u.info.lists, double(u.info.memory_bytes) / 1e6, recall.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: %s (search scans every frame; the next `clipfind index` retries)\n", e.what());
+  }
 }
 
 int run_index_command(const IndexOptions& o) {
@@ -124,6 +148,7 @@ int run_index_command(const IndexOptions& o) {
     std::fprintf(stderr, "warning: %s (search reads the catalog instead, slower; the next `clipfind index` retries)\n",
                  s.vectors_error.c_str());
   }
+  if (!s.interrupted && s.vectors_error.empty()) update_ann(o);
   if (s.interrupted) {
     std::fprintf(stderr, "interrupted: run the same command again to resume\n");
     return 130;
@@ -173,6 +198,13 @@ Command add_index_command(CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::Range(64, 4096));
   app->add_flag("--no-progress", o->quiet_progress, "log lines instead of a progress bar");
+  app->add_option("--ann", o->ann,
+                  "approximate index for fast search (vectors.ann): auto (from " +
+                      std::to_string(index::kAnnAutoFrames) +
+                      " frames, and kept up to date once there), on, off "
+                      "(removes it)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   add_engine_options(*app, o->engine);
   app->footer("Example: clipfind index ~/Videos --model models/clip-vit-base-patch32 --every 2");
   return {app, [o] { return run_index_command(*o); }};

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "index/ann_catalog.h"
 #include "index/catalog.h"
 #include "index/query.h"
 #include "video/time_format.h"
@@ -26,6 +27,7 @@ struct SearchOptions {
   double gap = 0.0;
   bool json = false;
   bool timings = false;
+  bool exact = false;
   clip::EngineOptions engine;
 };
 
@@ -122,15 +124,28 @@ int run_search(const SearchOptions& o) {
   }
   const double gap = o.gap > 0 ? o.gap : index::default_gap(cat);
   timer.lap("videos");
-  auto segs = index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(o.k), gap, o.index);
+  // The ANN index when one holds these rows (not a --video subset, not the SQLite fallback).
+  std::shared_ptr<const index::AnnIndex> ann;
+  if (!o.exact && o.video_glob.empty() && bypassed.empty()) {
+    std::string ann_note;
+    ann = index::load_ann(cat, table, &ann_note);
+    if (!ann_note.empty()) std::fprintf(stderr, "warning: %s: scanning every frame instead\n", ann_note.c_str());
+    timer.lap("ann load");
+  }
+  auto segs = index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(o.k), gap, o.index, ann.get());
   index::add_probabilities(segs, model);
-  timer.lap("search");
+  timer.lap(ann ? "search (ann)" : "search (exact)");
 
   // Empty only if the chosen videos lost their frames (re-indexed meanwhile) after the check above.
   print_results(o, segs, paths, segs.empty() ? index::kNoRowsToRank : "");
   if (o.timings) {
     std::fprintf(stderr, "timings: %s over %zu frames on %s\n", timer.str().c_str(), table.rows(),
                  engine->backend_name().c_str());
+    if (ann) {
+      const index::AnnInfo i = ann->info();
+      std::fprintf(stderr, "ann: nprobe %d of %zu lists, %.1f MB, recall@10 at build %.3f\n", i.nprobe, i.lists,
+                   double(i.memory_bytes) / 1e6, double(i.recall_at_10));
+    }
   }
   return 0;
 }
@@ -153,6 +168,7 @@ Command add_search_command(CLI::App& root) {
                 R"(print {"query": ..., "results": [{"video", "start", "end", "time", "score"}, ...]})"
                 "; SigLIP indexes add \"probability\" to each result (see below)");
   app->add_flag("--timings", o->timings, "print how long each step took on stderr");
+  app->add_flag("--exact", o->exact, "scan every frame even when the index has an ANN index (vectors.ann)");
   add_engine_options(*app, o->engine);
   app->footer(
       "Each result is a segment: the frames of one video that match, merged; its time and score (the cosine "
