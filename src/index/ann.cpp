@@ -231,9 +231,12 @@ std::unique_ptr<AnnIndex> AnnIndex::build(const FrameTable& t) {
   m.index->verbose = false;
   // Training sample: 40 rows a list, evenly spread over the rows so every
   // video (rows are grouped by video) contributes.
-  const size_t ns = std::min(n, std::max<size_t>(40 * nlist, 10000));
+  // A small catalog is repeated up to kMinTrainRows: 4-bit PQ trains 16
+  // centroids per sub-quantiser and FAISS refuses fewer training rows.
+  constexpr size_t kMinTrainRows = 1024;
+  const size_t ns = std::max(kMinTrainRows, std::min(n, std::max<size_t>(40 * nlist, 10000)));
   std::vector<float> sample(ns * d);
-  for (size_t i = 0; i < ns; ++i) rows_to_float(t, i * n / ns, 1, sample.data() + i * d);
+  for (size_t i = 0; i < ns; ++i) rows_to_float(t, ns <= n ? i * n / ns : i % n, 1, sample.data() + i * d);
   m.index->train(idx_t(ns), sample.data());
   const size_t nr = std::min<size_t>(ns, 20000);
   m.train_residual = float(m.residual_sum(nr, sample.data()) / double(nr));
