@@ -4,6 +4,7 @@
 #include <faiss/IndexIVFPQFastScan.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/BlockInvertedLists.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -114,13 +115,6 @@ struct FileSink : faiss::IOWriter {
     return n;
   }
 };
-struct CountingSink : faiss::IOWriter {
-  uint64_t bytes = 0;
-  size_t operator()(const void*, size_t size, size_t n) override {
-    bytes += size * n;
-    return n;
-  }
-};
 struct MemorySource : faiss::IOReader {
   const uint8_t* p;
   size_t left;
@@ -197,6 +191,22 @@ struct AnnIndex::Impl {
     return n;
   }
   size_t tombstones() const { return size_t(index->ntotal) - live(); }
+
+  // Bytes in memory, counted rather than serialised (at 30M frames that
+  // would copy 2 GB): coarse and PQ centroids, each list's code blocks and
+  // ids, the slot table.
+  uint64_t memory_bytes() const {
+    uint64_t bytes = uint64_t(index->nlist) * uint64_t(index->d) * sizeof(float);
+    bytes += index->pq.centroids.size() * sizeof(float);
+    const auto* blocks = dynamic_cast<const faiss::BlockInvertedLists*>(index->invlists);
+    for (size_t l = 0; l < index->nlist; ++l) {
+      const size_t n = index->invlists->list_size(l);
+      bytes += n * sizeof(idx_t);
+      bytes += blocks ? (n + blocks->n_per_block - 1) / blocks->n_per_block * blocks->block_size
+                      : n * index->invlists->code_size;
+    }
+    return bytes + slot_video.size() * 2 * sizeof(int64_t);
+  }
 };
 
 AnnIndex::AnnIndex() : impl_(std::make_unique<Impl>()) {}
@@ -376,9 +386,7 @@ AnnInfo AnnIndex::info() const {
   i.lists = m.index->nlist;
   i.code_bytes = int(m.index->M2 / 2);
   i.trained_on = m.trained_on;
-  CountingSink size;
-  faiss::write_index(m.index.get(), &size);
-  i.memory_bytes = size.bytes + m.slot_video.size() * 16;
+  i.memory_bytes = m.memory_bytes();
   i.recall_at_10 = m.recall;
   i.nprobe = m.params.nprobe;
   return i;

@@ -50,7 +50,7 @@ struct AnnInfo {
   size_t lists = 0;            // IVF lists (nlist)
   int code_bytes = 0;          // PQ code bytes per frame
   size_t trained_on = 0;       // frames in the catalog when it was trained
-  uint64_t memory_bytes = 0;   // what it occupies in memory (its serialised size)
+  uint64_t memory_bytes = 0;   // what it occupies in memory (ann.cpp counts it)
   float recall_at_10 = -1.0f;  // measured when last written (see measure_recall); -1: not measured
   int nprobe = 0;              // lists probed per query
 };
