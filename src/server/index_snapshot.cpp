@@ -93,6 +93,14 @@ std::string IndexWatcher::signature(const index::Catalog& cat) const {
     s += '|';
     s += v.path;
   }
+  // vectors.ann is written after the catalog changes: a snapshot taken in
+  // between scans exactly until the file's arrival reloads it.
+  std::error_code ec;
+  const auto ann = index::ann_file(cat);
+  if (std::filesystem::exists(ann, ec)) {
+    s += "|ann:" + std::to_string(std::filesystem::last_write_time(ann, ec).time_since_epoch().count()) + ":" +
+         std::to_string(std::filesystem::file_size(ann, ec));
+  }
   return s;
 }
 
