@@ -52,12 +52,20 @@ struct AnnInfo {
   size_t trained_on = 0;       // frames in the catalog when it was trained
   uint64_t memory_bytes = 0;   // what it occupies in memory (ann.cpp counts it)
   float recall_at_10 = -1.0f;  // measured when last written (see measure_recall); -1: not measured
-  int nprobe = 0;              // lists probed per query
+  // Mean distance of frames added since training to their nearest centroid,
+  // over that of held-out rows at training (1: they fit as well; update
+  // retrains past kAnnDriftRatio); 0 before any was added.
+  float drift = 0.0f;
+  int nprobe = 0;  // lists probed per query
 };
 
 // How search uses it: lists probed, and how many candidates (a multiple of
 // the rows asked for) are re-ranked exactly. Defaults chosen by measurement
 // (bench/video/RESULTS.md).
+// Retrain when added frames sit this much farther from the centroids than
+// held-out rows did at training.
+inline constexpr double kAnnDriftRatio = 1.25;
+
 struct AnnSearchParams {
   int nprobe = 64;
   size_t rerank_factor = 4;
@@ -75,8 +83,9 @@ class AnnIndex {
   enum class Update { unchanged, updated, needs_retraining };
   // Tombstones videos no longer in `table` (or whose frame count changed) and
   // adds the videos it lacks, or changes nothing and returns
-  // needs_retraining when the catalog drifted from what it was trained on.
-  Update update(const FrameTable& table);
+  // needs_retraining when the catalog drifted from what it was trained on
+  // (unless `ignore_drift`: the benchmark times the add itself).
+  Update update(const FrameTable& table, bool ignore_drift = false);
 
   // Recall@10 against the exact scan: the share of the exact 10 best frames
   // among the 10 best of the candidates search takes for k = 10

@@ -17,7 +17,7 @@ std::string ann_backend() { return kAnnNotBuilt; }
 const AnnSearchParams& AnnIndex::params() const { return impl_->params; }
 void AnnIndex::set_params(const AnnSearchParams& p) { impl_->params = p; }
 std::unique_ptr<AnnIndex> AnnIndex::build(const FrameTable&) { throw Error(kAnnNotBuilt); }
-AnnIndex::Update AnnIndex::update(const FrameTable&) { throw Error(kAnnNotBuilt); }
+AnnIndex::Update AnnIndex::update(const FrameTable&, bool) { throw Error(kAnnNotBuilt); }
 float AnnIndex::measure_recall(const FrameTable&, int) { throw Error(kAnnNotBuilt); }
 void AnnIndex::write(const std::filesystem::path&, const CatalogStamp&) const { throw Error(kAnnNotBuilt); }
 std::unique_ptr<AnnIndex> AnnIndex::open(const std::filesystem::path& file, CatalogStamp*, std::string* why) {
