@@ -28,6 +28,7 @@ struct SearchOptions {
   bool json = false;
   bool timings = false;
   bool exact = false;
+  bool ann = false;
   clip::EngineOptions engine;
 };
 
@@ -124,9 +125,12 @@ int run_search(const SearchOptions& o) {
   }
   const double gap = o.gap > 0 ? o.gap : index::default_gap(cat);
   timer.lap("videos");
-  // The ANN index when one holds these rows (not a --video subset, not the SQLite fallback).
+  // The ANN index, with --ann, when one holds these rows (not a --video
+  // subset, not the SQLite fallback). Not by default: one search loads it
+  // whole (157 ms at 1M frames) to save a 59 ms scan (bench/video/RESULTS.md);
+  // `serve` loads it once and uses it for every query.
   std::shared_ptr<const index::AnnIndex> ann;
-  if (!o.exact && o.video_glob.empty() && bypassed.empty()) {
+  if (o.ann && !o.exact && o.video_glob.empty() && bypassed.empty()) {
     std::string ann_note;
     ann = index::load_ann(cat, table, &ann_note);
     if (!ann_note.empty()) std::fprintf(stderr, "warning: %s: scanning every frame instead\n", ann_note.c_str());
@@ -168,7 +172,10 @@ Command add_search_command(CLI::App& root) {
                 R"(print {"query": ..., "results": [{"video", "start", "end", "time", "score"}, ...]})"
                 "; SigLIP indexes add \"probability\" to each result (see below)");
   app->add_flag("--timings", o->timings, "print how long each step took on stderr");
-  app->add_flag("--exact", o->exact, "scan every frame even when the index has an ANN index (vectors.ann)");
+  auto* ann = app->add_flag("--ann", o->ann,
+                            "take candidates from the index's ANN index (vectors.ann) when it is current; loading "
+                            "it costs more than one scan saves, so only `serve` uses it by default");
+  app->add_flag("--exact", o->exact, "scan every frame (the default here)")->excludes(ann);
   add_engine_options(*app, o->engine);
   app->footer(
       "Each result is a segment: the frames of one video that match, merged; its time and score (the cosine "
