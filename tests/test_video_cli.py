@@ -391,6 +391,35 @@ class VectorFile(unittest.TestCase):
         self.assertNotIn("note:", err)
         self.assertEqual(results, results3)
 
+    def test_ann_index_is_built_used_and_bypassed(self):
+        # Issue 30: `index --ann on` writes vectors.ann beside vectors.f16;
+        # search takes its candidates unless --exact, a torn one is bypassed.
+        index = TMP / "idx-ann"
+        r = run("index", "--index", index, "--model", MODEL, "--no-progress", "--every", "0.5", "--ann", "on",
+                TMP / "library")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        if "ann: FAISS" not in run("doctor").stdout:  # a build without FAISS says so, and scans
+            self.assertIn("ANN not built", r.stderr)
+            self.assertFalse((index / "vectors.ann").exists())
+            return
+        self.assertIn("vectors.ann built", r.stderr)
+        self.assertTrue((index / "vectors.ann").is_file())
+        self.assertRegex(run("info", "--index", index).stdout, r"ann: \d+ frames")
+        approx, err = search_json(index, "a test pattern", "-k", "3", "--timings", "--ann")
+        self.assertIn("search (ann)", err)
+        exact, err = search_json(index, "a test pattern", "-k", "3", "--timings", "--exact")
+        self.assertIn("search (exact)", err)
+        self.assertEqual(approx, exact)  # a few frames: every one is a candidate
+        data = (index / "vectors.ann").read_bytes()
+        (index / "vectors.ann").write_bytes(data[: len(data) // 2])
+        torn, err = search_json(index, "a test pattern", "-k", "3", "--timings", "--ann")
+        self.assertIn("vectors.ann: torn", err)
+        self.assertIn("search (exact)", err)
+        self.assertEqual(torn, exact)
+        r = run("index", "--index", index, "--no-progress", "--ann", "off", TMP / "library")
+        self.assertIn("vectors.ann removed", r.stderr)
+        self.assertFalse((index / "vectors.ann").exists())
+
 
 class Frame(unittest.TestCase):
     def test_frame_at_time(self):

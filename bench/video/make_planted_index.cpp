@@ -1,11 +1,14 @@
 // Writes an index of planted frames for the end-to-end search benchmark:
-// FRAMES random unit vectors of DIM floats in hour-long "videos" sampled every
+// FRAMES unit vectors of DIM floats in hour-long "videos" sampled every
 // second, catalogued as if MODEL_DIR had embedded them (so `clipfind search`
-// accepts the index and embeds its queries with that model).
+// accepts the index and embeds its queries with that model). KIND: random
+// (uniform on the sphere, the old benchmark's) or clustered (CLIP-like,
+// planted_clusters.h, the default).
 //
-//   make_planted_index INDEX_DIR MODEL_DIR [FRAMES] [DIM]
+//   make_planted_index INDEX_DIR MODEL_DIR [FRAMES] [DIM] [KIND] [ann]
 //
-// Writes DIR/vectors.f16 too, as `clipfind index` does at the end of a run.
+// Writes DIR/vectors.f16 too, as `clipfind index` does at the end of a run,
+// and with `ann` DIR/vectors.ann (`clipfind index --ann on`).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,18 +17,23 @@
 #include <random>
 #include <vector>
 
+#include "index/ann_catalog.h"
 #include "index/catalog.h"
 #include "index/fingerprint.h"
+#include "planted_clusters.h"
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s INDEX_DIR MODEL_DIR [FRAMES] [DIM]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s INDEX_DIR MODEL_DIR [FRAMES] [DIM] [random|clustered] [ann]\n", argv[0]);
     return 2;
   }
   namespace idx = clipfind::index;
   const std::filesystem::path dir = argv[1], model = std::filesystem::absolute(argv[2]);
   const size_t frames = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1000000;
   const int dim = argc > 4 ? std::atoi(argv[4]) : 512;
+  const bool clustered = argc <= 5 || std::string(argv[5]) != "random";
+  const bool ann = argc > 6 && std::string(argv[6]) == "ann";
+  const planted::Clusters clusters(dim);
   constexpr size_t kPerVideo = 3600;
   const auto t0 = std::chrono::steady_clock::now();
   idx::Catalog cat(dir, true);
@@ -39,12 +47,16 @@ int main(int argc, char** argv) {
   for (size_t first = 0, v = 0; first < frames; first += kPerVideo, ++v) {
     const size_t n = std::min(kPerVideo, frames - first);
     std::vector<double> times(n);
-    std::vector<float> emb(n * size_t(dim));
+    std::vector<float> emb = clustered ? clusters.video(v, n) : std::vector<float>(n * size_t(dim));
     for (size_t r = 0; r < n; ++r) {
       times[r] = double(r);
+      if (clustered) continue;
       float* row = emb.data() + r * size_t(dim);
       float norm = 0;
-      for (int c = 0; c < dim; ++c) norm += (row[c] = g(rng)) * row[c];
+      for (int c = 0; c < dim; ++c) {
+        row[c] = g(rng);
+        norm += row[c] * row[c];
+      }
       for (int c = 0; c < dim; ++c) row[c] /= std::sqrt(norm);
     }
     idx::VideoRecord rec;
@@ -61,7 +73,10 @@ int main(int argc, char** argv) {
   const auto t1 = std::chrono::steady_clock::now();
   cat.update_vector_file();
   const auto t2 = std::chrono::steady_clock::now();
-  std::printf("%s: %zu frames x %d dims: catalog %.1f s, vectors.f16 %.1f s\n", dir.c_str(), frames, dim,
-              std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count());
+  if (ann) idx::update_ann_file(cat, idx::AnnMode::on);
+  const auto t3 = std::chrono::steady_clock::now();
+  std::printf("%s: %zu %s frames x %d dims: catalog %.1f s, vectors.f16 %.1f s, vectors.ann %.1f s\n", dir.c_str(),
+              frames, clustered ? "clustered" : "random", dim, std::chrono::duration<double>(t1 - t0).count(),
+              std::chrono::duration<double>(t2 - t1).count(), std::chrono::duration<double>(t3 - t2).count());
   return 0;
 }

@@ -6,6 +6,7 @@
 
 #include "app/commands.h"
 #include "clip/clip.h"
+#include "index/ann.h"
 
 namespace clipfind {
 
@@ -16,6 +17,7 @@ Command add_doctor_command(CLI::App& root) {
             std::printf("version: clipfind %s\n", kVersion);
             for (const auto& [topic, line] : clip::engine_diagnostics())
               std::printf("%s: %s\n", topic.c_str(), line.c_str());
+            std::printf("ann: %s\n", index::ann_backend().c_str());
             return 0;
           }};
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "app/commands.h"
+#include "index/ann_catalog.h"
 #include "index/catalog.h"
 #include "index/query.h"
 
@@ -35,6 +36,7 @@ int run_info(const InfoOptions& o) {
   const auto sampling = cat.meta("sampling");
   const auto precisions = cat.precisions();
   const std::string shard = cat.meta("shard").value_or("");  // `index --shard I/N` (issue 30)
+  const std::string ann = index::ann_status(cat);
 
   if (o.json) {
     using nlohmann::json;
@@ -48,7 +50,8 @@ int run_info(const InfoOptions& o) {
                 {"shard", shard.empty() ? json(nullptr) : json(shard)},
                 {"videos", ok},
                 {"videos_failed", failed},
-                {"frames", frames}};
+                {"frames", frames},
+                {"ann", ann}};
     if (model && model->logit_scale) out["logit_scale"] = *model->logit_scale;
     if (model && model->logit_bias) out["logit_bias"] = *model->logit_bias;
     if (model) out["probabilities"] = index::has_probabilities(*model);
@@ -81,6 +84,7 @@ int run_info(const InfoOptions& o) {
   if (!shard.empty()) std::printf("shard: %s (combine the shards with `clipfind merge`)\n", shard.c_str());
   std::printf("videos: %lld (%lld failed), frames: %lld\n", static_cast<long long>(ok), static_cast<long long>(failed),
               static_cast<long long>(frames));
+  std::printf("ann: %s\n", ann.c_str());
   return 0;
 }
 
@@ -93,7 +97,7 @@ Command add_info_command(CLI::App& root) {
   app->add_option("--index", o->index, "index folder")->capture_default_str();
   app->add_flag("--json", o->json,
                 R"(print {"index", "model", "model_fingerprint", "family", "dim", "logit_scale", "logit_bias", )"
-                R"("probabilities", "precisions", "sampling", "shard", "videos", "videos_failed", "frames"}; )"
+                R"("probabilities", "precisions", "sampling", "shard", "videos", "videos_failed", "frames", "ann"}; )"
                 "logit_scale and logit_bias only when the model has them, model fields null for an empty index, "
                 "shard (\"I/N\") null unless the index is one shard of `index --shard`");
   app->footer("Example: clipfind info --index clipfind-index");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "index/ann_catalog.h"
 #include "index/catalog.h"
 #include "index/multi_search.h"
 #include "index/query.h"
@@ -27,6 +28,8 @@ struct SearchOptions {
   double gap = 0.0;
   bool json = false;
   bool timings = false;
+  bool exact = false;
+  bool ann = false;
   clip::EngineOptions engine;
 };
 
@@ -124,15 +127,34 @@ int run_search(const SearchOptions& o) {
   }
   const double gap = o.gap > 0 ? o.gap : set.default_gap();
   timer.lap("videos");
-  auto segs = index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(o.k), gap, set.name());
+  // The ANN index, with --ann, when one holds these rows (not a --video
+  // subset, not the SQLite fallback). Not by default: one search loads it
+  // whole (157 ms at 1M frames) to save a 59 ms scan (bench/video/RESULTS.md);
+  // `serve` loads it once and uses it for every query. One index only: the
+  // rows of several are copied into one table that no ANN file describes.
+  std::shared_ptr<const index::AnnIndex> ann;
+  if (o.ann && set.catalogs().size() > 1) {
+    std::fprintf(stderr, "note: --ann takes one --index; scanning the frames of all %zu\n", set.catalogs().size());
+  } else if (o.ann && !o.exact && o.video_glob.empty() && bypassed.empty()) {
+    std::string ann_note;
+    ann = index::load_ann(cat, table, &ann_note);
+    if (!ann_note.empty()) std::fprintf(stderr, "warning: %s: scanning every frame instead\n", ann_note.c_str());
+    timer.lap("ann load");
+  }
+  auto segs = index::search_embedding(table, q.ptr(), int(q.dim(1)), size_t(o.k), gap, set.name(), ann.get());
   index::add_probabilities(segs, model);
-  timer.lap("search");
+  timer.lap(ann ? "search (ann)" : "search (exact)");
 
   // Empty only if the chosen videos lost their frames (re-indexed meanwhile) after the check above.
   print_results(o, segs, paths, segs.empty() ? index::kNoRowsToRank : "");
   if (o.timings) {
     std::fprintf(stderr, "timings: %s over %zu frames on %s\n", timer.str().c_str(), table.rows(),
                  engine->backend_name().c_str());
+    if (ann) {
+      const index::AnnInfo i = ann->info();
+      std::fprintf(stderr, "ann: nprobe %d of %zu lists, %.1f MB, recall@10 at build %.3f\n", i.nprobe, i.lists,
+                   double(i.memory_bytes) / 1e6, double(i.recall_at_10));
+    }
   }
   return 0;
 }
@@ -158,6 +180,10 @@ Command add_search_command(CLI::App& root) {
                 R"(print {"query": ..., "results": [{"video", "start", "end", "time", "score"}, ...]})"
                 "; SigLIP indexes add \"probability\" to each result (see below)");
   app->add_flag("--timings", o->timings, "print how long each step took on stderr");
+  auto* ann = app->add_flag("--ann", o->ann,
+                            "take candidates from the index's ANN index (vectors.ann) when it is current; loading "
+                            "it costs more than one scan saves, so only `serve` uses it by default");
+  app->add_flag("--exact", o->exact, "scan every frame (the default here)")->excludes(ann);
   add_engine_options(*app, o->engine);
   app->footer(
       "Each result is a segment: the frames of one video that match, merged; its time and score (the cosine "

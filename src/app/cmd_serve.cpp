@@ -21,6 +21,16 @@ struct ServeCommandOptions {
   server::ServeOptions server;
 };
 
+// Threads that libraries start before main (OpenBLAS's pool, linked with
+// FAISS for the ANN index) do not block the stop signals: one sent to the
+// process may land there. This handler, run only in such a thread, passes
+// it on to the waiter (pthread_kill is async-signal-safe).
+pthread_t g_waiter;
+std::atomic<bool> g_waiter_set{false};
+extern "C" void forward_to_waiter(int sig) {
+  if (g_waiter_set) pthread_kill(g_waiter, sig);
+}
+
 int run_serve(const ServeCommandOptions& c) {
   server::ServeOptions o = c.server;
   o.index_dir = c.index;
@@ -52,11 +62,18 @@ int run_serve(const ServeCommandOptions& c) {
     std::fprintf(stderr, "clipfind serve: %s: stopping\n", sig == SIGINT ? "interrupted" : "terminated");
     server->stop();
   });
+  g_waiter = waiter.native_handle();
+  g_waiter_set = true;
+  struct sigaction forward {};
+  forward.sa_handler = forward_to_waiter;
+  sigaction(SIGINT, &forward, nullptr);
+  sigaction(SIGTERM, &forward, nullptr);
   struct Join {
     std::thread& t;
     std::atomic<bool>& finished;
     ~Join() {
       finished = true;
+      g_waiter_set = false;
       pthread_kill(t.native_handle(), SIGTERM);  // wakes sigwait if no signal came
       t.join();
     }

@@ -1,4 +1,5 @@
 #include "index/merge.h"
+#include "index/file_io.h"  // fsync_folder
 
 #include <signal.h>
 #include <unistd.h>

@@ -131,12 +131,12 @@ FrameTable select_videos(const FrameTable& table, const std::function<bool(int64
 }
 
 std::vector<Segment> search_embedding(const FrameTable& table, const float* query, int dim, size_t k, double gap,
-                                      const std::string& index_name) {
+                                      const std::string& index_name, const AnnIndex* ann) {
   if (dim != table.dim && table.rows() > 0) {
     throw std::runtime_error(index_name + ": stored embeddings have dim " + std::to_string(table.dim) +
                              ", the model gives " + std::to_string(dim));
   }
-  return search(table, query, k, gap);
+  return search(table, query, k, gap, ann);
 }
 
 }  // namespace clipfind::index

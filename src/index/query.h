@@ -68,7 +68,8 @@ FrameTable select_videos(const FrameTable& table, const std::function<bool(int64
 
 // Segments for an L2-normalised query of `dim` floats, best first. Throws,
 // naming `index_name`, when the table holds embeddings of another size.
+// `ann`: the table's ANN index (load_ann), for candidates; none: exact scan.
 std::vector<Segment> search_embedding(const FrameTable& table, const float* query, int dim, size_t k, double gap,
-                                      const std::string& index_name);
+                                      const std::string& index_name, const AnnIndex* ann = nullptr);
 
 }  // namespace clipfind::index

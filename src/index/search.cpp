@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #endif
 
+#include "index/ann.h"
 #include "index/half.h"
 
 namespace clipfind::index {
@@ -36,7 +37,7 @@ float dot(const uint16_t* a, const float* b, int n) {
   return s;
 }
 
-bool better(const Hit& a, const Hit& b) { return a.score != b.score ? a.score > b.score : a.row < b.row; }
+bool better(const Hit& a, const Hit& b) { return ranks_before(a, b); }
 
 // The best k of rows [begin, end): a min-heap of the best so far, one pass.
 std::vector<Hit> top_k_range(const FrameTable& t, const float* query, size_t k, size_t begin, size_t end) {
@@ -61,6 +62,9 @@ std::vector<Hit> top_k_range(const FrameTable& t, const float* query, size_t k, 
 }
 
 }  // namespace
+
+float row_score(const FrameTable& t, size_t row, const float* query) { return dot(t.row(row), query, t.dim); }
+bool ranks_before(const Hit& a, const Hit& b) { return a.score != b.score ? a.score > b.score : a.row < b.row; }
 
 std::vector<Hit> top_k(const FrameTable& t, const float* query, size_t k) {
   const size_t n = t.rows();
@@ -127,11 +131,12 @@ float match_probability(float cosine, float logit_scale, float logit_bias) {
   return float(e / (1.0 + e));
 }
 
-std::vector<Segment> search(const FrameTable& table, const float* query, size_t k, double gap) {
+std::vector<Segment> search(const FrameTable& table, const float* query, size_t k, double gap, const AnnIndex* ann) {
   // Usually k * kCandidatesPerResult candidates give k segments; when long
   // matching scenes absorb them, widen until they do or everything was seen.
   for (size_t c = k * kCandidatesPerResult;; c *= 4) {
-    auto segs = merge_segments(table, top_k(table, query, c), gap, k);
+    const bool approximate = ann && c <= kAnnMaxCandidates;
+    auto segs = merge_segments(table, approximate ? ann->top_k(table, query, c) : top_k(table, query, c), gap, k);
     if (segs.size() >= k || c >= table.rows()) return segs;
   }
 }

@@ -15,6 +15,11 @@ struct Hit {
   float score = 0.0f;
 };
 
+// Row `row` of `table` . `query` (dim floats): the exact score.
+float row_score(const FrameTable& table, size_t row, const float* query);
+// Best first: higher score, then lower row.
+bool ranks_before(const Hit& a, const Hit& b);
+
 // The k rows of `table` with the largest dot product with `query` (both
 // L2-normalised, so this is cosine similarity), best first; ties by row.
 std::vector<Hit> top_k(const FrameTable& table, const float* query, size_t k);
@@ -43,8 +48,13 @@ float match_probability(float cosine, float logit_scale, float logit_bias);
 std::vector<Segment> merge_segments(const FrameTable& table, const std::vector<Hit>& hits, double gap, size_t k);
 
 // Both steps: enough candidates that merging still leaves k segments in the
-// usual case (kCandidatesPerResult per result).
-std::vector<Segment> search(const FrameTable& table, const float* query, size_t k, double gap);
+// usual case (kCandidatesPerResult per result). With `ann` (built from this
+// table's catalog state, ann.h) the candidates are its re-ranked ones while
+// they number at most kAnnMaxCandidates; past that it scans.
+class AnnIndex;
+std::vector<Segment> search(const FrameTable& table, const float* query, size_t k, double gap,
+                            const AnnIndex* ann = nullptr);
+constexpr size_t kAnnMaxCandidates = 20000;
 constexpr size_t kCandidatesPerResult = 20;
 
 }  // namespace clipfind::index

@@ -1,20 +1,12 @@
 #include "index/vector_file.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cerrno>
 #include <cstddef>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "clip/model/mmap_file.h"
 #include "index/catalog.h"  // index::Error
+#include "index/file_io.h"
 
 namespace clipfind::index {
 
@@ -55,12 +47,6 @@ struct Trailer {
 };
 static_assert(sizeof(Trailer) == 32);
 
-uint64_t fnv1a(const void* data, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
 uint64_t header_checksum(const Header& h) { return fnv1a(&h, offsetof(Header, checksum)); }
 
 uint64_t align_up(uint64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
@@ -81,36 +67,14 @@ Header layout(uint64_t rows, uint32_t dim) {
   return h;
 }
 
-[[noreturn]] void fail(const fs::path& file, const std::string& what, int err) {
-  throw Error(file.string() + ": " + what + ": " + std::strerror(err));
-}
-
-// Writes all of [p, p + n) at `offset`, retrying short writes.
-void write_at(int fd, const void* p, size_t n, uint64_t offset, const fs::path& file) {
-  const auto* c = static_cast<const char*>(p);
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, c, n, off_t(offset));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail(file, "cannot write", errno);
-    }
-    c += w;
-    n -= size_t(w);
-    offset += uint64_t(w);
-  }
-}
-
-constexpr const char* kTempInfix = ".tmp.";
-
 }  // namespace
 
 // ---------------------------------------------------------------- writing
 
 struct VectorFileWriter::Impl {
-  fs::path file, temp;
-  int fd = -1;
+  explicit Impl(const fs::path& file) : out(file) {}
+  AtomicFileWriter out;
   uint32_t dim = 0;
-  bool committed = false;
   // Embeddings stream to the file through this buffer; ids and times (16
   // bytes a row) are kept until the row count, hence their offsets, is known.
   std::vector<uint16_t> buffer;
@@ -120,37 +84,27 @@ struct VectorFileWriter::Impl {
 
   void flush() {
     const size_t n = buffer.size() * sizeof(uint16_t);
-    write_at(fd, buffer.data(), n, kHeaderBytes + written, temp);
+    out.write_at(buffer.data(), n, kHeaderBytes + written);
     written += n;
     buffer.clear();
   }
 };
 
-VectorFileWriter::VectorFileWriter(const fs::path& file, int dim) : impl_(std::make_unique<Impl>()) {
+namespace {
+int checked_dim(const fs::path& file, int dim) {
   if (dim <= 0 || dim > kMaxDim) throw Error(file.string() + ": cannot store embeddings of dim " + std::to_string(dim));
-  remove_stale_temporaries(file);
-  static std::atomic<unsigned> counter{0};  // two writers of one process get two names
-  impl_->file = file;
-  impl_->temp = file.string() + kTempInfix + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  return dim;
+}
+}  // namespace
+
+VectorFileWriter::VectorFileWriter(const fs::path& file, int dim) {
+  checked_dim(file, dim);
+  impl_ = std::make_unique<Impl>(file);
   impl_->dim = uint32_t(dim);
-  impl_->fd = ::open(impl_->temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (impl_->fd < 0) fail(impl_->temp, "cannot create", errno);
   impl_->buffer.reserve(size_t(1) << 21);  // 4 MB between writes
 }
 
-VectorFileWriter::~VectorFileWriter() {
-  if (impl_->fd >= 0) ::close(impl_->fd);
-  if (!impl_->committed) ::unlink(impl_->temp.c_str());
-}
-
-void fsync_folder(const fs::path& folder) {
-  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) fail(folder, "cannot open the folder to sync it", errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) fail(folder, "cannot sync the folder", err);
-}
+VectorFileWriter::~VectorFileWriter() = default;
 
 void VectorFileWriter::add(int64_t video, double time, const uint16_t* e) {
   Impl& w = *impl_;
@@ -168,41 +122,19 @@ void VectorFileWriter::commit(const CatalogStamp& stamp) {
   h.generation = stamp.generation;
   h.change_id = stamp.change_id;
   h.checksum = header_checksum(h);
-  write_at(w.fd, w.video.data(), w.video.size() * sizeof(int64_t), h.video_offset, w.temp);
-  write_at(w.fd, w.time.data(), w.time.size() * sizeof(double), h.time_offset, w.temp);
+  w.out.write_at(w.video.data(), w.video.size() * sizeof(int64_t), h.video_offset);
+  w.out.write_at(w.time.data(), w.time.size() * sizeof(double), h.time_offset);
   Trailer trailer{};
   std::memcpy(trailer.magic, kTrailerMagic, sizeof kTrailerMagic);
   trailer.header_checksum = h.checksum;
   trailer.catalog_id = h.catalog_id;
   trailer.generation = h.generation;
-  write_at(w.fd, &trailer, sizeof trailer, h.trailer_offset, w.temp);
+  w.out.write_at(&trailer, sizeof trailer, h.trailer_offset);
   // The header goes last: only now are the row count and offsets known.
   std::vector<char> page(kHeaderBytes, 0);
   std::memcpy(page.data(), &h, sizeof h);
-  write_at(w.fd, page.data(), page.size(), 0, w.temp);
-  if (::ftruncate(w.fd, off_t(h.file_size)) != 0) fail(w.temp, "cannot set the size", errno);
-  // Data on disk before the rename makes it visible: a crash after the
-  // rename must not find a file of the right name with missing contents.
-  if (::fsync(w.fd) != 0) fail(w.temp, "cannot sync", errno);
-  ::close(w.fd);
-  w.fd = -1;
-  if (::rename(w.temp.c_str(), w.file.c_str()) != 0) fail(w.file, "cannot rename " + w.temp.string() + " to it", errno);
-  w.committed = true;
-  fsync_folder(w.file.parent_path().empty() ? fs::path(".") : w.file.parent_path());
-}
-
-void remove_stale_temporaries(const fs::path& file) {
-  const fs::path folder = file.parent_path().empty() ? fs::path(".") : file.parent_path();
-  const std::string prefix = file.filename().string() + kTempInfix;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(folder, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    // NAME.tmp.PID.N: a file of a process still running is its writer's.
-    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
-    if (pid > 0 && (::kill(pid_t(pid), 0) == 0 || errno != ESRCH)) continue;
-    fs::remove(entry.path(), ec);
-  }
+  w.out.write_at(page.data(), page.size(), 0);
+  w.out.commit(h.file_size);
 }
 
 // ---------------------------------------------------------------- reading

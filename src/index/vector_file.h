@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 
+#include "index/file_io.h"  // remove_stale_temporaries
 #include "index/frame_table.h"
 
 namespace clipfind::index {
@@ -75,12 +76,5 @@ struct VectorFile {
 // *why saying what is wrong (missing, torn, another format version ...), when
 // it cannot be used. The caller still compares the stamp with the catalog's.
 std::optional<VectorFile> open_vector_file(const std::filesystem::path& file, std::string* why);
-
-// fsync(2) of a folder, so that a rename in it survives a crash; throws
-// index::Error naming it.
-void fsync_folder(const std::filesystem::path& folder);
-
-// Temporary files that writers killed mid-way left beside `file`.
-void remove_stale_temporaries(const std::filesystem::path& file);
 
 }  // namespace clipfind::index

@@ -210,7 +210,10 @@ class ApiRoutes {
     const std::vector<float> q = future.get();
     auto segs = [&] {
       const std::string name = ctx_.index.dir().string();
-      if (!s.video) return index::search_embedding(snap->table, q.data(), int(q.size()), size_t(s.k), snap->gap, name);
+      if (!s.video) {
+        return index::search_embedding(snap->table, q.data(), int(q.size()), size_t(s.k), snap->gap, name,
+                                       snap->ann.get());
+      }
       const auto only = index::select_videos(snap->table, [&](int64_t v) { return v == *s.video; });
       return index::search_embedding(only, q.data(), int(q.size()), size_t(s.k), snap->gap, name);
     }();

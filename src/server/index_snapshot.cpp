@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "index/ann_catalog.h"
 #include "index/query.h"
 
 namespace clipfind::server {
@@ -92,6 +93,14 @@ std::string IndexWatcher::signature(const index::Catalog& cat) const {
     s += '|';
     s += v.path;
   }
+  // vectors.ann is written after the catalog changes: a snapshot taken in
+  // between scans exactly until the file's arrival reloads it.
+  std::error_code ec;
+  const auto ann = index::ann_file(cat);
+  if (std::filesystem::exists(ann, ec)) {
+    s += "|ann:" + std::to_string(std::filesystem::last_write_time(ann, ec).time_since_epoch().count()) + ":" +
+         std::to_string(std::filesystem::file_size(ann, ec));
+  }
   return s;
 }
 
@@ -105,6 +114,9 @@ std::shared_ptr<const IndexSnapshot> IndexWatcher::load(const index::Catalog& ca
   auto snap = std::make_shared<IndexSnapshot>();
   snap->model = cat.model().value_or(index::ModelRecord{});
   snap->table = cat.load_frames();
+  std::string ann_note;
+  snap->ann = index::load_ann(cat, snap->table, &ann_note);
+  if (!ann_note.empty()) std::fprintf(stderr, "warning: %s: searches scan every frame\n", ann_note.c_str());
   snap->gap = index::default_gap(cat);
   snap->signature = std::move(sig);
   snap->loaded_at = std::chrono::system_clock::now();

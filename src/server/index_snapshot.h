@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "index/ann.h"
 #include "index/catalog.h"
 
 namespace clipfind::server {
@@ -29,11 +30,12 @@ struct IndexedVideo {
 };
 
 struct IndexSnapshot {
-  index::ModelRecord model;                // family and logit parameters: probabilities
-  index::FrameTable table;                 // sorted by video, then time
-  std::map<int64_t, IndexedVideo> videos;  // by catalog id
-  double gap = 2.0;                        // seconds within which hits merge
-  std::string signature;                   // what the catalog looked like
+  index::ModelRecord model;                    // family and logit parameters: probabilities
+  index::FrameTable table;                     // sorted by video, then time
+  std::shared_ptr<const index::AnnIndex> ann;  // of `table`, when vectors.ann is current (else exact scan)
+  std::map<int64_t, IndexedVideo> videos;      // by catalog id
+  double gap = 2.0;                            // seconds within which hits merge
+  std::string signature;                       // what the catalog looked like
   std::chrono::system_clock::time_point loaded_at;
 
   const IndexedVideo* find(int64_t id) const;
