@@ -1,5 +1,4 @@
 #include "index/merge.h"
-#include "index/file_io.h"  // fsync_folder
 
 #include <signal.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <system_error>
 
 #include "index/compat.h"
+#include "index/file_io.h"  // fsync_folder
 
 namespace clipfind::index {
 
