@@ -13,7 +13,7 @@ BUILD_DEBS=(
   build-essential cmake ninja-build pkg-config python3 python3-numpy zlib1g-dev
   nlohmann-json3-dev libutf8proc-dev libsentencepiece-dev libpng-dev libjpeg62-turbo-dev libcli11-dev libdnnl-dev ocl-icd-opencl-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libsqlite3-dev ffmpeg
-  libcpp-httplib-dev
+  libcpp-httplib-dev libfaiss-dev
 )
 # The rest: tests, fuzzing, benchmarks, the browser test.
 DEBS=(
@@ -26,7 +26,8 @@ DEBS=(
 # PyPI packages as [module:]distribution==version (the module to import when
 # it is not the distribution's name). transformers + sentencepiece + protobuf:
 # the reference of tests/spm_tokenizer_diff.py (SigLIP tokenizers; no torch).
-PIP=(tokenizers==0.23.3 transformers==5.17.0 sentencepiece==0.2.1 google.protobuf:protobuf==7.36.2)
+# yaml:PyYAML: test_shard_cli.py reads the README's Kubernetes manifest.
+PIP=(tokenizers==0.23.3 transformers==5.17.0 sentencepiece==0.2.1 google.protobuf:protobuf==7.36.2 yaml:PyYAML==6.0.3)
 case "${1:-}" in
   "") ;;
   --build) DEBS=("${BUILD_DEBS[@]}"); PIP=() ;;

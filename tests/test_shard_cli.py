@@ -21,7 +21,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-import yaml  # python3-yaml (Debian)
+import yaml  # PyYAML (scripts/install-deps.sh)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "tests/data/models/full_fp32_quickgelu_p32"
