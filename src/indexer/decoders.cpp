@@ -12,7 +12,7 @@ namespace clipfind {
 DecoderPool::DecoderPool(const std::vector<std::filesystem::path>& files, const std::vector<DecodeUnit>& units,
                          const IndexRequest& req, const clip::PreprocessConfig* preprocess, int threads,
                          BoundedQueue<Work>& queue, StageTimes& times, Progress& progress, GpuDecoders* gpu,
-                         int gpu_threads)
+                         int gpu_threads, bool sited_chroma)
     : files_(files),
       units_(units),
       req_(req),
@@ -21,6 +21,7 @@ DecoderPool::DecoderPool(const std::vector<std::filesystem::path>& files, const 
       times_(times),
       progress_(progress),
       gpu_(gpu),
+      sited_chroma_(sited_chroma),
       next_(units.size(), gpu ? gpu_threads : 0),
       running_(threads + (gpu ? gpu_threads : 0)) {
   // NVDEC threads first: with fewer files than threads, the first go there.
@@ -131,6 +132,7 @@ void DecoderPool::decode_unit(size_t u, int attempt) {
       video::DecodeOptions o;
       o.sampling = req_.sampling;
       o.max_short_side = req_.max_short_side;
+      o.sited_chroma = sited_chroma_;
       o.threads = ffmpeg_threads();
       o.stop = req_.stop;
       o.part = unit.range;

@@ -30,7 +30,8 @@ class DecoderPool {
   // units: what the threads take (decode_units.h); with gpu, whole files.
   DecoderPool(const std::vector<std::filesystem::path>& files, const std::vector<DecodeUnit>& units,
               const IndexRequest& req, const clip::PreprocessConfig* preprocess, int threads, BoundedQueue<Work>& queue,
-              StageTimes& times, Progress& progress, GpuDecoders* gpu = nullptr, int gpu_threads = 0);
+              StageTimes& times, Progress& progress, GpuDecoders* gpu = nullptr, int gpu_threads = 0,
+              bool sited_chroma = true);
   ~DecoderPool() { join(); }
   DecoderPool(const DecoderPool&) = delete;
   DecoderPool& operator=(const DecoderPool&) = delete;
@@ -60,7 +61,8 @@ class DecoderPool {
   BoundedQueue<Work>& queue_;
   StageTimes& times_;
   Progress& progress_;
-  GpuDecoders* gpu_;  // null: CPU decoders only
+  GpuDecoders* gpu_;   // null: CPU decoders only
+  bool sited_chroma_;  // video::DecodeOptions::sited_chroma
   FileQueue next_;
   std::atomic<int> running_;
   std::atomic<int> busy_{0};  // CPU threads decoding a file right now

@@ -257,7 +257,8 @@ IndexSummary index_files(const IndexRequest& req) {
   {
     Writer writer(cat, todo, stats, fp, dim, finished, times, progress, sum, !req.progress);
     DecoderPool decoders(todo, units, req, preprocess_on_decoders ? &preprocess : nullptr, sum.decoders, frames, times,
-                         progress, gpu.get(), sum.gpu_decoders);
+                         progress, gpu.get(), sum.gpu_decoders,
+                         /*sited_chroma=*/engine->cuda_device() >= 0);  // see video::DecodeOptions
     // Whatever happens here, decoders must not be left blocked on a full
     // queue, nor waiting for a GPU frame buffer.
     struct Closer {

@@ -18,7 +18,7 @@ VideoInfo decode_video(const std::filesystem::path& path, const DecodeOptions& o
   return detail::sample_frames(
       v, o.sampling, o.stop,
       [&](const AVFrame* f, double t) {
-        on_frame(Frame{t, v.to_rgb(f, o.max_short_side)});
+        on_frame(Frame{t, v.to_rgb(f, o.max_short_side, o.sited_chroma)});
       },
       o.part);
 }

@@ -202,7 +202,7 @@ void OpenVideo::seek(double seconds) {
   if (av_seek_frame(fmt_.get(), index_, ts, AVSEEK_FLAG_BACKWARD) >= 0) avcodec_flush_buffers(ctx_.get());
 }
 
-clip::Image OpenVideo::to_rgb(const AVFrame* f, int max_short_side) {
+clip::Image OpenVideo::to_rgb(const AVFrame* f, int max_short_side, bool sited_chroma) {
   int w = f->width, h = f->height;
   const int short_side = std::min(w, h);
   if (max_short_side > 0 && short_side > max_short_side) {
@@ -210,12 +210,13 @@ clip::Image OpenVideo::to_rgb(const AVFrame* f, int max_short_side) {
     w = std::max(1, int(std::lround(w * s)));
     h = std::max(1, int(std::lround(h * s)));
   }
-  // 4:2:0 chroma is brought to full size here, at its sited position, as the
-  // GPU path does (chroma_upsample.h); swscale then only applies the matrix
-  // and scales, and takes those 16-bit samples as limited range.
+  // With sited_chroma, 4:2:0 chroma is brought to full size here, at its
+  // sited position, as the GPU path does (chroma_upsample.h); swscale then
+  // only applies the matrix and scales, and takes those 16-bit samples as
+  // limited range. Without, swscale interpolates the chroma itself.
   const FrameColour colour = frame_colour(f);
   bool full_range = colour.full_range;
-  if (upsamples_420(f->format)) {
+  if (sited_chroma && upsamples_420(f->format)) {
     if (!full_chroma_) full_chroma_.reset(av_frame_alloc());
     if (!full_chroma_) throw std::bad_alloc();
     upsample_420(f, chroma_siting(f), colour.full_range, full_chroma_.get());

@@ -82,7 +82,7 @@ class OpenVideo {
   void start_at(int64_t from);
 
   // Upright RGB, the short side scaled down to max_short_side (0: full size).
-  clip::Image to_rgb(const AVFrame* f, int max_short_side);
+  clip::Image to_rgb(const AVFrame* f, int max_short_side, bool sited_chroma = true);
   // 32x32 grey thumbnail for scene detection (frames in GPU memory are
   // downloaded first).
   void thumbnail(const AVFrame* f, uint8_t* out);
