@@ -476,15 +476,9 @@ std::unique_ptr<AnnIndex> AnnIndex::open(const fs::path& file, CatalogStamp* sta
   } catch (const std::exception& e) {
     return reject(e.what());
   }
-  if (map->size() < kHeaderBytes)
-    return reject("torn (" + std::to_string(map->size()) + " bytes, shorter than its header)");
   Header h;
-  std::memcpy(&h, map->data(), sizeof h);
-  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) return reject("not a clipfind ANN file (bad magic)");
-  if (h.checksum != header_checksum(h)) return reject("damaged header (checksum mismatch)");
-  if (h.version != kVersion) {
-    return reject("format version " + std::to_string(h.version) + ", this clipfind reads " + std::to_string(kVersion));
-  }
+  const std::string bad = read_checked_header(map->data(), map->size(), kHeaderBytes, kMagic, kVersion, "ANN file", &h);
+  if (!bad.empty()) return reject(bad);
   if (map->size() != h.file_size) {
     return reject("torn (" + std::to_string(map->size()) + " bytes, its header says " + std::to_string(h.file_size) +
                   ")");

@@ -5,7 +5,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <string>
 
 namespace clipfind::index {
 
@@ -37,6 +39,23 @@ class AtomicFileWriter {
   int fd_ = -1;
   bool committed_ = false;
 };
+
+// The fixed header at the start of a file of ours (vectors.f16, vectors.ann)
+// copied into *h and checked: the file holds header_bytes, then the magic, the
+// checksum (header_checksum(h), the format's own overload) and the version.
+// "" when usable, else why not, in words ("kind" names the format).
+template <class Header, size_t N>
+std::string read_checked_header(const void* data, size_t size, size_t header_bytes, const char (&magic)[N],
+                                uint32_t version, const char* kind, Header* h) {
+  static_assert(sizeof(h->magic) == N, "magic size");
+  if (size < header_bytes) return "torn (" + std::to_string(size) + " bytes, shorter than its header)";
+  std::memcpy(h, data, sizeof *h);
+  if (std::memcmp(h->magic, magic, N) != 0) return std::string("not a clipfind ") + kind + " (bad magic)";
+  if (h->checksum != header_checksum(*h)) return "damaged header (checksum mismatch)";
+  if (h->version != version)
+    return "format version " + std::to_string(h->version) + ", this clipfind reads " + std::to_string(version);
+  return "";
+}
 
 // fsync(2) of a folder, so that a rename in it survives a crash; throws
 // index::Error naming it.

@@ -153,15 +153,10 @@ std::optional<VectorFile> open_vector_file(const fs::path& file, std::string* wh
     if (why) *why = e.what();
     return std::nullopt;
   }
-  if (map->size() < kHeaderBytes)
-    return reject("torn (" + std::to_string(map->size()) + " bytes, shorter than its header)");
   Header h;
-  std::memcpy(&h, map->data(), sizeof h);
-  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) return reject("not a clipfind vector file (bad magic)");
-  if (h.checksum != header_checksum(h)) return reject("damaged header (checksum mismatch)");
-  if (h.version != kVersion) {
-    return reject("format version " + std::to_string(h.version) + ", this clipfind reads " + std::to_string(kVersion));
-  }
+  const std::string bad =
+      read_checked_header(map->data(), map->size(), kHeaderBytes, kMagic, kVersion, "vector file", &h);
+  if (!bad.empty()) return reject(bad);
   if (h.dim == 0 || h.dim > uint32_t(kMaxDim) || h.rows > (uint64_t(1) << 40)) {
     return reject("implausible shape (" + std::to_string(h.rows) + " rows of dim " + std::to_string(h.dim) + ")");
   }
