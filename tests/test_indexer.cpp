@@ -153,18 +153,29 @@ TEST(FileQueue, HandedBackFilesGoToCpuThreadsFirstWhoWaitForTheGpuThreads) {
   EXPECT_EQ(got.load(), 0);
 }
 
+// One encoder over one file, "a.mp4", fed by the test through `in`; what it
+// hands the writer comes out of `out`.
+struct EncoderRun {
+  std::unique_ptr<clip::Engine> engine = clip::Engine::load(kModel);
+  BoundedQueue<clipfind::Work> in{64};
+  BoundedQueue<clipfind::FinishedFile> out{8};
+  // Closes `in`, then encodes all it holds in batches of `batch`.
+  void run(int batch) {
+    clipfind::IndexRequest req;
+    req.batch = batch;
+    const std::vector<fs::path> files = {"a.mp4"};
+    clipfind::StageTimes times;
+    clipfind::Progress progress(false, 1, 0);
+    in.close();
+    clipfind::Encoder(*engine, req, files, false, in, out, times, progress).run();
+  }
+};
+
 // A file NVDEC gave up midway is decoded again on the CPU (attempt 1): the
 // encoder drops what the first attempt delivered, embedded already or still
 // in the batch, so the file is indexed from the second decoding alone.
 TEST(Encoder, ALaterAttemptReplacesWhatTheFirstDelivered) {
-  auto engine = clip::Engine::load(kModel);
-  clipfind::IndexRequest req;
-  req.batch = 4;
-  const std::vector<fs::path> files = {"a.mp4"};
-  BoundedQueue<clipfind::Work> in(64);
-  BoundedQueue<clipfind::FinishedFile> out(8);
-  clipfind::StageTimes times;
-  clipfind::Progress progress(false, 1, 0);
+  EncoderRun e;
   auto frame = [](double t, int attempt) {
     clipfind::SampledFrame f;
     f.time = t;
@@ -175,20 +186,19 @@ TEST(Encoder, ALaterAttemptReplacesWhatTheFirstDelivered) {
   };
   // Attempt 0: one batch embedded, then two frames left in the next batch
   // when attempt 1 starts.
-  for (double t : {10.0, 11.0, 12.0, 13.0, 14.0, 15.0}) in.push(frame(t, 0));
-  for (double t : {0.0, 1.0, 2.0}) in.push(frame(t, 1));
+  for (double t : {10.0, 11.0, 12.0, 13.0, 14.0, 15.0}) e.in.push(frame(t, 0));
+  for (double t : {0.0, 1.0, 2.0}) e.in.push(frame(t, 1));
   clipfind::FileEnd end;
   end.ok = true;
   end.attempt = 1;
-  in.push(end);
-  in.close();
-  clipfind::Encoder(*engine, req, files, false, in, out, times, progress).run();
-  const auto done = out.try_pop();
+  e.in.push(end);
+  e.run(4);
+  const auto done = e.out.try_pop();
   ASSERT_TRUE(done);
   EXPECT_TRUE(done->end.ok);
   EXPECT_EQ(done->times, (std::vector<double>{0.0, 1.0, 2.0}));
-  EXPECT_EQ(done->embeddings.size(), 3u * size_t(engine->projection_dim()));
-  EXPECT_FALSE(out.try_pop());
+  EXPECT_EQ(done->embeddings.size(), 3u * size_t(e.engine->projection_dim()));
+  EXPECT_FALSE(e.out.try_pop());
 }
 
 // A file decoded in parts: it goes to the writer only once every part has
@@ -196,14 +206,7 @@ TEST(Encoder, ALaterAttemptReplacesWhatTheFirstDelivered) {
 // part's first sample dropped when it falls in the interval the part
 // before last sampled (--every 1: 29.5 after 29.0), kept when not (60.0).
 TEST(Encoder, PartsAreJoinedInOrderOnceAllHaveEnded) {
-  auto engine = clip::Engine::load(kModel);
-  clipfind::IndexRequest req;
-  req.batch = 2;
-  const std::vector<fs::path> files = {"a.mp4"};
-  BoundedQueue<clipfind::Work> in(64);
-  BoundedQueue<clipfind::FinishedFile> out(8);
-  clipfind::StageTimes times;
-  clipfind::Progress progress(false, 1, 0);
+  EncoderRun e;
   auto frame = [](double t, int part) {
     clipfind::SampledFrame f;
     f.time = t;
@@ -220,50 +223,41 @@ TEST(Encoder, PartsAreJoinedInOrderOnceAllHaveEnded) {
     e.info.decoded = 10;
     return e;
   };
-  for (double t : {60.0, 61.0}) in.push(frame(t, 2));
-  in.push(end(2));
-  for (double t : {29.5, 30.0, 31.0}) in.push(frame(t, 1));
-  for (double t : {0.0, 1.0, 29.0}) in.push(frame(t, 0));
-  in.push(end(0));
-  in.push(end(1));
-  in.close();
-  clipfind::Encoder(*engine, req, files, false, in, out, times, progress).run();
-  const auto done = out.try_pop();
+  for (double t : {60.0, 61.0}) e.in.push(frame(t, 2));
+  e.in.push(end(2));
+  for (double t : {29.5, 30.0, 31.0}) e.in.push(frame(t, 1));
+  for (double t : {0.0, 1.0, 29.0}) e.in.push(frame(t, 0));
+  e.in.push(end(0));
+  e.in.push(end(1));
+  e.run(2);
+  const auto done = e.out.try_pop();
   ASSERT_TRUE(done);
   EXPECT_TRUE(done->end.ok);
   EXPECT_EQ(done->end.info.decoded, 30);
   EXPECT_EQ(done->times, (std::vector<double>{0.0, 1.0, 29.0, 30.0, 31.0, 60.0, 61.0}));
-  EXPECT_EQ(done->embeddings.size(), 7u * size_t(engine->projection_dim()));
-  EXPECT_FALSE(out.try_pop());
+  EXPECT_EQ(done->embeddings.size(), 7u * size_t(e.engine->projection_dim()));
+  EXPECT_FALSE(e.out.try_pop());
 }
 
 // A run stopped while a part is still decoding (its end never comes) hands
 // nothing of the file to the writer: never half-indexed, so the next run
 // takes the whole file again.
 TEST(Encoder, AFileWithAPartNotEndedIsNotHandedOn) {
-  auto engine = clip::Engine::load(kModel);
-  clipfind::IndexRequest req;
-  req.batch = 2;
-  const std::vector<fs::path> files = {"a.mp4"};
-  BoundedQueue<clipfind::Work> in(64);
-  BoundedQueue<clipfind::FinishedFile> out(8);
-  clipfind::StageTimes times;
-  clipfind::Progress progress(false, 1, 0);
+  EncoderRun e;
   for (int part = 0; part < 2; ++part) {
     clipfind::SampledFrame f;
     f.time = 40.0 * part;
     f.part = part;
     f.image.width = f.image.height = 40;
     f.image.rgb.assign(40 * 40 * 3, uint8_t(part));
-    in.push(std::move(f));
+    e.in.push(std::move(f));
   }
   clipfind::FileEnd first;
   first.ok = true;
   first.parts = 2;
-  in.push(first);
-  in.close();
-  clipfind::Encoder(*engine, req, files, false, in, out, times, progress).run();
-  EXPECT_FALSE(out.try_pop());
+  e.in.push(first);
+  e.run(2);
+  EXPECT_FALSE(e.out.try_pop());
 }
 
 TEST(Inputs, FoldersGiveVideosAndImagesFilesAreTakenAsGiven) {
