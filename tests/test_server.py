@@ -560,12 +560,17 @@ class Lifecycle(unittest.TestCase):
         # Before it listens (model and index loading) a signal ends it at once.
         proc = subprocess.Popen([CLIPFIND, "serve", "--index", TMP / "idx", "--port", "0", "--device", "cpu"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # As soon as it blocks SIGTERM for its own handling (/proc: SigBlk), i.e. before loading.
+        # As soon as it handles SIGTERM itself (/proc: SigCgt, a handler) and
+        # blocks it for its waiting thread (SigBlk), i.e. before loading.
+        # SigBlk alone is not enough: glibc blocks every signal for a moment
+        # while it creates a thread, which libraries do before main.
         deadline = time.time() + 10
+        bit = 1 << (signal.SIGTERM - 1)
         while time.time() < deadline:
             status = Path(f"/proc/{proc.pid}/status").read_text()
-            blocked = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigBlk")), 16)
-            if blocked & (1 << (signal.SIGTERM - 1)):
+            mask = {line.split(":")[0]: int(line.split()[1], 16) for line in status.splitlines()
+                    if line.startswith(("SigBlk", "SigCgt"))}
+            if mask.get("SigBlk", 0) & bit and mask.get("SigCgt", 0) & bit:
                 break
             time.sleep(0.001)
         proc.send_signal(signal.SIGTERM)

@@ -24,10 +24,17 @@ struct ServeCommandOptions {
 // Threads that libraries start before main (OpenBLAS's pool, linked with
 // FAISS for the ANN index) do not block the stop signals: one sent to the
 // process may land there. This handler, run only in such a thread, passes
-// it on to the waiter (pthread_kill is async-signal-safe).
+// it on to the waiter (pthread_kill is async-signal-safe). It is installed
+// before the waiter exists, so a signal in between is kept in g_pending and
+// passed on once the waiter starts; otherwise the default action would kill
+// the process with no message. Both sides store, then read the other's flag
+// (sequentially consistent), so at least one of them forwards the signal.
 pthread_t g_waiter;
 std::atomic<bool> g_waiter_set{false};
+std::atomic<int> g_pending{0};
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<bool>::is_always_lock_free);
 extern "C" void forward_to_waiter(int sig) {
+  g_pending = sig;
   if (g_waiter_set) pthread_kill(g_waiter, sig);
 }
 
@@ -38,6 +45,10 @@ int run_serve(const ServeCommandOptions& c) {
   // SIGINT/SIGTERM go to one thread that stops the server, so every thread
   // (model, HTTP, index watcher) ends through its normal path. Blocked
   // before any thread starts, since threads inherit the mask.
+  struct sigaction forward {};
+  forward.sa_handler = forward_to_waiter;
+  sigaction(SIGINT, &forward, nullptr);
+  sigaction(SIGTERM, &forward, nullptr);
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -64,10 +75,7 @@ int run_serve(const ServeCommandOptions& c) {
   });
   g_waiter = waiter.native_handle();
   g_waiter_set = true;
-  struct sigaction forward {};
-  forward.sa_handler = forward_to_waiter;
-  sigaction(SIGINT, &forward, nullptr);
-  sigaction(SIGTERM, &forward, nullptr);
+  if (int sig = g_pending.exchange(0)) pthread_kill(g_waiter, sig);  // came before the waiter
   struct Join {
     std::thread& t;
     std::atomic<bool>& finished;
