@@ -115,6 +115,31 @@ TEST(Ann, RecallOnPlantedClustersAndSearchAgreesWithTheScan) {
   }
 }
 
+// From 2,048 lists on the lists are grouped by a two-level k-means and
+// found through their groups: recall holds, and the file round-trips.
+TEST(Ann, ManyListsAreGrouped) {
+  TempDir d;
+  Planted p;
+  const FrameTable t = table_of(p, range(1, 540), 500);  // 270k frames: 2,078 lists
+  auto ann = AnnIndex::build(t);
+  ASSERT_GE(ann->info().lists, 2048u);
+  EXPECT_GE(ann->info().coarse_groups, 40u);
+  EXPECT_EQ(ann->info().vectors, t.rows());
+  EXPECT_GE(ann->measure_recall(t, 30), 0.95f);
+  ann->write(d.path / "vectors.ann", {1, 2, 3});
+  std::string why;
+  auto back = AnnIndex::open(d.path / "vectors.ann", nullptr, &why);
+  ASSERT_TRUE(back) << why;
+  EXPECT_EQ(back->info().coarse_groups, ann->info().coarse_groups);
+  std::vector<float> q(kDim);
+  for (int i = 0; i < kDim; ++i) q[i] = t.at(123456, i);
+  const auto a = ann->top_k(t, q.data(), 20), b = back->top_k(t, q.data(), 20);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(a[0].row, 123456u);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].row, b[i].row);
+}
+
 TEST(Ann, RoundTripsThroughItsFile) {
   TempDir d;
   Planted p;

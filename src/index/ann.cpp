@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "clip/model/mmap_file.h"
+#include "index/ann_coarse.h"
 #include "index/catalog.h"  // index::Error
 #include "index/file_io.h"
 #include "index/half.h"
@@ -34,7 +35,7 @@ constexpr size_t kAddChunk = 16384;
 
 constexpr char kMagic[8] = {'C', 'L', 'I', 'P', 'F', 'A', 'N', 'N'};
 constexpr char kTrailerMagic[8] = {'C', 'L', 'I', 'P', 'F', 'A', 'N', 'D'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: the coarse groups section
 constexpr uint64_t kHeaderBytes = 4096;
 
 struct Header {
@@ -55,6 +56,8 @@ struct Header {
   uint64_t faiss_bytes;
   uint64_t slots_offset;
   uint64_t slots;
+  uint64_t groups_offset;  // the coarse groups (ann_coarse.h): first[groups + 1], centroids; 0: none
+  uint64_t groups;
   uint64_t trailer_offset;
   uint64_t file_size;
   uint64_t checksum;  // of every byte above
@@ -102,6 +105,10 @@ size_t pq_subquantizers(int dim) {
   }
   return size_t(dim);
 }
+
+// From this many lists (262,144 frames) the coarse quantiser groups them
+// (ann_coarse.h); below, FAISS's exact scan of the centroids is cheap.
+constexpr size_t kGroupedFromLists = 2048;
 
 // FAISS serialises through these: straight into the temporary file, and out
 // of the mapped file, so neither side holds a second copy of the index.
@@ -197,6 +204,10 @@ struct AnnIndex::Impl {
   // ids, the slot table.
   uint64_t memory_bytes() const {
     uint64_t bytes = uint64_t(index->nlist) * uint64_t(index->d) * sizeof(float);
+    if (const auto* grouped = dynamic_cast<const GroupedCoarse*>(index->quantizer)) {
+      bytes += uint64_t(index->nlist + grouped->groups().groups()) * sizeof(float) +  // norms
+               grouped->groups().centroids.size() * sizeof(float) + grouped->groups().first.size() * sizeof(int64_t);
+    }
     bytes += index->pq.centroids.size() * sizeof(float);
     const auto* blocks = dynamic_cast<const faiss::BlockInvertedLists*>(index->invlists);
     for (size_t l = 0; l < index->nlist; ++l) {
@@ -214,7 +225,8 @@ AnnIndex::~AnnIndex() = default;
 bool ann_available() { return true; }
 std::string ann_backend() {
   return "FAISS " + std::to_string(FAISS_VERSION_MAJOR) + "." + std::to_string(FAISS_VERSION_MINOR) + "." +
-         std::to_string(FAISS_VERSION_PATCH) + " (IVF-PQ 4-bit fast-scan, re-ranked with the fp16 rows)";
+         std::to_string(FAISS_VERSION_PATCH) + " (IVF-PQ 4-bit fast-scan, lists grouped from " +
+         std::to_string(kGroupedFromLists) + ", re-ranked with the fp16 rows)";
 }
 const AnnSearchParams& AnnIndex::params() const { return impl_->params; }
 void AnnIndex::set_params(const AnnSearchParams& p) {
@@ -233,10 +245,11 @@ std::unique_ptr<AnnIndex> AnnIndex::build(const FrameTable& t) {
   // L2, which ranks unit vectors as cosine does: Debian FAISS 1.7.3's
   // fast-scan loses accuracy with METRIC_INNER_PRODUCT on residuals (self
   // found in the top 20: 91% against L2's 100% on planted clusters).
-  auto* quantizer = new faiss::IndexFlatL2(idx_t(d));
-  m.index = std::make_unique<faiss::IndexIVFPQFastScan>(quantizer, d, nlist, pq_subquantizers(t.dim), 4,
-                                                        faiss::METRIC_L2, 32);
+  auto* flat = new faiss::IndexFlatL2(idx_t(d));
+  m.index =
+      std::make_unique<faiss::IndexIVFPQFastScan>(flat, d, nlist, pq_subquantizers(t.dim), 4, faiss::METRIC_L2, 32);
   m.index->own_fields = true;
+  m.index->nprobe = size_t(m.params.nprobe);
   m.index->cp.niter = 10;  // k-means converges enough for a coarse split; 25 costs 2.5x the training time
   m.index->verbose = false;
   // Every tenth video is held out of training (with ten or more videos):
@@ -262,6 +275,14 @@ std::unique_ptr<AnnIndex> AnnIndex::build(const FrameTable& t) {
   for (size_t i = 0; i < ns; ++i) {
     rows_to_float(t, trained_rows[ns <= nt ? i * nt / ns : i % nt], 1, sample.data() + i * d);
   }
+  if (nlist >= kGroupedFromLists) {
+    // FAISS's train() sees a trained quantiser of nlist entries and trains
+    // only the PQ codes.
+    CoarseGroups groups;
+    const std::vector<float> centroids = train_grouped_lists(ns, d, sample.data(), nlist, m.index->cp.niter, &groups);
+    flat->add(idx_t(nlist), centroids.data());
+    m.index->quantizer = new GroupedCoarse(std::unique_ptr<faiss::IndexFlatL2>(flat), std::move(groups));
+  }
   m.index->train(idx_t(ns), sample.data());
   trained_rows = {};
   const size_t nr = std::min<size_t>({ns, held_rows.size(), 20000});
@@ -269,7 +290,6 @@ std::unique_ptr<AnnIndex> AnnIndex::build(const FrameTable& t) {
   m.train_residual = float(m.residual_sum(nr, sample.data()) / double(nr));
   sample = {};
   m.trained_on = n;
-  m.index->nprobe = size_t(m.params.nprobe);
   m.add_runs(t, video_runs(t));
   return a;
 }
@@ -316,7 +336,6 @@ AnnIndex::Update AnnIndex::update(const FrameTable& t, bool ignore_drift) {
     }
   }
   constexpr uint64_t kDriftMinRows = 256;  // fewer sampled rows say little
-  constexpr double kDriftRatio = 1.25;     // new frames 25% farther from the centroids than held-out ones
   if (!ignore_drift && residual_n >= kDriftMinRows &&
       residual / double(residual_n) > kAnnDriftRatio * double(m.train_residual) + 1e-3) {
     return Update::needs_retraining;
@@ -403,6 +422,9 @@ AnnInfo AnnIndex::info() const {
   i.vectors = m.live();
   i.tombstones = m.tombstones();
   i.lists = m.index->nlist;
+  if (const auto* grouped = dynamic_cast<const GroupedCoarse*>(m.index->quantizer)) {
+    i.coarse_groups = grouped->groups().groups();
+  }
   i.code_bytes = int(m.index->M2 / 2);
   i.trained_on = m.trained_on;
   i.memory_bytes = m.memory_bytes();
@@ -418,7 +440,17 @@ void AnnIndex::write(const fs::path& file, const CatalogStamp& stamp) const {
   const Impl& m = *impl_;
   AtomicFileWriter out(file);
   FileSink sink(out, kHeaderBytes);
+  // FAISS serialises the lists' centroids as the flat index they are kept
+  // in; the groups follow in a section of their own.
+  const auto* grouped = dynamic_cast<const GroupedCoarse*>(m.index->quantizer);
   try {
+    faiss::Index* const quantizer = m.index->quantizer;
+    if (grouped) m.index->quantizer = grouped->lists();
+    struct Restore {
+      faiss::IndexIVF& ivf;
+      faiss::Index* q;
+      ~Restore() { ivf.quantizer = q; }
+    } restore{*m.index, quantizer};
     faiss::write_index(m.index.get(), &sink);
   } catch (const std::exception& e) {  // FaissException, bad_alloc
     throw Error(out.temp().string() + ": cannot write the ANN index: " + e.what());
@@ -441,7 +473,13 @@ void AnnIndex::write(const fs::path& file, const CatalogStamp& stamp) const {
   h.faiss_bytes = sink.offset - kHeaderBytes;
   h.slots_offset = align64(sink.offset);
   h.slots = m.slot_video.size();
-  h.trailer_offset = align64(h.slots_offset + h.slots * 16);
+  uint64_t end = h.slots_offset + h.slots * 16;
+  if (grouped) {
+    h.groups = grouped->groups().groups();
+    h.groups_offset = align64(end);
+    end = h.groups_offset + (h.groups + 1) * sizeof(int64_t) + h.groups * h.dim * sizeof(float);
+  }
+  h.trailer_offset = align64(end);
   h.file_size = h.trailer_offset + sizeof(Trailer);
   h.checksum = header_checksum(h);
   std::vector<int64_t> slots;
@@ -451,6 +489,12 @@ void AnnIndex::write(const fs::path& file, const CatalogStamp& stamp) const {
     slots.push_back(m.slot_frames[s]);
   }
   out.write_at(slots.data(), slots.size() * sizeof(int64_t), h.slots_offset);
+  if (grouped) {
+    const CoarseGroups& g = grouped->groups();
+    out.write_at(g.first.data(), g.first.size() * sizeof(int64_t), h.groups_offset);
+    out.write_at(g.centroids.data(), g.centroids.size() * sizeof(float),
+                 h.groups_offset + g.first.size() * sizeof(int64_t));
+  }
   Trailer tr{};
   std::memcpy(tr.magic, kTrailerMagic, sizeof kTrailerMagic);
   tr.header_checksum = h.checksum;
@@ -483,7 +527,11 @@ std::unique_ptr<AnnIndex> AnnIndex::open(const fs::path& file, CatalogStamp* sta
     return reject("torn (" + std::to_string(map->size()) + " bytes, its header says " + std::to_string(h.file_size) +
                   ")");
   }
-  if (h.faiss_offset != kHeaderBytes || h.slots_offset < h.faiss_offset + h.faiss_bytes ||
+  const uint64_t groups_bytes = (h.groups + 1) * sizeof(int64_t) + h.groups * uint64_t(h.dim) * sizeof(float);
+  if (h.faiss_offset != kHeaderBytes || h.slots_offset < h.faiss_offset + h.faiss_bytes || h.slots > h.file_size / 16 ||
+      h.groups > h.file_size / 8 ||
+      (h.groups &&
+       (h.groups_offset < h.slots_offset + h.slots * 16 || h.trailer_offset < h.groups_offset + groups_bytes)) ||
       h.trailer_offset < h.slots_offset + h.slots * 16 || h.file_size != h.trailer_offset + sizeof(Trailer)) {
     return reject("damaged header (section offsets do not fit)");
   }
@@ -502,6 +550,18 @@ std::unique_ptr<AnnIndex> AnnIndex::open(const fs::path& file, CatalogStamp* sta
     if (!ivf || ivf->d != idx_t(h.dim)) return reject("damaged (not the IVF-PQ fast-scan index it should hold)");
     raw.release();
     m.index.reset(ivf);
+    if (h.groups) {
+      auto* flat = dynamic_cast<faiss::IndexFlatL2*>(ivf->quantizer);
+      if (!flat) return reject("damaged (its grouped lists are not kept as a flat index)");
+      CoarseGroups g;
+      const auto* first = reinterpret_cast<const int64_t*>(map->data() + h.groups_offset);
+      g.first.assign(first, first + h.groups + 1);
+      const auto* centroids = reinterpret_cast<const float*>(first + h.groups + 1);
+      g.centroids.assign(centroids, centroids + h.groups * h.dim);
+      const std::string bad = g.check(size_t(flat->ntotal), h.dim);
+      if (!bad.empty() || size_t(flat->ntotal) != ivf->nlist) return reject("damaged (coarse groups: " + bad + ")");
+      ivf->quantizer = new GroupedCoarse(std::unique_ptr<faiss::IndexFlatL2>(flat), std::move(g));
+    }
   } catch (const std::exception& e) {
     return reject(std::string("damaged (FAISS cannot read it: ") + e.what() + ")");
   }

@@ -1,5 +1,7 @@
 // DIR/vectors.ann: an approximate nearest-neighbour index of the catalog's
-// frames (FAISS IVF with 4-bit PQ fast-scan codes), beside vectors.f16 and
+// frames (FAISS IVF with 4-bit PQ fast-scan codes; from 2,048 lists on, the
+// lists are grouped for a cheaper coarse step: ann_coarse.h), beside
+// vectors.f16 and
 // bound to the same catalog stamp. Search asks it for a few hundred
 // candidates and re-ranks them with the exact fp16 rows of vectors.f16, so
 // scores are exact; only which frames are looked at is approximate.
@@ -48,6 +50,7 @@ struct AnnInfo {
   size_t vectors = 0;          // live frames it holds
   size_t tombstones = 0;       // frames of removed videos still in its lists
   size_t lists = 0;            // IVF lists (nlist)
+  size_t coarse_groups = 0;    // groups of lists (ann_coarse.h); 0: every list centroid is compared
   int code_bytes = 0;          // PQ code bytes per frame
   size_t trained_on = 0;       // frames in the catalog when it was trained
   uint64_t memory_bytes = 0;   // what it occupies in memory (ann.cpp counts it)

@@ -97,9 +97,11 @@ std::string ann_status(const Catalog& cat) {
   const AnnInfo i = ann->info();
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "%zu frames (%zu removed still listed), %zu lists, %d-byte codes, nprobe %d, %.1f MB in memory, "
+                "%zu frames (%zu removed still listed), %zu lists%s, %d-byte codes, nprobe %d, %.1f MB in memory, "
                 "recall@10 %s at build",
-                i.vectors, i.tombstones, i.lists, i.code_bytes, i.nprobe, double(i.memory_bytes) / 1e6,
+                i.vectors, i.tombstones, i.lists,
+                i.coarse_groups ? (" in " + std::to_string(i.coarse_groups) + " groups").c_str() : "", i.code_bytes,
+                i.nprobe, double(i.memory_bytes) / 1e6,
                 i.recall_at_10 < 0 ? "not measured" : std::to_string(i.recall_at_10).substr(0, 5).c_str());
   std::string s = buf;
   if (!(at == cat.stamp())) s += "; stale (the catalog changed since; `clipfind index` updates it)";
