@@ -283,6 +283,12 @@ TEST(Ann, TheCatalogsFileIsBuiltUsedAndBypassedWhenStale) {
   EXPECT_EQ(update_ann_file(c, AnnMode::automatic).action, "extended");
   EXPECT_TRUE(load_ann(c, c.load_frames(), &note)) << note;
   EXPECT_NE(ann_status(c).find("4200 frames"), std::string::npos) << ann_status(c);
+  // One that is there but unusable (here torn; an older format alike) is
+  // built again, small as the catalog is.
+  fs::resize_file(ann_file(c), fs::file_size(ann_file(c)) / 2);
+  EXPECT_NE(ann_status(c).find("unusable"), std::string::npos) << ann_status(c);
+  EXPECT_EQ(update_ann_file(c, AnnMode::automatic).action, "built");
+  EXPECT_TRUE(load_ann(c, c.load_frames(), &note)) << note;
   EXPECT_EQ(update_ann_file(c, AnnMode::off).action, "removed");
   EXPECT_FALSE(fs::exists(ann_file(c)));
 }

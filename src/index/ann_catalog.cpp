@@ -36,7 +36,11 @@ AnnFileUpdate update_ann_file(const Catalog& cat, AnnMode mode) {
   std::unique_ptr<AnnIndex> ann = AnnIndex::open(file, &at, nullptr);
   const CatalogStamp now = cat.stamp();
   if (ann && at == now) return out;
-  if (!ann && mode == AnnMode::automatic && table.rows() < kAnnAutoFrames) return out;
+  // A file that is there but unusable (torn, of an older format) was asked
+  // for once: it is built again at any size.
+  if (!ann && mode == AnnMode::automatic && table.rows() < kAnnAutoFrames && !std::filesystem::exists(file, ec)) {
+    return out;
+  }
   if (table.rows() == 0) {
     if (std::filesystem::remove(file, ec)) out.action = "removed";
     return out;
