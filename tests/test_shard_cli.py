@@ -185,10 +185,19 @@ class ShardedIndex(unittest.TestCase):
         shards = self.shards(2)
         merged = self.dir / "merged"
         self.assertEqual(run("merge", shards[0], "--index", merged).returncode, 0)
-        r = run("merge", shards[1], "--index", merged, "--json")
+        self.assertFalse((merged / "vectors.ann").exists())  # auto: too few frames for one
+        # --ann on: the merged index gets the approximate index `clipfind index` would give it.
+        r = run("merge", shards[1], "--index", merged, "--ann", "on", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(json.loads(r.stdout)["appended"])
         self.assertEqual(catalog(merged), catalog(SINGLE))
+        if "ann: FAISS" not in run("doctor").stdout:  # a build without FAISS says so, and scans
+            self.assertIn("ANN not built", r.stderr)
+            return
+        self.assertIn("vectors.ann built", r.stderr)
+        frames = json.loads(run("info", "--index", merged, "--json").stdout)["frames"]
+        ann = json.loads(run("info", "--index", merged, "--json").stdout)["ann"]
+        self.assertTrue(ann.startswith(f"{frames} frames"), ann)
 
     def test_bad_shard_specs_and_misuse(self):
         idx = self.dir / "idx"

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/ann_option.h"
 #include "app/commands.h"
 #include "index/ann_catalog.h"
 #include "indexer/gpu_decoders.h"
@@ -72,28 +73,6 @@ std::string listed(const std::vector<std::string>& paths) {
   for (size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + paths[i];
   if (paths.size() > shown) out += " and " + std::to_string(paths.size() - shown) + " more";
   return out;
-}
-
-// vectors.ann after vectors.f16 (ann_catalog.h); a failure is a warning:
-// search then scans exactly, and the next run retries.
-void update_ann(const IndexOptions& o) {
-  try {
-    const index::Catalog cat(o.index, false);
-    const auto mode = o.ann == "on"    ? index::AnnMode::on
-                      : o.ann == "off" ? index::AnnMode::off
-                                       : index::AnnMode::automatic;
-    const index::AnnFileUpdate u = index::update_ann_file(cat, mode);
-    if (u.action.empty() || u.action == "removed") {
-      if (!u.action.empty()) std::fprintf(stderr, "  vectors.ann removed\n");
-      return;
-    }
-    const std::string recall =
-        u.info.recall_at_10 < 0 ? "" : ", recall@10 " + std::to_string(u.info.recall_at_10).substr(0, 5);
-    std::fprintf(stderr, "  vectors.ann %s (%.1f s): %zu frames, %zu lists, %.1f MB%s\n", u.action.c_str(), u.seconds,
-                 u.info.vectors, u.info.lists, double(u.info.memory_bytes) / 1e6, recall.c_str());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "warning: %s (search scans every frame; the next `clipfind index` retries)\n", e.what());
-  }
 }
 
 int run_index_command(const IndexOptions& o) {
@@ -178,7 +157,7 @@ int run_index_command(const IndexOptions& o) {
     std::fprintf(stderr, "warning: %s (search reads the catalog instead, slower; the next `clipfind index` retries)\n",
                  s.vectors_error.c_str());
   }
-  if (!s.interrupted && s.vectors_error.empty()) update_ann(o);
+  if (!s.interrupted && s.vectors_error.empty()) update_ann(o.index, o.ann);
   if (s.interrupted) {
     std::fprintf(stderr, "interrupted: run the same command again to resume\n");
     return 130;
@@ -246,13 +225,7 @@ Command add_index_command(CLI::App& root) {
   app->add_option("--shard-count", o->shard_count,
                   "N for --shard auto where the scheduler does not say it (Kubernetes: the Job's completions)")
       ->check(CLI::Range(1, 1000000));
-  app->add_option("--ann", o->ann,
-                  "approximate index for fast search (vectors.ann): auto (from " +
-                      std::to_string(index::kAnnAutoFrames) +
-                      " frames, and kept up to date once there), on, off "
-                      "(removes it)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "on", "off"}));
+  add_ann_option(*app, &o->ann);
   add_engine_options(*app, o->engine);
   app->footer("Example: clipfind index ~/Videos --model models/clip-vit-base-patch32 --every 2");
   return {app, [o] { return run_index_command(*o); }};

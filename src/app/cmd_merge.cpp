@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "app/ann_option.h"
 #include "app/commands.h"
 #include "index/merge.h"
 
@@ -16,6 +17,7 @@ namespace {
 struct MergeOptions {
   std::vector<std::string> sources;
   std::string index;
+  std::string ann = "auto";
   bool json = false;
 };
 
@@ -31,6 +33,9 @@ int run_merge(const MergeOptions& o) {
   }
   std::fprintf(stderr, "%s: %s %zu indexes: now %d videos, %ld frames, in %.2f s\n", s.out.c_str(),
                s.appended ? "appended" : "merged", s.sources.size(), s.videos, s.frames, s.seconds);
+  // As `clipfind index` would after adding these videos: the shards' own
+  // vectors.ann cannot be joined (each has its own lists).
+  update_ann(s.out, o.ann);
   if (o.json) {
     nlohmann::json sources_json = nlohmann::json::array();
     for (const auto& src : s.sources) {
@@ -63,6 +68,7 @@ Command add_merge_command(CLI::App& root) {
                   "the merged index: a new or empty folder (built beside it, then renamed into place), or an "
                   "index of the same model to add the videos to")
       ->required();
+  add_ann_option(*app, &o->ann);
   app->add_flag("--json", o->json,
                 R"(print {"index", "appended", "sources": [{"index", "shard", "videos", "frames"}], "videos", )"
                 R"("frames", "missing_shards", "precisions", "seconds"} on stdout)");
