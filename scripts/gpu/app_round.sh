@@ -79,6 +79,23 @@ if has python && [ -n "$NB_DIR" ]; then
     echo "no _core extension in $BUILD/python"
   else
     rm -rf $PYLIB/clipfind && mkdir -p $PYLIB/clipfind && cp python/clipfind/*.py "$so" $PYLIB/clipfind/
+    # Issue 29: the extension crashed on import there after numpy or torch.
+    # Each order in a child; for a crash, the libraries loaded and the last
+    # initialiser called (LD_DEBUG) and Python's own trace go to $OUT.
+    for first in "" numpy torch; do
+      code="${first:+import $first; }import clipfind; print('import ok')"
+      log="$OUT/import_after_${first:-nothing}.log"
+      if PYTHONPATH=$PYLIB timeout 120 python3 -X faulthandler -c "$code" >"$log" 2>&1; then
+        echo "import clipfind after ${first:-nothing}: ok"
+      else
+        echo "import clipfind after ${first:-nothing}: FAILED (rc $?), $log:"; tail -5 "$log"
+        PYTHONPATH=$PYLIB LD_DEBUG=files,bindings LD_DEBUG_OUTPUT="$OUT/ld_after_${first:-nothing}" \
+          timeout 120 python3 -c "$code" >/dev/null 2>&1 || true
+        grep -h "calling init" "$OUT"/ld_after_"${first:-nothing}".* 2>/dev/null | tail -3
+        grep -h "binding file" "$OUT"/ld_after_"${first:-nothing}".* 2>/dev/null | tail -3
+        gzip -f "$OUT"/ld_after_"${first:-nothing}".* 2>/dev/null || true
+      fi
+    done
     python3 bench/video/make_random_vit.py /tmp/b32 --text-from models/shapes-clip --text-hidden 512 \
       --text-layers 12 --text-heads 8 >/dev/null
     PYTHONPATH=$PYLIB timeout 300 python3 bench/python/bench_python.py --model /tmp/b32 --device cuda \

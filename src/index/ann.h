@@ -96,7 +96,9 @@ class AnnIndex {
   // added (real queries are not frames of the index); kept in info().
   float measure_recall(const FrameTable& table, int queries);
 
-  // Atomic write (temporary file, fsync, rename) stamped with `stamp`.
+  // Atomic write (temporary file, fsync, rename) stamped with `stamp`. Not
+  // while another thread searches: grouped lists hand FAISS their flat
+  // centroids for the time of the write.
   void write(const std::filesystem::path& file, const CatalogStamp& stamp) const;
   // Reads `file`; nullptr with *why saying what is wrong (missing, torn, not
   // built ...). The caller compares *stamp with the catalog's.
