@@ -1,8 +1,10 @@
 // The index (issue 4): SQLite catalog mechanics, exact top-k, segment merging,
 // search order on planted embeddings, model fingerprints; the model record
 // with its family and SigLIP's probabilities (issue 26).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -14,6 +16,7 @@
 #include "index/fingerprint.h"
 #include "index/half.h"
 #include "index/query.h"
+#include "index/residency.h"
 #include "index/search.h"
 #include "index/vector_file.h"
 #include "support/temp_dir.h"
@@ -749,4 +752,40 @@ TEST(Half, RoundTripsWithinHalfPrecision) {
   EXPECT_EQ(float_to_half(1.0f), 0x3c00);
   EXPECT_EQ(float_to_half(-2.0f), 0xc000);
   EXPECT_EQ(float_to_half(1e6f), 0x7c00);  // overflow: infinity
+}
+
+// Whether a scan would read the disk (search's choice of the ANN index):
+// pages dropped from the page cache count as out, read ones as in.
+TEST(Residency, TellsPagesOnDiskFromPagesInMemory) {
+  cliptest::TempDir d(true);
+  const fs::path file = d.path / "rows.bin";
+  {
+    std::ofstream out(file, std::ios::binary);
+    const std::vector<char> block(1 << 20, 'x');
+    for (int i = 0; i < 16; ++i) out.write(block.data(), std::streamsize(block.size()));
+  }
+  const int fd = ::open(file.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ::fdatasync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  const size_t bytes = 16 << 20;
+  void* map = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  ASSERT_NE(map, MAP_FAILED);
+  const auto* rows = static_cast<const char*>(map) + 100;  // not page-aligned, as rows after a header
+  const double out = resident_share(rows, bytes - 200);
+  if (out > 0.0) {
+    ::munmap(map, bytes);
+    GTEST_SKIP() << file << ": the page cache kept it after POSIX_FADV_DONTNEED (" << out
+                 << " resident; tmpfs?): cannot test";
+  }
+  EXPECT_EQ(out, 0.0);
+  long sum = 0;
+  for (size_t i = 0; i < bytes; i += 4096) sum += static_cast<const char*>(map)[i];
+  EXPECT_GT(sum, 0);
+  EXPECT_EQ(resident_share(rows, bytes - 200), 1.0);
+  EXPECT_EQ(resident_share(rows, 10), 1.0);  // no whole page: cannot tell, so "in memory"
+  std::vector<uint16_t> heap(1 << 20, 1);
+  EXPECT_EQ(resident_share(heap.data(), heap.size() * 2), 1.0);
+  ::munmap(map, bytes);
 }

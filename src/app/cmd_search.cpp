@@ -1,6 +1,7 @@
 // clipfind search: moments that match a sentence or an image.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,11 +13,19 @@
 #include "index/catalog.h"
 #include "index/multi_search.h"
 #include "index/query.h"
+#include "index/residency.h"
 #include "video/time_format.h"
 
 namespace clipfind {
 
 namespace {
+
+// One-shot search takes the ANN index by itself below this share of
+// vectors.f16 in memory. Per 1M frames at dim 512, on the 2-core machine: a
+// scan in memory 59 ms, loading the ANN index 157 ms, reading vectors.f16
+// from disk ~530 ms (31 GB in 15.8 s at 30M): the ANN index wins once more
+// than about a quarter of the rows would come from disk; half leaves room.
+constexpr double kAnnBelowResident = 0.5;
 
 struct SearchOptions {
   std::vector<std::string> indexes = {"clipfind-index"};  // --index, repeatable
@@ -128,14 +137,27 @@ int run_search(const SearchOptions& o) {
   const double gap = o.gap > 0 ? o.gap : set.default_gap();
   timer.lap("videos");
   // The ANN index, with --ann, when one holds these rows (not a --video
-  // subset, not the SQLite fallback). Not by default: one search loads it
-  // whole (157 ms at 1M frames) to save a 59 ms scan (bench/video/RESULTS.md);
-  // `serve` loads it once and uses it for every query. One index only: the
-  // rows of several are copied into one table that no ANN file describes.
+  // subset, not the SQLite fallback). By default only when much of
+  // vectors.f16 is not in memory: loading the ANN index whole costs more
+  // than a scan in memory saves (157 against 59 ms at 1M frames), but a
+  // scan that reads the disk costs far more (15.8 s at 30M frames;
+  // bench/video/RESULTS.md). `serve` loads it once and always uses it. One
+  // index only: the rows of several are copied into one table that no ANN
+  // file describes.
+  bool use_ann = o.ann;
+  std::string chosen;
+  if (!o.ann && !o.exact && set.catalogs().size() == 1 && o.video_glob.empty() && bypassed.empty() &&
+      std::filesystem::exists(index::ann_file(cat))) {
+    const double resident = index::resident_share(table.embeddings.data(), table.embeddings.size_bytes());
+    if (resident < kAnnBelowResident) {
+      use_ann = true;
+      chosen = std::to_string(int(resident * 100)) + "% of vectors.f16 in memory";
+    }
+  }
   std::shared_ptr<const index::AnnIndex> ann;
   if (o.ann && set.catalogs().size() > 1) {
     std::fprintf(stderr, "note: --ann takes one --index; scanning the frames of all %zu\n", set.catalogs().size());
-  } else if (o.ann && !o.exact && o.video_glob.empty() && bypassed.empty()) {
+  } else if (use_ann && !o.exact && o.video_glob.empty() && bypassed.empty()) {
     std::string ann_note;
     ann = index::load_ann(cat, table, &ann_note);
     if (!ann_note.empty()) std::fprintf(stderr, "warning: %s: scanning every frame instead\n", ann_note.c_str());
@@ -152,8 +174,9 @@ int run_search(const SearchOptions& o) {
                  engine->backend_name().c_str());
     if (ann) {
       const index::AnnInfo i = ann->info();
-      std::fprintf(stderr, "ann: nprobe %d of %zu lists, %.1f MB, recall@10 at build %.3f\n", i.nprobe, i.lists,
-                   double(i.memory_bytes) / 1e6, double(i.recall_at_10));
+      std::fprintf(stderr, "ann: nprobe %d of %zu lists, %.1f MB, recall@10 at build %.3f%s\n", i.nprobe, i.lists,
+                   double(i.memory_bytes) / 1e6, double(i.recall_at_10),
+                   chosen.empty() ? "" : ("; chosen: " + chosen).c_str());
     }
   }
   return 0;
@@ -181,9 +204,10 @@ Command add_search_command(CLI::App& root) {
                 "; SigLIP indexes add \"probability\" to each result (see below)");
   app->add_flag("--timings", o->timings, "print how long each step took on stderr");
   auto* ann = app->add_flag("--ann", o->ann,
-                            "take candidates from the index's ANN index (vectors.ann) when it is current; loading "
-                            "it costs more than one scan saves, so only `serve` uses it by default");
-  app->add_flag("--exact", o->exact, "scan every frame (the default here)")->excludes(ann);
+                            "take candidates from the index's ANN index (vectors.ann) when it is current; "
+                            "by default only when most of vectors.f16 is not in memory (a scan would read the "
+                            "disk): loading it costs more than a scan in memory saves");
+  app->add_flag("--exact", o->exact, "scan every frame")->excludes(ann);
   add_engine_options(*app, o->engine);
   app->footer(
       "Each result is a segment: the frames of one video that match, merged; its time and score (the cosine "
