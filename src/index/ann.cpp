@@ -285,6 +285,7 @@ std::unique_ptr<AnnIndex> AnnIndex::build(const FrameTable& t) {
     CoarseGroups groups;
     const std::vector<float> centroids = train_grouped_lists(ns, d, sample.data(), nlist, m.index->cp.niter, &groups);
     flat->add(idx_t(nlist), centroids.data());
+    m.index->quantizer = nullptr;  // the wrapper owns `flat` from here, even if it throws
     m.index->quantizer = new GroupedCoarse(std::unique_ptr<faiss::IndexFlatL2>(flat), std::move(groups));
   }
   m.index->train(idx_t(ns), sample.data());
@@ -531,6 +532,7 @@ std::unique_ptr<AnnIndex> AnnIndex::open(const fs::path& file, CatalogStamp* sta
     return reject("torn (" + std::to_string(map->size()) + " bytes, its header says " + std::to_string(h.file_size) +
                   ")");
   }
+  if (h.dim == 0 || h.dim > (1u << 16)) return reject("damaged header (dimension " + std::to_string(h.dim) + ")");
   const uint64_t groups_bytes = (h.groups + 1) * sizeof(int64_t) + h.groups * uint64_t(h.dim) * sizeof(float);
   if (h.faiss_offset != kHeaderBytes || h.slots_offset < h.faiss_offset + h.faiss_bytes || h.slots > h.file_size / 16 ||
       h.groups > h.file_size / 8 ||
@@ -564,6 +566,7 @@ std::unique_ptr<AnnIndex> AnnIndex::open(const fs::path& file, CatalogStamp* sta
       g.centroids.assign(centroids, centroids + h.groups * h.dim);
       const std::string bad = g.check(size_t(flat->ntotal), h.dim);
       if (!bad.empty() || size_t(flat->ntotal) != ivf->nlist) return reject("damaged (coarse groups: " + bad + ")");
+      ivf->quantizer = nullptr;  // the wrapper owns `flat` from here, even if it throws
       ivf->quantizer = new GroupedCoarse(std::unique_ptr<faiss::IndexFlatL2>(flat), std::move(g));
     }
   } catch (const std::exception& e) {
