@@ -144,10 +144,10 @@ int run_search(const SearchOptions& o) {
   // bench/video/RESULTS.md). `serve` loads it once and always uses it. One
   // index only: the rows of several are copied into one table that no ANN
   // file describes.
+  const bool one_mapped_table = set.catalogs().size() == 1 && o.video_glob.empty() && bypassed.empty();
   bool use_ann = o.ann;
   std::string chosen;
-  if (!o.ann && !o.exact && set.catalogs().size() == 1 && o.video_glob.empty() && bypassed.empty() &&
-      std::filesystem::exists(index::ann_file(cat))) {
+  if (!o.ann && !o.exact && one_mapped_table && std::filesystem::exists(index::ann_file(cat))) {
     const double resident = index::resident_share(table.embeddings.data(), table.embeddings.size_bytes());
     if (resident < kAnnBelowResident) {
       use_ann = true;
@@ -157,7 +157,7 @@ int run_search(const SearchOptions& o) {
   std::shared_ptr<const index::AnnIndex> ann;
   if (o.ann && set.catalogs().size() > 1) {
     std::fprintf(stderr, "note: --ann takes one --index; scanning the frames of all %zu\n", set.catalogs().size());
-  } else if (use_ann && !o.exact && o.video_glob.empty() && bypassed.empty()) {
+  } else if (use_ann && one_mapped_table) {  // --ann excludes --exact
     std::string ann_note;
     ann = index::load_ann(cat, table, &ann_note);
     if (!ann_note.empty()) std::fprintf(stderr, "warning: %s: scanning every frame instead\n", ann_note.c_str());
