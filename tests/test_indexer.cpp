@@ -26,6 +26,7 @@
 #include "index/half.h"
 #include "index/query.h"
 #include "indexer/bounded_queue.h"
+#include "indexer/decode_units.h"
 #include "indexer/encoder.h"
 #include "indexer/file_queue.h"
 #include "indexer/inputs.h"
@@ -532,6 +533,44 @@ TEST_F(Pipeline, DecodeAutoWithTheEngineOnTheCpuIsTheCpuPath) {
   ASSERT_EQ(fb.rows(), fa.rows());
   EXPECT_TRUE(std::equal(fa.time.begin(), fa.time.end(), fb.time.begin()));
   EXPECT_TRUE(std::equal(fa.embeddings.begin(), fa.embeddings.end(), fb.embeddings.begin()));
+}
+
+// Which parts the decoders take (issue 32): the last files, up to two
+// minutes of video per decoder, in parts of about 30 s so that the decoders
+// finish together; with fewer files than decoders, every file in enough
+// parts; nothing split with one decoder or for --scenes.
+TEST_F(Pipeline, PlansPartsForTheTailAndForFewFiles) {
+  const fs::path lng = file("long.mp4"), clip = file("clip.mp4"), still = file("still.png");
+  auto shape = [](const std::vector<clipfind::DecodeUnit>& units) {
+    std::string s;
+    for (const auto& u : units)
+      s += std::to_string(u.file) + ":" + std::to_string(u.part) + "/" + std::to_string(u.parts) + " ";
+    return s;
+  };
+  // Two decoders: 120 s of tail. The 3 s clip uses 30 s of it (any file
+  // opened counts at least that), the third long file the 90 s left: 3 parts.
+  const std::vector<fs::path> files{lng, lng, lng, clip};
+  const auto units = clipfind::plan_decode_units(files, {}, 2);
+  EXPECT_EQ(shape(units), "0:0/1 1:0/1 2:0/3 2:1/3 2:2/3 3:0/1 ");
+  // The parts cover the file once, in order, split where a part ends.
+  ASSERT_EQ(units.size(), 6u);
+  EXPECT_EQ(units[2].range.from, INT64_MIN);
+  EXPECT_EQ(units[2].range.to, units[3].range.from);
+  EXPECT_EQ(units[3].range.to, units[4].range.from);
+  EXPECT_EQ(units[4].range.to, INT64_MAX);
+  EXPECT_LT(units[3].range.from, units[4].range.from);
+
+  EXPECT_EQ(shape(clipfind::plan_decode_units(files, {}, 1)), "0:0/1 1:0/1 2:0/1 3:0/1 ");
+  video::SamplingOptions scenes;
+  scenes.mode = video::Sampling::scenes;
+  EXPECT_EQ(shape(clipfind::plan_decode_units(files, scenes, 8)), "0:0/1 1:0/1 2:0/1 3:0/1 ");
+  // Eight decoders, two files: each video in 4 parts (at most 120 / 30);
+  // the picture is whole.
+  EXPECT_EQ(shape(clipfind::plan_decode_units({still, lng}, {}, 8)), "0:0/1 1:0/4 1:1/4 1:2/4 1:3/4 ");
+  // Thirty decoders: the whole 360 s is tail, each file in 4 parts.
+  EXPECT_EQ(clipfind::plan_decode_units({lng, lng, lng}, {}, 30).size(), 12u);
+  // A file that cannot be opened stays whole, for its decoding to say why.
+  EXPECT_EQ(shape(clipfind::plan_decode_units({file("text.mp4"), lng}, {}, 4)), "0:0/1 1:0/4 1:1/4 1:2/4 1:3/4 ");
 }
 
 // One long file and more decoders than files: the file is split at key

@@ -13,8 +13,10 @@
 # utilisation (nvidia-smi, every 200 ms). Lines starting "RESULT" are the
 # table's rows (JSON), also in $OUT/gpu_index.jsonl.
 #
-# Inputs: COPIES copies of each clip in CLIPS (60 s 1080p30, made here by
-# scripts/gpu/make-bench-videos.sh and carried), so a run lasts 20 s or more.
+# Inputs: COPIES copies of each clip in CLIPS (30 s 1080p30, made here by
+# scripts/gpu/make-bench-videos.sh and carried), each played LOOPS times
+# over into one file (stream copy, key frame to key frame: 60 s by default),
+# so a run lasts 20 s or more.
 #   CLIPFIND=build/app-gpu/src/app/clipfind bench/video/run_gpu_index_bench.sh
 # after scripts/gpu/build-app.sh (which puts FFmpeg in /tmp/ffmpeg).
 set -uo pipefail
@@ -22,11 +24,16 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CLIPFIND=${CLIPFIND:-$ROOT/build/app-gpu/src/app/clipfind}
 CLIPS=${CLIPS:-$ROOT/.debs/bench-videos}
 COPIES=${COPIES:-64}
+LOOPS=${LOOPS:-2}
 PEER_FILES=${PEER_FILES:-24}  # the peer is slower: it gets the first PEER_FILES files
 NV=${NV:-14}
 NC=${NC:-16}
 DEVICE=${DEVICE:-cuda}  # the engine's device (cpu for a dry run without a GPU)
 BUDGET=${BUDGET:-420}  # seconds for the whole script; later steps are skipped when short
+# Which clipfind runs (the first codec gets them all, the others every1 only),
+# and whether the peer runs: a round that re-measures one run can skip the rest.
+RUNS=${RUNS:-every1 every0.25 keyframes every1_cpu_decode}
+PEER=${PEER:-1}
 OUT=${OUT:-$ROOT/bench/out}
 W=${W:-/tmp/gpu-index-bench}
 export PATH=/tmp/ffmpeg/bin:$PATH LD_LIBRARY_PATH=/tmp/ffmpeg/lib:${LD_LIBRARY_PATH:-}
@@ -39,7 +46,7 @@ JSONL=$OUT/gpu_index.jsonl
 for clip in "$CLIPS"/*.mp4; do
   for i in $(seq -w 1 "$COPIES"); do
     dst=$W/in/$(basename "${clip%.mp4}")_$i.mp4
-    [ -e "$dst" ] || cp "$clip" "$dst"
+    [ -e "$dst" ] || ffmpeg -nostdin -v error -stream_loop $((LOOPS - 1)) -i "$clip" -c copy "$dst" || exit 1
   done
 done
 [ -d "$W/vitb32" ] || python3 "$ROOT/bench/video/make_random_vit.py" "$W/vitb32" >/dev/null
@@ -48,12 +55,13 @@ codecs() { ls "$W/in" | sed 's/_1080p.*//' | sort -u | xargs; }
 declare -A FRAMES VSECS
 for clip in "$CLIPS"/*.mp4; do
   c=$(basename "$clip" | sed 's/_1080p.*//')
-  f=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 "$clip")
-  s=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$clip")
+  one=$(ls "$W/in/$(basename "${clip%.mp4}")"_*.mp4 | head -1)
+  f=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 "$one")
+  s=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$one")
   FRAMES[$c]=$((f * COPIES))
   VSECS[$c]=$(awk -v s="$s" -v n="$COPIES" 'BEGIN { print s * n }')
 done
-echo "inputs: $(ls "$W/in" | wc -l) files ($(codecs)), ${COPIES} copies of each 60 s clip; $(nproc) cores"
+echo "inputs: $(ls "$W/in" | wc -l) files ($(codecs)), ${COPIES} copies of each clip, ${s} s each; $(nproc) cores"
 
 # gpu_util CMD...: runs CMD while sampling nvidia-smi; sets GPU_BUSY and DEC_BUSY (mean %).
 gpu_util() {
@@ -94,6 +102,7 @@ for codec in $(codecs); do
   for run in "every1:--every 1" "every0.25:--every 0.25" "keyframes:--keyframes" "every1_cpu_decode:--every 1 --decode cpu"; do
     name=${run%%:*}
     args=${run#*:}
+    [[ " $RUNS " == *" $name "* ]] || continue
     [ "$(left)" -gt 60 ] || { echo "(skipped $name: budget)"; continue; }
     [ "$codec" != "$(codecs | cut -d' ' -f1)" ] && [ "$name" != every1 ] && continue  # other codecs: --every 1 only
     rm -rf "$W/index"
@@ -111,7 +120,7 @@ for codec in $(codecs); do
     result "clipfind_$name" "$codec" "$wall" "${dec:-0}" "${emb:-0}"
   done
   # 3. The peer, on the first codec only.
-  if [ "$codec" = "$(codecs | cut -d' ' -f1)" ] && [ "$(left)" -gt 60 ]; then
+  if [ "$PEER" = 1 ] && [ "$codec" = "$(codecs | cut -d' ' -f1)" ] && [ "$(left)" -gt 60 ]; then
     t=$(now)
     peer=("${files[@]:0:$PEER_FILES}")
     gpu_util python3 "$ROOT/bench/video/peer_index.py" --model "$W/vitb32" --ffmpeg "$(command -v ffmpeg)" \

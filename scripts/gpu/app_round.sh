@@ -12,6 +12,8 @@
 # the three with the tracked files must stay under the 64 MiB a call carries):
 #   OUT=$OUT scripts/gpu/app_round.sh [STEP...]
 # STEPs (default all): build tests index python. Logs and JSON lines go to $OUT.
+# PY_BENCH=0: the python step checks the imports only, without the benchmark;
+# the index step passes RUNS, PEER, COPIES and BUDGET to run_gpu_index_bench.sh.
 # TARGETS (e.g. "clipfind test_gpu_index _core") builds only those, and the
 # tests step then runs the test_* among them directly instead of ctest.
 set -uo pipefail
@@ -82,20 +84,34 @@ if has python && [ -n "$NB_DIR" ]; then
     # Issue 29: the extension crashed on import there after numpy or torch.
     # Each order in a child; for a crash, the libraries loaded and the last
     # initialiser called (LD_DEBUG) and Python's own trace go to $OUT.
-    for first in "" numpy torch; do
-      code="${first:+import $first; }import clipfind; print('import ok')"
+    # Then both used in one process, torch first and clipfind first (a GPU
+    # engine on the tiny reference model beside a CUDA tensor).
+    use="e = clipfind.Engine('tests/data/models/full_fp32_quickgelu_p32', device='cuda'); \
+import torch; x = torch.ones(4, device='cuda') * 2; print(e.embed_texts(['a dog']).shape, float(x.sum()))"
+    for first in "" numpy torch torch_use clipfind_use; do
+      case $first in
+        torch_use) code="import torch; torch.zeros(1, device='cuda'); import clipfind; $use" ;;
+        clipfind_use) code="import clipfind; $use" ;;
+        *) code="${first:+import $first; }import clipfind; print('import ok')" ;;
+      esac
       log="$OUT/import_after_${first:-nothing}.log"
       if PYTHONPATH=$PYLIB timeout 120 python3 -X faulthandler -c "$code" >"$log" 2>&1; then
-        echo "import clipfind after ${first:-nothing}: ok"
+        echo "import clipfind after ${first:-nothing}: ok: $(tail -1 "$log")"
       else
         echo "import clipfind after ${first:-nothing}: FAILED (rc $?), $log:"; tail -5 "$log"
         PYTHONPATH=$PYLIB LD_DEBUG=files,bindings LD_DEBUG_OUTPUT="$OUT/ld_after_${first:-nothing}" \
           timeout 120 python3 -c "$code" >/dev/null 2>&1 || true
-        grep -h "calling init" "$OUT"/ld_after_"${first:-nothing}".* 2>/dev/null | tail -3
-        grep -h "binding file" "$OUT"/ld_after_"${first:-nothing}".* 2>/dev/null | tail -3
-        gzip -f "$OUT"/ld_after_"${first:-nothing}".* 2>/dev/null || true
+        ld="$OUT/ld_after_${first:-nothing}"
+        grep -h "calling init" "$ld".* 2>/dev/null | tail -3
+        grep -h "binding file" "$ld".* 2>/dev/null | tail -3
+        # What the extension and the libraries it brings bound to (the
+        # whole log of a torch import is hundreds of MB), and what loaded.
+        grep -hE "calling init|file=.*\[0\]|binding file [^ ]*(_core|dnnl|sentencepiece|protobuf|cublas|utf8proc|gomp)" \
+          "$ld".* 2>/dev/null | gzip >"$ld.filtered.gz"
+        rm -f "$ld".[0-9]*
       fi
     done
+    [ "${PY_BENCH:-1}" = 1 ] || { stamp "done"; exit 0; }
     python3 bench/video/make_random_vit.py /tmp/b32 --text-from models/shapes-clip --text-hidden 512 \
       --text-layers 12 --text-heads 8 >/dev/null
     PYTHONPATH=$PYLIB timeout 300 python3 bench/python/bench_python.py --model /tmp/b32 --device cuda \

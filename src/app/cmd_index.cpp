@@ -149,6 +149,11 @@ int run_index_command(const IndexOptions& o) {
     std::fprintf(stderr, "  decoded on the GPU (%s, %d NVDEC sessions): %d files, on the CPU (%d threads): %d%s\n",
                  s.device.c_str(), s.gpu_decoders, s.files_on_gpu, s.decoders, s.files_on_cpu, refused.c_str());
   }
+  if (s.parts > 0) {
+    std::fprintf(stderr, "  long videos split at key frames into %d parts, decoded side by side", s.parts);
+    if (s.gpu_decoders > 0) std::fprintf(stderr, " (%d on the GPU)", s.parts_on_gpu);
+    std::fputc('\n', stderr);
+  }
   if (s.vectors_written > 0) {
     std::fprintf(stderr, "  vectors.f16 rewritten %d time%s (%.1f s)\n", s.vectors_written,
                  s.vectors_written == 1 ? "" : "s", s.vectors_s);
@@ -200,7 +205,7 @@ Command add_index_command(CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "gpu"}));
   app->add_option("--gpu-decoders", o->gpu_decoders,
-                  "files decoded at once with NVDEC, beside the --decoders CPU threads (0: " +
+                  "files, or parts of long ones, decoded at once with NVDEC, beside the --decoders CPU threads (0: " +
                       std::to_string(GpuDecoders::kDefaultSessions) + ")")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));

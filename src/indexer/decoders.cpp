@@ -23,10 +23,23 @@ DecoderPool::DecoderPool(const std::vector<std::filesystem::path>& files, const 
       gpu_(gpu),
       sited_chroma_(sited_chroma),
       next_(units.size(), gpu ? gpu_threads : 0),
+      refused_(files.size(), false),
       running_(threads + (gpu ? gpu_threads : 0)) {
   // NVDEC threads first: with fewer files than threads, the first go there.
   for (int i = 0; gpu && i < gpu_threads; ++i) threads_.emplace_back([this] { run_gpu(); });
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+}
+
+bool DecoderPool::refused(size_t file) {
+  std::lock_guard lock(refused_m_);
+  return refused_[file];
+}
+
+bool DecoderPool::refuse(size_t file) {
+  std::lock_guard lock(refused_m_);
+  if (refused_[file]) return false;
+  refused_[file] = true;
+  return true;
 }
 
 void DecoderPool::join() {
@@ -58,8 +71,10 @@ void DecoderPool::run_gpu() {
     while (!stopped()) {
       const auto u = next_.next_new();
       if (!u) break;
-      // Pictures are the CPU decoders' (no video to decode).
-      if (is_image(files_[units_[*u].file]) || !decode_file_on_gpu(*u)) next_.hand_back(*u);
+      // Pictures are the CPU decoders' (no video to decode), and so are the
+      // other parts of a file NVDEC gave up.
+      const size_t file = units_[*u].file;
+      if (is_image(files_[file]) || refused(file) || !decode_unit_on_gpu(*u)) next_.hand_back(*u);
     }
   } catch (const Closed&) {
   }
@@ -149,15 +164,15 @@ void DecoderPool::decode_unit(size_t u, int attempt) {
 
 // The frames are full size (the CPU path's max_short_side shrink is not
 // applied: the GPU preprocessing resizes from the full picture cheaply).
-// Files are not split with NVDEC (run_index plans whole files then).
-bool DecoderPool::decode_file_on_gpu(size_t u) {
-  const size_t i = units_[u].file;
+bool DecoderPool::decode_unit_on_gpu(size_t u) {
+  const DecodeUnit& unit = units_[u];
+  const size_t i = unit.file;
   const auto t0 = Clock::now();
   double blocked = 0.0;
-  FileEnd end{i, false, {}, {}, 0};
+  FileEnd end{i, false, {}, {}, 0, unit.part, unit.parts};
   try {
-    end.info = gpu_->decode(files_[i], req_.sampling, req_.stop, [&](double time, DeviceFrame&& frame) {
-      SampledFrame f{i, time, {}, {}, std::move(frame), 0};
+    end.info = gpu_->decode(files_[i], req_.sampling, unit.range, req_.stop, [&](double time, DeviceFrame&& frame) {
+      SampledFrame f{i, time, {}, {}, std::move(frame), 0, unit.part};
       push(std::move(f), blocked);
     });
     end.ok = true;
@@ -167,13 +182,16 @@ bool DecoderPool::decode_file_on_gpu(size_t u) {
     throw Closed{};
   } catch (const GpuRefused& e) {
     count_attempt(t0, blocked, 0.0);
-    ++times_.gpu_refused;
-    progress_.print("warning: " + naming(files_[i], e.what()) + "; decoding it on the CPU instead");
+    if (refuse(i)) {  // one warning a file, whatever its parts
+      ++times_.gpu_refused;
+      progress_.print("warning: " + naming(files_[i], e.what()) + "; decoding it on the CPU instead");
+    }
     return false;
   } catch (const std::exception& e) {
     end.error = naming(files_[i], e.what());
   }
   end_unit(std::move(end), t0, blocked, 0.0, times_.gpu_files);
+  if (unit.parts > 1) ++times_.gpu_parts;
   return true;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -27,7 +28,7 @@ namespace clipfind {
 // line. The queue is closed when the last thread ends.
 class DecoderPool {
  public:
-  // units: what the threads take (decode_units.h); with gpu, whole files.
+  // units: what the threads take (decode_units.h), GPU and CPU alike.
   DecoderPool(const std::vector<std::filesystem::path>& files, const std::vector<DecodeUnit>& units,
               const IndexRequest& req, const clip::PreprocessConfig* preprocess, int threads, BoundedQueue<Work>& queue,
               StageTimes& times, Progress& progress, GpuDecoders* gpu = nullptr, int gpu_threads = 0,
@@ -47,7 +48,9 @@ class DecoderPool {
   void thread_ends();
   int ffmpeg_threads() const;
   void decode_unit(size_t u, int attempt);
-  bool decode_file_on_gpu(size_t u);  // false: NVDEC gave it up, for a CPU thread
+  bool decode_unit_on_gpu(size_t u);  // false: NVDEC gave it up, for a CPU thread
+  bool refused(size_t file);          // NVDEC gave up a part of it
+  bool refuse(size_t file);           // marks it; true the first time
   void push(Work&& w, double& blocked);
   // Adds one decoding attempt's times; throws Closed when the run was stopped.
   void count_attempt(Clock::time_point t0, double blocked, double preprocessing);
@@ -64,6 +67,8 @@ class DecoderPool {
   GpuDecoders* gpu_;   // null: CPU decoders only
   bool sited_chroma_;  // video::DecodeOptions::sited_chroma
   FileQueue next_;
+  std::mutex refused_m_;
+  std::vector<bool> refused_;  // by file
   std::atomic<int> running_;
   std::atomic<int> busy_{0};  // CPU threads decoding a file right now
   std::vector<std::thread> threads_;

@@ -34,10 +34,11 @@ GpuDecoders::~GpuDecoders() = default;
 void GpuDecoders::close() { impl_->pool.close(); }
 
 video::VideoInfo GpuDecoders::decode(const std::filesystem::path& path, const video::SamplingOptions& sampling,
-                                     const std::atomic<bool>* stop,
+                                     const video::VideoPart& part, const std::atomic<bool>* stop,
                                      const std::function<void(double, DeviceFrame&&)>& emit) {
   video::GpuDecodeOptions o;
   o.sampling = sampling;
+  o.part = part;
   o.device = impl_->device;
   o.stop = stop;
   try {
@@ -86,7 +87,8 @@ GpuDecoders::~GpuDecoders() = default;
 void GpuDecoders::close() {}
 
 video::VideoInfo GpuDecoders::decode(const std::filesystem::path&, const video::SamplingOptions&,
-                                     const std::atomic<bool>*, const std::function<void(double, DeviceFrame&&)>&) {
+                                     const video::VideoPart&, const std::atomic<bool>*,
+                                     const std::function<void(double, DeviceFrame&&)>&) {
   throw GpuRefused("this build of clipfind has no CUDA backend");
 }
 

@@ -50,8 +50,10 @@ class GpuDecoders {
   // emit(time, frame). Throws GpuRefused for what the CPU decoder should try
   // instead, video::Error for what no decoder could do (no such file, not a
   // video), GpuPoolClosed once close() was called, and what emit throws.
+  // With a part, only its frames (video::DecodeOptions::part).
   video::VideoInfo decode(const std::filesystem::path& path, const video::SamplingOptions& sampling,
-                          const std::atomic<bool>* stop, const std::function<void(double, DeviceFrame&&)>& emit);
+                          const video::VideoPart& part, const std::atomic<bool>* stop,
+                          const std::function<void(double, DeviceFrame&&)>& emit);
   // Wakes decoders waiting for a buffer: the pipeline is stopping.
   void close();
 

@@ -237,18 +237,18 @@ IndexSummary index_files(const IndexRequest& req) {
   // NVDEC beside the CPU decoders; its frames live in the pool, which must
   // outlive every queue and stage that holds them (so it is made first).
   std::unique_ptr<GpuDecoders> gpu;
+  const int gpu_sessions = req.gpu_decoders > 0 ? req.gpu_decoders : GpuDecoders::kDefaultSessions;
   if (decode_on_gpu(req, *engine)) {
-    sum.gpu_decoders = int(std::min<size_t>(
-        req.gpu_decoders > 0 ? size_t(req.gpu_decoders) : size_t(GpuDecoders::kDefaultSessions), todo.size()));
     gpu = std::make_unique<GpuDecoders>(engine->cuda_device(),
                                         std::max<size_t>(GpuDecoders::kDefaultPoolFrames, size_t(req.batch)));
   }
 
   const auto t_pipeline = Clock::now();
   const double cpu0 = process_cpu_seconds();
-  // With NVDEC files stay whole (its decoder takes no parts yet).
+  // NVDEC and CPU threads take the same units (long files split for them all).
   const int decoders = decoder_count(req, gpu != nullptr);
-  const std::vector<DecodeUnit> units = plan_decode_units(todo, req.sampling, gpu ? 0 : decoders);
+  const std::vector<DecodeUnit> units = plan_decode_units(todo, req.sampling, decoders + (gpu ? gpu_sessions : 0));
+  if (gpu) sum.gpu_decoders = int(std::min(size_t(gpu_sessions), units.size()));
   sum.decoders = int(std::min(size_t(decoders), units.size()));
   StageTimes times;
   Progress progress(req.progress, todo.size(), todo_bytes);
@@ -292,6 +292,8 @@ IndexSummary index_files(const IndexRequest& req) {
   sum.encoder_starved_s = times.starved.get();
   sum.batches = times.batches.load();
   sum.files_on_gpu = times.gpu_files.load();
+  sum.parts = int(std::count_if(units.begin(), units.end(), [](const DecodeUnit& u) { return u.parts > 1; }));
+  sum.parts_on_gpu = times.gpu_parts.load();
   sum.files_on_cpu = times.cpu_files.load();
   sum.gpu_refused = times.gpu_refused.load();
   sum.seconds = since(t_start);

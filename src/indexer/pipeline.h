@@ -52,6 +52,9 @@ struct IndexSummary {
   // whose decoding ended on each side, and those NVDEC gave to the CPU.
   int gpu_decoders = 0;
   int files_on_gpu = 0, files_on_cpu = 0, gpu_refused = 0;
+  // Parts of long videos split at key frames for the decoders
+  // (decode_units.h; 0: none split), and how many of them NVDEC decoded.
+  int parts = 0, parts_on_gpu = 0;
   long batches = 0;  // embed calls (frames / batches: the mean batch)
   double seconds = 0.0;
   // Thread-seconds per stage (decoders add up: they can exceed the wall

@@ -87,6 +87,7 @@ struct StageTimes {
   // Files whose decoding ended (ok or not) on NVDEC / on a CPU decoder, and
   // those NVDEC gave to the CPU decoders (counted in cpu_files too).
   std::atomic<int> gpu_files{0}, cpu_files{0}, gpu_refused{0};
+  std::atomic<int> gpu_parts{0};  // parts of split files (decode_units.h) decoded on NVDEC
 };
 
 }  // namespace clipfind

@@ -24,8 +24,15 @@ VideoInfo decode_video(const std::filesystem::path& path, const DecodeOptions& o
 }
 
 std::vector<VideoPart> split_at_keyframes(const std::filesystem::path& path, int parts, double min_seconds) {
+  return split_at_keyframes(
+      path, [parts](double) { return parts; }, min_seconds);
+}
+
+std::vector<VideoPart> split_at_keyframes(const std::filesystem::path& path,
+                                          const std::function<int(double)>& parts_for, double min_seconds) {
   OpenVideo v(path, 1, false);
   const double duration = v.info().duration;
+  int parts = parts_for(duration > 0.0 ? duration : 0.0);
   std::vector<VideoPart> out(1);
   if (parts < 2 || !(duration >= 2 * min_seconds)) return out;
   parts = std::min(parts, int(duration / min_seconds));

@@ -53,6 +53,10 @@ struct VideoPart {
 // one whole part when the video is shorter, has no known duration or cannot
 // seek. Throws Error when it cannot be opened.
 std::vector<VideoPart> split_at_keyframes(const std::filesystem::path& path, int parts, double min_seconds);
+// The same, with the number of parts chosen from the video's duration in
+// seconds (0 when unknown), read as the file is opened.
+std::vector<VideoPart> split_at_keyframes(const std::filesystem::path& path,
+                                          const std::function<int(double duration)>& parts_for, double min_seconds);
 
 struct DecodeOptions {
   SamplingOptions sampling;

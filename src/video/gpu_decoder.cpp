@@ -182,22 +182,25 @@ VideoInfo decode_video_gpu(const std::filesystem::path& path, const GpuDecodeOpt
   v.set_strict(true);
   long delivered = 0;
   try {
-    return detail::sample_frames(v, o.sampling, o.stop, [&](const AVFrame* f, double t) {
-      GpuFrame g;
-      g.time = t;
-      try {
-        g.picture = describe_frame(f, v.rotation());
-      } catch (const std::string& why) {
-        throw GpuDecodeError(name + why, delivered);
-      }
-      g.stream = stream.get();
-      on_frame(g);
-      ++delivered;
-      // What on_frame enqueued on the stream reads the planes, which go
-      // back to NVDEC when the next frame is received.
-      const cudaError_t err = cudaStreamSynchronize(stream.get());
-      if (err != cudaSuccess) throw GpuDecodeError(name + "CUDA error: " + cudaGetErrorString(err), delivered);
-    });
+    return detail::sample_frames(
+        v, o.sampling, o.stop,
+        [&](const AVFrame* f, double t) {
+          GpuFrame g;
+          g.time = t;
+          try {
+            g.picture = describe_frame(f, v.rotation());
+          } catch (const std::string& why) {
+            throw GpuDecodeError(name + why, delivered);
+          }
+          g.stream = stream.get();
+          on_frame(g);
+          ++delivered;
+          // What on_frame enqueued on the stream reads the planes, which go
+          // back to NVDEC when the next frame is received.
+          const cudaError_t err = cudaStreamSynchronize(stream.get());
+          if (err != cudaSuccess) throw GpuDecodeError(name + "CUDA error: " + cudaGetErrorString(err), delivered);
+        },
+        o.part);
   } catch (const GpuDecodeError&) {
     throw;
   } catch (const Error& e) {

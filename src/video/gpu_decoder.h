@@ -48,6 +48,7 @@ struct GpuDecodeOptions {
   SamplingOptions sampling;
   int device = 0;                           // CUDA device ordinal (the engine's)
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to stop early
+  VideoPart part;                           // only this part's frames (DecodeOptions::part)
 };
 
 struct GpuFrame {
