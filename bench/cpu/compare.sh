@@ -4,7 +4,8 @@
 # MODEL=siglip-b16, SigLIP B/16-224's: texts of 64 tokens), same machine,
 # same thread count, alternating process by process (the order rotates every
 # round) so that load from other users hits all alike; prints the median of
-# each case over the rounds and the ratios.
+# each case over the rounds and the ratios, then the CPU's fp32 / bf16 / int8
+# arithmetic ceilings (bench_peak, best of three).
 #
 #   bench/cpu/compare.sh BUILD_DIR [rounds=3] [threads=2]
 #
@@ -54,3 +55,14 @@ for ((r = 0; r < rounds; r++)); do
 done
 
 "$python" "$here/compare_table.py" "$tmp" "$rounds" "$threads" "$model"
+# The arithmetic ceilings each precision's GEMMs work against, right after
+# (best of three: other users' load only lowers them).
+peak="$build/bench/bench_peak"
+if [ -x "$peak" ]; then
+  echo
+  for i in 1 2 3; do "$peak" "$threads"; done | awk -F'\t' '
+    /^#/ && !head++ { print; next }
+    /^precision/ { if (!cols++) print; next }
+    NF == 3 { if (!($1 in best) || $3 > best[$1]) { best[$1] = $3; one[$1] = $2 }; if (!seen[$1]++) order[++n] = $1 }
+    END { for (i = 1; i <= n; i++) printf "%s\t%s\t%s\n", order[i], one[order[i]], best[order[i]] }'
+fi
