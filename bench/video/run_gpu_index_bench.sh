@@ -93,7 +93,7 @@ for codec in $(codecs); do
   t=$(now)
   gpu_util sh -c "printf '%s\n' \"\$@\" | xargs -P $NV -I{} ffmpeg -nostdin -v error -hwaccel cuda -i {} -f null -" _ "${files[@]}"
   result "ceiling_nvdec_x$NV" "$codec" "$(since "$t")" "${FRAMES[$codec]}" 0
-  [ "$(left)" -gt 200 ] && {
+  [ "$(left)" -gt 100 ] && {
     t=$(now)
     gpu_util sh -c "printf '%s\n' \"\$@\" | xargs -P $NC -I{} ffmpeg -nostdin -v error -threads 1 -i {} -f null -" _ "${files[@]}"
     result "ceiling_cpu_x$NC" "$codec" "$(since "$t")" "${FRAMES[$codec]}" 0
