@@ -5,11 +5,13 @@
 # benchmark, and the Python package against transformers on the GPU.
 #
 # Here, once: scripts/gpu/fetch-debs.sh && scripts/gpu/fetch-ffmpeg.sh &&
-#   scripts/gpu/make-test-videos.sh .media/videos --rate &&
+#   scripts/gpu/make-test-videos.sh .media/videos &&
 #   scripts/gpu/make-bench-videos.sh .media/bench-videos && scripts/fetch-cutlass.sh &&
 #   python3 -m pip download nanobind==3.1.0 --no-deps -d .debs/whl
 # Device call (carry .debs, .media and .deps/nvidia_cutlass-4.2.0.0-py3-none-any.whl;
-# the three with the tracked files must stay under the 64 MiB a call carries):
+# the three with the tracked files must stay under the 64 MiB a call carries:
+# 63.7 MiB on 2026-12-07, so no --rate clip; without the wheel the build
+# takes cuBLASLt alone, faster, where the GEMM speed does not matter):
 #   OUT=$OUT scripts/gpu/app_round.sh [STEP...]
 # STEPs (default all): build tests python index (run in that order). Logs and JSON lines go to $OUT.
 # PY_BENCH=0: the python step checks the imports only, without the benchmark;
