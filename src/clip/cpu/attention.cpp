@@ -84,6 +84,49 @@ void load_keys_values(const float* qkv, int64_t row_stride, int64_t k_off, int64
   }
 }
 
+// scores[r][jb .. jb + 16 * NB) = q_r . k_j for the kRows query rows in t.q
+// (rows of them stored): NB blocks of 16 keys, the loaded key vectors kept
+// in registers, kRows x NB independent sums.
+template <int NB>
+void score_blocks(HeadTiles& t, int rows, int jb) {
+  f32x16 acc[kRows][NB] = {};
+  for (int c = 0; c < t.dim; ++c) {
+    f32x16 k[NB];
+    for (int b = 0; b < NB; ++b) {
+      k[b] = load16(t.kt + int64_t(c) * t.seq_pad + jb + b * kLanes);
+      in_register(k[b]);
+    }
+    for (int r = 0; r < kRows; ++r) {
+      const float q = t.q[r * t.dim_pad + c];
+      for (int b = 0; b < NB; ++b) acc[r][b] += q * k[b];
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    for (int b = 0; b < NB; ++b) store16(t.scores + r * t.seq_pad + jb + b * kLanes, acc[r][b]);
+  }
+}
+
+// out_r[cb .. cb + 16 * NB) = sum_j p_rj v_j over the first `keys` keys, as
+// score_blocks does; write(column, sums, r) stores the result.
+template <int NB, class Write>
+void output_blocks(HeadTiles& t, int rows, int keys, int cb, Write write) {
+  f32x16 acc[kRows][NB] = {};
+  for (int j = 0; j < keys; ++j) {
+    f32x16 v[NB];
+    for (int b = 0; b < NB; ++b) {
+      v[b] = load16(t.v + int64_t(j) * t.dim_pad + cb + b * kLanes);
+      in_register(v[b]);
+    }
+    for (int r = 0; r < kRows; ++r) {
+      const float p = t.scores[r * t.seq_pad + j];
+      for (int b = 0; b < NB; ++b) acc[r][b] += p * v[b];
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    for (int b = 0; b < NB; ++b) write(cb + b * kLanes, acc[r][b], r);
+  }
+}
+
 // Attention for `rows` (<= kRows) queries of one head whose rows are already
 // in t.q; query r may see keys [0, visible[r]). Writes out_row(r)[0..dim).
 template <class OutRow>
@@ -91,41 +134,17 @@ void attend_rows(HeadTiles& t, int rows, const int* visible, OutRow out_row) {
   const int keys = *std::max_element(visible, visible + rows);
   const int keys_pad = static_cast<int>(round_up(keys, kLanes));
 
-  // scores[r][j] = q_r . k_j, kBlocks * 16 keys at a time, then 16.
+  // Scores kBlocks * 16 keys at a time, then 16.
   int jb = 0;
-  for (; jb + kBlocks * kLanes <= keys_pad; jb += kBlocks * kLanes) {
-    f32x16 acc[kRows][kBlocks] = {};
-    for (int c = 0; c < t.dim; ++c) {
-      f32x16 k[kBlocks];
-      for (int b = 0; b < kBlocks; ++b) {
-        k[b] = load16(t.kt + int64_t(c) * t.seq_pad + jb + b * kLanes);
-        in_register(k[b]);
-      }
-      for (int r = 0; r < kRows; ++r) {
-        const float q = t.q[r * t.dim_pad + c];
-        for (int b = 0; b < kBlocks; ++b) acc[r][b] += q * k[b];
-      }
-    }
-    for (int r = 0; r < rows; ++r) {
-      for (int b = 0; b < kBlocks; ++b) store16(t.scores + r * t.seq_pad + jb + b * kLanes, acc[r][b]);
-    }
-  }
-  for (; jb < keys_pad; jb += kLanes) {
-    f32x16 acc[kRows] = {};
-    for (int c = 0; c < t.dim; ++c) {
-      f32x16 k = load16(t.kt + int64_t(c) * t.seq_pad + jb);
-      in_register(k);
-      for (int r = 0; r < kRows; ++r) acc[r] += t.q[r * t.dim_pad + c] * k;
-    }
-    for (int r = 0; r < rows; ++r) store16(t.scores + r * t.seq_pad + jb, acc[r]);
-  }
+  for (; jb + kBlocks * kLanes <= keys_pad; jb += kBlocks * kLanes) score_blocks<kBlocks>(t, rows, jb);
+  for (; jb < keys_pad; jb += kLanes) score_blocks<1>(t, rows, jb);
   for (int r = 0; r < rows; ++r) {
     float* s = t.scores + r * t.seq_pad;
     softmax(s, visible[r]);
     std::fill(s + visible[r], s + keys_pad, 0.f);  // masked keys weigh nothing
   }
 
-  // out_r = sum_j p_rj v_j, kBlocks * 16 output columns at a time, then 16.
+  // Outputs kBlocks * 16 columns at a time, then 16.
   const auto write = [&](int cb, const f32x16& acc, int r) {
     float* o = out_row(r);
     const int n = std::min(kLanes, t.dim - cb);
@@ -136,32 +155,8 @@ void attend_rows(HeadTiles& t, int rows, const int* visible, OutRow out_row) {
     }
   };
   int cb = 0;
-  for (; cb + kBlocks * kLanes <= t.dim_pad; cb += kBlocks * kLanes) {
-    f32x16 acc[kRows][kBlocks] = {};
-    for (int j = 0; j < keys; ++j) {
-      f32x16 v[kBlocks];
-      for (int b = 0; b < kBlocks; ++b) {
-        v[b] = load16(t.v + int64_t(j) * t.dim_pad + cb + b * kLanes);
-        in_register(v[b]);
-      }
-      for (int r = 0; r < kRows; ++r) {
-        const float p = t.scores[r * t.seq_pad + j];
-        for (int b = 0; b < kBlocks; ++b) acc[r][b] += p * v[b];
-      }
-    }
-    for (int r = 0; r < rows; ++r) {
-      for (int b = 0; b < kBlocks; ++b) write(cb + b * kLanes, acc[r][b], r);
-    }
-  }
-  for (; cb < t.dim_pad; cb += kLanes) {
-    f32x16 acc[kRows] = {};
-    for (int j = 0; j < keys; ++j) {
-      f32x16 v = load16(t.v + int64_t(j) * t.dim_pad + cb);
-      in_register(v);
-      for (int r = 0; r < kRows; ++r) acc[r] += t.scores[r * t.seq_pad + j] * v;
-    }
-    for (int r = 0; r < rows; ++r) write(cb, acc[r], r);
-  }
+  for (; cb + kBlocks * kLanes <= t.dim_pad; cb += kBlocks * kLanes) output_blocks<kBlocks>(t, rows, keys, cb, write);
+  for (; cb < t.dim_pad; cb += kLanes) output_blocks<1>(t, rows, keys, cb, write);
 }
 
 }  // namespace
