@@ -23,23 +23,11 @@ DecoderPool::DecoderPool(const std::vector<std::filesystem::path>& files, const 
       gpu_(gpu),
       sited_chroma_(sited_chroma),
       next_(units.size(), gpu ? gpu_threads : 0),
-      refused_(files.size(), false),
+      refused_(files.size()),
       running_(threads + (gpu ? gpu_threads : 0)) {
   // NVDEC threads first: with fewer files than threads, the first go there.
   for (int i = 0; gpu && i < gpu_threads; ++i) threads_.emplace_back([this] { run_gpu(); });
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
-}
-
-bool DecoderPool::refused(size_t file) {
-  std::lock_guard lock(refused_m_);
-  return refused_[file];
-}
-
-bool DecoderPool::refuse(size_t file) {
-  std::lock_guard lock(refused_m_);
-  if (refused_[file]) return false;
-  refused_[file] = true;
-  return true;
 }
 
 void DecoderPool::join() {
@@ -74,7 +62,7 @@ void DecoderPool::run_gpu() {
       // Pictures are the CPU decoders' (no video to decode), and so are the
       // other parts of a file NVDEC gave up.
       const size_t file = units_[*u].file;
-      if (is_image(files_[file]) || refused(file) || !decode_unit_on_gpu(*u)) next_.hand_back(*u);
+      if (is_image(files_[file]) || refused_[file].load() || !decode_unit_on_gpu(*u)) next_.hand_back(*u);
     }
   } catch (const Closed&) {
   }
@@ -182,7 +170,7 @@ bool DecoderPool::decode_unit_on_gpu(size_t u) {
     throw Closed{};
   } catch (const GpuRefused& e) {
     count_attempt(t0, blocked, 0.0);
-    if (refuse(i)) {  // one warning a file, whatever its parts
+    if (!refused_[i].exchange(true)) {  // one warning a file, whatever its parts
       ++times_.gpu_refused;
       progress_.print("warning: " + naming(files_[i], e.what()) + "; decoding it on the CPU instead");
     }

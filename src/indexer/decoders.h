@@ -4,7 +4,6 @@
 #pragma once
 #include <atomic>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -49,8 +48,6 @@ class DecoderPool {
   int ffmpeg_threads() const;
   void decode_unit(size_t u, int attempt);
   bool decode_unit_on_gpu(size_t u);  // false: NVDEC gave it up, for a CPU thread
-  bool refused(size_t file);          // NVDEC gave up a part of it
-  bool refuse(size_t file);           // marks it; true the first time
   void push(Work&& w, double& blocked);
   // Adds one decoding attempt's times; throws Closed when the run was stopped.
   void count_attempt(Clock::time_point t0, double blocked, double preprocessing);
@@ -67,8 +64,7 @@ class DecoderPool {
   GpuDecoders* gpu_;   // null: CPU decoders only
   bool sited_chroma_;  // video::DecodeOptions::sited_chroma
   FileQueue next_;
-  std::mutex refused_m_;
-  std::vector<bool> refused_;  // by file
+  std::vector<std::atomic<bool>> refused_;  // by file: NVDEC gave up a part of it
   std::atomic<int> running_;
   std::atomic<int> busy_{0};  // CPU threads decoding a file right now
   std::vector<std::thread> threads_;
