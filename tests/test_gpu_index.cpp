@@ -180,6 +180,55 @@ TEST(GpuIndexParts, ALongVideoInPartsIndexesAsWhole) {
                      "long.mp4 (3 parts)", b.device);
 }
 
+// Two lanes on the one GPU (as --device cuda:all makes one per GPU, issue
+// 31), each with its engine and NVDEC decoders: the frames of one lane, and
+// the same again when lane 1's device "fails" midway and lane 0 takes its
+// unfinished files back (nothing lost, nothing twice).
+TEST(GpuIndexLanes, TwoLanesIndexLikeOneAndALostLaneHandsItsFilesOver) {
+  SKIP_WITHOUT_GPU_DECODING();
+  TempDir t;
+  const fs::path src = cliptest::gpu_test_videos() / "h264_bt709.mp4";
+  std::vector<fs::path> files;
+  for (int i = 0; i < 6; ++i) {
+    const std::string name = "loop" + std::to_string(i) + ".mp4";
+    cliptest::make_video_once(t.path, name,
+                              "-stream_loop " + std::to_string(4 + i) + " -i " + src.string() + " -c copy");
+    files.push_back(t.path / name);
+  }
+  auto one = request(t.path / "one", files, DecodeOn::gpu);
+  one.gpu_decoders = 2;
+  one.decoders = 1;
+  auto two = one;
+  two.index_dir = t.path / "two";
+  two.devices = {"cuda:0", "cuda:0"};
+  auto lost = two;
+  lost.index_dir = t.path / "lost";
+  lost.simulate_lost_lane = 1;
+  lost.simulate_lost_at_batch = 2;
+  const auto a = clipfind::run_index(one);
+  const auto b = clipfind::run_index(two);
+  const auto c = clipfind::run_index(lost);
+  ASSERT_EQ(a.indexed, 6);
+  ASSERT_EQ(b.indexed, 6);
+  ASSERT_EQ(c.indexed, 6);
+  ASSERT_EQ(b.lanes.size(), 2u);
+  ASSERT_EQ(c.lanes.size(), 2u);
+  std::printf("LANES two: %ld + %ld frames; lost: %ld + %ld frames, lane 1 lost: %s\n", b.lanes[0].frames,
+              b.lanes[1].frames, c.lanes[0].frames, c.lanes[1].frames, c.lanes[1].lost.c_str());
+  EXPECT_GT(b.lanes[1].frames, 0);
+  EXPECT_FALSE(c.lanes[1].lost.empty());
+  EXPECT_EQ(c.frames, a.frames);
+  const auto want = read_index(t.path / "one");
+  for (const char* dir : {"two", "lost"}) {
+    const auto got = read_index(t.path / dir);
+    ASSERT_EQ(got.size(), want.size()) << dir;
+    for (const auto& [name, video] : want) {
+      ASSERT_TRUE(got.count(name)) << dir << " " << name;
+      expect_same_frames(got.at(name), video, std::string(dir) + "/" + name, b.device);
+    }
+  }
+}
+
 TEST(GpuIndexFaults, EachFileIndexedOrReportedTheRestIndexed) {
   SKIP_WITHOUT_GPU_DECODING();
   const std::vector<std::string> names = {"corrupt_middle.mp4", "truncated.mp4", "h264_yuv444.mp4", "vp8.webm",

@@ -28,9 +28,11 @@
 #include "indexer/bounded_queue.h"
 #include "indexer/decode_units.h"
 #include "indexer/encoder.h"
-#include "indexer/file_queue.h"
 #include "indexer/inputs.h"
+#include "indexer/lanes.h"
+#include "indexer/part_joiner.h"
 #include "indexer/pipeline.h"
+#include "indexer/unit_queue.h"
 #include "support/temp_dir.h"
 #include "video_fixtures.h"
 
@@ -115,43 +117,129 @@ TEST(BoundedQueue, CloseReleasesAWaitingProducerAndConsumer) {
   EXPECT_FALSE(full.pop());
 }
 
-TEST(FileQueue, WithoutGpuThreadsFilesGoInOrderThenNone) {
-  clipfind::FileQueue q(3, 0);
+size_t no_backlog(int) { return 0; }
+
+TEST(UnitQueue, WithoutGpuThreadsUnitsGoInOrderThenNone) {
+  clipfind::UnitQueue q(3, 0);
   for (size_t i = 0; i < 3; ++i) {
-    const auto t = q.next_for_cpu();
+    const auto t = q.next_for_cpu(no_backlog);
     ASSERT_TRUE(t);
-    EXPECT_EQ(t->file, i);
-    EXPECT_FALSE(t->handed_back);
+    EXPECT_EQ(t->unit, i);
+    EXPECT_EQ(t->attempt, 0);
+    EXPECT_EQ(t->lane, 0);
   }
-  EXPECT_FALSE(q.next_for_cpu());  // nothing left, and no GPU thread to wait for
+  EXPECT_FALSE(q.next_for_cpu(no_backlog));  // nothing left, and no GPU thread to wait for
 }
 
-TEST(FileQueue, HandedBackFilesGoToCpuThreadsFirstWhoWaitForTheGpuThreads) {
-  clipfind::FileQueue q(3, 1);
-  EXPECT_EQ(q.next_new(), 0u);  // the GPU thread
-  EXPECT_EQ(q.next_for_cpu()->file, 1u);
-  EXPECT_EQ(q.next_new(), 2u);
-  EXPECT_FALSE(q.next_new());
-  // All files taken, but the GPU thread may still hand one back: a CPU
+TEST(UnitQueue, HandedBackUnitsGoToCpuThreadsFirstWhoWaitForTheGpuThreads) {
+  clipfind::UnitQueue q(3, 1);
+  EXPECT_EQ(q.next_for_gpu(0)->unit, 0u);  // the GPU thread
+  EXPECT_EQ(q.next_for_cpu(no_backlog)->unit, 1u);
+  const auto last = q.next_for_gpu(0);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->unit, 2u);
+  EXPECT_FALSE(q.next_for_gpu(0));
+  // All units taken, but the GPU thread may still hand one back: a CPU
   // thread asking now waits.
-  std::atomic<int> got{-1};
-  std::atomic<bool> handed_back{false};
+  std::atomic<int> got{-1}, attempt{-1};
   std::thread cpu([&] {
-    const auto t = q.next_for_cpu();
-    handed_back = t && t->handed_back;
-    got = t ? int(t->file) : -2;
+    const auto t = q.next_for_cpu(no_backlog);
+    attempt = t ? t->attempt : -2;
+    got = t ? int(t->unit) : -2;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(got.load(), -1);
-  q.hand_back(2);  // NVDEC could not take it
+  q.hand_back(*last);  // NVDEC could not take it
   cpu.join();
   EXPECT_EQ(got.load(), 2);
-  EXPECT_TRUE(handed_back.load());
-  std::thread last([&] { got = q.next_for_cpu() ? 1 : 0; });
+  EXPECT_EQ(attempt.load(), 1);  // decoded again: the encoder drops the first attempt's frames
+  std::thread end([&] { got = q.next_for_cpu(no_backlog) ? 1 : 0; });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  q.gpu_thread_done();  // no more files can come back: the CPU thread stops
-  last.join();
+  q.gpu_thread_done();  // no more units can come back: the CPU thread stops
+  end.join();
   EXPECT_EQ(got.load(), 0);
+}
+
+// With two lanes, CPU threads send each unit to the lane with the fewest
+// units in flight, then the shorter queue; NVDEC threads to their own.
+TEST(UnitQueue, CpuUnitsGoToTheLaneLeastBehind) {
+  clipfind::UnitQueue q(5, 1, 2);
+  EXPECT_EQ(q.next_for_gpu(1)->lane, 1);  // unit 0: lane 1 has one in flight
+  EXPECT_EQ(q.next_for_cpu(no_backlog)->lane, 0);
+  auto backlog = [](int lane) { return lane == 0 ? size_t(5) : size_t(1); };
+  EXPECT_EQ(q.next_for_cpu(backlog)->lane, 1);  // one each: the shorter queue
+  q.done(0);
+  q.done(1);
+  EXPECT_EQ(q.next_for_cpu(backlog)->lane, 0);  // lane 0: none in flight, lane 1: unit 2
+}
+
+// A lost lane's units not done yet are decoded again (a higher attempt) for
+// the lanes left, before new units; done ones stay done. The last lane is
+// never lost. CPU threads wait while a lane could still be lost.
+TEST(UnitQueue, ALostLanesUnfinishedUnitsAreTakenAgainByTheOthers) {
+  clipfind::UnitQueue q(4, 0, 2);
+  std::vector<clipfind::UnitQueue::Take> taken;
+  for (int i = 0; i < 4; ++i) taken.push_back(*q.next_for_cpu(no_backlog));
+  EXPECT_EQ(taken[0].lane, 0);
+  EXPECT_EQ(taken[1].lane, 1);
+  EXPECT_EQ(taken[2].lane, 0);
+  EXPECT_EQ(taken[3].lane, 1);
+  q.done(0);
+  q.done(1);  // lane 1 finished unit 1, not unit 3
+  std::atomic<int> got{-1};
+  std::thread cpu([&] {
+    const auto t = q.next_for_cpu(no_backlog);
+    got = t ? int(t->unit) : -2;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(got.load(), -1);  // nothing to take, but lane 1 could still be lost
+  EXPECT_TRUE(q.lose_lane(1));
+  cpu.join();
+  EXPECT_EQ(got.load(), 3);
+  EXPECT_FALSE(q.lane_alive(1));
+  EXPECT_FALSE(q.next_for_gpu(1));  // a lost lane's NVDEC threads stop
+  EXPECT_FALSE(q.lose_lane(0));     // the last lane stays
+  EXPECT_TRUE(q.lane_alive(0));
+  EXPECT_FALSE(q.next_for_cpu(no_backlog));  // one lane left: nothing more can come back
+}
+
+TEST(UnitQueue, CloseWakesWaitingCpuThreads) {
+  clipfind::UnitQueue q(1, 1);
+  EXPECT_TRUE(q.next_for_gpu(0));
+  std::atomic<int> got{-1};
+  std::thread cpu([&] { got = q.next_for_cpu(no_backlog) ? 1 : 0; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(got.load(), -1);
+  q.close();
+  cpu.join();
+  EXPECT_EQ(got.load(), 0);
+}
+
+TEST(LaneDevices, AllAndListsNameGpusOneDeviceIsItself) {
+  auto four = [] { return 4; };
+  EXPECT_EQ(clipfind::lane_devices("cuda:all", four),
+            (std::vector<std::string>{"cuda:0", "cuda:1", "cuda:2", "cuda:3"}));
+  EXPECT_EQ(clipfind::lane_devices("cuda:0,2,3", four), (std::vector<std::string>{"cuda:0", "cuda:2", "cuda:3"}));
+  int asked = 0;
+  auto counting = [&] { return ++asked, 4; };
+  EXPECT_EQ(clipfind::lane_devices("cuda:1", counting), (std::vector<std::string>{"cuda:1"}));
+  EXPECT_EQ(clipfind::lane_devices("auto", counting), (std::vector<std::string>{"auto"}));
+  EXPECT_EQ(asked, 0);  // one device: CUDA is not even asked
+  auto error = [&](const std::string& device, int gpus) {
+    try {
+      clipfind::lane_devices(device, [gpus] { return gpus; });
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error("cuda:all", 0), "--device cuda:all: no GPU to run on (0 CUDA GPUs here)");
+  EXPECT_EQ(error("cuda:0,0", 4), "--device cuda:0,0: GPU 0 is named twice (4 CUDA GPUs here)");
+  EXPECT_EQ(error("cuda:0,4", 4), "--device cuda:0,4: there is no GPU 4 (4 CUDA GPUs here)");
+  EXPECT_EQ(error("cuda:0,x", 4),
+            "--device cuda:0,x: 'x' is not a GPU number; expected cuda:all or cuda:N,M,... (4 CUDA GPUs here)");
+  EXPECT_EQ(error("cuda:0,,1", 1).substr(0, 33), "--device cuda:0,,1: '' is not a G");
+  EXPECT_EQ(error("cuda:0,1,", 2), "--device cuda:0,1,: a trailing comma (2 CUDA GPUs here)");
 }
 
 // One encoder over one file, "a.mp4", fed by the test through `in`; what it
@@ -160,15 +248,20 @@ struct EncoderRun {
   std::unique_ptr<clip::Engine> engine = clip::Engine::load(kModel);
   BoundedQueue<clipfind::Work> in{64};
   BoundedQueue<clipfind::FinishedFile> out{8};
+  std::vector<size_t> units_done;
+  std::string lost;
   // Closes `in`, then encodes all it holds in batches of `batch`.
-  void run(int batch) {
+  void run(int batch, clipfind::EncoderLane lane = {}) {
     clipfind::IndexRequest req;
     req.batch = batch;
     const std::vector<fs::path> files = {"a.mp4"};
     clipfind::StageTimes times;
     clipfind::Progress progress(false, 1, 0);
+    clipfind::PartJoiner joiner(req.sampling, out, [&](size_t u) { units_done.push_back(u); });
     in.close();
-    clipfind::Encoder(*engine, req, files, false, in, out, times, progress).run();
+    clipfind::Encoder encoder(*engine, req, files, false, in, joiner, times, progress, std::move(lane));
+    encoder.run();
+    lost = encoder.lost();
   }
 };
 
@@ -259,6 +352,61 @@ TEST(Encoder, AFileWithAPartNotEndedIsNotHandedOn) {
   e.in.push(first);
   e.run(2);
   EXPECT_FALSE(e.out.try_pop());
+}
+
+// Two parts of one file, each ended, frames 40 x 40 of one grey level.
+void two_ended_parts(BoundedQueue<clipfind::Work>& in) {
+  for (int part = 0; part < 2; ++part) {
+    for (int k = 0; k < 3; ++k) {
+      clipfind::SampledFrame f;
+      f.time = 40.0 * part + k;
+      f.part = part;
+      f.image.width = f.image.height = 40;
+      f.image.rgb.assign(40 * 40 * 3, uint8_t(10 * k + part));
+      in.push(std::move(f));
+    }
+    clipfind::FileEnd end;
+    end.ok = true;
+    end.part = part;
+    end.parts = 2;
+    end.unit = size_t(part);
+    in.push(end);
+  }
+}
+
+// The device fails (a clip::DeviceError) and another lane takes the work:
+// this encoder stops at once and hands on nothing more: the parts it had not
+// finished are decoded again for the other lane (UnitQueue::lose_lane).
+TEST(Encoder, ALostLaneHandsNothingOn) {
+  EncoderRun e;
+  two_ended_parts(e.in);
+  std::vector<std::string> errors;
+  clipfind::EncoderLane lane;
+  lane.lose = [&](const std::string& error) { return errors.push_back(error), true; };
+  lane.simulate_at_batch = 2;  // the first batch (frames 0-3) goes through
+  e.run(4, std::move(lane));
+  EXPECT_FALSE(e.out.try_pop());
+  EXPECT_EQ(e.units_done, (std::vector<size_t>{0}));  // part 0 was done by then: part 1 alone goes again
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("simulated device failure"), std::string::npos) << errors[0];
+  EXPECT_EQ(e.lost, errors[0]);
+}
+
+// The last lane is never given up: the batch is embedded again part by part
+// (as after any engine error) and the file indexed.
+TEST(Encoder, TheLastLaneRetriesItsBatchPartByPart) {
+  EncoderRun e;
+  two_ended_parts(e.in);
+  clipfind::EncoderLane lane;
+  lane.lose = [](const std::string&) { return false; };
+  lane.simulate_at_batch = 1;
+  e.run(4, std::move(lane));
+  const auto done = e.out.try_pop();
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->end.ok) << done->end.error;
+  EXPECT_EQ(done->times, (std::vector<double>{0.0, 1.0, 2.0, 40.0, 41.0, 42.0}));
+  EXPECT_EQ(e.units_done, (std::vector<size_t>{0, 1}));
+  EXPECT_TRUE(e.lost.empty());
 }
 
 TEST(Inputs, FoldersGiveVideosAndImagesFilesAreTakenAsGiven) {
@@ -607,6 +755,65 @@ TEST_F(Pipeline, ALongFileSplitForSeveralDecodersIndexesAsWhole) {
     EXPECT_TRUE(std::equal(fa.embeddings.begin(), fa.embeddings.end(), fb.embeddings.begin())) << name;
     EXPECT_EQ(clipfind::index::Catalog(t.path / ("four" + name), false).videos().size(), 1u);
   }
+}
+
+// Each indexed file's rows, by path: times and half-float embeddings.
+std::map<std::string, std::pair<std::vector<double>, std::vector<uint16_t>>> rows_by_path(const fs::path& index) {
+  const clipfind::index::Catalog cat(index, false);
+  std::map<int64_t, std::string> path;
+  for (const auto& v : cat.videos()) path[v.id] = v.path;
+  const auto frames = cat.read_frames();
+  std::map<std::string, std::pair<std::vector<double>, std::vector<uint16_t>>> out;
+  for (size_t r = 0; r < frames.rows(); ++r) {
+    auto& [times, embeddings] = out[path.at(frames.video[r])];
+    times.push_back(frames.time[r]);
+    embeddings.insert(embeddings.end(), frames.row(r), frames.row(r) + frames.dim);
+  }
+  return out;
+}
+
+// Two lanes (two engines: one per GPU with --device cuda:all, on the CPU
+// here) share the files and the long file's parts out between them, and the
+// index is the one a single lane builds, byte for byte; then lane 1's
+// device fails midway: its unfinished parts are decoded again for lane 0,
+// nothing is lost or indexed twice.
+TEST_F(Pipeline, TwoLanesIndexLikeOneAndALostLanesWorkGoesToTheOther) {
+  TempDir t;
+  const std::vector<fs::path> inputs = {file("long.mp4"), file("clip.mp4"), file("still.png")};
+  auto one = request(t.path / "one", inputs);
+  one.decoders = 4;
+  one.engine.threads = 1;
+  const auto a = clipfind::run_index(one);
+  ASSERT_EQ(a.indexed, 3);
+  ASSERT_EQ(a.lanes.size(), 1u);
+  const auto expected = rows_by_path(t.path / "one");
+
+  auto two = one;
+  two.index_dir = t.path / "two";
+  two.devices = {"cpu", "cpu"};
+  const auto b = clipfind::run_index(two);
+  EXPECT_EQ(b.indexed, 3);
+  EXPECT_TRUE(b.failed.empty());
+  ASSERT_EQ(b.lanes.size(), 2u);
+  EXPECT_GT(b.lanes[0].frames, 0);
+  EXPECT_GT(b.lanes[1].frames, 0);
+  EXPECT_EQ(b.lanes[0].frames + b.lanes[1].frames, b.frames);
+  EXPECT_EQ(b.device, a.device + " + " + a.device);
+  EXPECT_EQ(rows_by_path(t.path / "two"), expected);
+
+  auto lost = two;
+  lost.index_dir = t.path / "lost";
+  lost.simulate_lost_lane = 1;
+  lost.simulate_lost_at_batch = 3;
+  const auto c = clipfind::run_index(lost);
+  EXPECT_EQ(c.indexed, 3);
+  EXPECT_TRUE(c.failed.empty());
+  ASSERT_EQ(c.lanes.size(), 2u);
+  EXPECT_NE(c.lanes[1].lost.find("simulated device failure"), std::string::npos) << c.lanes[1].lost;
+  EXPECT_TRUE(c.lanes[0].lost.empty());
+  EXPECT_EQ(c.frames, a.frames);  // what lane 1 had embedded before it failed is not counted twice
+  EXPECT_EQ(rows_by_path(t.path / "lost"), expected);
+  EXPECT_EQ(clipfind::index::Catalog(t.path / "lost", false).videos().size(), 3u);
 }
 
 TEST_F(Pipeline, StopBeforeTheFirstFrameCommitsNothing) {

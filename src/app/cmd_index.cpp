@@ -149,6 +149,15 @@ int run_index_command(const IndexOptions& o) {
     std::fprintf(stderr, "  decoded on the GPU (%s, %d NVDEC sessions): %d files, on the CPU (%d threads): %d%s\n",
                  s.device.c_str(), s.gpu_decoders, s.files_on_gpu, s.decoders, s.files_on_cpu, refused.c_str());
   }
+  if (s.lanes.size() > 1) {
+    // Each GPU's share: its frames and how busy its encoder was.
+    for (const LaneSummary& l : s.lanes) {
+      std::fprintf(
+          stderr, "  %s: %ld frames in %ld batches, embed %.1f s (busy %.0f%%), starved %.1f s%s\n", l.device.c_str(),
+          l.frames, l.batches, l.embed_s, s.pipeline_s > 0 ? 100.0 * l.embed_s / s.pipeline_s : 0.0, l.starved_s,
+          l.lost.empty() ? "" : ("; failed midway, its unfinished files went to the others: " + l.lost).c_str());
+    }
+  }
   if (s.parts > 0) {
     std::fprintf(stderr, "  long videos split at key frames into %d parts, decoded side by side", s.parts);
     if (s.gpu_decoders > 0) std::fprintf(stderr, " (%d on the GPU)", s.parts_on_gpu);
@@ -232,6 +241,11 @@ Command add_index_command(CLI::App& root) {
       ->check(CLI::Range(1, 1000000));
   add_ann_option(*app, &o->ann);
   add_engine_options(*app, o->engine);
+  app->get_option("--device")
+      ->description(
+          "cpu, cuda, cuda:N, auto (a usable GPU, else the CPU), or several GPUs: cuda:all or cuda:N,M,... "
+          "(an engine and NVDEC decoders on each, sharing the files; a GPU that fails midway hands its "
+          "unfinished files to the others)");
   app->footer("Example: clipfind index ~/Videos --model models/clip-vit-base-patch32 --every 2");
   return {app, [o] { return run_index_command(*o); }};
 }

@@ -83,6 +83,10 @@ class Engine {
 // driver too old, ...).
 bool cuda_usable(std::string* why);
 
+// How many CUDA devices the engine could run on here (0 without the CUDA
+// backend or a usable GPU): `clipfind index --device cuda:all`.
+int cuda_device_count();
+
 // What `clipfind doctor` reports about the engine, as (topic, one line)
 // pairs: the build (CUDA backend or not, Hopper kernels, experiment
 // switches), whether CUDA is usable here or why not, the GPU, and the CUDA

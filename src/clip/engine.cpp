@@ -19,6 +19,7 @@
 #include "clip/text/model_tokenizer.h"
 #ifdef CLIPFIND_HAVE_CUDA
 #include "clip/cuda/cuda_backend.h"
+#include "clip/cuda/device.h"
 #endif
 
 namespace clip {
@@ -331,6 +332,14 @@ bool cuda_usable(std::string* why) {
 #else
   if (why) *why = "this build of clipfind has no CUDA backend";
   return false;
+#endif
+}
+
+int cuda_device_count() {
+#ifdef CLIPFIND_HAVE_CUDA
+  return cuda::device_count();
+#else
+  return 0;
 #endif
 }
 

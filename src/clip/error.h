@@ -12,4 +12,12 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// Thrown when the device itself fails (a CUDA or cuBLAS runtime error), not
+// the input: an indexer with several GPUs gives that one up and lets the
+// others take its work (indexer/encoder.h).
+class DeviceError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace clip

@@ -51,6 +51,12 @@ class BoundedQueue {
     return closed_ && items_.empty();
   }
 
+  // Items waiting now (a hint: it may change at once).
+  size_t size() {
+    std::lock_guard lock(m_);
+    return items_.size();
+  }
+
   void close() {
     std::lock_guard lock(m_);
     closed_ = true;

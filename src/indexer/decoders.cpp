@@ -11,22 +11,25 @@ namespace clipfind {
 
 DecoderPool::DecoderPool(const std::vector<std::filesystem::path>& files, const std::vector<DecodeUnit>& units,
                          const IndexRequest& req, const clip::PreprocessConfig* preprocess, int threads,
-                         BoundedQueue<Work>& queue, StageTimes& times, Progress& progress, GpuDecoders* gpu,
-                         int gpu_threads, bool sited_chroma)
+                         std::vector<LaneFeed> lanes, UnitQueue& next, StageTimes& times, Progress& progress,
+                         bool sited_chroma)
     : files_(files),
       units_(units),
       req_(req),
       preprocess_(preprocess),
-      queue_(queue),
+      lanes_(std::move(lanes)),
+      next_(next),
       times_(times),
       progress_(progress),
-      gpu_(gpu),
       sited_chroma_(sited_chroma),
-      next_(units.size(), gpu ? gpu_threads : 0),
       refused_(files.size()),
-      running_(threads + (gpu ? gpu_threads : 0)) {
+      running_(threads) {
   // NVDEC threads first: with fewer files than threads, the first go there.
-  for (int i = 0; gpu && i < gpu_threads; ++i) threads_.emplace_back([this] { run_gpu(); });
+  for (const LaneFeed& l : lanes_) running_ += l.gpu ? l.gpu_threads : 0;
+  for (int lane = 0; lane < int(lanes_.size()); ++lane) {
+    const LaneFeed& l = lanes_[size_t(lane)];
+    for (int i = 0; l.gpu && i < l.gpu_threads; ++i) threads_.emplace_back([this, lane] { run_gpu(lane); });
+  }
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
@@ -37,34 +40,40 @@ void DecoderPool::join() {
 }
 
 void DecoderPool::thread_ends() {
-  if (--running_ == 0) queue_.close();
+  if (--running_ > 0) return;
+  for (const LaneFeed& l : lanes_) l.queue->close();
 }
 
 void DecoderPool::run() {
   name_this_thread("cf-decode");
+  const auto backlog = [this](int lane) { return lanes_[size_t(lane)].queue->size(); };
   try {
     while (!stopped()) {
-      const auto take = next_.next_for_cpu();
+      const auto take = next_.next_for_cpu(backlog);
       if (!take) break;
-      decode_unit(take->file, take->handed_back ? 1 : 0);
+      try {
+        decode_unit(*take);
+      } catch (const LaneLost&) {
+      }
     }
   } catch (const Closed&) {
   }
   thread_ends();
 }
 
-void DecoderPool::run_gpu() {
+void DecoderPool::run_gpu(int lane) {
   name_this_thread("cf-nvdec");
   try {
     while (!stopped()) {
-      const auto u = next_.next_new();
-      if (!u) break;
+      const auto take = next_.next_for_gpu(lane);
+      if (!take) break;
       // Pictures are the CPU decoders' (no video to decode), and so are the
       // other parts of a file NVDEC gave up.
-      const size_t file = units_[*u].file;
-      if (is_image(files_[file]) || refused_[file].load() || !decode_unit_on_gpu(*u)) next_.hand_back(*u);
+      const size_t file = units_[take->unit].file;
+      if (is_image(files_[file]) || refused_[file].load() || !decode_unit_on_gpu(*take)) next_.hand_back(*take);
     }
   } catch (const Closed&) {
+  } catch (const LaneLost&) {  // its GPU failed: this thread is done
   }
   next_.gpu_thread_done();
   thread_ends();
@@ -79,11 +88,13 @@ int DecoderPool::ffmpeg_threads() const {
   return std::max(1, cores / std::max(1, busy_.load()));
 }
 
-void DecoderPool::push(Work&& w, double& blocked) {
+void DecoderPool::push(int lane, Work&& w, double& blocked) {
   const auto tb = Clock::now();
-  const bool open = queue_.push(std::move(w));
+  const bool open = lanes_[size_t(lane)].queue->push(std::move(w));
   blocked += since(tb);
-  if (!open) throw Closed{};
+  if (open) return;
+  if (!next_.lane_alive(lane)) throw LaneLost{};
+  throw Closed{};
 }
 
 void DecoderPool::count_attempt(Clock::time_point t0, double blocked, double preprocessing) {
@@ -94,15 +105,18 @@ void DecoderPool::count_attempt(Clock::time_point t0, double blocked, double pre
   if (stopped()) throw Closed{};
 }
 
-void DecoderPool::end_unit(FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
+void DecoderPool::end_unit(int lane, FileEnd&& end, Clock::time_point t0, double blocked, double preprocessing,
                            std::atomic<int>& decoded_here) {
   count_attempt(t0, blocked, preprocessing);
-  if (end.part == 0) ++decoded_here;  // files, not parts
-  if (!queue_.push(std::move(end))) throw Closed{};
+  const bool first_part = end.part == 0;
+  double ignored = 0.0;
+  push(lane, std::move(end), ignored);
+  if (first_part) ++decoded_here;  // files, not parts
 }
 
-void DecoderPool::decode_unit(size_t u, int attempt) {
-  const DecodeUnit& unit = units_[u];
+void DecoderPool::decode_unit(const UnitQueue::Take& take) {
+  const DecodeUnit& unit = units_[take.unit];
+  const int attempt = take.attempt, lane = take.lane;
   const size_t i = unit.file;
   ++busy_;
   struct Idle {
@@ -121,9 +135,9 @@ void DecoderPool::decode_unit(size_t u, int attempt) {
     } else {
       f.image = std::move(image);
     }
-    push(std::move(f), blocked);
+    push(lane, std::move(f), blocked);
   };
-  FileEnd end{i, false, {}, {}, attempt, unit.part, unit.parts};
+  FileEnd end{i, false, {}, {}, attempt, unit.part, unit.parts, take.unit};
   try {
     if (is_image(files_[i])) {
       clip::Image img = clip::decode_image_file(files_[i]);
@@ -144,29 +158,36 @@ void DecoderPool::decode_unit(size_t u, int attempt) {
     end.ok = true;
   } catch (const Closed&) {
     throw;
+  } catch (const LaneLost&) {
+    throw;
   } catch (const std::exception& e) {
     end.error = naming(files_[i], e.what());
   }
-  end_unit(std::move(end), t0, blocked, preprocessing, times_.cpu_files);
+  end_unit(lane, std::move(end), t0, blocked, preprocessing, times_.cpu_files);
 }
 
 // The frames are full size (the CPU path's max_short_side shrink is not
 // applied: the GPU preprocessing resizes from the full picture cheaply).
-bool DecoderPool::decode_unit_on_gpu(size_t u) {
-  const DecodeUnit& unit = units_[u];
+bool DecoderPool::decode_unit_on_gpu(const UnitQueue::Take& take) {
+  const DecodeUnit& unit = units_[take.unit];
   const size_t i = unit.file;
+  const int lane = take.lane;
   const auto t0 = Clock::now();
   double blocked = 0.0;
-  FileEnd end{i, false, {}, {}, 0, unit.part, unit.parts};
+  FileEnd end{i, false, {}, {}, take.attempt, unit.part, unit.parts, take.unit};
   try {
-    end.info = gpu_->decode(files_[i], req_.sampling, unit.range, req_.stop, [&](double time, DeviceFrame&& frame) {
-      SampledFrame f{i, time, {}, {}, std::move(frame), 0, unit.part};
-      push(std::move(f), blocked);
-    });
+    end.info = lanes_[size_t(lane)].gpu->decode(
+        files_[i], req_.sampling, unit.range, req_.stop, [&](double time, DeviceFrame&& frame) {
+          SampledFrame f{i, time, {}, {}, std::move(frame), take.attempt, unit.part};
+          push(lane, std::move(f), blocked);
+        });
     end.ok = true;
   } catch (const Closed&) {
     throw;
+  } catch (const LaneLost&) {
+    throw;
   } catch (const GpuPoolClosed&) {
+    if (!next_.lane_alive(lane)) throw LaneLost{};
     throw Closed{};
   } catch (const GpuRefused& e) {
     count_attempt(t0, blocked, 0.0);
@@ -178,7 +199,7 @@ bool DecoderPool::decode_unit_on_gpu(size_t u) {
   } catch (const std::exception& e) {
     end.error = naming(files_[i], e.what());
   }
-  end_unit(std::move(end), t0, blocked, 0.0, times_.gpu_files);
+  end_unit(lane, std::move(end), t0, blocked, 0.0, times_.gpu_files);
   if (unit.parts > 1) ++times_.gpu_parts;
   return true;
 }

@@ -47,15 +47,17 @@ void Encoder::run() {
     if (!w) {
       // Nothing ready. Full batches are cheapest per frame on the CPU
       // (measured: quarter batches cost ~3% more), so a part batch is
-      // embedded now only when a file's commit waits on it or nothing more
+      // embedded now only when a part's end waits on it or nothing more
       // will come; otherwise wait for frames.
-      if (!batch_.empty() && (file_waits() || in_.finished())) {
-        flush();
+      if (!batch_.empty() && (part_waits() || in_.finished())) {
+        if (!flush()) return;
         continue;
       }
       const auto t0 = Clock::now();
       w = in_.pop();
-      times_.starved.add(since(t0));
+      const double waited = since(t0);
+      times_.starved.add(waited);
+      starved_s_ += waited;
       if (!w) {  // decoders done (or stopped by Ctrl-C), queue drained
         if (!(req_.stop && req_.stop->load())) flush();
         return;
@@ -63,51 +65,42 @@ void Encoder::run() {
     }
     if (auto* f = std::get_if<SampledFrame>(&*w)) {
       add(std::move(*f));
-      if (batch_.size() >= batch) flush();
+      if (batch_.size() >= batch && !flush()) return;
     } else {
       FileEnd& e = std::get<FileEnd>(*w);
-      Open& o = open_[e.file];
-      restart_if_later(o, e.part, e.attempt);
-      if (!e.ok && o.error.empty()) o.error = e.error;
-      o.parts_total = e.parts;
-      Part& p = o.part(e.part);
-      if (!p.end) ++o.parts_ended;
+      Part& p = open_[{e.file, e.part}];
+      restart_if_later(p, e.attempt);
+      if (e.attempt < p.attempt) continue;  // the end of a decoding given up since
+      if (!e.ok && p.error.empty()) p.error = e.error;
       p.end = std::move(e);
       finish_ready();
     }
   }
 }
 
-Encoder::Part& Encoder::Open::part(int p) {
-  if (size_t(p) >= parts.size()) parts.resize(size_t(p) + 1);
-  return parts[size_t(p)];
-}
-
-// A file has ended and waits only for its frames in the batch.
-bool Encoder::file_waits() const {
-  for (const auto& [file, o] : open_) {
-    if (o.ended() && o.in_batch > 0) return true;
+// A part has ended and waits only for its frames in the batch.
+bool Encoder::part_waits() const {
+  for (const auto& [key, p] : open_) {
+    if (p.ended() && p.in_batch > 0) return true;
   }
   return false;
 }
 
-// A later decoding of a part (the CPU's, after NVDEC gave the file up
-// midway; NVDEC takes whole files) starts over: what the earlier one
-// delivered is dropped, here and (by keep) as its rows in the batch are
-// embedded.
-void Encoder::restart_if_later(Open& o, int part, int attempt) {
-  Part& p = o.part(part);
+// A later decoding of a part (the CPU's, after NVDEC gave it up midway)
+// starts over: what the earlier one delivered is dropped, here and (by keep)
+// as its rows in the batch are embedded.
+void Encoder::restart_if_later(Part& p, int attempt) {
   if (attempt <= p.attempt) return;
   p.attempt = attempt;
   p.times.clear();
   p.embeddings.clear();
-  o.error.clear();
+  p.error.clear();
 }
 
 void Encoder::add(SampledFrame&& f) {
-  Open& o = open_[f.file];
-  restart_if_later(o, f.part, f.attempt);
-  ++o.in_batch;
+  Part& p = open_[{f.file, f.part}];
+  restart_if_later(p, f.attempt);
+  ++p.in_batch;
   batch_.push_back({f.file, f.time, f.attempt, f.part});
   if (pixels_) {
     pixel_rows_.push_back(std::move(f.pixels));
@@ -166,97 +159,83 @@ void Encoder::keep(const std::vector<size_t>& rows, const clip::Tensor& e) {
   const size_t dim = size_t(e.dim(1));
   for (size_t i = 0; i < rows.size(); ++i) {
     const Pending& row = batch_[rows[i]];
-    Open& o = open_[row.file];
-    if (!o.error.empty()) continue;  // failed meanwhile: its frames are dropped
-    Part& p = o.part(row.part);
+    Part& p = open_[{row.file, row.part}];
+    if (!p.error.empty()) continue;          // failed meanwhile: its frames are dropped
     if (row.attempt != p.attempt) continue;  // from a decoding given up since
     p.times.push_back(row.time);
     p.embeddings.insert(p.embeddings.end(), e.ptr() + i * dim, e.ptr() + (i + 1) * dim);
   }
 }
 
-void Encoder::flush() {
-  if (batch_.empty()) return;
+bool Encoder::flush() {
+  if (batch_.empty()) return true;
   const auto t0 = Clock::now();
   std::vector<size_t> all(batch_.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
   try {
+    if (lane_.simulate_at_batch > 0 && batches_ + 1 == lane_.simulate_at_batch)
+      throw clip::DeviceError(engine_.device() + ": simulated device failure (test)");
     clip::Tensor e = embed(all);
     clip::l2_normalize_rows(e);
     keep(all, e);
-  } catch (const std::exception&) {
-    // The batch mixes files: embed each file's frames alone, so only the
+  } catch (const std::exception& err) {
+    // The device itself failed: with another lane alive, this one stops and
+    // its unfinished parts are decoded again for the others (nothing of
+    // them reached the joiner).
+    if (dynamic_cast<const clip::DeviceError*>(&err) && lane_.lose && lane_.lose(err.what())) {
+      lost_ = err.what();
+      batch_.clear();
+      pixel_rows_.clear();
+      images_.clear();
+      device_.clear();
+      open_.clear();
+      return false;
+    }
+    // The batch mixes files: embed each part's frames alone, so only the
     // file whose frame the engine rejects fails.
-    std::map<size_t, std::vector<size_t>> by_file;
-    for (size_t i = 0; i < batch_.size(); ++i) by_file[batch_[i].file].push_back(i);
-    for (const auto& [file, rows] : by_file) {
+    std::map<PartKey, std::vector<size_t>> by_part;
+    for (size_t i = 0; i < batch_.size(); ++i) by_part[{batch_[i].file, batch_[i].part}].push_back(i);
+    for (const auto& [key, rows] : by_part) {
       try {
         clip::Tensor e = embed(rows);
         clip::l2_normalize_rows(e);
         keep(rows, e);
-      } catch (const std::exception& err) {
-        Open& o = open_[file];
-        // Unless its rows are all from a decoding given up since (whose
-        // failure does not matter).
-        const bool current = std::any_of(rows.begin(), rows.end(),
-                                         [&](size_t r) { return batch_[r].attempt == o.part(batch_[r].part).attempt; });
-        if (o.error.empty() && current) o.error = naming(files_[file], err.what());
+      } catch (const std::exception& part_err) {
+        // The part fails, unless its rows are all from a decoding given up
+        // since (whose failure does not matter).
+        Part& p = open_[key];
+        const bool current =
+            std::any_of(rows.begin(), rows.end(), [&](size_t r) { return batch_[r].attempt == p.attempt; });
+        if (p.error.empty() && current) p.error = naming(files_[key.first], part_err.what());
       }
     }
   }
-  times_.embed.add(since(t0));
+  const double took = since(t0);
+  times_.embed.add(took);
+  embed_s_ += took;
   ++times_.batches;
-  for (const Pending& p : batch_) --open_[p.file].in_batch;
+  ++batches_;
+  for (const Pending& p : batch_) --open_[{p.file, p.part}].in_batch;
   const long n = long(batch_.size());
+  frames_ += n;
   batch_.clear();
   pixel_rows_.clear();
   images_.clear();
   device_.clear();  // their GPU buffers go back to the decoders' pool
   finish_ready();
-  progress_.embedded(n, open_.size());
-}
-
-// The file's parts in order, as one decoding would have sampled them: with
-// --every, a part's first sample (its sampler started afresh) is dropped
-// when the whole video's sampler would not have kept it.
-FinishedFile Encoder::join_parts(Open& o) const {
-  FinishedFile f;
-  const video::EverySampler every(req_.sampling.mode == video::Sampling::every ? req_.sampling.every : 1.0);
-  for (Part& p : o.parts) {
-    FileEnd& end = *p.end;
-    if (&p == &o.parts.front()) {
-      f.end = std::move(end);
-    } else {
-      f.end.info.duration = std::max(f.end.info.duration, end.info.duration);
-      f.end.info.decoded += end.info.decoded;
-    }
-    size_t skip = 0;
-    if (req_.sampling.mode == video::Sampling::every && !f.times.empty() && !p.times.empty() &&
-        !every.joins(f.times.back(), p.times.front()))
-      skip = 1;
-    f.times.insert(f.times.end(), p.times.begin() + long(skip), p.times.end());
-    const size_t dim = p.times.empty() ? 0 : p.embeddings.size() / p.times.size();
-    f.embeddings.insert(f.embeddings.end(), p.embeddings.begin() + long(skip * dim), p.embeddings.end());
-  }
-  f.end.ok = o.error.empty();
-  f.end.error = o.error;
-  f.end.part = 0;
-  f.end.parts = int(o.parts.size());
-  if (!f.end.ok) {
-    f.times.clear();
-    f.embeddings.clear();
-  }
-  return f;
+  progress_.embedded(n, open_.size(), lane_.index);
+  return true;
 }
 
 void Encoder::finish_ready() {
   for (auto it = open_.begin(); it != open_.end();) {
-    Open& o = it->second;
-    if (!o.ended() || o.in_batch > 0) {
+    Part& p = it->second;
+    if (!p.ended() || p.in_batch > 0) {
       ++it;
       continue;
     }
-    if (!out_.push(join_parts(o))) writer_gone_ = true;
+    FinishedPart done{std::move(*p.end), std::move(p.error), std::move(p.times), std::move(p.embeddings)};
+    if (!out_.add(std::move(done))) writer_gone_ = true;
     it = open_.erase(it);
   }
 }

@@ -20,8 +20,11 @@
 #include "indexer/encoder.h"
 #include "indexer/gpu_decoders.h"
 #include "indexer/inputs.h"
+#include "indexer/lanes.h"
+#include "indexer/part_joiner.h"
 #include "indexer/progress.h"
 #include "indexer/stages.h"
+#include "indexer/unit_queue.h"
 #include "indexer/writer.h"
 
 // The stages and the threads they run on:
@@ -123,6 +126,15 @@ class NewIndexFolder {
   std::vector<fs::path> made_;  // the index folder, then each parent that did not exist either
 };
 
+// One device's engine and what feeds it (lanes.h). Destroyed in reverse:
+// the encoder and the queue hold frames from the NVDEC pool, so they go first.
+struct Lane {
+  std::unique_ptr<clip::Engine> engine;
+  std::unique_ptr<GpuDecoders> gpu;  // null: no NVDEC on this lane
+  std::unique_ptr<BoundedQueue<Work>> frames;
+  std::unique_ptr<Encoder> encoder;
+};
+
 IndexSummary index_files(const IndexRequest& req) {
   const auto t_start = Clock::now();
   IndexSummary sum;
@@ -205,25 +217,35 @@ IndexSummary index_files(const IndexRequest& req) {
     return sum;
   }
 
-  // On the CPU backend the encoder and the decoders share the cores.
-  const bool shares_cores = req.engine.device == "cpu" || (req.engine.device == "auto" && !clip::cuda_usable(nullptr));
-  std::unique_ptr<clip::Engine> engine;
-  if (shares_cores)
-    on_thread_behind_decoders([&] { engine = clip::Engine::load(model_dir, req.engine); });
-  else
-    engine = clip::Engine::load(model_dir, req.engine);
-  const int dim = engine->projection_dim();
-  sum.device = engine->backend_name();
+  // One lane per device (lanes.h); the first lane's engine says what the
+  // index records. On the CPU backend the encoder and the decoders share
+  // the cores.
+  const std::vector<std::string> devices =
+      !req.devices.empty() ? req.devices : lane_devices(req.engine.device, clip::cuda_device_count);
+  const bool shares_cores = req.engine.device == "cpu" ||
+                            (req.engine.device == "auto" && !clip::cuda_usable(nullptr)) || devices.front() == "cpu";
+  std::vector<Lane> lanes(devices.size());
+  for (size_t l = 0; l < lanes.size(); ++l) {
+    clip::EngineOptions options = req.engine;
+    options.device = devices[l];
+    if (shares_cores)
+      on_thread_behind_decoders([&] { lanes[l].engine = clip::Engine::load(model_dir, options); });
+    else
+      lanes[l].engine = clip::Engine::load(model_dir, options);
+  }
+  clip::Engine& engine = *lanes.front().engine;
+  const int dim = engine.projection_dim();
+  for (const Lane& l : lanes) sum.device += (sum.device.empty() ? "" : " + ") + l.engine->backend_name();
   // The family and the logit parameters: search refuses a query model of
   // another family, and turns SigLIP scores into probabilities.
-  const clip::ClipConfig& config = engine->config();
+  const clip::ClipConfig& config = engine.config();
   cat.set_model({.fingerprint = fp,
                  .path = fs::absolute(model_dir).string(),
                  .dim = dim,
                  .family = clip::family_name(config.family),
                  .logit_scale = config.logit_scale,
                  .logit_bias = config.logit_bias});
-  cat.record_precision(clip::precision_name(engine->precision()));  // search warns on another
+  cat.record_precision(clip::precision_name(engine.precision()));  // search warns on another
   cat.set_meta("sampling", describe(req.sampling));
   // Search merges hits closer than twice the sampling interval.
   cat.set_meta("interval", std::to_string(req.sampling.mode == video::Sampling::every ? req.sampling.every : 2.0));
@@ -231,52 +253,108 @@ IndexSummary index_files(const IndexRequest& req) {
   // The CPU backend's preprocessing runs on the decoder threads, in parallel
   // with encoding; other backends take RGB and preprocess themselves (CUDA:
   // on the GPU). Either way the same PIL-exact code, so the same pixels.
-  const bool preprocess_on_decoders = engine->backend_name().rfind("cpu", 0) == 0;
-  const clip::PreprocessConfig preprocess = engine->preprocess_config();
+  const bool preprocess_on_decoders = engine.backend_name().rfind("cpu", 0) == 0;
+  const clip::PreprocessConfig preprocess = engine.preprocess_config();
 
-  // NVDEC beside the CPU decoders; its frames live in the pool, which must
-  // outlive every queue and stage that holds them (so it is made first).
-  std::unique_ptr<GpuDecoders> gpu;
+  // NVDEC beside the CPU decoders on each GPU; its frames live in the
+  // lane's pool, which must outlive every queue and stage that holds them
+  // (Lane's member order).
   const int gpu_sessions = req.gpu_decoders > 0 ? req.gpu_decoders : GpuDecoders::kDefaultSessions;
-  if (decode_on_gpu(req, *engine)) {
-    gpu = std::make_unique<GpuDecoders>(engine->cuda_device(),
-                                        std::max<size_t>(GpuDecoders::kDefaultPoolFrames, size_t(req.batch)));
+  int gpu_threads = 0;
+  for (Lane& l : lanes) {
+    if (!decode_on_gpu(req, *l.engine)) continue;
+    l.gpu = std::make_unique<GpuDecoders>(l.engine->cuda_device(),
+                                          std::max<size_t>(GpuDecoders::kDefaultPoolFrames, size_t(req.batch)));
+    gpu_threads += gpu_sessions;
   }
 
   const auto t_pipeline = Clock::now();
   const double cpu0 = process_cpu_seconds();
   // NVDEC and CPU threads take the same units (long files split for them all).
-  const int decoders = decoder_count(req, gpu != nullptr);
-  const std::vector<DecodeUnit> units = plan_decode_units(todo, req.sampling, decoders + (gpu ? gpu_sessions : 0));
-  if (gpu) sum.gpu_decoders = int(std::min(size_t(gpu_sessions), units.size()));
+  const int decoders = decoder_count(req, gpu_threads > 0);
+  const std::vector<DecodeUnit> units = plan_decode_units(todo, req.sampling, decoders + gpu_threads);
+  std::vector<LaneFeed> feeds;
+  for (Lane& l : lanes) {
+    l.frames = std::make_unique<BoundedQueue<Work>>(size_t(std::max(req.batch, 1)) * 2);
+    const int threads = l.gpu ? int(std::min(size_t(gpu_sessions), units.size())) : 0;
+    sum.gpu_decoders += threads;
+    feeds.push_back({l.frames.get(), l.gpu.get(), threads});
+  }
   sum.decoders = int(std::min(size_t(decoders), units.size()));
   StageTimes times;
   Progress progress(req.progress, todo.size(), todo_bytes);
-  BoundedQueue<Work> frames(size_t(std::max(req.batch, 1)) * 2);
-  BoundedQueue<FinishedFile> finished(1024);  // small items; never holds the encoder up
+  BoundedQueue<FinishedFile> finished(1024);  // small items; never holds the encoders up
+  UnitQueue next(units.size(), sum.gpu_decoders, int(lanes.size()));
+  PartJoiner joiner(req.sampling, finished, [&](size_t unit) { next.done(unit); });
+  // Wakes every thread that could wait: the decoders on a full queue, for
+  // a GPU frame buffer or for a unit, the encoders for frames.
+  auto close_all = [&] {
+    next.close();
+    for (Lane& l : lanes) {
+      l.frames->close();
+      if (l.gpu) l.gpu->close();
+    }
+  };
   {
     Writer writer(cat, todo, stats, fp, dim, finished, times, progress, sum, !req.progress);
-    DecoderPool decoders(todo, units, req, preprocess_on_decoders ? &preprocess : nullptr, sum.decoders, frames, times,
-                         progress, gpu.get(), sum.gpu_decoders,
-                         /*sited_chroma=*/engine->cuda_device() >= 0);  // see video::DecodeOptions
-    // Whatever happens here, decoders must not be left blocked on a full
-    // queue, nor waiting for a GPU frame buffer.
+    DecoderPool decoders(todo, units, req, preprocess_on_decoders ? &preprocess : nullptr, sum.decoders, feeds, next,
+                         times, progress, /*sited_chroma=*/engine.cuda_device() >= 0);  // see video::DecodeOptions
+    // Whatever happens here, decoders must not be left blocked.
     struct Closer {
-      BoundedQueue<Work>& q;
-      GpuDecoders* gpu;
-      ~Closer() {
-        q.close();
-        if (gpu) gpu->close();
-      }
-    } closer{frames, gpu.get()};
-    Encoder encoder(*engine, req, todo, preprocess_on_decoders, frames, finished, times, progress);
-    if (shares_cores)
-      on_thread_behind_decoders([&] { encoder.run(); });
-    else
-      encoder.run();
-    frames.close();
-    if (gpu) gpu->close();
+      decltype(close_all)& close;
+      ~Closer() { close(); }
+    } closer{close_all};
+    for (size_t l = 0; l < lanes.size(); ++l) {
+      EncoderLane lane;
+      lane.index = int(l);
+      lane.lose = [&, l](const std::string& error) {
+        if (!next.lose_lane(int(l))) return false;
+        progress.print("warning: " + devices[l] + " failed, its unfinished files go to the other devices: " + error);
+        lanes[l].frames->close();  // wakes its decoders, which drop their units
+        if (lanes[l].gpu) lanes[l].gpu->close();
+        return true;
+      };
+      if (int(l) == req.simulate_lost_lane) lane.simulate_at_batch = req.simulate_lost_at_batch;
+      lanes[l].encoder = std::make_unique<Encoder>(*lanes[l].engine, req, todo, preprocess_on_decoders,
+                                                   *lanes[l].frames, joiner, times, progress, std::move(lane));
+    }
+    // Each lane's encoder on its own thread (the first on this one). One
+    // that ends for any reason but its device failing means the run is over
+    // (its queue drained after the decoders ended, or Ctrl-C, or the writer
+    // failed): everything else is woken to end too.
+    auto run_lane = [&](size_t l) {
+      Encoder& e = *lanes[l].encoder;
+      if (shares_cores)
+        on_thread_behind_decoders([&] { e.run(); });
+      else
+        e.run();
+      if (e.lost().empty()) close_all();
+    };
+    std::vector<std::exception_ptr> errors(lanes.size());
+    std::vector<std::thread> others;
+    for (size_t l = 1; l < lanes.size(); ++l) {
+      others.emplace_back([&, l] {
+        name_this_thread("cf-lane");
+        try {
+          run_lane(l);
+        } catch (...) {
+          errors[l] = std::current_exception();
+          close_all();
+        }
+      });
+    }
+    try {
+      run_lane(0);
+    } catch (...) {
+      errors[0] = std::current_exception();
+      close_all();
+    }
+    for (auto& t : others) t.join();
+    close_all();
     decoders.join();
+    for (const auto& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
     writer.join();
   }
   progress.finish();
@@ -294,6 +372,11 @@ IndexSummary index_files(const IndexRequest& req) {
   sum.files_on_gpu = times.gpu_files.load();
   sum.parts = int(std::count_if(units.begin(), units.end(), [](const DecodeUnit& u) { return u.parts > 1; }));
   sum.parts_on_gpu = times.gpu_parts.load();
+  for (const Lane& l : lanes) {
+    const Encoder& e = *l.encoder;
+    sum.lanes.push_back(
+        {l.engine->backend_name(), e.frames(), e.batches(), e.embed_seconds(), e.starved_seconds(), e.lost()});
+  }
   sum.files_on_cpu = times.cpu_files.load();
   sum.gpu_refused = times.gpu_refused.load();
   sum.seconds = since(t_start);

@@ -24,7 +24,12 @@ struct IndexRequest {
   std::vector<std::filesystem::path> inputs;  // files and folders
   std::filesystem::path index_dir = "clipfind-index";
   std::filesystem::path model_dir;  // empty: the one the index was built with
+  // engine.device may name several GPUs ("cuda:all", "cuda:0,2,3"): one
+  // lane (engine, NVDEC decoders, encoder) per GPU, lanes.h.
   clip::EngineOptions engine;
+  // The lanes' devices as given, instead of engine.device (tests: two lanes
+  // on the CPU, or on one GPU).
+  std::vector<std::string> devices;
   video::SamplingOptions sampling;
   bool reindex = false;
   int batch = 32;    // frames per embed call
@@ -37,6 +42,19 @@ struct IndexRequest {
   Shard shard;
   bool progress = false;  // a progress line on stderr (a terminal) instead of log lines
   const std::atomic<bool>* stop = nullptr;
+  // For tests: this lane's device "fails" at its embed call number
+  // simulate_lost_at_batch, as a GPU that fails mid-run would.
+  int simulate_lost_lane = -1;
+  long simulate_lost_at_batch = 0;
+};
+
+// One lane's share of the work (lanes.h).
+struct LaneSummary {
+  std::string device;  // the engine's backend name ("cuda:1 fp16")
+  long frames = 0, batches = 0;
+  double embed_s = 0.0;    // in embed calls: its busy time
+  double starved_s = 0.0;  // waiting for frames
+  std::string lost;        // why the lane was given up midway (its unfinished files went to the others)
 };
 
 struct IndexSummary {
@@ -70,7 +88,8 @@ struct IndexSummary {
   std::string vectors_error;  // why vectors.f16 could not be written (search then reads SQLite)
   std::vector<std::pair<std::string, std::string>> failed;  // path, why
   bool interrupted = false;
-  std::string device;              // where the engine ran (its backend name); empty: not loaded
+  std::string device;              // where the engine ran (its backend name; lanes joined by " + "); empty: not loaded
+  std::vector<LaneSummary> lanes;  // one per device the engine ran on
   bool removed_new_index = false;  // nothing indexed into a folder that did not exist: removed again
 };
 

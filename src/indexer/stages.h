@@ -70,9 +70,19 @@ struct FileEnd {
   // The file's part that ended, of how many: the file is finished once all
   // have (their frames are joined in order then).
   int part = 0, parts = 1;
+  size_t unit = 0;  // the decode unit (decode_units.h) that ended
 };
 
 using Work = std::variant<SampledFrame, FileEnd>;
+
+// One part of a file (the whole file unless it was split) whose frames are
+// all embedded, or that failed: for the joiner (part_joiner.h).
+struct FinishedPart {
+  FileEnd end;
+  std::string error;  // set when it failed (decoding or embedding)
+  std::vector<double> times;
+  std::vector<float> embeddings;  // times.size() rows, L2-normalised
+};
 
 // A file whose frames are all embedded, or that failed: for the writer.
 struct FinishedFile {

@@ -37,6 +37,7 @@ class CudaBackendImpl final : public CudaBackend {
   }
 
   ~CudaBackendImpl() override {
+    cudaSetDevice(res_.device());
     cudaStreamSynchronize(res_.stream());
     graphs_.clear();
     if (staged_) cudaEventDestroy(staged_);
@@ -46,12 +47,16 @@ class CudaBackendImpl final : public CudaBackend {
   std::string device() const override { return "cuda:" + std::to_string(res_.device()); }
   Precision precision() const override { return precision_; }
   void* stream() const override { return res_.stream(); }
-  void synchronize() override { res_.synchronize(); }
+  void synchronize() override {
+    res_.make_current();
+    res_.synchronize();
+  }
   const cuda::Tuning& tuning() const override { return tuning_; }
   size_t weight_bytes() const override { return towers_->weight_bytes(); }
   size_t allocated_bytes() const override { return res_.allocated_bytes(); }
 
   Tensor encode_images(const Tensor& pixels) override {
+    res_.make_current();
     const VisionConfig& c = towers_->vision_config();
     if (pixels.shape.size() != 4 || pixels.shape[1] != c.num_channels || pixels.shape[2] != c.image_size ||
         pixels.shape[3] != c.image_size)
@@ -78,6 +83,7 @@ class CudaBackendImpl final : public CudaBackend {
 
   Tensor encode_rgb(const std::vector<ImageView>& images,
                     const std::vector<const detail::PreprocessPlan*>& plans) override {
+    res_.make_current();
     return encode_frames(
         images, plans, [](const ImageView& v) { return cuda::FrameUploader::slot_bytes(v); },
         [&](const ImageView* first, int m) { return uploader_.upload(first, m); }, [&] { uploader_.release(); });
@@ -90,6 +96,7 @@ class CudaBackendImpl final : public CudaBackend {
   // one launch), never dereferenced on the host.
   Tensor encode_device_rgb(const std::vector<DeviceImageView>& images,
                            const std::vector<const detail::PreprocessPlan*>& plans) override {
+    res_.make_current();
     return encode_frames(
         images, plans, [](const DeviceImageView&) { return size_t(0); },
         [](const DeviceImageView* first, int m) {
@@ -101,6 +108,7 @@ class CudaBackendImpl final : public CudaBackend {
   }
 
   Tensor encode_texts(const TextBatch& batch) override {
+    res_.make_current();
     Tensor out({batch.count, config_.projection_dim});
     if (batch.count == 0) return out;
     upload_text(batch);
@@ -109,6 +117,7 @@ class CudaBackendImpl final : public CudaBackend {
   }
 
   void encode_images_device(const float* pixels, int n, float* out) override {
+    res_.make_current();
     const VisionConfig& c = towers_->vision_config();
     if (n <= 0) return;
     towers_->ensure_vision(n);
@@ -123,6 +132,7 @@ class CudaBackendImpl final : public CudaBackend {
   }
 
   void encode_texts_device(const TextBatch& batch, float* out) override {
+    res_.make_current();
     if (batch.count == 0) return;
     upload_text(batch);
     run(cuda::Tower::Text, batch.count, batch.seq_len);

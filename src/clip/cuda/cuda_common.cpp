@@ -5,14 +5,14 @@
 namespace clip::cuda {
 
 void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line) {
-  throw Error(std::string("CUDA error at ") + file + ":" + std::to_string(line) + ": " + expr + ": " +
-              cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
+  throw DeviceError(std::string("CUDA error at ") + file + ":" + std::to_string(line) + ": " + expr + ": " +
+                    cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
 }
 
 void throw_cublas_error(int status, const char* expr, const char* file, int line) {
-  throw Error(std::string("cuBLASLt error at ") + file + ":" + std::to_string(line) + ": " + expr + ": " +
-              cublasLtGetStatusName(static_cast<cublasStatus_t>(status)) + " (" +
-              cublasLtGetStatusString(static_cast<cublasStatus_t>(status)) + ")");
+  throw DeviceError(std::string("cuBLASLt error at ") + file + ":" + std::to_string(line) + ": " + expr + ": " +
+                    cublasLtGetStatusName(static_cast<cublasStatus_t>(status)) + " (" +
+                    cublasLtGetStatusString(static_cast<cublasStatus_t>(status)) + ")");
 }
 
 void check_launch(const Exec& exec, const char* what, const char* file, int line) {

@@ -19,7 +19,8 @@ enum class DType { F32, F16, BF16 };
 inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
 inline const char* dtype_name(DType t) { return t == DType::F32 ? "f32" : (t == DType::F16 ? "f16" : "bf16"); }
 
-// Throws clip::Error "CUDA error at file:line: <call>: <message>".
+// Throw clip::DeviceError "CUDA error at file:line: <call>: <message>" (or
+// cuBLASLt's): the device failed, not the input.
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line);
 [[noreturn]] void throw_cublas_error(int status, const char* expr, const char* file, int line);
 

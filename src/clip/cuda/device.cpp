@@ -84,5 +84,11 @@ void require_device(int device) {
     throw Error("CUDA device " + std::to_string(device) + " does not exist (" + std::to_string(count) + " found)");
 }
 
+int device_count() {
+  if (!cuda_available(nullptr)) return 0;
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
+}
+
 }  // namespace cuda
 }  // namespace clip

@@ -9,4 +9,7 @@ namespace clip::cuda {
 // `device` is one of them.
 void require_device(int device);
 
+// How many CUDA devices there are (0 when CUDA is unusable).
+int device_count();
+
 }  // namespace clip::cuda

@@ -73,6 +73,8 @@ CudaResources::~CudaResources() {
   if (copy_stream_) cudaStreamDestroy(copy_stream_);
 }
 
+void CudaResources::make_current() const { CUDA_CHECK(cudaSetDevice(device_)); }
+
 void CudaResources::synchronize() const { CUDA_CHECK(cudaStreamSynchronize(exec_.stream)); }
 
 }  // namespace clip::cuda

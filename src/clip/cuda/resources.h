@@ -73,6 +73,11 @@ class CudaResources {
   CudaResources& operator=(const CudaResources&) = delete;
 
   int device() const { return device_; }
+  // Makes this device the calling thread's current one: the backend's entry
+  // points call it first, since an indexer with several GPUs has an engine
+  // per device and calls each from its own thread (and CUDA's current device
+  // is per thread).
+  void make_current() const;
   int num_sms() const { return num_sms_; }
   const Exec& exec() const { return exec_; }
   cudaStream_t stream() const { return exec_.stream; }
