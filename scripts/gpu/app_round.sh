@@ -53,7 +53,7 @@ if has tests && [ -n "${TARGETS:-}" ]; then
     [[ $t == test_* ]] || continue
     CLIPFIND_GPU_TEST_VIDEOS=$PWD/.media/videos timeout 200 $BUILD/tests/$t >"$OUT/$t.log" 2>&1
     echo "$t exit $?: $(grep -E '^\[ *(PASSED|FAILED|SKIPPED) *\] [0-9]' "$OUT/$t.log" | tr '\n' ' ')"
-    grep -iE "FAILED|cosine|frames/s|^(FAULTS|RESUME)|^\[golden\].*cuda" "$OUT/$t.log" | head -25
+    grep -iE "FAILED|cosine|frames/s|^(FAULTS|RESUME|LANES|PARTS)|^\[golden\].*cuda" "$OUT/$t.log" | head -40
   done
 elif has tests; then
   stamp "GPU, video and index tests"
