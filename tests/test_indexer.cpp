@@ -29,7 +29,6 @@
 #include "indexer/decode_units.h"
 #include "indexer/encoder.h"
 #include "indexer/inputs.h"
-#include "indexer/lanes.h"
 #include "indexer/part_joiner.h"
 #include "indexer/pipeline.h"
 #include "indexer/unit_queue.h"
@@ -215,19 +214,18 @@ TEST(UnitQueue, CloseWakesWaitingCpuThreads) {
   EXPECT_EQ(got.load(), 0);
 }
 
-TEST(LaneDevices, AllAndListsNameGpusOneDeviceIsItself) {
+TEST(DeviceList, AllAndListsNameGpusOneDeviceIsItself) {
   auto four = [] { return 4; };
-  EXPECT_EQ(clipfind::lane_devices("cuda:all", four),
-            (std::vector<std::string>{"cuda:0", "cuda:1", "cuda:2", "cuda:3"}));
-  EXPECT_EQ(clipfind::lane_devices("cuda:0,2,3", four), (std::vector<std::string>{"cuda:0", "cuda:2", "cuda:3"}));
+  EXPECT_EQ(clip::device_list("cuda:all", four), (std::vector<std::string>{"cuda:0", "cuda:1", "cuda:2", "cuda:3"}));
+  EXPECT_EQ(clip::device_list("cuda:0,2,3", four), (std::vector<std::string>{"cuda:0", "cuda:2", "cuda:3"}));
   int asked = 0;
   auto counting = [&] { return ++asked, 4; };
-  EXPECT_EQ(clipfind::lane_devices("cuda:1", counting), (std::vector<std::string>{"cuda:1"}));
-  EXPECT_EQ(clipfind::lane_devices("auto", counting), (std::vector<std::string>{"auto"}));
+  EXPECT_EQ(clip::device_list("cuda:1", counting), (std::vector<std::string>{"cuda:1"}));
+  EXPECT_EQ(clip::device_list("auto", counting), (std::vector<std::string>{"auto"}));
   EXPECT_EQ(asked, 0);  // one device: CUDA is not even asked
   auto error = [&](const std::string& device, int gpus) {
     try {
-      clipfind::lane_devices(device, [gpus] { return gpus; });
+      clip::device_list(device, [gpus] { return gpus; });
     } catch (const std::runtime_error& e) {
       return std::string(e.what());
     }

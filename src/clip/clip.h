@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,8 +85,16 @@ class Engine {
 bool cuda_usable(std::string* why);
 
 // How many CUDA devices the engine could run on here (0 without the CUDA
-// backend or a usable GPU): `clipfind index --device cuda:all`.
+// backend or a usable GPU).
 int cuda_device_count();
+
+// The devices a --device value names, for programs that run an engine on
+// each (`clipfind index` and `serve`): "cuda:all" every GPU (cuda_count() of
+// them), "cuda:0,2,3" those, anything else itself alone (Engine::load checks
+// it). Throws clip::Error naming --device for a bad or repeated number, a
+// GPU that is not there, or "cuda:all" with none.
+std::vector<std::string> device_list(const std::string& device,
+                                     const std::function<int()>& cuda_count = cuda_device_count);
 
 // What `clipfind doctor` reports about the engine, as (topic, one line)
 // pairs: the build (CUDA backend or not, Hopper kernels, experiment

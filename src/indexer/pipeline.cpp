@@ -20,7 +20,6 @@
 #include "indexer/encoder.h"
 #include "indexer/gpu_decoders.h"
 #include "indexer/inputs.h"
-#include "indexer/lanes.h"
 #include "indexer/part_joiner.h"
 #include "indexer/progress.h"
 #include "indexer/stages.h"
@@ -126,7 +125,7 @@ class NewIndexFolder {
   std::vector<fs::path> made_;  // the index folder, then each parent that did not exist either
 };
 
-// One device's engine and what feeds it (lanes.h). Destroyed in reverse:
+// One device's engine and what feeds it (the Lane below). Destroyed in reverse:
 // the encoder and the queue hold frames from the NVDEC pool, so they go first.
 struct Lane {
   std::unique_ptr<clip::Engine> engine;
@@ -217,11 +216,10 @@ IndexSummary index_files(const IndexRequest& req) {
     return sum;
   }
 
-  // One lane per device (lanes.h); the first lane's engine says what the
+  // One lane per device (the Lane below); the first lane's engine says what the
   // index records. On the CPU backend the encoder and the decoders share
   // the cores.
-  const std::vector<std::string> devices =
-      !req.devices.empty() ? req.devices : lane_devices(req.engine.device, clip::cuda_device_count);
+  const std::vector<std::string> devices = !req.devices.empty() ? req.devices : clip::device_list(req.engine.device);
   const bool shares_cores = req.engine.device == "cpu" ||
                             (req.engine.device == "auto" && !clip::cuda_usable(nullptr)) || devices.front() == "cpu";
   std::vector<Lane> lanes(devices.size());

@@ -116,7 +116,11 @@ class ApiRoutes {
         {"index_loaded", unix_s(snap->loaded_at)},
         {"uptime_s", duration<double>(now - ctx_.started).count()},
         {"encoder",
-         {{"texts", enc.texts}, {"images", enc.images}, {"calls", enc.calls}, {"largest_batch", enc.largest_batch}}},
+         {{"texts", enc.texts},
+          {"images", enc.images},
+          {"calls", enc.calls},
+          {"largest_batch", enc.largest_batch},
+          {"engine_calls", enc.engine_calls}}},
         {"text_queries", ctx_.encoder.has_text()},
         {"image_queries", ctx_.encoder.has_vision()},
     };

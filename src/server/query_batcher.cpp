@@ -2,17 +2,35 @@
 
 #include <algorithm>
 #include <exception>
+#include <stdexcept>
+#include <utility>
 
 namespace clipfind::server {
 
+namespace {
+
+std::vector<std::unique_ptr<clip::Engine>> one(std::unique_ptr<clip::Engine> engine) {
+  std::vector<std::unique_ptr<clip::Engine>> v;
+  v.push_back(std::move(engine));
+  return v;
+}
+
+}  // namespace
+
 QueryBatcher::QueryBatcher(std::unique_ptr<clip::Engine> engine, BatcherOptions options)
-    : engine_(std::move(engine)), options_(options) {
+    : QueryBatcher(one(std::move(engine)), options) {}
+
+QueryBatcher::QueryBatcher(std::vector<std::unique_ptr<clip::Engine>> engines, BatcherOptions options)
+    : engines_(std::move(engines)), options_(options) {
+  if (engines_.empty()) throw std::invalid_argument("QueryBatcher: no engine");
   options_.max_batch = std::max<size_t>(1, options_.max_batch);
-  dim_ = engine_->projection_dim();
-  device_ = engine_->backend_name();
-  has_text_ = engine_->has_text();
-  has_vision_ = engine_->has_vision();
-  worker_ = std::thread([this] { run(); });
+  const clip::Engine& first = *engines_.front();
+  dim_ = first.projection_dim();
+  has_text_ = first.has_text();
+  has_vision_ = first.has_vision();
+  for (const auto& e : engines_) device_ += (device_.empty() ? "" : " + ") + e->backend_name();
+  stats_.engine_calls.assign(engines_.size(), 0);
+  for (size_t i = 0; i < engines_.size(); ++i) workers_.emplace_back([this, i] { run(i); });
 }
 
 QueryBatcher::~QueryBatcher() {
@@ -21,7 +39,7 @@ QueryBatcher::~QueryBatcher() {
     stopping_ = true;
   }
   wake_.notify_all();
-  worker_.join();
+  for (auto& w : workers_) w.join();
   for (auto* queue : {&texts_, &images_}) {
     for (Job& job : *queue) {
       job.done.set_exception(std::make_exception_ptr(Busy("the server is shutting down")));
@@ -61,7 +79,7 @@ std::future<std::vector<float>> QueryBatcher::enqueue(Job job) {
   return future;
 }
 
-void QueryBatcher::run() {
+void QueryBatcher::run(size_t engine) {
   for (;;) {
     std::vector<Job> batch;
     bool texts = true;
@@ -82,23 +100,24 @@ void QueryBatcher::run() {
       // status right after its answer sees its query counted.
       (texts ? stats_.texts : stats_.images) += n;
       stats_.calls += 1;
+      stats_.engine_calls[engine] += 1;
       stats_.largest_batch = std::max(stats_.largest_batch, n);
     }
-    embed_batch(batch, texts);
+    embed_batch(*engines_[engine], batch, texts);
   }
 }
 
-void QueryBatcher::embed_batch(std::vector<Job>& jobs, bool texts) {
+void QueryBatcher::embed_batch(clip::Engine& engine, std::vector<Job>& jobs, bool texts) {
   auto encode = [&](size_t begin, size_t end) {
     clip::Tensor t;
     if (texts) {
       std::vector<std::string> in;
       for (size_t i = begin; i < end; ++i) in.push_back(jobs[i].text);
-      t = engine_->embed_texts(in);
+      t = engine.embed_texts(in);
     } else {
       std::vector<clip::Image> in;
       for (size_t i = begin; i < end; ++i) in.push_back(std::move(jobs[i].image));
-      t = engine_->embed_images(in);
+      t = engine.embed_images(in);
     }
     clip::l2_normalize_rows(t);
     const size_t cols = size_t(t.dim(1));

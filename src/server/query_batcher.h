@@ -1,7 +1,8 @@
-// The one thread that runs the model for the server. A clip::Engine is not
-// made for concurrent calls, and one encoder call on 32 texts costs little
-// more than on one: requests queue their text (or image) and wait on a
-// future; the thread takes everything queued, up to max_batch, per call.
+// The threads that run the model for the server, one per engine (one per
+// GPU with --device cuda:all). A clip::Engine is not made for concurrent
+// calls, and one encoder call on 32 texts costs little more than on one:
+// requests queue their text (or image) and wait on a future; an idle thread
+// takes everything queued, up to max_batch, per call.
 //
 //   QueryBatcher b(std::move(engine), {.max_batch = 32});
 //   std::vector<float> q = b.embed_text("a red circle").get();  // L2-normalised
@@ -36,11 +37,14 @@ struct BatcherOptions {
 struct BatcherStats {
   uint64_t texts = 0, images = 0, calls = 0;  // queries taken by the model thread, and its calls
   size_t largest_batch = 0;
+  std::vector<uint64_t> engine_calls;  // calls by engine
 };
 
 class QueryBatcher {
  public:
   QueryBatcher(std::unique_ptr<clip::Engine> engine, BatcherOptions options);
+  // Engines of one model (on several GPUs), each with its own thread.
+  QueryBatcher(std::vector<std::unique_ptr<clip::Engine>> engines, BatcherOptions options);
   ~QueryBatcher();  // answers what is still queued with an error, then joins
   QueryBatcher(const QueryBatcher&) = delete;
   QueryBatcher& operator=(const QueryBatcher&) = delete;
@@ -51,7 +55,7 @@ class QueryBatcher {
   std::future<std::vector<float>> embed_image(clip::Image image);
 
   int projection_dim() const { return dim_; }
-  std::string device() const { return device_; }
+  std::string device() const { return device_; }  // the engines' backend names, joined by " + "
   bool has_text() const { return has_text_; }
   bool has_vision() const { return has_vision_; }
   BatcherStats stats() const;
@@ -63,10 +67,10 @@ class QueryBatcher {
     std::promise<std::vector<float>> done;
   };
   std::future<std::vector<float>> enqueue(Job job);
-  void run();
-  void embed_batch(std::vector<Job>& jobs, bool texts);
+  void run(size_t engine);
+  void embed_batch(clip::Engine& engine, std::vector<Job>& jobs, bool texts);
 
-  std::unique_ptr<clip::Engine> engine_;
+  std::vector<std::unique_ptr<clip::Engine>> engines_;
   BatcherOptions options_;
   int dim_ = 0;
   std::string device_;
@@ -77,7 +81,7 @@ class QueryBatcher {
   std::deque<Job> texts_, images_;
   bool stopping_ = false;
   BatcherStats stats_;
-  std::thread worker_;  // last: starts once everything above exists
+  std::vector<std::thread> workers_;  // last: start once everything above exists
 };
 
 }  // namespace clipfind::server

@@ -7,7 +7,10 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "index/fingerprint.h"
 #include "index/query.h"
@@ -113,8 +116,15 @@ Server::Server(ServeOptions o) : state_(std::make_unique<State>(std::move(o))) {
 
   s.model_dir = model_for(opt);
   const std::string fingerprint = index::model_fingerprint(s.model_dir);
-  s.encoder = std::make_unique<QueryBatcher>(clip::Engine::load(s.model_dir, opt.engine),
-                                             BatcherOptions{.max_batch = opt.max_batch});
+  // One engine per device named (--device cuda:all: every GPU), each
+  // taking batches of queries from the same queue.
+  std::vector<std::unique_ptr<clip::Engine>> engines;
+  for (const std::string& device : clip::device_list(opt.engine.device)) {
+    clip::EngineOptions e = opt.engine;
+    e.device = device;
+    engines.push_back(clip::Engine::load(s.model_dir, e));
+  }
+  s.encoder = std::make_unique<QueryBatcher>(std::move(engines), BatcherOptions{.max_batch = opt.max_batch});
   s.index = std::make_unique<IndexWatcher>(opt.index_dir, fingerprint);
   s.thumbnails = std::make_unique<ThumbnailCache>(opt.index_dir / "thumbnails", opt.thumbnail_width,
                                                   opt.limits.max_concurrent_decodes);

@@ -1,20 +1,19 @@
-#include "indexer/lanes.h"
-
 #include <algorithm>
 #include <cctype>
 #include <sstream>
-#include <stdexcept>
 
-namespace clipfind {
+#include "clip/clip.h"
 
-std::vector<std::string> lane_devices(const std::string& device, const std::function<int()>& cuda_count) {
+namespace clip {
+
+std::vector<std::string> device_list(const std::string& device, const std::function<int()>& cuda_count) {
   const bool all = device == "cuda:all";
   const bool list = device.rfind("cuda:", 0) == 0 && device.find(',') != std::string::npos;
   if (!all && !list) return {device};
   const int count = cuda_count();
   auto bad = [&](const std::string& why) {
-    return std::runtime_error("--device " + device + ": " + why + " (" + std::to_string(count) + " CUDA GPU" +
-                              (count == 1 ? "" : "s") + " here)");
+    return Error("--device " + device + ": " + why + " (" + std::to_string(count) + " CUDA GPU" +
+                 (count == 1 ? "" : "s") + " here)");
   };
   std::vector<std::string> out;
   if (all) {
@@ -38,4 +37,4 @@ std::vector<std::string> lane_devices(const std::string& device, const std::func
   return out;
 }
 
-}  // namespace clipfind
+}  // namespace clip
