@@ -34,6 +34,7 @@ BUDGET=${BUDGET:-420}  # seconds for the whole script; later steps are skipped w
 # and whether the peer runs: a round that re-measures one run can skip the rest.
 RUNS=${RUNS:-every1 every0.25 keyframes every1_cpu_decode}
 PEER=${PEER:-1}
+CEILING=${CEILING:-1}  # 0: skip the decoders' ceilings (run_multi_gpu_bench.sh)
 OUT=${OUT:-$ROOT/bench/out}
 W=${W:-/tmp/gpu-index-bench}
 export PATH=/tmp/ffmpeg/bin:$PATH LD_LIBRARY_PATH=/tmp/ffmpeg/lib:${LD_LIBRARY_PATH:-}
@@ -90,10 +91,12 @@ for codec in $(codecs); do
   files=("$W/in/${codec}"_*.mp4)
   echo "== $codec: ${#files[@]} files, ${FRAMES[$codec]} frames, ${VSECS[$codec]} s of video"
   # 1. Ceilings: every frame decoded, to a null sink.
-  t=$(now)
-  gpu_util sh -c "printf '%s\n' \"\$@\" | xargs -P $NV -I{} ffmpeg -nostdin -v error -hwaccel cuda -i {} -f null -" _ "${files[@]}"
-  result "ceiling_nvdec_x$NV" "$codec" "$(since "$t")" "${FRAMES[$codec]}" 0
-  [ "$(left)" -gt 100 ] && {
+  [ "$CEILING" = 1 ] && {
+    t=$(now)
+    gpu_util sh -c "printf '%s\n' \"\$@\" | xargs -P $NV -I{} ffmpeg -nostdin -v error -hwaccel cuda -i {} -f null -" _ "${files[@]}"
+    result "ceiling_nvdec_x$NV" "$codec" "$(since "$t")" "${FRAMES[$codec]}" 0
+  }
+  [ "$CEILING" = 1 ] && [ "$(left)" -gt 100 ] && {
     t=$(now)
     gpu_util sh -c "printf '%s\n' \"\$@\" | xargs -P $NC -I{} ffmpeg -nostdin -v error -threads 1 -i {} -f null -" _ "${files[@]}"
     result "ceiling_cpu_x$NC" "$codec" "$(since "$t")" "${FRAMES[$codec]}" 0
@@ -112,7 +115,7 @@ for codec in $(codecs); do
       >"$W/index.log" 2>&1
     rc=$?
     wall=$(since "$t")
-    grep -vE "^indexed " "$W/index.log" | tail -6
+    grep -vE "^indexed " "$W/index.log" | tail -16
     [ $rc = 0 ] || { echo "clipfind index $args: exit $rc"; continue; }
     # The summary says how many frames were decoded and embedded.
     dec=$(grep -oE '[0-9]+ frames decoded' "$W/index.log" | tail -1 | cut -d' ' -f1)
