@@ -18,7 +18,7 @@
 
 namespace clipfind {
 
-// Where one lane's frames go (pipeline.cpp): its queue to its encoder, and the
+// Where one lane's frames go (lanes.h): its queue to its encoder, and the
 // NVDEC decoders of its GPU (null: none) with their thread count.
 struct LaneFeed {
   BoundedQueue<Work>* queue = nullptr;

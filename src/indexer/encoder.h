@@ -23,7 +23,7 @@ namespace clipfind {
 // rethrows what f throws.
 void on_thread_behind_decoders(const std::function<void()>& f);
 
-// Which lane (pipeline.cpp) an encoder serves, and what it does when its device
+// Which lane (lanes.h) an encoder serves, and what it does when its device
 // fails.
 struct EncoderLane {
   int index = 0;

@@ -20,6 +20,7 @@
 #include "indexer/encoder.h"
 #include "indexer/gpu_decoders.h"
 #include "indexer/inputs.h"
+#include "indexer/lanes.h"
 #include "indexer/part_joiner.h"
 #include "indexer/progress.h"
 #include "indexer/stages.h"
@@ -125,15 +126,6 @@ class NewIndexFolder {
   std::vector<fs::path> made_;  // the index folder, then each parent that did not exist either
 };
 
-// One device's engine and what feeds it (the Lane below). Destroyed in reverse:
-// the encoder and the queue hold frames from the NVDEC pool, so they go first.
-struct Lane {
-  std::unique_ptr<clip::Engine> engine;
-  std::unique_ptr<GpuDecoders> gpu;  // null: no NVDEC on this lane
-  std::unique_ptr<BoundedQueue<Work>> frames;
-  std::unique_ptr<Encoder> encoder;
-};
-
 IndexSummary index_files(const IndexRequest& req) {
   const auto t_start = Clock::now();
   IndexSummary sum;
@@ -216,7 +208,7 @@ IndexSummary index_files(const IndexRequest& req) {
     return sum;
   }
 
-  // One lane per device (the Lane below); the first lane's engine says what the
+  // One lane per device (lanes.h); the first lane's engine says what the
   // index records. On the CPU backend the encoder and the decoders share
   // the cores.
   const std::vector<std::string> devices = !req.devices.empty() ? req.devices : clip::device_list(req.engine.device);
@@ -316,43 +308,9 @@ IndexSummary index_files(const IndexRequest& req) {
       lanes[l].encoder = std::make_unique<Encoder>(*lanes[l].engine, req, todo, preprocess_on_decoders,
                                                    *lanes[l].frames, joiner, times, progress, std::move(lane));
     }
-    // Each lane's encoder on its own thread (the first on this one). One
-    // that ends for any reason but its device failing means the run is over
-    // (its queue drained after the decoders ended, or Ctrl-C, or the writer
-    // failed): everything else is woken to end too.
-    auto run_lane = [&](size_t l) {
-      Encoder& e = *lanes[l].encoder;
-      if (shares_cores)
-        on_thread_behind_decoders([&] { e.run(); });
-      else
-        e.run();
-      if (e.lost().empty()) close_all();
-    };
-    std::vector<std::exception_ptr> errors(lanes.size());
-    std::vector<std::thread> others;
-    for (size_t l = 1; l < lanes.size(); ++l) {
-      others.emplace_back([&, l] {
-        name_this_thread("cf-lane");
-        try {
-          run_lane(l);
-        } catch (...) {
-          errors[l] = std::current_exception();
-          close_all();
-        }
-      });
-    }
-    try {
-      run_lane(0);
-    } catch (...) {
-      errors[0] = std::current_exception();
-      close_all();
-    }
-    for (auto& t : others) t.join();
-    close_all();
+    std::exception_ptr error = run_encoders(lanes, shares_cores, close_all);
     decoders.join();
-    for (const auto& e : errors) {
-      if (e) std::rethrow_exception(e);
-    }
+    if (error) std::rethrow_exception(error);
     writer.join();
   }
   progress.finish();

@@ -25,7 +25,7 @@ struct IndexRequest {
   std::filesystem::path index_dir = "clipfind-index";
   std::filesystem::path model_dir;  // empty: the one the index was built with
   // engine.device may name several GPUs ("cuda:all", "cuda:0,2,3"): one
-  // lane (engine, NVDEC decoders, encoder) per GPU, pipeline.cpp.
+  // lane (engine, NVDEC decoders, encoder) per GPU, lanes.h.
   clip::EngineOptions engine;
   // The lanes' devices as given, instead of engine.device (tests: two lanes
   // on the CPU, or on one GPU).
@@ -48,7 +48,7 @@ struct IndexRequest {
   long simulate_lost_at_batch = 0;
 };
 
-// One lane's share of the work (pipeline.cpp).
+// One lane's share of the work (lanes.h).
 struct LaneSummary {
   std::string device;  // the engine's backend name ("cuda:1 fp16")
   long frames = 0, batches = 0;

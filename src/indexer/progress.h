@@ -15,7 +15,7 @@ class Progress {
  public:
   Progress(bool enabled, size_t files, int64_t bytes) : enabled_(enabled), files_(files), bytes_(bytes) {}
 
-  // From lane `lane`'s encoder (pipeline.cpp): frames embedded, parts of files
+  // From lane `lane`'s encoder (lanes.h): frames embedded, parts of files
   // it has open.
   void embedded(long frames, size_t in_flight, int lane = 0);
   void file_done(int64_t bytes);

@@ -1,7 +1,7 @@
 // Which unit (a file, or a part of a long one: decode_units.h) each decoder
 // thread of `clipfind index` takes next, which lane its frames go to, and
 // which units are done. A lane is one encoder with its engine on one device
-// (several with --device cuda:all, pipeline.cpp); NVDEC threads belong to the
+// (several with --device cuda:all, lanes.h); NVDEC threads belong to the
 // lane of their GPU, CPU threads feed whichever lane is least behind.
 #pragma once
 #include <condition_variable>
