@@ -81,7 +81,8 @@ if [ ! -e $FF/lib/pkgconfig/libavcodec.pc ]; then
     { tail -30 $FF-configure.log; echo "FFMPEG CONFIGURE FAILED"; exit 1; }
   grep -E "^(Enabled hwaccels|External libraries providing hardware)" -A3 $FF-configure.log || true
   make -C $SRC -j"$JOBS" >$FF-build.log 2>&1 && make -C $SRC install >>$FF-build.log 2>&1 ||
-    { grep -E "error" $FF-build.log | head -20; echo "FFMPEG BUILD FAILED"; exit 1; }
+    { grep -iE "error[: ]|\*\*\*|No such file|Killed" $FF-build.log | grep -v "^CC" | head -20; tail -15 $FF-build.log
+      df -h /tmp | tail -1; echo "FFMPEG BUILD FAILED"; exit 1; }
 fi
 export PKG_CONFIG_PATH=$FF/lib/pkgconfig:$PKG_CONFIG_PATH
 export LD_LIBRARY_PATH=$FF/lib:$LD_LIBRARY_PATH
