@@ -109,6 +109,20 @@ class UsageErrors(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertTrue(r.stderr.startswith("clipfind: error: "), r.stderr)
 
+    def test_a_bad_gpu_list_fails_naming_it_and_leaves_no_index(self):
+        # Issue 31: index and serve take --device cuda:all or cuda:N,M; the
+        # list's form is checked before the GPUs, so these hold anywhere.
+        for device, why in (("cuda:0,x", "'x' is not a GPU number"), ("cuda:1,1", "GPU 1 is named twice")):
+            r = run("index", "--index", TMP / "gpu-list", "--model", MODEL, "--device", device, TMP / "lib")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertTrue(r.stderr.startswith(f"clipfind: error: --device {device}: {why}"), r.stderr)
+            self.assertFalse((TMP / "gpu-list").exists())
+            r = run("serve", "--index", TMP / "idx", "--device", device, "--port", "0")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(f"--device {device}: {why}", r.stderr)
+        self.assertIn("cuda:all", run("index", "--help").stdout)
+        self.assertIn("cuda:all", run("serve", "--help").stdout)
+
     def test_help_documents_exit_statuses(self):
         for cmd in ([], ["embed"], ["tokenize"], ["index"], ["search"], ["info"], ["frame"], ["serve"]):
             r = run(*cmd, "--help")

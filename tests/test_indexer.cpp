@@ -238,6 +238,10 @@ TEST(DeviceList, AllAndListsNameGpusOneDeviceIsItself) {
             "--device cuda:0,x: 'x' is not a GPU number; expected cuda:all or cuda:N,M,... (4 CUDA GPUs here)");
   EXPECT_EQ(error("cuda:0,,1", 1).substr(0, 33), "--device cuda:0,,1: '' is not a G");
   EXPECT_EQ(error("cuda:0,1,", 2), "--device cuda:0,1,: a trailing comma (2 CUDA GPUs here)");
+  // The list's form is checked before the GPUs: the same message with none.
+  EXPECT_EQ(error("cuda:0,x", 0),
+            "--device cuda:0,x: 'x' is not a GPU number; expected cuda:all or cuda:N,M,... (0 CUDA GPUs here)");
+  EXPECT_EQ(error("cuda:1,1", 0), "--device cuda:1,1: GPU 1 is named twice (0 CUDA GPUs here)");
 }
 
 // One encoder over one file, "a.mp4", fed by the test through `in`; what it

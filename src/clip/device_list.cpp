@@ -21,19 +21,25 @@ std::vector<std::string> device_list(const std::string& device, const std::funct
     for (int i = 0; i < count; ++i) out.push_back("cuda:" + std::to_string(i));
     return out;
   }
-  std::vector<int> seen;
-  std::stringstream items(device.substr(5));
-  std::string item;
-  while (std::getline(items, item, ',')) {
+  // The list's form first (whatever GPUs there are), then each GPU.
+  if (device.back() == ',') throw bad("a trailing comma");
+  std::vector<std::string> items;
+  std::stringstream given(device.substr(5));
+  for (std::string item; std::getline(given, item, ',');) {
     if (item.empty() || item.size() > 3 || !std::all_of(item.begin(), item.end(), ::isdigit))
       throw bad("'" + item + "' is not a GPU number; expected cuda:all or cuda:N,M,...");
+    items.push_back(item);
+  }
+  std::vector<int> seen;
+  for (const std::string& item : items) {
     const int n = std::stoi(item);
     if (std::find(seen.begin(), seen.end(), n) != seen.end()) throw bad("GPU " + item + " is named twice");
-    if (n >= count) throw bad("there is no GPU " + item);
     seen.push_back(n);
+  }
+  for (const std::string& item : items) {
+    if (std::stoi(item) >= count) throw bad("there is no GPU " + item);
     out.push_back("cuda:" + item);
   }
-  if (device.back() == ',') throw bad("a trailing comma");
   return out;
 }
 

@@ -33,7 +33,6 @@ struct Lane {
 // after the decoders ended, Ctrl-C, or the writer failed), so close_all()
 // is called to wake every other thread; so it is when one throws. Returns
 // the first exception an encoder threw (null: none).
-std::exception_ptr run_encoders(std::vector<Lane>& lanes, bool behind_decoders,
-                                const std::function<void()>& close_all);
+std::exception_ptr run_encoders(std::vector<Lane>& lanes, bool behind_decoders, const std::function<void()>& close_all);
 
 }  // namespace clipfind
