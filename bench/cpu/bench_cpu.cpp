@@ -14,6 +14,7 @@
 //
 //   bench_cpu [--model B/32|B/16-SigLIP] [--threads N] [--min-seconds S]
 //             [--cases image,query,text] [--precision fp32|bf16|int8]
+//             [--image-batches 1,8,32]
 // The engine column is "ours" for fp32, else "ours-PRECISION".
 #include <algorithm>
 #include <chrono>
@@ -74,6 +75,17 @@ TextBatch texts(const TextConfig& c, int count, int seq, int variant) {
   return b;
 }
 
+// "1,8,32" -> {1, 8, 32}.
+std::vector<int> parse_batches(const char* list) {
+  std::vector<int> out;
+  for (const char* p = list; *p;) {
+    out.push_back(std::max(1, std::atoi(p)));
+    while (*p && *p != ',') ++p;
+    if (*p == ',') ++p;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,6 +93,7 @@ int main(int argc, char** argv) {
   int threads = 2;
   double min_seconds = 2.0;
   std::string cases = "image,query,text";
+  std::vector<int> image_batches = {1, 8, 32};
   Precision precision = Precision::FP32;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--model"))
@@ -93,10 +106,12 @@ int main(int argc, char** argv) {
       min_seconds = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--cases"))
       cases = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--image-batches"))
+      image_batches = parse_batches(argv[i + 1]);
     else {
       std::fprintf(stderr,
                    "usage: bench_cpu [--model B/32|B/16-SigLIP] [--threads N] [--min-seconds S] "
-                   "[--cases image,query,text] [--precision fp32|bf16|int8]\n");
+                   "[--cases image,query,text] [--precision fp32|bf16|int8] [--image-batches 1,8,32]\n");
       return 2;
     }
   }
@@ -116,7 +131,7 @@ int main(int argc, char** argv) {
   const TextConfig& tc = *config.text;
   if (cases.find("image") != std::string::npos) {
     const int size = vc.image_size;
-    for (int batch : {1, 8, 32}) {
+    for (int batch : image_batches) {
       Tensor pixels[2] = {Tensor({batch, 3, size, size}), Tensor({batch, 3, size, size})};
       for (int v = 0; v < 2; ++v)
         for (size_t i = 0; i < pixels[v].numel(); ++i) pixels[v].data[i] = float((i * 37 + v * 11) % 255) / 64.f - 2.f;

@@ -14,11 +14,16 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
-// Below this many rows per thread the column split wins (measured on the
-// ViT-B/32 shapes, one thread: a 25-row GEMM runs ~15% slower than half the
-// columns of a 50-row one; from 64 rows on the kernel is at full speed, and
-// the column split's copy pass grows with the rows).
-constexpr int64_t kMinRowsPerThread = 64;
+// Below this many rows per thread the column split wins. With rows split,
+// every thread streams all the weights; with columns split, each reads its
+// share once, which outweighs the copy pass up to a few hundred rows.
+// Measured on 2 cores (bench_cpu, medians of 4-6 alternating runs,
+// 2026-12-07): one SigLIP B/16 image (196 rows) 85 -> 79 ms, 64-token
+// texts at batch 8 (512 rows) 190 -> 182 ms, two images 172 -> 163 ms;
+// ViT-B/32 at batch 8 (400 rows) unchanged. Before, 64 (from the B/32
+// shapes: a 25-row block runs ~15% slower than half the columns of a 50-row
+// one).
+constexpr int64_t kMinRowsPerThread = 300;
 constexpr int64_t kMaxRowsPerTask = 128;
 // Column blocks per thread: more than one, so a thread that starts late (or
 // is descheduled) leaves blocks to the others.

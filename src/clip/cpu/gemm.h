@@ -12,9 +12,9 @@
 // into pool tasks itself, so the backend uses exactly `threads` cores and no
 // second, spinning thread team competes with the pool:
 //   - many rows: tasks are blocks of 64-128 rows, all columns;
-//   - few rows (a text query, one image): tasks are blocks of output columns,
-//     so the threads read disjoint parts of the weights instead of all of
-//     them once each.
+//   - few rows (under 300 a thread: a text query, an image or two, 8
+//     SigLIP texts): tasks are blocks of output columns, so the threads read
+//     disjoint parts of the weights instead of all of them once each.
 // oneDNN's fast (brgemm) kernels need a dense destination, so a column block
 // lands in a per-thread buffer first and is then copied (or, for the residual,
 // added) into place; with few rows that pass is small.
