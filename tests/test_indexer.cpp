@@ -257,11 +257,10 @@ struct EncoderRun {
     clipfind::IndexRequest req;
     req.batch = batch;
     const std::vector<fs::path> files = {"a.mp4"};
-    clipfind::StageTimes times;
     clipfind::Progress progress(false, 1, 0);
     clipfind::PartJoiner joiner(req.sampling, out, [&](size_t u) { units_done.push_back(u); });
     in.close();
-    clipfind::Encoder encoder(*engine, req, files, false, in, joiner, times, progress, std::move(lane));
+    clipfind::Encoder encoder(*engine, req, files, false, in, joiner, progress, std::move(lane));
     encoder.run();
     lost = encoder.lost();
   }

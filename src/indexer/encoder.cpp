@@ -55,9 +55,7 @@ void Encoder::run() {
       }
       const auto t0 = Clock::now();
       w = in_.pop();
-      const double waited = since(t0);
-      times_.starved.add(waited);
-      starved_s_ += waited;
+      starved_s_ += since(t0);
       if (!w) {  // decoders done (or stopped by Ctrl-C), queue drained
         if (!(req_.stop && req_.stop->load())) flush();
         return;
@@ -184,10 +182,7 @@ bool Encoder::flush() {
     // them reached the joiner).
     if (dynamic_cast<const clip::DeviceError*>(&err) && lane_.lose && lane_.lose(err.what())) {
       lost_ = err.what();
-      batch_.clear();
-      pixel_rows_.clear();
-      images_.clear();
-      device_.clear();
+      clear_batch();
       open_.clear();
       return false;
     }
@@ -210,21 +205,22 @@ bool Encoder::flush() {
       }
     }
   }
-  const double took = since(t0);
-  times_.embed.add(took);
-  embed_s_ += took;
-  ++times_.batches;
+  embed_s_ += since(t0);
   ++batches_;
   for (const Pending& p : batch_) --open_[{p.file, p.part}].in_batch;
   const long n = long(batch_.size());
   frames_ += n;
+  clear_batch();
+  finish_ready();
+  progress_.embedded(n, open_.size(), lane_.index);
+  return true;
+}
+
+void Encoder::clear_batch() {
   batch_.clear();
   pixel_rows_.clear();
   images_.clear();
   device_.clear();  // their GPU buffers go back to the decoders' pool
-  finish_ready();
-  progress_.embedded(n, open_.size(), lane_.index);
-  return true;
 }
 
 void Encoder::finish_ready() {

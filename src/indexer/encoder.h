@@ -44,14 +44,13 @@ struct EncoderLane {
 class Encoder {
  public:
   Encoder(clip::Engine& engine, const IndexRequest& req, const std::vector<std::filesystem::path>& files, bool pixels,
-          BoundedQueue<Work>& in, PartJoiner& out, StageTimes& times, Progress& progress, EncoderLane lane = {})
+          BoundedQueue<Work>& in, PartJoiner& out, Progress& progress, EncoderLane lane = {})
       : engine_(engine),
         req_(req),
         files_(files),
         pixels_(pixels),
         in_(in),
         out_(out),
-        times_(times),
         progress_(progress),
         lane_(std::move(lane)) {}
 
@@ -90,6 +89,7 @@ class Encoder {
   clip::Tensor embed_host(const std::vector<size_t>& rows);
   void keep(const std::vector<size_t>& rows, const clip::Tensor& e);
   bool flush();  // false: the lane was lost
+  void clear_batch();
   void finish_ready();
 
   clip::Engine& engine_;
@@ -98,7 +98,6 @@ class Encoder {
   bool pixels_;
   BoundedQueue<Work>& in_;
   PartJoiner& out_;
-  StageTimes& times_;
   Progress& progress_;
   EncoderLane lane_;
   std::map<PartKey, Part> open_;

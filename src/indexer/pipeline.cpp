@@ -306,7 +306,7 @@ IndexSummary index_files(const IndexRequest& req) {
       };
       if (int(l) == req.simulate_lost_lane) lane.simulate_at_batch = req.simulate_lost_at_batch;
       lanes[l].encoder = std::make_unique<Encoder>(*lanes[l].engine, req, todo, preprocess_on_decoders,
-                                                   *lanes[l].frames, joiner, times, progress, std::move(lane));
+                                                   *lanes[l].frames, joiner, progress, std::move(lane));
     }
     std::exception_ptr error = run_encoders(lanes, shares_cores, close_all);
     decoders.join();
@@ -320,11 +320,8 @@ IndexSummary index_files(const IndexRequest& req) {
   bring_vectors_up_to_date(cat, sum);
   sum.decode_s = times.decode.get();
   sum.preprocess_s = times.preprocess.get();
-  sum.embed_s = times.embed.get();
   sum.write_s = times.write.get();
   sum.decoders_blocked_s = times.blocked.get();
-  sum.encoder_starved_s = times.starved.get();
-  sum.batches = times.batches.load();
   sum.files_on_gpu = times.gpu_files.load();
   sum.parts = int(std::count_if(units.begin(), units.end(), [](const DecodeUnit& u) { return u.parts > 1; }));
   sum.parts_on_gpu = times.gpu_parts.load();
@@ -332,6 +329,9 @@ IndexSummary index_files(const IndexRequest& req) {
     const Encoder& e = *l.encoder;
     sum.lanes.push_back(
         {l.engine->backend_name(), e.frames(), e.batches(), e.embed_seconds(), e.starved_seconds(), e.lost()});
+    sum.batches += e.batches();
+    sum.embed_s += e.embed_seconds();
+    sum.encoder_starved_s += e.starved_seconds();
   }
   sum.files_on_cpu = times.cpu_files.load();
   sum.gpu_refused = times.gpu_refused.load();

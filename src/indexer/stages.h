@@ -91,9 +91,9 @@ struct FinishedFile {
   std::vector<float> embeddings;  // times.size() rows, L2-normalised
 };
 
+// The decoders' and the writer's; each encoder counts its own (Encoder).
 struct StageTimes {
-  Seconds decode, preprocess, blocked, embed, starved, write;
-  std::atomic<long> batches{0};
+  Seconds decode, preprocess, blocked, write;
   // Files whose decoding ended (ok or not) on NVDEC / on a CPU decoder, and
   // those NVDEC gave to the CPU decoders (counted in cpu_files too).
   std::atomic<int> gpu_files{0}, cpu_files{0}, gpu_refused{0};
