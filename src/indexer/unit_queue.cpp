@@ -29,21 +29,28 @@ int UnitQueue::least_behind(const std::function<size_t(int)>& backlog) const {
   return best;
 }
 
+std::optional<size_t> UnitQueue::next_unit() {
+  if (!again_.empty()) {
+    const size_t u = again_.front();
+    again_.pop_front();
+    return u;
+  }
+  if (next_ < units_) return next_++;
+  return std::nullopt;
+}
+
+UnitQueue::Take UnitQueue::take_for(size_t unit, int lane) {
+  lane_of_[unit] = lane;
+  ++in_flight_[size_t(lane)];
+  return Take{unit, attempts_[unit]++, lane};
+}
+
 std::optional<UnitQueue::Take> UnitQueue::next_for_gpu(int lane) {
   std::lock_guard lock(m_);
   if (closed_ || !alive_[size_t(lane)]) return std::nullopt;
-  size_t u;
-  if (!again_.empty()) {
-    u = again_.front();
-    again_.pop_front();
-  } else if (next_ < units_) {
-    u = next_++;
-  } else {
-    return std::nullopt;
-  }
-  lane_of_[u] = lane;
-  ++in_flight_[size_t(lane)];
-  return Take{u, attempts_[u]++, lane};
+  const auto u = next_unit();
+  if (!u) return std::nullopt;
+  return take_for(*u, lane);
 }
 
 std::optional<UnitQueue::Take> UnitQueue::next_for_cpu(const std::function<size_t(int)>& backlog) {
@@ -58,19 +65,9 @@ std::optional<UnitQueue::Take> UnitQueue::next_for_cpu(const std::function<size_
     handed_back_.pop_front();
     return t;
   }
-  size_t u;
-  if (!again_.empty()) {
-    u = again_.front();
-    again_.pop_front();
-  } else if (next_ < units_) {
-    u = next_++;
-  } else {
-    return std::nullopt;
-  }
-  const int lane = least_behind(backlog);
-  lane_of_[u] = lane;
-  ++in_flight_[size_t(lane)];
-  return Take{u, attempts_[u]++, lane};
+  const auto u = next_unit();
+  if (!u) return std::nullopt;
+  return take_for(*u, least_behind(backlog));
 }
 
 void UnitQueue::hand_back(const Take& take) {

@@ -62,6 +62,10 @@ class UnitQueue {
  private:
   bool may_requeue() const;  // a lane could still be lost (two or more alive)
   int least_behind(const std::function<size_t(int)>& backlog) const;
+  // With m_ held: a unit to decode again, else the next new one.
+  std::optional<size_t> next_unit();
+  // With m_ held: `unit` taken for `lane`, its next attempt.
+  Take take_for(size_t unit, int lane);
 
   std::mutex m_;
   std::condition_variable changed_;
