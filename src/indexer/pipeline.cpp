@@ -212,8 +212,8 @@ IndexSummary index_files(const IndexRequest& req) {
   // index records. On the CPU backend the encoder and the decoders share
   // the cores.
   const std::vector<std::string> devices = !req.devices.empty() ? req.devices : clip::device_list(req.engine.device);
-  const bool shares_cores = req.engine.device == "cpu" ||
-                            (req.engine.device == "auto" && !clip::cuda_usable(nullptr)) || devices.front() == "cpu";
+  const std::string& first = devices.front();
+  const bool shares_cores = first == "cpu" || (first == "auto" && !clip::cuda_usable(nullptr));
   std::vector<Lane> lanes(devices.size());
   for (size_t l = 0; l < lanes.size(); ++l) {
     clip::EngineOptions options = req.engine;
