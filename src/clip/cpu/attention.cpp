@@ -84,44 +84,43 @@ void load_keys_values(const float* qkv, int64_t row_stride, int64_t k_off, int64
   }
 }
 
+// acc[r][b] += sum over i < n of a[r * a_stride + i] * m[i * m_stride + 16 b ..
+// + 16) for the kRows rows of a: NB blocks of 16 columns of m, each row's
+// vectors loaded once and kept in registers, kRows x NB independent sums.
+// The product of score_blocks and output_blocks.
+template <int NB>
+inline void accumulate_blocks(const float* a, int a_stride, const float* m, int64_t m_stride, int n,
+                              f32x16 (&acc)[kRows][NB]) {
+  for (int i = 0; i < n; ++i) {
+    f32x16 v[NB];
+    for (int b = 0; b < NB; ++b) {
+      v[b] = load16(m + int64_t(i) * m_stride + b * kLanes);
+      in_register(v[b]);
+    }
+    for (int r = 0; r < kRows; ++r) {
+      const float x = a[r * a_stride + i];
+      for (int b = 0; b < NB; ++b) acc[r][b] += x * v[b];
+    }
+  }
+}
+
 // scores[r][jb .. jb + 16 * NB) = q_r . k_j for the kRows query rows in t.q
-// (rows of them stored): NB blocks of 16 keys, the loaded key vectors kept
-// in registers, kRows x NB independent sums.
+// (rows of them stored), from the transposed keys.
 template <int NB>
 void score_blocks(HeadTiles& t, int rows, int jb) {
   f32x16 acc[kRows][NB] = {};
-  for (int c = 0; c < t.dim; ++c) {
-    f32x16 k[NB];
-    for (int b = 0; b < NB; ++b) {
-      k[b] = load16(t.kt + int64_t(c) * t.seq_pad + jb + b * kLanes);
-      in_register(k[b]);
-    }
-    for (int r = 0; r < kRows; ++r) {
-      const float q = t.q[r * t.dim_pad + c];
-      for (int b = 0; b < NB; ++b) acc[r][b] += q * k[b];
-    }
-  }
+  accumulate_blocks<NB>(t.q, t.dim_pad, t.kt + jb, t.seq_pad, t.dim, acc);
   for (int r = 0; r < rows; ++r) {
     for (int b = 0; b < NB; ++b) store16(t.scores + r * t.seq_pad + jb + b * kLanes, acc[r][b]);
   }
 }
 
-// out_r[cb .. cb + 16 * NB) = sum_j p_rj v_j over the first `keys` keys, as
-// score_blocks does; write(column, sums, r) stores the result.
+// out_r[cb .. cb + 16 * NB) = sum_j p_rj v_j over the first `keys` keys;
+// write(column, sums, r) stores the result.
 template <int NB, class Write>
 void output_blocks(HeadTiles& t, int rows, int keys, int cb, Write write) {
   f32x16 acc[kRows][NB] = {};
-  for (int j = 0; j < keys; ++j) {
-    f32x16 v[NB];
-    for (int b = 0; b < NB; ++b) {
-      v[b] = load16(t.v + int64_t(j) * t.dim_pad + cb + b * kLanes);
-      in_register(v[b]);
-    }
-    for (int r = 0; r < kRows; ++r) {
-      const float p = t.scores[r * t.seq_pad + j];
-      for (int b = 0; b < NB; ++b) acc[r][b] += p * v[b];
-    }
-  }
+  accumulate_blocks<NB>(t.scores, t.seq_pad, t.v + cb, t.dim_pad, keys, acc);
   for (int r = 0; r < rows; ++r) {
     for (int b = 0; b < NB; ++b) write(cb + b * kLanes, acc[r][b], r);
   }
