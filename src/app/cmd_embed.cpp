@@ -68,9 +68,18 @@ int run_embed(const EmbedOptions& o) {
 
 }  // namespace
 
+namespace {
+constexpr const char* kDeviceHelp = "cpu, cuda, cuda:N or auto (a usable GPU, else the CPU)";
+}  // namespace
+
+void allow_several_gpus(CLI::App& app, const std::string& how) {
+  app.get_option("--device")
+      ->description(std::string(kDeviceHelp) + ", or several GPUs: cuda:all or cuda:N,M,... (" + how + ")");
+}
+
 void add_engine_options(CLI::App& app, clip::EngineOptions& e) {
   e.device = "auto";  // the GPU when one is usable, else the CPU
-  app.add_option("--device", e.device, "cpu, cuda, cuda:N or auto (a usable GPU, else the CPU)")->capture_default_str();
+  app.add_option("--device", e.device, kDeviceHelp)->capture_default_str();
   app.add_option_function<std::string>(
       "--precision",
       [&e](const std::string& name) {

@@ -241,11 +241,9 @@ Command add_index_command(CLI::App& root) {
       ->check(CLI::Range(1, 1000000));
   add_ann_option(*app, &o->ann);
   add_engine_options(*app, o->engine);
-  app->get_option("--device")
-      ->description(
-          "cpu, cuda, cuda:N, auto (a usable GPU, else the CPU), or several GPUs: cuda:all or cuda:N,M,... "
-          "(an engine and NVDEC decoders on each, sharing the files; a GPU that fails midway hands its "
-          "unfinished files to the others)");
+  allow_several_gpus(*app,
+                     "an engine and NVDEC decoders on each, sharing the files; a GPU that fails midway hands its "
+                     "unfinished files to the others");
   app->footer("Example: clipfind index ~/Videos --model models/clip-vit-base-patch32 --every 2");
   return {app, [o] { return run_index_command(*o); }};
 }

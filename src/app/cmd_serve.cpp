@@ -125,10 +125,7 @@ Command add_serve_command(CLI::App& root) {
       ->check(CLI::Range(1, 1024));
   app->add_flag("--access-log", o->access_log, "print a line per request on stderr");
   add_engine_options(*app, o->engine);
-  app->get_option("--device")
-      ->description(
-          "cpu, cuda, cuda:N, auto (a usable GPU, else the CPU), or several GPUs: cuda:all or cuda:N,M,... "
-          "(an engine on each; batches of queries go to whichever is free)");
+  allow_several_gpus(*app, "an engine on each; batches of queries go to whichever is free");
   app->footer(
       "Example: clipfind serve --index clipfind-index, then open http://127.0.0.1:8080/\n"
       "The index may be updated by `clipfind index` meanwhile: changes show within seconds.\n"

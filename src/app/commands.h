@@ -3,6 +3,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
 
 #include "clip/clip.h"
 
@@ -17,6 +18,9 @@ struct Command {
 
 // --device, --precision, --threads: shared by every command that runs the model.
 void add_engine_options(CLI::App& app, clip::EngineOptions& options);
+// After add_engine_options: --device also takes several GPUs (clip::device_list);
+// `how` says what the command does with them.
+void allow_several_gpus(CLI::App& app, const std::string& how);
 
 Command add_embed_command(CLI::App& root);
 Command add_tokenize_command(CLI::App& root);
