@@ -76,6 +76,10 @@ if has python && [ -n "$NB_DIR" ]; then
     echo "no _core extension in $BUILD/python"
   else
     rm -rf $PYLIB/clipfind && mkdir -p $PYLIB/clipfind && cp python/clipfind/*.py "$so" $PYLIB/clipfind/
+    # A module that links libstdc++ statically, or exports C++ runtime
+    # symbols, is what crashed there (python/CMakeLists.txt).
+    echo "_core: libstdc++.so NEEDED: $(readelf -d "$so" | grep -c 'libstdc++'), std:: symbols exported:" \
+      "$(nm -D --defined-only "$so" | grep -c ' _ZNS[tsb]'), all exported: $(nm -D --defined-only "$so" | wc -l)"
     # Issue 29: the extension crashed on import there after numpy or torch.
     # Each order in a child; for a crash, the libraries loaded and the last
     # initialiser called (LD_DEBUG) and Python's own trace go to $OUT.
@@ -94,6 +98,8 @@ import torch; x = torch.ones(4, device='cuda') * 2; print(e.embed_texts(['a dog'
         echo "import clipfind after ${first:-nothing}: ok: $(tail -1 "$log")"
       else
         echo "import clipfind after ${first:-nothing}: FAILED (rc $?), $log:"; tail -5 "$log"
+        command -v gdb >/dev/null &&
+          PYTHONPATH=$PYLIB timeout 120 gdb -batch -ex run -ex bt --args python3 -c "$code" 2>&1 | grep -E "^#" | head -15
         PYTHONPATH=$PYLIB LD_DEBUG=files,bindings LD_DEBUG_OUTPUT="$OUT/ld_after_${first:-nothing}" \
           timeout 120 python3 -c "$code" >/dev/null 2>&1 || true
         ld="$OUT/ld_after_${first:-nothing}"
