@@ -30,11 +30,6 @@ import sys
 import time
 from pathlib import Path
 
-# clipfind before numpy: on the GPU machine (its extension built with gcc 13,
-# numpy 2.5's wheel) importing them the other way round crashes at load. The
-# --peer child, which imports torch, must not load clipfind at all.
-if "--peer" not in sys.argv:
-    import clipfind  # noqa: F401
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,9 +110,8 @@ def texts_of(n):
 
 
 def transformers_seconds(model_dir, threads, rounds, device, size):
-    """Runs in a child process (--peer): the CUDA builds of torch and of
-    clipfind's extension crash when loaded into one process, and a separate
-    process is what a user comparing them would run anyway. Prints one JSON
+    """Runs in a child process (--peer), so that neither engine's memory,
+    threads or CUDA context weigh on the other's timings. Prints one JSON
     object: the versions, and the median seconds of each case."""
     import torch
     from transformers import CLIPModel, CLIPTokenizer, CLIPImageProcessor
@@ -185,6 +179,7 @@ def main():
     if args.peer:
         return transformers_seconds(args.model, args.threads, args.rounds, args.device, args.image_size)
     cold_start(args.imports)
+    import clipfind
     engine = clipfind.Engine(args.model, device=args.device, precision=args.precision, threads=args.threads)
     overhead(engine, args.rounds, args.image_size)
     against_transformers(engine, args.model, args.threads, args.rounds, args.device, args.image_size)
