@@ -7,7 +7,11 @@
 #      fp16 on the GPU decode path (--decode auto: NVDEC and CPU decoders
 #      together), and --every 1 on the CPU decode path (--decode cpu);
 #   3. the peer a user would write (bench/video/peer_index.py: ffmpeg
-#      processes + transformers' CLIP fp16 on the same GPU), --every 1.
+#      processes + transformers' CLIP fp16 on the same GPU), --every 1, in
+#      the forms PEERS names: "parallel" (NC ffmpeg processes at once, on
+#      PEER_FILES files: the tuned peer) and "serial" (one ffmpeg process,
+#      with its own threads, file after file, as the issue's "an ffmpeg
+#      subprocess" reads; on PEER_SERIAL_FILES files).
 # Each run prints wall time, frames decoded and embedded, decoded frames/s,
 # video seconds per second (the realtime factor) and the mean GPU and NVDEC
 # utilisation (nvidia-smi, every 200 ms). Lines starting "RESULT" are the
@@ -26,6 +30,8 @@ CLIPS=${CLIPS:-$ROOT/.debs/bench-videos}
 COPIES=${COPIES:-64}
 LOOPS=${LOOPS:-2}
 PEER_FILES=${PEER_FILES:-24}  # the peer is slower: it gets the first PEER_FILES files
+PEER_SERIAL_FILES=${PEER_SERIAL_FILES:-8}
+PEERS=${PEERS:-parallel serial}
 NV=${NV:-14}
 NC=${NC:-16}
 DEVICE=${DEVICE:-cuda}  # the engine's device (cpu for a dry run without a GPU)
@@ -122,21 +128,27 @@ for codec in $(codecs); do
     emb=$(grep -oE 'indexed \([0-9]+ frames\)' "$W/index.log" | tail -1 | grep -oE '[0-9]+')
     result "clipfind_$name" "$codec" "$wall" "${dec:-0}" "${emb:-0}"
   done
-  # 3. The peer, on the first codec only.
-  if [ "$PEER" = 1 ] && [ "$codec" = "$(codecs | cut -d' ' -f1)" ] && [ "$(left)" -gt 60 ]; then
+  # 3. The peers, on the first codec only.
+  for form in $PEERS; do
+    [ "$PEER" = 1 ] && [ "$codec" = "$(codecs | cut -d' ' -f1)" ] && [ "$(left)" -gt 60 ] || continue
+    case $form in
+      parallel) procs=$NC nfiles=$PEER_FILES name=peer_torch_every1 ;;
+      serial) procs=1 nfiles=$PEER_SERIAL_FILES name=peer_torch_every1_serial ;;
+      *) echo "PEERS: unknown form '$form' (parallel or serial)"; continue ;;
+    esac
     t=$(now)
-    peer=("${files[@]:0:$PEER_FILES}")
+    peer=("${files[@]:0:$nfiles}")
     gpu_util python3 "$ROOT/bench/video/peer_index.py" --model "$W/vitb32" --ffmpeg "$(command -v ffmpeg)" \
-      --ffprobe "$(command -v ffprobe)" --every 1 --procs "$NC" "${peer[@]}" >"$W/peer.log" 2>&1
-    tail -2 "$W/peer.log"
-    emb=$(grep -oE '"frames": [0-9]+' "$W/peer.log" | grep -oE '[0-9]+$')
+      --ffprobe "$(command -v ffprobe)" --every 1 --procs "$procs" "${peer[@]}" >"$W/peer_$form.log" 2>&1
+    tail -2 "$W/peer_$form.log"
+    emb=$(grep -oE '"frames": [0-9]+' "$W/peer_$form.log" | grep -oE '[0-9]+$')
     # Its inputs are a share of the codec's files: scale the frame and second counts.
     n=${#files[@]}
     FR=${FRAMES[$codec]} VS=${VSECS[$codec]}
     FRAMES[$codec]=$((FR * ${#peer[@]} / n))
     VSECS[$codec]=$(awk -v v="$VS" -v a=${#peer[@]} -v b=$n 'BEGIN { print v * a / b }')
-    result "peer_torch_every1" "$codec" "$(since "$t")" "${FRAMES[$codec]}" "${emb:-0}"
+    result "$name" "$codec" "$(since "$t")" "${FRAMES[$codec]}" "${emb:-0}"
     FRAMES[$codec]=$FR VSECS[$codec]=$VS
-  fi
+  done
 done
 echo "budget left: $(left) s"
