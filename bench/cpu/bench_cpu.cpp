@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "batch_list.h"
 #include "clip/backend.h"
 #include "model_flops.h"
 #include "support/random_model.h"
@@ -75,17 +76,6 @@ TextBatch texts(const TextConfig& c, int count, int seq, int variant) {
   return b;
 }
 
-// "1,8,32" -> {1, 8, 32}.
-std::vector<int> parse_batches(const char* list) {
-  std::vector<int> out;
-  for (const char* p = list; *p;) {
-    out.push_back(std::max(1, std::atoi(p)));
-    while (*p && *p != ',') ++p;
-    if (*p == ',') ++p;
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,9 +96,11 @@ int main(int argc, char** argv) {
       min_seconds = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--cases"))
       cases = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--image-batches"))
-      image_batches = parse_batches(argv[i + 1]);
-    else {
+    else if (!std::strcmp(argv[i], "--image-batches")) {
+      const auto batches = bench::batch_list(argv[i + 1], "--image-batches");
+      if (!batches) return 2;
+      image_batches = *batches;
+    } else {
       std::fprintf(stderr,
                    "usage: bench_cpu [--model B/32|B/16-SigLIP] [--threads N] [--min-seconds S] "
                    "[--cases image,query,text] [--precision fp32|bf16|int8] [--image-batches 1,8,32]\n");

@@ -32,11 +32,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "batch_list.h"
 #include "check_cuda.h"
 #include "clip/cuda/cuda_backend.h"
 #include "clip/cuda/resources.h"
@@ -182,14 +182,6 @@ struct Args {
   bool split = false;        // --split: also each image batch as two halves side by side
   bool peak = false;         // --peak: one large GEMM alone first
 };
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string x; std::getline(ss, x, ',');)
-    if (!x.empty()) out.push_back(x);
-  return out;
-}
 
 size_t gpu_used_bytes() {
   size_t free_b = 0, total_b = 0;
@@ -374,10 +366,10 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (s == "--models")
-      a.models = split(next());
+      a.models = bench::split_list(next());
     else if (s == "--precision") {
       a.precisions.clear();
-      for (const auto& p : split(next())) a.precisions.push_back(parse_precision(p));
+      for (const auto& p : bench::split_list(next())) a.precisions.push_back(parse_precision(p));
     } else if (s == "--json")
       a.json = next();
     else if (s == "--quick")
@@ -387,14 +379,9 @@ int main(int argc, char** argv) {
     else if (s == "--peak")
       a.peak = true;
     else if (s == "--batches") {
-      for (const std::string& b : split(next())) {
-        const int n = std::atoi(b.c_str());
-        if (n <= 0) {
-          std::fprintf(stderr, "--batches: '%s' is not a positive batch size\n", b.c_str());
-          return 2;
-        }
-        a.batches.push_back(n);
-      }
+      const auto batches = bench::batch_list(next(), "--batches");
+      if (!batches) return 2;
+      a.batches.insert(a.batches.end(), batches->begin(), batches->end());
     } else {
       std::fprintf(stderr,
                    "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick] "
