@@ -66,10 +66,8 @@ int run_embed(const EmbedOptions& o) {
   return 0;
 }
 
-}  // namespace
-
-namespace {
 constexpr const char* kDeviceHelp = "cpu, cuda, cuda:N or auto (a usable GPU, else the CPU)";
+
 }  // namespace
 
 void allow_several_gpus(CLI::App& app, const std::string& how) {
