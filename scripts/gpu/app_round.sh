@@ -81,8 +81,9 @@ if has python && [ -n "$NB_DIR" ]; then
     echo "_core: libstdc++.so NEEDED: $(readelf -d "$so" | grep -c 'libstdc++'), std:: symbols exported:" \
       "$(nm -D --defined-only "$so" | grep -c ' _ZNS[tsb]'), all exported: $(nm -D --defined-only "$so" | wc -l)"
     # Issue 29: the extension crashed on import there after numpy or torch
-    # until 35dc216; kept as a check. Each order in a child; for a crash, the libraries loaded and the last
-    # initialiser called (LD_DEBUG) and Python's own trace go to $OUT.
+    # until 35dc216; kept as a check. Each order in a child; for a crash,
+    # the libraries loaded and the last initialiser called (LD_DEBUG) and
+    # Python's own trace go to $OUT.
     # Then both used in one process, torch first and clipfind first (a GPU
     # engine on the tiny reference model beside a CUDA tensor).
     use="e = clipfind.Engine('tests/data/models/full_fp32_quickgelu_p32', device='cuda'); \

@@ -100,24 +100,14 @@ scripts/fetch-cutlass.sh >/dev/null 2>&1 || echo "no CUTLASS headers: building w
 # carried (the machine has its own): left alone, CMake takes the static
 # libz.a, which the Python extension (a shared module) cannot link.
 zlib=$(ls /lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libz.so.1 2>/dev/null | head -1 || true)
-link_args=()
-[ -n "$zlib" ] && link_args=(-DZLIB_LIBRARY="$zlib" -DZLIB_LIBRARY_RELEASE="$zlib")
-# A g++ whose libstdc++.so link is missing quietly links libstdc++.a into
-# everything, and the Python module then brings a second C++ runtime beside
-# the shared one the carried libraries load. Give the linker the shared one.
-stdcxx=$(g++ -print-file-name=libstdc++.so)
-if [ ! -e "$stdcxx" ]; then
-  runtime=$(ls /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /lib/x86_64-linux-gnu/libstdc++.so.6 2>/dev/null | head -1)
-  mkdir -p /tmp/stdcxx-link && ln -sf "$runtime" /tmp/stdcxx-link/libstdc++.so
-  for kind in EXE SHARED MODULE; do link_args+=("-DCMAKE_${kind}_LINKER_FLAGS=-L/tmp/stdcxx-link"); done
-  stamp "g++ has no libstdc++.so ($stdcxx): linking $runtime"
-fi
+zlib_args=()
+[ -n "$zlib" ] && zlib_args=(-DZLIB_LIBRARY="$zlib" -DZLIB_LIBRARY_RELEASE="$zlib")
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
 mkdir -p "$(dirname "$BUILD")"
 cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCLIPFIND_BUILD_APP=ON -DCLIPFIND_CUDA=ON \
   -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -DCMAKE_CUDA_ARCHITECTURES=90 \
-  "${link_args[@]}" ${CMAKE_ARGS:-} >"$BUILD.configure.log" 2>&1 || { tail -30 "$BUILD.configure.log"; echo "CLIPFIND CONFIGURE FAILED"; exit 1; }
+  "${zlib_args[@]}" ${CMAKE_ARGS:-} >"$BUILD.configure.log" 2>&1 || { tail -30 "$BUILD.configure.log"; echo "CLIPFIND CONFIGURE FAILED"; exit 1; }
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 cmake --build "$BUILD" -j"$JOBS" "${targets[@]}" >"$BUILD.build.log" 2>&1 ||
