@@ -11,7 +11,8 @@
 #      the forms PEERS names: "parallel" (NC ffmpeg processes at once, on
 #      PEER_FILES files: the tuned peer) and "serial" (one ffmpeg process,
 #      with its own threads, file after file, as the issue's "an ffmpeg
-#      subprocess" reads; on PEER_SERIAL_FILES files).
+#      subprocess" reads; on PEER_SERIAL_FILES files) and "serial_nvdec"
+#      (the same with -hwaccel cuda: NVDEC decodes, frames come back).
 # Each run prints wall time, frames decoded and embedded, decoded frames/s,
 # video seconds per second (the realtime factor) and the mean GPU and NVDEC
 # utilisation (nvidia-smi, every 200 ms). Lines starting "RESULT" are the
@@ -132,14 +133,15 @@ for codec in $(codecs); do
   for form in $PEERS; do
     [ "$PEER" = 1 ] && [ "$codec" = "$(codecs | cut -d' ' -f1)" ] && [ "$(left)" -gt 60 ] || continue
     case $form in
-      parallel) procs=$NC nfiles=$PEER_FILES name=peer_torch_every1 ;;
-      serial) procs=1 nfiles=$PEER_SERIAL_FILES name=peer_torch_every1_serial ;;
-      *) echo "PEERS: unknown form '$form' (parallel or serial)"; continue ;;
+      parallel) procs=$NC nfiles=$PEER_FILES name=peer_torch_every1 hw="" ;;
+      serial) procs=1 nfiles=$PEER_SERIAL_FILES name=peer_torch_every1_serial hw="" ;;
+      serial_nvdec) procs=1 nfiles=$PEER_SERIAL_FILES name=peer_torch_every1_serial_nvdec hw=--hwaccel ;;
+      *) echo "PEERS: unknown form '$form' (parallel, serial or serial_nvdec)"; continue ;;
     esac
     t=$(now)
     peer=("${files[@]:0:$nfiles}")
     gpu_util python3 "$ROOT/bench/video/peer_index.py" --model "$W/vitb32" --ffmpeg "$(command -v ffmpeg)" \
-      --ffprobe "$(command -v ffprobe)" --every 1 --procs "$procs" "${peer[@]}" >"$W/peer_$form.log" 2>&1
+      --ffprobe "$(command -v ffprobe)" --every 1 --procs "$procs" $hw "${peer[@]}" >"$W/peer_$form.log" 2>&1
     tail -2 "$W/peer_$form.log"
     emb=$(grep -oE '"frames": [0-9]+' "$W/peer_$form.log" | grep -oE '[0-9]+$')
     # Its inputs are a share of the codec's files: scale the frame and second counts.
