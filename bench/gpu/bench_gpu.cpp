@@ -263,7 +263,9 @@ int run(const Args& a) {
     float* d_out = nullptr;
     CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&d_pool), pool.numel() * 4));
     CHECK_CUDA(cudaMemcpy(d_pool, pool.ptr(), pool.numel() * 4, cudaMemcpyHostToDevice));
-    CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&d_out), size_t(max_batch) * cfg.projection_dim * 4));
+    // Room for the largest image batch and for the text cases' 256 texts.
+    const int max_out = std::max(max_batch, 256);
+    CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&d_out), size_t(max_out) * cfg.projection_dim * 4));
     CHECK_CUDA(cudaDeviceSynchronize());  // the pageable upload may still be in flight
 
     for (Precision p : a.precisions) {

@@ -50,6 +50,11 @@ modes:
              GX_PROFILE_MODEL under the first and last setting. Builds in build-gx/.
                GX_MODELS="B/32:1024 L/14:256"  GX_AB="-"  GX_REPEAT=2  GX_FILTER
                GX_PROFILE=1  GX_PROFILE_MODEL=B/32:1024
+  siglip     SigLIP against PyTorch (issue 26): bench_gpu on SL_MODELS at
+             batches 1 and 256, torch_bench_siglip.py eager, then
+             torch.compile on SL_COMPILE_MODELS with the time left; one table.
+               SL_MODELS=SO400M/14,B/16-384  SL_COMPILE_MODELS=B/16-384
+               SL_BUDGET=560  seconds the whole mode may take
   ncu        check, time and profile one kernel: test_cuda_ops cases in
              NP_TEST_FILTER; CudaOpsPerf cases in NP_TIME_FILTER timed
              (CLIPFIND_OPS_TIME=1); launch NP_SKIP of the kernels matching the
@@ -76,10 +81,10 @@ EOF
 
 MODE=${1:-}
 case "$MODE" in
-  round | ab-env | ab-trees | quick | gemm-race | ncu) shift ;;
+  round | ab-env | ab-trees | quick | gemm-race | siglip | ncu) shift ;;
   -h | --help | help) usage; exit 0 ;;
   "") usage >&2; exit 2 ;;
-  *) echo "gpu_lab.sh: unknown mode '$MODE' (round, ab-env, ab-trees, quick, gemm-race, ncu; --help)" >&2; exit 2 ;;
+  *) echo "gpu_lab.sh: unknown mode '$MODE' (round, ab-env, ab-trees, quick, gemm-race, siglip, ncu; --help)" >&2; exit 2 ;;
 esac
 for a in "$@"; do
   case "$a" in
@@ -162,6 +167,39 @@ mode_round() {
     echo "no time left for torch.compile"
   fi
 
+  stamp "table"
+  python3 bench/gpu/round_table.py "$OUT" | tee "$OUT/table.md"
+  stamp "done"
+}
+
+# ---- siglip -------------------------------------------------------------------------
+mode_siglip() {
+  local budget=${SL_BUDGET:-560} models=${SL_MODELS:-SO400M/14,B/16-384} rc rem
+  left() { echo $((budget - ($(date +%s) - T0))); }
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1
+  rm -f "$OUT/bench.jsonl"
+  stamp "build"
+  if ! { lab_configure . $BUILD "$OUT/build.log" && build_targets $BUILD "$OUT/build.log" bench_gpu; }; then
+    echo "build failed"; return 1
+  fi
+  stamp "bench_gpu"
+  timeout 150 $BUILD/bench/gpu/bench_gpu --models "$models" --batches 1,256 --json "$OUT/bench.jsonl" \
+    >"$OUT/bench_gpu.log" 2>&1
+  rc=$?; echo "bench_gpu exit $rc"; [ $rc -ne 0 ] && tail -5 "$OUT/bench_gpu.log"
+  stamp "torch eager"
+  PYTHONUNBUFFERED=1 timeout 150 python3 bench/gpu/torch_bench_siglip.py --mode eager --models "$models" \
+    --json "$OUT/bench.jsonl" >"$OUT/torch.log" 2>&1
+  rc=$?; echo "torch eager exit $rc"; [ $rc -ne 0 ] && tail -5 "$OUT/torch.log"
+  rem=$(($(left) - 25))
+  if [ $rem -gt 120 ]; then
+    stamp "torch compile (budget ${rem} s)"
+    PYTHONUNBUFFERED=1 timeout $((rem + 15)) python3 bench/gpu/torch_bench_siglip.py --mode compile \
+      --models "${SL_COMPILE_MODELS:-B/16-384}" --budget $rem --json "$OUT/bench.jsonl" >>"$OUT/torch.log" 2>&1
+    rc=$?; echo "torch compile exit $rc"; [ $rc -ne 0 ] && tail -5 "$OUT/torch.log"
+    grep "^# skip" "$OUT/torch.log"
+  else
+    echo "no time left for torch.compile"
+  fi
   stamp "table"
   python3 bench/gpu/round_table.py "$OUT" | tee "$OUT/table.md"
   stamp "done"
@@ -331,5 +369,6 @@ case "$MODE" in
   ab-trees) mode_ab_trees ;;
   quick) mode_quick ;;
   gemm-race) mode_gemm_race ;;
+  siglip) mode_siglip ;;
   ncu) mode_ncu ;;
 esac
