@@ -103,6 +103,21 @@ lab_configure() {  # lab_configure SRC BUILD LOG: sm_90, the lab's CMake options
   gpu_configure "$1" "$2" 90 "${LAB_CMAKE[@]}" >"$3" 2>&1
 }
 
+# run_torch LIMIT SCRIPT ARGS...: a PyTorch baseline (bench/gpu/torch_bench*.py)
+# for at most LIMIT seconds, its JSON lines into $OUT/bench.jsonl and its
+# output appended to $OUT/torch.log; prints its exit status and the cases it
+# skipped for want of time.
+run_torch() {
+  local limit=$1 script=$2 rc before
+  shift 2
+  before=$(cat "$OUT/torch.log" 2>/dev/null | wc -l)
+  PYTHONUNBUFFERED=1 timeout "$limit" python3 "$script" "$@" --json "$OUT/bench.jsonl" >>"$OUT/torch.log" 2>&1
+  rc=$?
+  echo "$(basename "$script") $* exit $rc"
+  [ $rc -ne 0 ] && tail -5 "$OUT/torch.log"
+  tail -n +$((before + 1)) "$OUT/torch.log" | grep "^# skip"
+}
+
 # ---- round --------------------------------------------------------------------------
 # Logs go to $OUT (the device tool brings back 8 files at most: build.log,
 # test_cuda_ops.log, test_cuda_model.log, bench_gpu.log, torch.log,
@@ -150,19 +165,15 @@ mode_round() {
     echo "PyTorch skipped (ROUND_TORCH=0)"
   else
     stamp "torch eager"
-    PYTHONUNBUFFERED=1 timeout 170 python3 bench/gpu/torch_bench.py --mode eager --json "$OUT/bench.jsonl" \
-      >"$OUT/torch.log" 2>&1
-    rc=$?; echo "torch eager exit $rc"; [ $rc -ne 0 ] && tail -5 "$OUT/torch.log"
+    rm -f "$OUT/torch.log"
+    run_torch 170 bench/gpu/torch_bench.py --mode eager
   fi
   rem=$(($(left) - 25))
   if [ "${ROUND_COMPILE:-1}" = 0 ] || [ "${ROUND_TORCH:-1}" = 0 ]; then
     echo "torch.compile skipped (ROUND_COMPILE=0)"
   elif [ $rem -gt 90 ]; then
     stamp "torch compile (budget ${rem} s)"
-    PYTHONUNBUFFERED=1 timeout $((rem + 15)) python3 bench/gpu/torch_bench.py --mode compile --budget $rem \
-      --json "$OUT/bench.jsonl" >>"$OUT/torch.log" 2>&1
-    rc=$?; echo "torch compile exit $rc"; [ $rc -ne 0 ] && tail -5 "$OUT/torch.log"
-    grep "^# skip" "$OUT/torch.log"
+    run_torch $((rem + 15)) bench/gpu/torch_bench.py --mode compile --budget $rem
   else
     echo "no time left for torch.compile"
   fi
@@ -187,16 +198,13 @@ mode_siglip() {
     >"$OUT/bench_gpu.log" 2>&1
   rc=$?; echo "bench_gpu exit $rc"; [ $rc -ne 0 ] && tail -5 "$OUT/bench_gpu.log"
   stamp "torch eager"
-  PYTHONUNBUFFERED=1 timeout 150 python3 bench/gpu/torch_bench_siglip.py --mode eager --models "$models" \
-    --json "$OUT/bench.jsonl" >"$OUT/torch.log" 2>&1
-  rc=$?; echo "torch eager exit $rc"; [ $rc -ne 0 ] && tail -5 "$OUT/torch.log"
+  rm -f "$OUT/torch.log"
+  run_torch 150 bench/gpu/torch_bench_siglip.py --mode eager --models "$models"
   rem=$(($(left) - 25))
   if [ $rem -gt 120 ]; then
     stamp "torch compile (budget ${rem} s)"
-    PYTHONUNBUFFERED=1 timeout $((rem + 15)) python3 bench/gpu/torch_bench_siglip.py --mode compile \
-      --models "${SL_COMPILE_MODELS:-B/16-384}" --budget $rem --json "$OUT/bench.jsonl" >>"$OUT/torch.log" 2>&1
-    rc=$?; echo "torch compile exit $rc"; [ $rc -ne 0 ] && tail -5 "$OUT/torch.log"
-    grep "^# skip" "$OUT/torch.log"
+    run_torch $((rem + 15)) bench/gpu/torch_bench_siglip.py --mode compile --models "${SL_COMPILE_MODELS:-B/16-384}" \
+      --budget $rem
   else
     echo "no time left for torch.compile"
   fi
