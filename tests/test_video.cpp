@@ -67,6 +67,11 @@ class Videos : public ::testing::Test {
     make("odd_1001x499.mkv", "-f lavfi -i testsrc=s=1001x499:r=10:d=1 -pix_fmt yuv420p10le -c:v ffv1");
     // Two minutes with short GOPs and B-frames, to split into parts.
     make("long_gop12.mp4", "-f lavfi -i testsrc2=s=64x48:r=10:d=120 -c:v libx264 -g 12 -bf 2 -pix_fmt yuv420p");
+    // HEVC with open GOPs: CRA key frames whose leading pictures refer to
+    // the group before (what skipping to a key frame must not break).
+    make("hevc_open_gop.mp4",
+         "-f lavfi -i testsrc2=s=64x48:r=10:d=20 -c:v libx265 -x265-params "
+         "keyint=12:min-keyint=12:open-gop=1:bframes=3:log-level=error -pix_fmt yuv420p");
     make("audio_only.mp4", "-f lavfi -i sine=d=1 -c:a aac");
     write_once("zero.mp4", "");
     write_once("text.mp4", "this is not a video\n");
@@ -333,6 +338,41 @@ TEST_F(Videos, SplitAtKeyframesJoinsToTheWholeDecoding) {
   o.sampling = scenes;
   o.part = parts[1];
   EXPECT_THROW(decode_video(f, o, [](Frame&&) {}), std::invalid_argument);
+}
+
+// With samples further apart than the key frames, decoding skips ahead to
+// the last key frame shown by the next sample time (OpenVideo::next): the
+// kept frames must be the ones a full decode picks, to the byte (the
+// reference keeps every frame, so nothing is skipped), and far fewer frames
+// are decoded.
+TEST_F(Videos, SkippingToKeyFramesKeepsTheSameFrames) {
+  struct Case {
+    const char* file;
+    double every;
+    long max_decoded;  // about 1.2x what it decodes; skipping only non-reference frames decodes more
+  };
+  // long_gop12: 1,200 frames at 10 fps, a key frame every 1.2 s, B-frames.
+  // gop25: 100 frames at 25 fps, a key frame each second. Decoded on
+  // 2026-12-07 with skipping to key frames, and without it: long_gop12 91 /
+  // 849 (every 7 s), 245 / 883 (2.5 s), 645 / 974 (1 s); gop25 25 / 63;
+  // hevc_open_gop 24 / 126 (3 s), 113 / 143 (1 s).
+  for (const Case c :
+       {Case{"long_gop12.mp4", 7.0, 110}, Case{"long_gop12.mp4", 2.5, 300}, Case{"long_gop12.mp4", 1.0, 780},
+        Case{"gop25.mp4", 1.5, 30}, Case{"hevc_open_gop.mp4", 3.0, 30}, Case{"hevc_open_gop.mp4", 1.0, 136}}) {
+    const fs::path f = file(c.file);
+    VideoInfo info, all_info;
+    std::vector<Frame> kept, all;
+    const std::vector<double> times = sample_times(f, every(c.every), &info, &kept);
+    expect_times(times, first_at_multiples(ffprobe_times(f), c.every));
+    EXPECT_LE(info.decoded, c.max_decoded) << c.file << " every " << c.every;
+    sample_times(f, every(1e-4), &all_info, &all);  // every frame
+    EXPECT_GT(all_info.decoded, info.decoded) << c.file;
+    for (const Frame& k : kept) {
+      const auto ref = std::find_if(all.begin(), all.end(), [&](const Frame& a) { return a.time == k.time; });
+      ASSERT_NE(ref, all.end()) << c.file << " at " << k.time;
+      EXPECT_EQ(ref->image.rgb, k.image.rgb) << c.file << " every " << c.every << " at " << k.time;
+    }
+  }
 }
 
 TEST_F(Videos, FrameAtTime) {

@@ -30,7 +30,7 @@ struct VideoInfo {
   int width = 0;          // upright, before any scaling
   int height = 0;
   int rotation = 0;  // clockwise degrees applied
-  long decoded = 0;  // frames decoded (with --every, non-reference frames between samples are skipped)
+  long decoded = 0;  // frames decoded (with --every, what no sample needs is skipped: OpenVideo::next)
 };
 
 struct Frame {

@@ -108,8 +108,7 @@ AVFrame* OpenVideo::next() {
     if (rc == AVERROR_EOF) return nullptr;
     if (rc != AVERROR(EAGAIN)) fail("decoding failed", rc);
     if (flushed_) return nullptr;
-    rc = pending_ ? 0 : av_read_frame(fmt_.get(), packet_.get());
-    pending_ = false;
+    rc = read_packet();
     if (rc < 0) {
       if (rc != AVERROR_EOF) {
         if (strict_) fail("reading failed", rc);
@@ -122,6 +121,10 @@ AVFrame* OpenVideo::next() {
     // Non-key packets never reach the decoder on the --keyframes path.
     const bool wanted = !keyframes_only_ || (packet_->flags & AV_PKT_FLAG_KEY);
     if (packet_->stream_index == index_ && wanted && !keyframes_only_) {
+      if (drop_before_key_frame()) {
+        av_packet_unref(packet_.get());
+        continue;
+      }
       // A frame no other frame refers to (most B-frames) that shows before
       // the next sample time is not decoded at all: the kept frames are
       // the same, bit for bit, and a third of the work can go.
@@ -137,6 +140,99 @@ AVFrame* OpenVideo::next() {
     }
     av_packet_unref(packet_.get());
   }
+}
+
+// The next packet: the one start_at left in packet_, else the oldest read
+// ahead, else a new one from the demuxer.
+int OpenVideo::read_packet() {
+  if (pending_) {
+    pending_ = false;
+    return 0;
+  }
+  if (!ahead_.empty()) {
+    av_packet_move_ref(packet_.get(), ahead_.front().get());
+    ahead_bytes_ -= size_t(packet_->size);
+    ahead_.pop_front();
+    return 0;
+  }
+  if (read_ahead_rc_ < 0) {
+    const int rc = read_ahead_rc_;
+    read_ahead_rc_ = 0;
+    return rc;
+  }
+  return av_read_frame(fmt_.get(), packet_.get());
+}
+
+// Skipping to a key frame. With sampling every few seconds, most frames
+// decoded only lead up to the next sample; when a key frame shown at or
+// before the next sample time comes first, nothing before it is needed:
+// every frame that precedes a key frame in decoding order is also shown
+// before it (H.264 IDR and recovery points, HEVC IRAP pictures), so the
+// frame kept for the sample time is decoded the same from there. So the
+// packets up to that key frame are dropped undecoded, and the decoder is
+// flushed before it (the frames still inside were shown before it: not
+// needed either; after a flush, HEVC drops a CRA's leading pictures, which
+// would refer to dropped frames). With --every 1 and key frames every
+// 3 s that leaves a third of the frames undecoded; with samples further
+// apart than the key frames, whole groups of pictures.
+//
+// Whether packet_ (a video packet) is dropped on the way to such a key
+// frame. The look ahead (key_frame_ahead) runs once per sample time, from
+// the first packet shown before it.
+bool OpenVideo::drop_before_key_frame() {
+  if (jump_to_ != AV_NOPTS_VALUE) {
+    if (!(packet_->flags & AV_PKT_FLAG_KEY) || packet_->pts != jump_to_) return true;
+    jump_to_ = AV_NOPTS_VALUE;
+    avcodec_flush_buffers(ctx_.get());
+    ++jumps_;
+    return false;
+  }
+  const double t = skip_nonref_before_;
+  if (t <= 0.0 || t == looked_ahead_for_ || !shown_before(*packet_, t)) return false;
+  looked_ahead_for_ = t;
+  jump_to_ = key_frame_ahead(t);
+  return jump_to_ != AV_NOPTS_VALUE;
+}
+
+// The pts of the last key frame after packet_ that is shown at or before
+// `seconds`, reading packets ahead into ahead_ (up to the first whose
+// decoding time is past `seconds`: nothing after it is shown earlier, and
+// at most kMaxAheadBytes); AV_NOPTS_VALUE when there is none.
+int64_t OpenVideo::key_frame_ahead(double seconds) {
+  constexpr size_t kMaxAheadBytes = size_t(64) << 20;
+  constexpr double kSlack = 1e-6;  // the sampler's (sampler.cpp)
+  const double tb = av_q2d(stream_->time_base);
+  int64_t best = AV_NOPTS_VALUE;
+  auto look = [&](const AVPacket& p) {  // false: nothing further can qualify
+    if (p.stream_index != index_) return true;
+    if (p.dts != AV_NOPTS_VALUE && double(p.dts - start_) * tb > seconds + kSlack) return false;
+    if ((p.flags & AV_PKT_FLAG_KEY) && p.pts != AV_NOPTS_VALUE && double(p.pts - start_) * tb <= seconds + kSlack)
+      best = p.pts;
+    return true;
+  };
+  for (const auto& p : ahead_)
+    if (!look(*p)) return best;
+  while (read_ahead_rc_ == 0 && ahead_bytes_ < kMaxAheadBytes) {
+    std::unique_ptr<AVPacket, PacketFreer> p(av_packet_alloc());
+    if (!p) throw std::bad_alloc();
+    const int rc = av_read_frame(fmt_.get(), p.get());
+    if (rc < 0) {
+      read_ahead_rc_ = rc;  // returned by read_packet in its turn
+      break;
+    }
+    ahead_bytes_ += size_t(p->size);
+    ahead_.push_back(std::move(p));
+    if (!look(*ahead_.back())) break;
+  }
+  return best;
+}
+
+void OpenVideo::clear_read_ahead() {
+  ahead_.clear();
+  ahead_bytes_ = 0;
+  read_ahead_rc_ = 0;
+  looked_ahead_for_ = -1.0;
+  jump_to_ = AV_NOPTS_VALUE;
 }
 
 // Whether packet p is shown before `seconds`, with a millisecond to spare
@@ -158,6 +254,7 @@ std::optional<int64_t> OpenVideo::key_pts_near(double seconds) {
   const int64_t ts = start_ + int64_t(std::floor(seconds / av_q2d(stream_->time_base)));
   if (av_seek_frame(fmt_.get(), index_, ts, AVSEEK_FLAG_BACKWARD) < 0) return std::nullopt;
   pending_ = false;
+  clear_read_ahead();
   // Within a few hundred packets; a stream without key frames there is not split.
   for (int n = 0; n < 1000; ++n) {
     if (av_read_frame(fmt_.get(), packet_.get()) < 0) return std::nullopt;
@@ -176,6 +273,7 @@ void OpenVideo::start_at(int64_t from) {
   // back (1 s, 2 s, ...), and in the end to the start; frames shown before
   // `from` are decoded but not sampled.
   const double tb = av_q2d(stream_->time_base);
+  clear_read_ahead();
   for (int attempt = 0;; ++attempt) {
     const int64_t ts = attempt == 0 ? from : attempt < 8 ? from - int64_t(std::ldexp(1.0, attempt - 1) / tb) : start_;
     if (av_seek_frame(fmt_.get(), index_, std::max(ts, start_), AVSEEK_FLAG_BACKWARD) < 0) {
@@ -199,6 +297,7 @@ void OpenVideo::seek(double seconds) {
   const int64_t ts = start_ + int64_t(std::floor(seconds / av_q2d(stream_->time_base)));
   if (pending_) av_packet_unref(packet_.get());
   pending_ = false;
+  clear_read_ahead();
   if (av_seek_frame(fmt_.get(), index_, ts, AVSEEK_FLAG_BACKWARD) >= 0) avcodec_flush_buffers(ctx_.get());
 }
 

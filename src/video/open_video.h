@@ -8,6 +8,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 #include <atomic>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -66,8 +67,10 @@ class OpenVideo {
   AVFrame* next();
   void set_strict(bool on) { strict_ = on; }
 
-  // From now on, frames shown before `seconds` may be skipped if nothing
-  // refers to them (negative: none).
+  // From now on, frames shown before `seconds` are not needed (negative:
+  // all are). Those nothing refers to are not decoded; and when a key frame
+  // shown at or before `seconds` lies ahead, the packets before it are
+  // dropped undecoded and decoding restarts there (next()).
   void skip_nonref_before(double seconds) { skip_nonref_before_ = seconds; }
   // Seconds from the stream start; NaN when the frame has no timestamp.
   double time_of(const AVFrame* f) const;
@@ -90,11 +93,17 @@ class OpenVideo {
   const AVCodecContext* codec() const { return ctx_.get(); }
   int rotation() const { return rotation_; }
   long decoded() const { return decoded_; }
+  // How many times decoding restarted at a later key frame (next()).
+  long key_frame_jumps() const { return jumps_; }
   long bad_packets() const { return bad_packets_; }
   const std::filesystem::path& path() const { return path_; }
 
  private:
   bool shown_before(const AVPacket& p, double seconds) const;
+  int read_packet();
+  bool drop_before_key_frame();
+  int64_t key_frame_ahead(double seconds);
+  void clear_read_ahead();
 
   std::filesystem::path path_;
   std::unique_ptr<AVFormatContext, FormatCloser> fmt_;
@@ -112,7 +121,15 @@ class OpenVideo {
   double skip_nonref_before_ = -1.0;
   bool flushed_ = false;
   bool pending_ = false;  // packet_ holds a packet start_at read: next() sends it first
-  long decoded_ = 0, bad_packets_ = 0;
+  // Packets read ahead while looking for a key frame (key_frame_ahead),
+  // oldest first; next() takes them before reading more. read_ahead_rc_: a
+  // read error met there, returned once they are used up.
+  std::deque<std::unique_ptr<AVPacket, PacketFreer>> ahead_;
+  size_t ahead_bytes_ = 0;
+  int read_ahead_rc_ = 0;
+  double looked_ahead_for_ = -1.0;    // the sample time the last look ahead was for
+  int64_t jump_to_ = AV_NOPTS_VALUE;  // dropping packets until the key frame with this pts
+  long decoded_ = 0, bad_packets_ = 0, jumps_ = 0;
 };
 
 // The sampling loop: decodes v to the end (or until *stop), calls
