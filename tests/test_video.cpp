@@ -375,6 +375,25 @@ TEST_F(Videos, SkippingToKeyFramesKeepsTheSameFrames) {
   }
 }
 
+// frame_at on open GOPs: a seek to a time just before a CRA key frame
+// lands on the CRA (MP4 seeks by decoding time), whose leading pictures are
+// then dropped; frame_at must seek further back and still return the frame
+// on screen at that time, the same bytes as a full decode.
+TEST_F(Videos, FrameAtTimeOnOpenGops) {
+  const fs::path f = file("hevc_open_gop.mp4");
+  std::vector<Frame> all;
+  sample_times(f, every(1e-4), nullptr, &all);  // every frame
+  ASSERT_GT(all.size(), 150u);
+  int checked = 0;
+  for (size_t i = 0; i < all.size(); i += 3) {
+    const Frame got = frame_at(f, all[i].time + 0.01);  // inside frame i's 0.1 s on screen
+    ASSERT_NEAR(got.time, all[i].time, 1e-9) << "at " << all[i].time;
+    EXPECT_EQ(got.image.rgb, all[i].image.rgb) << "at " << all[i].time;
+    ++checked;
+  }
+  EXPECT_GT(checked, 50);
+}
+
 TEST_F(Videos, FrameAtTime) {
   Frame f = frame_at(file("25.mp4"), 1.5);
   EXPECT_NEAR(f.time, 1.48, 1e-6);  // the frame on screen at 1.5 s started at 1.48

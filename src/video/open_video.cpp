@@ -301,7 +301,10 @@ void OpenVideo::seek(double seconds) {
   if (pending_) av_packet_unref(packet_.get());
   pending_ = false;
   clear_read_ahead();
-  if (av_seek_frame(fmt_.get(), index_, ts, AVSEEK_FLAG_BACKWARD) >= 0) avcodec_flush_buffers(ctx_.get());
+  if (av_seek_frame(fmt_.get(), index_, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
+    avcodec_flush_buffers(ctx_.get());
+    flushed_ = false;  // a decoder drained at the end decodes again after the flush
+  }
 }
 
 clip::Image OpenVideo::to_rgb(const AVFrame* f, int max_short_side, bool sited_chroma) {
