@@ -153,6 +153,8 @@ int OpenVideo::read_packet() {
     av_packet_move_ref(packet_.get(), ahead_.front().get());
     ahead_bytes_ -= size_t(packet_->size);
     ahead_.pop_front();
+    // A look ahead cut short by its size limit goes on once its packets are used.
+    if (ahead_.empty()) looked_ahead_for_ = -1.0;
     return 0;
   }
   if (read_ahead_rc_ < 0) {
@@ -185,7 +187,7 @@ bool OpenVideo::drop_before_key_frame() {
     jump_to_ = AV_NOPTS_VALUE;
     avcodec_flush_buffers(ctx_.get());
     ++jumps_;
-    looked_ahead_for_ = -1.0;  // a look ahead cut short by its size limit goes on from here
+    looked_ahead_for_ = -1.0;  // look again from here: a later key frame may qualify too
     return false;
   }
   const double t = skip_nonref_before_;
@@ -198,11 +200,10 @@ bool OpenVideo::drop_before_key_frame() {
 // The pts of the last key frame after packet_ that is shown at or before
 // `seconds`, reading packets ahead into ahead_ (up to the first whose
 // decoding time is past `seconds`: nothing after it is shown earlier, and
-// at most kMaxAheadBytes, 25 s of a 10 Mb/s stream: with samples further
-// apart, each jump looks ahead again from its key frame); AV_NOPTS_VALUE
-// when there is none.
+// at most read_ahead_limit_ bytes, by default 25 s of a 10 Mb/s stream:
+// with samples further apart, each jump looks ahead again from its key
+// frame); AV_NOPTS_VALUE when there is none.
 int64_t OpenVideo::key_frame_ahead(double seconds) {
-  constexpr size_t kMaxAheadBytes = size_t(32) << 20;
   constexpr double kSlack = 1e-6;  // the sampler's (sampler.cpp)
   const double tb = av_q2d(stream_->time_base);
   int64_t best = AV_NOPTS_VALUE;
@@ -215,7 +216,7 @@ int64_t OpenVideo::key_frame_ahead(double seconds) {
   };
   for (const auto& p : ahead_)
     if (!look(*p)) return best;
-  while (read_ahead_rc_ == 0 && ahead_bytes_ < kMaxAheadBytes) {
+  while (read_ahead_rc_ == 0 && ahead_bytes_ < read_ahead_limit_) {
     std::unique_ptr<AVPacket, PacketFreer> p(av_packet_alloc());
     if (!p) throw std::bad_alloc();
     const int rc = av_read_frame(fmt_.get(), p.get());

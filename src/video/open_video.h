@@ -95,6 +95,9 @@ class OpenVideo {
   long decoded() const { return decoded_; }
   // How many times decoding restarted at a later key frame (next()).
   long key_frame_jumps() const { return jumps_; }
+  // The most bytes of packets one look ahead for a key frame holds (default
+  // 32 MB; tests make it small).
+  void set_read_ahead_limit(size_t bytes) { read_ahead_limit_ = bytes; }
   long bad_packets() const { return bad_packets_; }
   const std::filesystem::path& path() const { return path_; }
 
@@ -125,7 +128,7 @@ class OpenVideo {
   // oldest first; next() takes them before reading more. read_ahead_rc_: a
   // read error met there, returned once they are used up.
   std::deque<std::unique_ptr<AVPacket, PacketFreer>> ahead_;
-  size_t ahead_bytes_ = 0;
+  size_t ahead_bytes_ = 0, read_ahead_limit_ = size_t(32) << 20;
   int read_ahead_rc_ = 0;
   double looked_ahead_for_ = -1.0;    // the sample time the last look ahead was for
   int64_t jump_to_ = AV_NOPTS_VALUE;  // dropping packets until the key frame with this pts
