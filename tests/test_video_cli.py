@@ -421,6 +421,41 @@ class VectorFile(unittest.TestCase):
         self.assertFalse((index / "vectors.ann").exists())
 
 
+class DamagedCopies(unittest.TestCase):
+    """Copies of a clip with bytes overwritten or cut short, as disks and
+    downloads damage them: `index` must report or index each, never crash or
+    hang, and leave an index that searches. The clip has B-frames and a key
+    frame every 1.2 s, so that sampling every 2.5 s skips to key frames
+    (OpenVideo::next) through the damage."""
+
+    def test_damaged_copies_never_crash(self):
+        import random
+        src = TMP / "gop12.mp4"
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=20", "-c:v", "libx264", "-g", "12", "-bf", "2",
+               "-pix_fmt", "yuv420p", src)
+        data = src.read_bytes()
+        rng = random.Random(2026)
+        damaged = TMP / "damaged"
+        damaged.mkdir()
+        for i in range(24):
+            b = bytearray(data)
+            for _ in range(rng.randint(1, 30)):  # past the first few percent: most keep their header
+                b[rng.randrange(len(b) // 20, len(b))] = rng.randrange(256)
+            if i % 4 == 3:
+                b = b[:rng.randrange(len(b) // 2, len(b))]
+            (damaged / f"copy{i:02d}.mp4").write_bytes(bytes(b))
+        for every in ("2.5", "1"):
+            index = TMP / f"damaged_index_{every}"
+            r = run("index", "--index", index, "--model", MODEL, "--no-progress", "--every", every, damaged,
+                    timeout=300)
+            self.assertIn(r.returncode, (0, 1), r.stderr[-2000:])  # a signal would be negative
+            v = videos(index)
+            self.assertEqual(len(v), 24, r.stderr[-2000:])
+            self.assertTrue(all(status in ("ok", "error") for status, _ in v.values()), v)
+            self.assertGreater(sum(status == "ok" for status, _ in v.values()), 0)
+            self.assertEqual(run("search", "--index", index, "x").returncode, 0)
+
+
 class Frame(unittest.TestCase):
     def test_frame_at_time(self):
         out = TMP / "thumb.jpg"
