@@ -53,28 +53,19 @@ std::vector<VideoPart> split_at_keyframes(const std::filesystem::path& path,
 Frame frame_at(const std::filesystem::path& path, double seconds, double* duration) {
   if (!(seconds >= 0.0)) throw Error(path.string() + ": time must be >= 0");
   OpenVideo v(path, 0, false);
-  // Keep the last frame starting at or before the requested time; decoding
-  // goes on from the key frame the seek landed on. That key frame may be
-  // shown after the time: MP4 seeks by decoding timestamps, and the frames
-  // shown just before an open-GOP key frame (HEVC CRA) are decoded after it
-  // and dropped when decoding starts there. Then seek again further back
-  // (1 s, 2 s, 4 s ...) until the first frame is not after the time.
+  // Decoding starts at a key frame shown at or before the time (start_at
+  // steps back past one that a seek by decoding time lands on after it; if
+  // no seek works, decoding goes on from where the demuxer is). Keep the
+  // last frame starting at or before the requested time.
+  v.start_at(v.pts_at(seconds));
   Frame best;
   bool have = false;
-  for (double back = 0.0;; back = back == 0.0 ? 1.0 : 2.0 * back) {
-    v.seek(std::max(seconds - back, 0.0));
-    have = false;
-    bool first_after = false;
-    while (const AVFrame* f = v.next()) {
-      const double t = v.time_of(f);
-      const bool after = !std::isnan(t) && t > seconds + 1e-6;
-      if (have && after) break;
-      best = Frame{std::isnan(t) ? 0.0 : std::max(t, 0.0), v.to_rgb(f, 0)};
-      first_after = !have && after;
-      have = true;
-      if (after) break;  // first frame already after the time
-    }
-    if (!have || !first_after || seconds - back <= 0.0) break;
+  while (const AVFrame* f = v.next()) {
+    const double t = v.time_of(f);
+    if (have && !std::isnan(t) && t > seconds + kTimeSlack) break;
+    best = Frame{std::isnan(t) ? 0.0 : std::max(t, 0.0), v.to_rgb(f, 0)};
+    have = true;
+    if (!std::isnan(t) && t > seconds + kTimeSlack) break;  // first frame already after the time
   }
   if (!have) throw Error(path.string() + ": no frame could be decoded");
   if (duration) *duration = v.info().duration;

@@ -204,13 +204,11 @@ bool OpenVideo::drop_before_key_frame() {
 // with samples further apart, each jump looks ahead again from its key
 // frame); AV_NOPTS_VALUE when there is none.
 int64_t OpenVideo::key_frame_ahead(double seconds) {
-  constexpr double kSlack = 1e-6;  // the sampler's (sampler.cpp)
-  const double tb = av_q2d(stream_->time_base);
   int64_t best = AV_NOPTS_VALUE;
   auto look = [&](const AVPacket& p) {  // false: nothing further can qualify
     if (p.stream_index != index_) return true;
-    if (p.dts != AV_NOPTS_VALUE && double(p.dts - start_) * tb > seconds + kSlack) return false;
-    if ((p.flags & AV_PKT_FLAG_KEY) && p.pts != AV_NOPTS_VALUE && double(p.pts - start_) * tb <= seconds + kSlack)
+    if (p.dts != AV_NOPTS_VALUE && seconds_of(p.dts) > seconds + kTimeSlack) return false;
+    if ((p.flags & AV_PKT_FLAG_KEY) && p.pts != AV_NOPTS_VALUE && seconds_of(p.pts) <= seconds + kTimeSlack)
       best = p.pts;
     return true;
   };
@@ -254,9 +252,12 @@ double OpenVideo::time_of(const AVFrame* f) const {
 
 double OpenVideo::seconds_of(int64_t pts) const { return double(pts - start_) * av_q2d(stream_->time_base); }
 
+int64_t OpenVideo::pts_at(double seconds) const {
+  return start_ + int64_t(std::floor(seconds / av_q2d(stream_->time_base)));
+}
+
 std::optional<int64_t> OpenVideo::key_pts_near(double seconds) {
-  const int64_t ts = start_ + int64_t(std::floor(seconds / av_q2d(stream_->time_base)));
-  if (av_seek_frame(fmt_.get(), index_, ts, AVSEEK_FLAG_BACKWARD) < 0) return std::nullopt;
+  if (av_seek_frame(fmt_.get(), index_, pts_at(seconds), AVSEEK_FLAG_BACKWARD) < 0) return std::nullopt;
   pending_ = false;
   clear_read_ahead();
   // Within a few hundred packets; a stream without key frames there is not split.
@@ -271,40 +272,31 @@ std::optional<int64_t> OpenVideo::key_pts_near(double seconds) {
   return std::nullopt;
 }
 
-void OpenVideo::start_at(int64_t from) {
+bool OpenVideo::start_at(int64_t from) {
   // MP4 seeks by decoding timestamps, which run ahead of presentation ones
-  // with B-frames: a seek to `from` may land on a later key frame. Then step
-  // back (1 s, 2 s, ...), and in the end to the start; frames shown before
-  // `from` are decoded but not sampled.
+  // with B-frames: a seek to `from` may land on a later key frame (also one
+  // whose leading pictures, an open GOP's, would be shown before `from` but
+  // are dropped when decoding starts there). Then step back (1 s, 2 s, ...),
+  // and in the end to the start; frames shown before `from` are decoded but
+  // not sampled.
   const double tb = av_q2d(stream_->time_base);
   clear_read_ahead();
   for (int attempt = 0;; ++attempt) {
     const int64_t ts = attempt == 0 ? from : attempt < 8 ? from - int64_t(std::ldexp(1.0, attempt - 1) / tb) : start_;
     if (av_seek_frame(fmt_.get(), index_, std::max(ts, start_), AVSEEK_FLAG_BACKWARD) < 0) {
-      if (attempt >= 8) fail("cannot seek to a part's start", AVERROR(EINVAL));
+      if (attempt >= 8) return false;
       continue;
     }
     avcodec_flush_buffers(ctx_.get());
     int rc;
     while ((rc = av_read_frame(fmt_.get(), packet_.get())) >= 0 && packet_->stream_index != index_)
       av_packet_unref(packet_.get());
-    if (rc < 0) fail("cannot read a part's first packet", rc);
+    if (rc < 0) fail("cannot read a packet after seeking", rc);
     if (attempt >= 8 || packet_->pts == AV_NOPTS_VALUE || packet_->pts <= from) {
       pending_ = true;
-      return;
+      return true;
     }
     av_packet_unref(packet_.get());
-  }
-}
-
-void OpenVideo::seek(double seconds) {
-  const int64_t ts = start_ + int64_t(std::floor(seconds / av_q2d(stream_->time_base)));
-  if (pending_) av_packet_unref(packet_.get());
-  pending_ = false;
-  clear_read_ahead();
-  if (av_seek_frame(fmt_.get(), index_, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
-    avcodec_flush_buffers(ctx_.get());
-    flushed_ = false;  // a decoder drained at the end decodes again after the flush
   }
 }
 
@@ -386,7 +378,7 @@ VideoInfo sample_frames(OpenVideo& v, const SamplingOptions& sampling, const std
   // A part: frames shown before it (the key frame's leading pictures, the
   // pre-roll of an earlier key frame the seek landed on) are the part
   // before's; those from its end on, the next one's.
-  if (part.from != INT64_MIN) v.start_at(part.from);
+  if (part.from != INT64_MIN && !v.start_at(part.from)) v.fail("cannot seek to a part's start", AVERROR(EINVAL));
   const double from_seconds = part.from != INT64_MIN ? v.seconds_of(part.from) : 0.0;
   bool in_part = part.from == INT64_MIN;
   EverySampler every(sampling.mode == Sampling::every ? sampling.every : 1.0);

@@ -75,14 +75,17 @@ class OpenVideo {
   // Seconds from the stream start; NaN when the frame has no timestamp.
   double time_of(const AVFrame* f) const;
   double seconds_of(int64_t pts) const;
-  void seek(double seconds);
+  // The pts (in the stream's time base) of `seconds` from the stream start.
+  int64_t pts_at(double seconds) const;
 
   // For split_at_keyframes: the presentation timestamp of the first key
   // frame from a seek to `seconds`; nullopt when seeking or reading fails.
   std::optional<int64_t> key_pts_near(double seconds);
-  // For a part starting at `from`: positions the demuxer on a key frame
-  // shown at or before it (decoding then starts there). Error when it cannot.
-  void start_at(int64_t from);
+  // For a part starting at `from`, and frame_at: positions the demuxer on a
+  // key frame shown at or before `from` (decoding then starts there). False
+  // when no seek worked (the demuxer is where the last try left it); Error
+  // when a packet cannot be read after a seek.
+  bool start_at(int64_t from);
 
   // Upright RGB, the short side scaled down to max_short_side (0: full size).
   clip::Image to_rgb(const AVFrame* f, int max_short_side, bool sited_chroma = true);

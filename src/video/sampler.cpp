@@ -6,19 +6,13 @@
 
 namespace clipfind::video {
 
-namespace {
-// Timestamps come from integer pts times a rational time base; 1 µs of slack
-// keeps a frame at exactly 2.0 s from losing to 1.9999999 in floating point.
-constexpr double kSlack = 1e-6;
-}  // namespace
-
 EverySampler::EverySampler(double every) : every_(every) {
   if (!(every > 0.0)) throw std::invalid_argument("--every must be a positive number of seconds");
 }
 
 // Which multiple of `every` a time has reached: a frame is kept when it is
 // in a later interval than the last kept one.
-int64_t EverySampler::interval(double time) const { return int64_t(std::floor((time + kSlack) / every_)); }
+int64_t EverySampler::interval(double time) const { return int64_t(std::floor((time + kTimeSlack) / every_)); }
 
 bool EverySampler::keep(double time) {
   const int64_t i = interval(time);

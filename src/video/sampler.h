@@ -9,6 +9,10 @@ namespace clipfind::video {
 
 enum class Sampling { every, keyframes, scenes };
 
+// Timestamps come from integer pts times a rational time base; 1 us of slack
+// keeps a frame at exactly 2.0 s from losing to 1.9999999 in floating point.
+constexpr double kTimeSlack = 1e-6;
+
 struct SamplingOptions {
   Sampling mode = Sampling::every;
   double every = 1.0;             // seconds between samples (Sampling::every)
