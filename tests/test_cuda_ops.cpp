@@ -675,6 +675,19 @@ TEST(CudaOps, AttentionWgmma) {
       {3, 197, 4, 64, false, 1.f / 16},
       {2, 257, 4, 64, false, 1.f / 128},
       {2, 130, 2, 64, false, 1.f / 8},
+      // Head_dim 72 (SigLIP SO400M): the extra 8 dimensions' tiles and
+      // products, every last key block width, no tail (65 and 72 pad a
+      // tile), SO400M's 64 (text), 256 and 729 tokens, and the ramps.
+      {3, 1, 2, 72, false},
+      {2, 64, 3, 72, false},
+      {2, 65, 3, 72, false},
+      {2, 72, 2, 72, false},
+      {2, 100, 2, 72, false},
+      {3, 256, 4, 72, false},
+      {1, 729, 2, 72, false},
+      {40, 256, 16, 72, false} /* more blocks than SMs */,
+      {2, 256, 4, 72, false, 1.f / 16},
+      {2, 130, 2, 72, false, 1.f / 8},
   };
   for (DType t : {DType::F16, DType::BF16})
     for (const AttnCase& c : cases) check_attention(r, t, AttnImpl::Wgmma, c, sms);
@@ -685,8 +698,13 @@ TEST(CudaOps, AttentionWgmma) {
   EXPECT_NE(AttnImpl::Wgmma, attention_choice(DType::F16, {1, 257, 16, 64, false, 0.125f}, sms));
   EXPECT_THROW(attention(test_exec(), nullptr, nullptr, DType::F16, {1, 77, 8, 64, true, 0.125f}, sms, AttnImpl::Wgmma),
                Error);
-  // K and V of 1,000 tokens (250 KB) do not fit in shared memory.
+  EXPECT_EQ(AttnImpl::Wgmma, attention_choice(DType::F16, {256, 256, 16, 72, false, 0.118f}, sms));
+  // K and V of 1,000 tokens (250 KB) do not fit in shared memory, nor
+  // 1,024 at head_dim 72; other head sizes take other kernels.
   EXPECT_FALSE(wgmma_attention_supported(DType::F16, {1, 1000, 2, 64, false, 0.125f}));
+  EXPECT_FALSE(wgmma_attention_supported(DType::F16, {1, 1024, 2, 72, false, 0.118f}));
+  EXPECT_FALSE(wgmma_attention_supported(DType::F16, {1, 256, 2, 80, false, 0.1f}));
+  EXPECT_FALSE(wgmma_attention_supported(DType::F16, {1, 64, 2, 72, true, 0.118f}));
   EXPECT_FALSE(wgmma_attention_supported(DType::F32, probe));
 }
 
@@ -747,11 +765,15 @@ TEST(CudaOps, AttentionChoice) {
   const int sms = device_sms();
   for (DType t : {DType::F16, DType::BF16}) {
     for (int B : {1, 2, 256}) {
-      // SigLIP: head_dim 72 at any length; head_dim 64 past what shared memory holds.
+      // SigLIP: head_dim 72 on the wgmma kernel where it takes the shape
+      // and the batch fills the SMs, else tiled; past what shared memory
+      // holds (1,024 tokens) tiled at head_dim 64 and 72.
+      for (int S : {729, 256, 64}) {
+        const AttnShape s{B, S, 16, 72, false, 0.118f};
+        const bool wgmma = wgmma_attention_supported(t, s) && B * 16 >= sms;
+        EXPECT_EQ(wgmma ? AttnImpl::Wgmma : AttnImpl::Flash, attention_choice(t, s, sms)) << "S=" << S << " B=" << B;
+      }
       EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 1024, 16, 72, false, 0.118f}, sms));
-      EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 729, 16, 72, false, 0.118f}, sms));
-      EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 256, 16, 72, false, 0.118f}, sms));
-      EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 64, 16, 72, false, 0.118f}, sms));
       EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 1024, 12, 64, false, 0.125f}, sms));
       // CLIP: vision 50/197/257 tokens and causal text, head_dim 64.
       for (auto [S, heads, causal] : {std::tuple{50, 12, false}, std::tuple{197, 12, false}, std::tuple{257, 16, false},

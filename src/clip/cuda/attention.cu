@@ -436,8 +436,8 @@ AttnImpl attention_choice(DType type, const AttnShape& s, int num_sms, bool wgmm
   // The whole-K/V kernel where its shared memory fits this device (on an
   // H100 the same test as mma_supported's; an A100 opts in to less).
   if (mma_supported(type, s) && mma_plan(s).smem <= size_t(max_smem_optin())) return AttnImpl::TensorCore;
-  // What neither takes (SigLIP's head_dim 72, sequences past ~800 tokens at
-  // head_dim 64) goes to the tiled kernel.
+  // What neither takes (sequences past ~800 tokens; SigLIP's head_dim 72
+  // with fewer (image, head) blocks than SMs) goes to the tiled kernel.
   return flash_attention_supported(type, s) ? AttnImpl::Flash : AttnImpl::Simt;
 }
 
@@ -450,7 +450,7 @@ void attention(const Exec& exec, const void* qkv, void* out, DType type, const A
   if (impl == AttnImpl::Auto) impl = attention_choice(type, s, num_sms, wgmma);
   if (impl == AttnImpl::Wgmma) {
     require(wgmma_attention_supported(type, s), "attention",
-            "the wgmma kernel needs an sm_90 GPU and build, fp16/bf16, head_dim 64, no causal mask and a "
+            "the wgmma kernel needs an sm_90 GPU and build, fp16/bf16, head_dim 64 or 72, no causal mask and a "
             "sequence whose K and V fit in shared memory");
     require(aligned16(qkv) && aligned16(out), "attention", "buffers must be 16-byte aligned");
     sm90::AttnProblem pr;
@@ -459,6 +459,7 @@ void attention(const Exec& exec, const void* qkv, void* out, DType type, const A
     pr.batch = s.batch;
     pr.seq = s.seq;
     pr.heads = s.heads;
+    pr.head_dim = s.head_dim;
     pr.scale_log2 = s.scale * kLog2e;
     pr.bf16 = type == DType::BF16;
     CUDA_CHECK(sm90::attention(pr, exec.stream));

@@ -3,8 +3,9 @@
 //   out[b, s, h*D:(h+1)*D] = softmax(scale * q k^T [+ causal mask]) v
 // with q, k, v read from the fused QKV projection. CLIP's short sequences
 // (50, 77, 197, 257 tokens, head_dim 64) take the kernels that hold a
-// head's whole K and V in shared memory (TensorCore, Wgmma); SigLIP's longer
-// ones (576, 729, 1024 tokens) and head_dims (72) the tiled Flash kernel.
+// head's whole K and V in shared memory (TensorCore, Wgmma), and so do
+// SigLIP's up to ~780 tokens on Hopper (Wgmma, head_dim 72 too); longer
+// ones (1024 tokens) and small batches at head_dim 72 the tiled Flash kernel.
 #pragma once
 #include "clip/cuda/cuda_common.h"
 
@@ -15,7 +16,7 @@ enum class AttnImpl {
   Simt,        // float32 FMA kernel: any type and head_dim <= 256
   TensorCore,  // mma.sync m16n8k16, fp16/bf16, head_dim 32/64/128; throws if unsupported
   Wgmma,       // Hopper warpgroup MMAs (sm90/sm90_attention.h): an sm_90 GPU and build, fp16/bf16,
-               // head_dim 64, no causal mask; throws if unsupported
+               // head_dim 64 or 72, no causal mask; throws if unsupported
   Flash,       // tiled mma.sync with an online softmax over 64-key tiles (flash_attention.cuh): fp16/bf16,
                // head_dim a multiple of 8 up to 128, any sequence length; throws if unsupported
 };
@@ -37,8 +38,8 @@ void attention(const Exec& exec, const void* qkv, void* out, DType type, const A
 // (for tests and logs). num_sms as for attention(); 0 leaves the grid size
 // out of the choice. wgmma = false keeps Auto off the wgmma kernel
 // (Tuning::Attention::NoWgmma). Flash where neither whole-K/V kernel takes
-// the shape (head_dim not 32/64/128, or K and V too big for shared memory)
-// and the type is fp16/bf16; SIMT for float32.
+// the shape (head_dim not 32/64/128 (72 takes Wgmma alone), or K and V too
+// big for shared memory) and the type is fp16/bf16; SIMT for float32.
 AttnImpl attention_choice(DType type, const AttnShape& shape, int num_sms = 0, bool wgmma = true);
 
 // Whether the mma.sync kernel can run this shape and type.

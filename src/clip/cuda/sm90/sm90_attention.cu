@@ -38,8 +38,9 @@
 namespace clip::cuda::sm90 {
 namespace {
 
-constexpr int kD = 64;               // head_dim
-constexpr int kRow = kD * 2;         // bytes of one head's q, k or v row (16-bit types)
+constexpr int kD = 64;               // head dimensions in the swizzled tiles
+constexpr int kRow = kD * 2;         // bytes of a K or V row there (16-bit types)
+constexpr int kXRow = 16;            // bytes of a K or V row's 8 extra dimensions (head_dim 72)
 constexpr int kTileQ = 64;           // queries per warpgroup tile: the wgmma M
 constexpr int kKeyBlock = 64;        // keys per S product
 constexpr int kMaxTail = 8;          // up to this many rows past the full tiles go to the tail
@@ -47,17 +48,22 @@ constexpr int kWarps = 4;            // one warpgroup a block
 constexpr int kPartFloats = kD + 2;  // a tail share: running max, sum, 64 outputs
 constexpr float kStaleLog2 = 8.f;    // the running maximum may lag the true one by up to 2^8 in P
 
-// Shared memory layout and work split for a sequence length (host and device).
+// Shared memory layout and work split for a sequence length and head_dim
+// (64 or 72; host and device).
 struct Plan {
-  int q_tiles = 0, tail_rows = 0;                     // 64-row tiles, tail rows after them
-  int kv_blocks = 0, kv_last = 0, kv_rows = 0;        // full 64-key blocks, the last block's width, keys copied
-  int v_off = 0, q_off = 0, part_off = 0, bytes = 0;  // from a 1024-byte aligned base; K at 0
+  int q_tiles = 0, tail_rows = 0;               // 64-row tiles, tail rows after them
+  int kv_blocks = 0, kv_last = 0, kv_rows = 0;  // full 64-key blocks, the last block's width, keys copied
+  int v_off = 0;                                // from a 1024-byte aligned base; K at 0
+  int kx_off = 0, vx_off = 0;                   // head_dim 72: K's and V's dimensions 64..71
+  int q_off = 0, part_off = 0, bytes = 0;
 };
 
-__host__ __device__ inline Plan make_plan(int seq) {
+__host__ __device__ inline Plan make_plan(int seq, int head_dim) {
   Plan p;
   const int full = seq / kTileQ, rem = seq % kTileQ;
-  if (rem != 0 && rem <= kMaxTail && full > 0) {
+  // The tail's mma.sync path is written for head_dim 64; at 72 the last
+  // tile is padded instead.
+  if (head_dim == kD && rem != 0 && rem <= kMaxTail && full > 0) {
     p.q_tiles = full;
     p.tail_rows = rem;
   } else {
@@ -71,7 +77,10 @@ __host__ __device__ inline Plan make_plan(int seq) {
   // swizzle atom is 8 rows, 1024 bytes, and must be aligned to them). Only
   // the tail's queries go through shared memory.
   p.v_off = p.kv_rows * kRow;
-  p.q_off = 2 * p.v_off;
+  p.kx_off = 2 * p.v_off;
+  const int extra = head_dim == kD ? 0 : p.kv_rows * kXRow;
+  p.vx_off = p.kx_off + extra;
+  p.q_off = p.vx_off + extra;
   p.part_off = p.q_off + p.tail_rows * kRow;
   p.bytes = p.part_off + p.tail_rows * kWarps * kPartFloats * int(sizeof(float));
   return p;
@@ -89,6 +98,19 @@ __device__ __forceinline__ int swz(int r, int c) { return r * kRow + ((c ^ (r & 
 __device__ __forceinline__ uint64_t smem_desc(const void* p) {
   const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
   return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+// Descriptor for head_dim 72's extra tiles: rows of 8 values (16 bytes,
+// kXRow), unswizzled, so 8 consecutive rows are one 128-byte core matrix.
+// In both roles the core matrices of the next 8 keys are 128 bytes on: for
+// K (K-major) that is the stride byte offset, and the leading byte offset
+// (the next 8 of the 16-deep reduction, dimensions 72..79, which do not
+// exist) points at the next keys' values too, finite numbers that the zero
+// half of Q's fragment cancels; for V (MN-major, 8 dimensions wide) it is
+// the leading byte offset, and the stride byte offset is never used.
+__device__ __forceinline__ uint64_t smem_desc_x(const void* p) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(128 >> 4) << 16) | (uint64_t(128 >> 4) << 32);
 }
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
@@ -113,11 +135,16 @@ __device__ __forceinline__ void fence_regs(float (&r)[N]) {
 #define CLIP_D8(C, d, o) \
   C(d[o]), C(d[o + 1]), C(d[o + 2]), C(d[o + 3]), C(d[o + 4]), C(d[o + 5]), C(d[o + 6]), C(d[o + 7])
 #define CLIP_WGMMA_IN(a, desc, acc, tb) "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "n"(acc), "n"(tb)
+#define CLIP_L8 "{%0, %1, %2, %3}"
 #define CLIP_L16 "{%0, %1, %2, %3, %4, %5, %6, %7}"
 #define CLIP_L64                                                                                          \
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
   "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
 // One asm statement for a shape, type and accumulator constraint ("+f" or "=f").
+#define CLIP_WGMMA_8(TYPE, C)                                                             \
+  asm volatile(CLIP_WGMMA_ASM("m64n8k16", TYPE, CLIP_L8, "4, %5, %6, %7", "8", "9", "10") \
+               : C(d[0]), C(d[1]), C(d[2]), C(d[3])                                       \
+               : CLIP_WGMMA_IN(a, desc, int(Accumulate), TransB))
 #define CLIP_WGMMA_16(TYPE, C)                                                                  \
   asm volatile(CLIP_WGMMA_ASM("m64n16k16", TYPE, CLIP_L16, "8, %9, %10, %11", "12", "13", "14") \
                : CLIP_D8(C, d, 0)                                                               \
@@ -150,11 +177,24 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[32], const uint32_t (&a)[4],
       CLIP_WGMMA_N(64, "f16");
   }
 }
+// D(64 x 8) += A(64 x 16, registers) B(16 x 8, shared memory): head_dim
+// 72's extra 8 output dimensions (B = V's, MN-major).
+template <typename T>
+__device__ __forceinline__ void wgmma_rs_n8(float (&d)[4], const uint32_t (&a)[4], uint64_t desc) {
+  constexpr bool Accumulate = true;
+  constexpr int TransB = 1;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    CLIP_WGMMA_N(8, "bf16");
+  else
+    CLIP_WGMMA_N(8, "f16");
+}
 #undef CLIP_WGMMA_ASM
 #undef CLIP_D8
 #undef CLIP_WGMMA_IN
+#undef CLIP_L8
 #undef CLIP_L16
 #undef CLIP_L64
+#undef CLIP_WGMMA_8
 #undef CLIP_WGMMA_16
 #undef CLIP_WGMMA_64
 #undef CLIP_WGMMA_N
@@ -172,29 +212,40 @@ __device__ __forceinline__ float fast_exp2(float x) {
 // when they do not fit, as at 128), and three blocks' K and V (ViT-L/14:
 // 70 KB each) fit in shared memory, so one block's copies overlap the
 // others' products.
-template <typename T, int KvLast>
+//
+// Head_dim 72 (SigLIP's SO400M): dimensions 0..63 take the path above;
+// 64..71 of K and V sit in unswizzled tiles of their own (smem_desc_x). S
+// gets a fifth k-step whose Q fragment holds dimensions 64..71 and zeros
+// for 72..79, and O's 8 extra dimensions an m64n8k16 product per 16 keys.
+template <typename T, int D, int KvLast>
 __global__ void __launch_bounds__(kWarps * 32, 3)
     attn_wgmma_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, float scale_log2) {
+  static_assert(D == kD || D == kD + 8, "head_dim 64 or 72");
+  constexpr bool kExtra = D != kD;
+  constexpr int kSteps = kExtra ? 5 : 4;  // 16-deep k-steps of S
   extern __shared__ unsigned char smem_raw[];
   unsigned char* Ks =
       reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
-  const Plan p = make_plan(seq);
+  const Plan p = make_plan(seq, D);
   unsigned char* Vs = Ks + p.v_off;
+  unsigned char* Kx = Ks + p.kx_off;
+  unsigned char* Vx = Ks + p.vx_off;
   // Descriptors of K and V's first rows; a row r bytes on is r >> 4 more in
   // the start-address field (which cannot carry: shared memory < 256 KB).
   const uint64_t k_desc = smem_desc(Ks), v_desc = smem_desc(Vs);
+  const uint64_t kx_desc = smem_desc_x(Kx), vx_desc = smem_desc_x(Vx);
   unsigned char* Qs = Ks + p.q_off;  // the tail's queries
   float* part = reinterpret_cast<float*>(Ks + p.part_off);
   const int b = blockIdx.x / heads, h = blockIdx.x % heads;
-  const int hidden = heads * kD, row_len = 3 * hidden;
-  const T* base = qkv + int64_t(b) * seq * row_len + h * kD;
+  const int hidden = heads * D, row_len = 3 * hidden;
+  const T* base = qkv + int64_t(b) * seq * row_len + h * D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t = lane & 3;  // fragment coordinates
 
   // A tile's Q fragments (rows row0 + g, + 8 of this warp's 16; 16 head
   // dimensions per k-step) straight from global memory, one tile ahead: the
   // loads for the next tile are in flight while this one computes.
-  auto load_q = [&](uint32_t(&qf)[4][4], int tile) {
+  auto load_q = [&](uint32_t(&qf)[kSteps][4], int tile) {
     const int r0 = tile * kTileQ + warp * 16 + g, r1 = r0 + 8;
     const T* p0 = base + int64_t(min(r0, seq - 1)) * row_len + 2 * t;
     const T* p1 = base + int64_t(min(r1, seq - 1)) * row_len + 2 * t;
@@ -205,8 +256,13 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       qf[kk][2] = r0 < seq ? ld32(p0 + 16 * kk + 8) : 0u;
       qf[kk][3] = r1 < seq ? ld32(p1 + 16 * kk + 8) : 0u;
     }
+    if constexpr (kExtra) {
+      qf[4][0] = r0 < seq ? ld32(p0 + 64) : 0u;
+      qf[4][1] = r1 < seq ? ld32(p1 + 64) : 0u;
+      qf[4][2] = qf[4][3] = 0u;  // dimensions 72..79
+    }
   };
-  uint32_t q_next[4][4];
+  uint32_t q_next[kSteps][4];
   if (p.q_tiles > 0) load_q(q_next, 0);
 
   // K, V (and the tail's queries) -> shared memory, 16-byte asynchronous
@@ -229,6 +285,14 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       const T* from = in_seq ? src : base;  // a row past the sequence reads nothing; keep the address valid
       cp_async_16(Ks + r * kRow + chunk_own, from + hidden, in_seq);
       cp_async_16(Vs + r * kRow + chunk_own, from + 2 * hidden, in_seq);
+    }
+    if constexpr (kExtra) {  // dimensions 64..71, a row a thread
+      for (int r = row_begin + int(threadIdx.x); r < row_end; r += kWarps * 32) {
+        const bool in_seq = r < seq;
+        const T* from = base + (in_seq ? int64_t(r) * row_len : 0) + kD;
+        cp_async_16(Kx + r * kXRow, from + hidden, in_seq);
+        cp_async_16(Vx + r * kXRow, from + 2 * hidden, in_seq);
+      }
     }
   };
   const int first_rows = min(kKeyBlock, p.kv_rows);
@@ -257,14 +321,15 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
 
   for (int tile = 0; tile < p.q_tiles; ++tile) {
     const int row0 = tile * kTileQ + warp * 16;  // this warp's 16 rows of the tile
-    uint32_t qf[4][4];
+    uint32_t qf[kSteps][4];
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk)
+    for (int kk = 0; kk < kSteps; ++kk)
 #pragma unroll
       for (int e = 0; e < 4; ++e) qf[kk][e] = q_next[kk][e];
     if (tile + 1 < p.q_tiles) load_q(q_next, tile + 1);
 
-    float s[32], o[32];  // S of a 64-key block; O
+    float s[32], o[32];                  // S of a 64-key block; O
+    float ox[4] = {0.f, 0.f, 0.f, 0.f};  // O's dimensions 64..71 (head_dim 72)
 #pragma unroll
     for (int i = 0; i < 32; ++i) o[i] = 0.f;
     float m[2] = {-INFINITY, -INFINITY};  // rows g, g + 8: the maximum the exponents are taken against
@@ -276,6 +341,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       wgmma_rs<N, 0, false, T>(s, qf[0], k_desc + (k0 * kRow >> 4));
 #pragma unroll
       for (int kk = 1; kk < 4; ++kk) wgmma_rs<N, 0, true, T>(s, qf[kk], k_desc + ((k0 * kRow + kk * 32) >> 4));
+      if constexpr (kExtra) wgmma_rs<N, 0, true, T>(s, qf[4], kx_desc + (k0 * kXRow >> 4));
       wgmma_commit();
     };
     // Softmax of the S block in registers, O rescaled, then issue O += P V.
@@ -321,6 +387,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
           o[4 * j + 2] *= alpha[1];
           o[4 * j + 3] *= alpha[1];
         }
+        ox[0] *= alpha[0], ox[1] *= alpha[0], ox[2] *= alpha[1], ox[3] *= alpha[1];
       }
       const float m_use[2] = {m[0] * scale_log2, m[1] * scale_log2};
       uint32_t pf[N / 16][4];
@@ -340,12 +407,17 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       wgmma_fence();
 #pragma unroll
       for (int c = 0; c < N / 16; ++c) wgmma_rs<64, 1, true, T>(o, pf[c], v_desc + ((k0 + 16 * c) * kRow >> 4));
+      if constexpr (kExtra) {
+#pragma unroll
+        for (int c = 0; c < N / 16; ++c) wgmma_rs_n8<T>(ox, pf[c], vx_desc + ((k0 + 16 * c) * kXRow >> 4));
+      }
       wgmma_commit();
     };
     auto wait = [&] {
       wgmma_wait_all();
       fence_regs(s);
       fence_regs(o);
+      fence_regs(ox);
     };
 
     // The last block's width is a template parameter: ptxas serialises the
@@ -377,15 +449,20 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
 
     const float inv0 = 1.f / quad_sum(l[0]), inv1 = 1.f / quad_sum(l[1]);
     const int r0 = row0 + g, r1 = r0 + 8;
-    T* o0 = out + (int64_t(b) * seq + r0) * hidden + h * kD + 2 * t;
-    T* o1 = out + (int64_t(b) * seq + r1) * hidden + h * kD + 2 * t;
+    T* o0 = out + (int64_t(b) * seq + r0) * hidden + h * D + 2 * t;
+    T* o1 = out + (int64_t(b) * seq + r1) * hidden + h * D + 2 * t;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       if (r0 < seq) *reinterpret_cast<uint32_t*>(o0 + 8 * j) = pack2<T>(o[4 * j] * inv0, o[4 * j + 1] * inv0);
       if (r1 < seq) *reinterpret_cast<uint32_t*>(o1 + 8 * j) = pack2<T>(o[4 * j + 2] * inv1, o[4 * j + 3] * inv1);
     }
+    if constexpr (kExtra) {
+      if (r0 < seq) *reinterpret_cast<uint32_t*>(o0 + kD) = pack2<T>(ox[0] * inv0, ox[1] * inv0);
+      if (r1 < seq) *reinterpret_cast<uint32_t*>(o1 + kD) = pack2<T>(ox[2] * inv1, ox[3] * inv1);
+    }
   }
 
+  if constexpr (kExtra) return;  // make_plan gives head_dim 72 no tail
   if (p.tail_rows == 0) return;  // block-uniform
   need_all_keys();
   // The tail rows as one 16-row mma.sync tile (rows past them are zero
@@ -484,13 +561,13 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
   }
 }
 
-template <typename T>
+template <typename T, int D>
 cudaError_t launch(const AttnProblem& pr, cudaStream_t stream) {
-  const Plan p = make_plan(pr.seq);
+  const Plan p = make_plan(pr.seq, D);
   const int smem = p.bytes + 1024;  // + room to align the base to 1024 bytes
-  auto kernel = p.kv_last == 0    ? attn_wgmma_kernel<T, 0>
-                : p.kv_last == 16 ? attn_wgmma_kernel<T, 16>
-                                  : attn_wgmma_kernel<T, 64>;
+  auto kernel = p.kv_last == 0    ? attn_wgmma_kernel<T, D, 0>
+                : p.kv_last == 16 ? attn_wgmma_kernel<T, D, 16>
+                                  : attn_wgmma_kernel<T, D, 64>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return e;
   kernel<<<pr.batch * pr.heads, kWarps * 32, smem, stream>>>(static_cast<const T*>(pr.qkv), static_cast<T*>(pr.out),
@@ -501,12 +578,15 @@ cudaError_t launch(const AttnProblem& pr, cudaStream_t stream) {
 }  // namespace
 
 bool attention_supported(int seq, int head_dim, bool causal) {
-  return head_dim == kD && !causal && seq >= 1 && make_plan(seq).bytes + 1024 <= 227 * 1024;
+  return (head_dim == kD || head_dim == kD + 8) && !causal && seq >= 1 &&
+         make_plan(seq, head_dim).bytes + 1024 <= 227 * 1024;
 }
 
 cudaError_t attention(const AttnProblem& pr, cudaStream_t stream) {
   if (pr.batch * pr.heads == 0) return cudaSuccess;
-  return pr.bf16 ? launch<__nv_bfloat16>(pr, stream) : launch<__half>(pr, stream);
+  if (!attention_supported(pr.seq, pr.head_dim, false)) return cudaErrorInvalidValue;
+  if (pr.head_dim == kD) return pr.bf16 ? launch<__nv_bfloat16, kD>(pr, stream) : launch<__half, kD>(pr, stream);
+  return pr.bf16 ? launch<__nv_bfloat16, kD + 8>(pr, stream) : launch<__half, kD + 8>(pr, stream);
 }
 
 }  // namespace clip::cuda::sm90
