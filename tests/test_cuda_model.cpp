@@ -18,10 +18,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "clip/backend.h"
+#include "clip/cuda/batch_bucket.h"
 #include "clip/cuda/cuda_backend.h"
 #include "support/random_model.h"
 #include "test_cuda_reference.h"
@@ -321,6 +323,45 @@ TEST(CudaModel, BatchIndependence) {
   const Tensor single = gpu->encode_images(one);
   const int P = m.config.projection_dim;
   for (int c = 0; c < P; ++c) EXPECT_NEAR(single.data[c], all.data[3 * P + c], 1e-5);
+}
+
+// Vision passes run at batch_bucket(n) rows: check the rounding's bounds
+// here (no GPU needed), and on the GPU that the padded rows change nothing.
+TEST(CudaBatchBucket, RoundsUpToFewSizes) {
+  std::set<int> sizes;
+  for (int n = 1; n <= 4096; ++n) {
+    const int b = cuda::batch_bucket(n);
+    ASSERT_GE(b, n);
+    ASSERT_LE(b - n, n <= cuda::kBatchBucketMax ? 7 : 0) << n;
+    ASSERT_EQ(cuda::batch_bucket(b), b) << n;  // a bucket is its own bucket
+    if (n > 1) {
+      ASSERT_GE(b, cuda::batch_bucket(n - 1)) << n;
+    }
+    if (n <= 64) sizes.insert(b);
+  }
+  EXPECT_EQ(sizes.size(), 11u);  // 1, 2, 4, 8, 16, 24, ..., 64
+}
+
+TEST(CudaModel, PaddedBatchesMatchUnpadded) {
+  SKIP_WITHOUT_GPU();
+  Model m = make_model("tiny", 8);
+  CudaOptions o;
+  o.precision = Precision::FP32;
+  cuda::Tuning plain = cuda::Tuning::from_environment();
+  plain.batch_buckets = false;
+  cuda::Tuning padded = plain;
+  padded.batch_buckets = true;
+  o.tuning = plain;
+  auto exact = make_cuda_backend(m.config, m.weights, o);
+  o.tuning = padded;
+  auto rounded = make_cuda_backend(m.config, m.weights, o);
+  for (int n : {3, 5, 9, 13, 17, 6, 2}) {  // larger, then smaller: stale images in the padding rows
+    const Tensor pixels = testing::random_pixels(*m.config.vision, n, 40 + n);
+    const Tensor a = exact->encode_images(pixels);
+    const Tensor b = rounded->encode_images(pixels);
+    ASSERT_EQ(a.shape, b.shape) << n;
+    for (size_t i = 0; i < a.numel(); ++i) ASSERT_NEAR(a.data[i], b.data[i], 1e-5) << "n=" << n << " at " << i;
+  }
 }
 
 TEST(CudaModel, BadInputsThrow) {

@@ -3,7 +3,7 @@
 // tests/support/random_model.h's: B/32, B/16, L/14, SO400M/14, B/16-384).
 //
 //   bench_gpu [--models B/32,B/16,L/14] [--precision fp16] [--json FILE] [--quick] [--split] [--batches 256,1024]
-//             [--peak]
+//             [--peak] [--mixed-batches]
 //
 // Images/s at batch 1, 64, 256, 1024 (L/14: 1, 64, 256), texts/s at 1 and
 // 256 (77 tokens) and a short query (7 tokens), latency at batch 1, achieved
@@ -20,6 +20,9 @@
 // (read by this benchmark in every build: bench_tuning) each half's GEMMs
 // stay on half the SMs (bench/notes/cuda-rounds.md, 'two half-batches side by
 // side').
+// --mixed-batches instead runs each model's vision tower on batches of every
+// size from 1 to 32 in turn, with and without the batch rounding of
+// batch_bucket.h (run_mixed).
 // --peak first times one large fp16 GEMM alone (16384 x 16384 x 16384, the
 // GEMM runner's fastest kernel for it) with its clock and power: what a pure
 // tensor-core load reaches on this board, the yardstick for the passes.
@@ -181,6 +184,7 @@ struct Args {
   std::vector<int> batches;  // image batches (--batches); empty: the defaults
   bool split = false;        // --split: also each image batch as two halves side by side
   bool peak = false;         // --peak: one large GEMM alone first
+  bool mixed = false;        // --mixed-batches: only the varying-batch case (run_mixed)
 };
 
 size_t gpu_used_bytes() {
@@ -229,6 +233,64 @@ void run_peak(std::ofstream& js, const cudaDeviceProp& prop) {
   emit(js, line + clock_fields(t, tflops, prop) + "}");
 }
 
+// --mixed-batches: images in batches of every size from 1 to 32 in a fixed
+// shuffled order (400 calls), as `clipfind index` hands them to the engine,
+// on a fresh backend with the vision batch rounded up (Tuning::batch_buckets,
+// batch_bucket.h) and one without, twice each, alternating. The first pass
+// over the sizes pays each new size's GEMM races and graph capture; the
+// second shows the steady state. Host wall time, synchronised at the end.
+void run_mixed(const std::string& name, const ClipConfig& cfg, const ModelWeights& w, std::ofstream& js) {
+  constexpr int kCalls = 400, kMax = 32;
+  std::vector<int> sizes(kCalls);
+  uint32_t x = 12345;
+  int images = 0;
+  for (int& n : sizes) {
+    x = x * 1664525u + 1013904223u;
+    n = 1 + int((x >> 8) % kMax);
+    images += n;
+  }
+  const Tensor pool = testing::random_pixels(*cfg.vision, kMax, 9);
+  float* d_pool = nullptr;
+  float* d_out = nullptr;
+  CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&d_pool), pool.numel() * 4));
+  CHECK_CUDA(cudaMemcpy(d_pool, pool.ptr(), pool.numel() * 4, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&d_out), size_t(kMax) * cfg.projection_dim * 4));
+  double best[2][2] = {{1e30, 1e30}, {1e30, 1e30}};  // [buckets][pass]
+  for (int rep = 0; rep < 2; ++rep) {
+    for (int buckets = 0; buckets < 2; ++buckets) {
+      CudaOptions o;
+      o.precision = Precision::FP16;
+      o.tuning = bench_tuning();
+      o.tuning->batch_buckets = buckets == 1;
+      std::unique_ptr<Backend> base = make_cuda_backend(cfg, w, o);
+      auto* be = dynamic_cast<CudaBackend*>(base.get());
+      double pass_s[2];
+      for (int pass = 0; pass < 2; ++pass) {
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int n : sizes) be->encode_images_device(d_pool, n, d_out);
+        be->synchronize();
+        pass_s[pass] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        best[buckets][pass] = std::min(best[buckets][pass], pass_s[pass]);
+      }
+      char line[512];
+      std::snprintf(line, sizeof line,
+                    "{\"engine\":\"clipfind\",\"bench\":\"mixed_batches\",\"model\":\"%s\",\"precision\":\"fp16\","
+                    "\"buckets\":%s,\"rep\":%d,\"calls\":%d,\"images\":%d,\"first_pass_s\":%.3f,"
+                    "\"second_pass_s\":%.3f,\"first_images_per_s\":%.0f,\"second_images_per_s\":%.0f}",
+                    name.c_str(), buckets ? "true" : "false", rep, kCalls, images, pass_s[0], pass_s[1],
+                    images / pass_s[0], images / pass_s[1]);
+      emit(js, line);
+    }
+  }
+  std::printf(
+      "# %s mixed batches 1-%d, best of 2: first pass %.3f s unrounded / %.3f s rounded (%.2fx), "
+      "second pass %.3f / %.3f s (%.2fx)\n",
+      name.c_str(), kMax, best[0][0], best[1][0], best[0][0] / best[1][0], best[0][1], best[1][1],
+      best[0][1] / best[1][1]);
+  cudaFree(d_pool);
+  cudaFree(d_out);
+}
+
 int run(const Args& a) {
   std::string why;
   if (!cuda_available(&why)) {
@@ -249,6 +311,10 @@ int run(const Args& a) {
     const ModelWeights w = testing::random_weights(cfg, 42);
     std::printf("# %s: random weights in %.1f s\n", name.c_str(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count());
+    if (a.mixed) {
+      run_mixed(name, cfg, w, js);
+      continue;
+    }
     std::vector<int> batches = {1, 64, 256, 1024};
     if (name == "L/14" || name == "SO400M/14" || name == "B/16-384") batches = {1, 64, 256};
     if (a.quick) batches = {1, 256};
@@ -380,6 +446,8 @@ int main(int argc, char** argv) {
       a.split = true;
     else if (s == "--peak")
       a.peak = true;
+    else if (s == "--mixed-batches")
+      a.mixed = true;
     else if (s == "--batches") {
       const auto batches = bench::batch_list(next(), "--batches");
       if (!batches) return 2;
@@ -387,7 +455,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_gpu [--models B/32,B/16,L/14] [--precision fp16,bf16] [--json FILE] [--quick] "
-                   "[--split] [--batches 256,1024] [--peak]\n");
+                   "[--split] [--batches 256,1024] [--peak] [--mixed-batches]\n");
       return 2;
     }
   }

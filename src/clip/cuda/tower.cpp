@@ -92,13 +92,14 @@ void Towers::ensure_text(const TextBatch& batch) {
   grow(s_.ids, size_t(n) * seq * 4);
 }
 
-void Towers::grow(DeviceBuffer& b, size_t bytes) {
-  if (b.bytes() >= bytes) return;
+bool Towers::grow(DeviceBuffer& b, size_t bytes) {
+  if (b.bytes() >= bytes) return false;
   graphs_.clear();
   vision_rows_n_ = -1;
   res_.synchronize();  // work in flight may still use the old buffer
   b.reset();
   b = res_.alloc(bytes);
+  return true;
 }
 
 void Towers::ensure_common(int64_t tokens, const TowerConfig& c, int n, size_t wide_elems) {
@@ -136,7 +137,10 @@ void Towers::ensure_vision(int n) {
   const int g = c.grid();
   const int64_t tokens = int64_t(n) * c.num_positions();
   ensure_common(tokens, c, n, size_t(n) * g * g * c.num_channels * c.patch_size * c.patch_size);
-  grow(s_.pixels, size_t(n) * c.num_channels * c.image_size * c.image_size * 4);
+  // Zeroed when new: a pass may run over more images than it was given
+  // (batch_bucket.h), and those rows must hold finite values.
+  if (grow(s_.pixels, size_t(n) * c.num_channels * c.image_size * c.image_size * 4))
+    CUDA_CHECK(cudaMemsetAsync(s_.pixels.get(), 0, s_.pixels.bytes(), res_.stream()));
 }
 
 // The pooled rows of the vision tower are the class tokens: b * S.

@@ -94,7 +94,8 @@ class Towers {
 
  private:
   struct LinearStep;
-  void grow(DeviceBuffer& b, size_t bytes);
+  // Reallocates b if smaller than bytes (dropping the graphs); true if it did.
+  bool grow(DeviceBuffer& b, size_t bytes);
   void ensure_common(int64_t tokens, const TowerConfig& c, int n, size_t wide_elems);
   bool fold_rows(int64_t rows, int hidden);
   bool use_small(int64_t rows, const DevLinear& l, bool layernorm) const;

@@ -109,7 +109,7 @@ std::string Tuning::describe() const {
   s << (rows.empty() ? "0" : join(rows)) << " sm90_skip=";
   const std::string skip = join(sm90_skip);
   s << (skip.empty() ? "-" : skip) << " ln_fold=" << on_off(ln_fold) << " bias_epilogue=" << on_off(bias_epilogue)
-    << " sm_limit=" << sm_limit << " (experiment switches "
+    << " sm_limit=" << sm_limit << " batch_buckets=" << on_off(batch_buckets) << " (experiment switches "
     << (experiments_built() ? "read: CLIPFIND_EXPERIMENTS build)" : "not read: default build)");
   return s.str();
 }

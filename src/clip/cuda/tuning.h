@@ -22,8 +22,8 @@
 //      CLIPFIND_CUDA_SM90_SMALL_M=act,bias,residual|all|0  few-row sm90 GEMMs
 //      CLIPFIND_CUDA_SM90_SKIP=2x1,...       sm90 kernels left out of the race
 //      CLIPFIND_CUDA_LN_FOLD=0               no LayerNorms folded into GEMMs
-// Fields without a variable (bias_epilogue, sm_limit) are set by tests and
-// benchmarks only.
+// Fields without a variable (bias_epilogue, sm_limit, batch_buckets) are set
+// by tests and benchmarks only.
 #pragma once
 #include <string>
 #include <vector>
@@ -66,6 +66,10 @@ struct Tuning {
   // The persistent sm90 kernels' grids on at most this many SMs; 0: all
   // (bench_gpu --split: two half batches side by side).
   int sm_limit = 0;
+  // Vision passes of up to 64 images run at batch_bucket(n) rows
+  // (batch_bucket.h); off: at n
+  // (bench_gpu --mixed-batches compares the two).
+  bool batch_buckets = true;
 
   // The kept switches from the environment, and with -DCLIPFIND_EXPERIMENTS=ON
   // the experiments too. Throws clip::Error naming a variable whose value is
