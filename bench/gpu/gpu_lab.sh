@@ -53,8 +53,11 @@ modes:
   siglip     SigLIP against PyTorch (issue 26): bench_gpu on SL_MODELS at
              batches 1 and 256, torch_bench_siglip.py eager, then
              torch.compile on SL_COMPILE_MODELS with the time left; one table.
+             First, if set, test_cuda_ops on SL_TEST_FILTER (CudaOpsPerf cases
+             timed) and, with SL_MODEL_TEST=1, test_cuda_model.
                SL_MODELS=SO400M/14,B/16-384  SL_COMPILE_MODELS=B/16-384
                SL_BUDGET=560  seconds the whole mode may take
+               SL_TEST_FILTER  SL_MODEL_TEST=0
   ncu        check, time and profile one kernel: test_cuda_ops cases in
              NP_TEST_FILTER; CudaOpsPerf cases in NP_TIME_FILTER timed
              (CLIPFIND_OPS_TIME=1); launch NP_SKIP of the kernels matching the
@@ -186,12 +189,27 @@ mode_round() {
 # ---- siglip -------------------------------------------------------------------------
 mode_siglip() {
   local budget=${SL_BUDGET:-560} models=${SL_MODELS:-SO400M/14,B/16-384} rc rem
+  local tests=() filter=${SL_TEST_FILTER:-}
   left() { echo $((budget - ($(date +%s) - T0))); }
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1
   rm -f "$OUT/bench.jsonl"
+  [ -n "$filter" ] && tests+=(test_cuda_ops)
+  [ "${SL_MODEL_TEST:-0}" = 1 ] && tests+=(test_cuda_model)
   stamp "build"
-  if ! { lab_configure . $BUILD "$OUT/build.log" && build_targets $BUILD "$OUT/build.log" bench_gpu; }; then
+  if ! { lab_configure . $BUILD "$OUT/build.log" && build_targets $BUILD "$OUT/build.log" bench_gpu "${tests[@]}"; }; then
     echo "build failed"; return 1
+  fi
+  if [ -n "$filter" ]; then
+    stamp "test_cuda_ops $filter"
+    CLIPFIND_OPS_TIME=1 timeout 120 $BUILD/tests/test_cuda_ops --gtest_filter="$filter" >"$OUT/test_cuda_ops.log" 2>&1
+    rc=$?; echo "test_cuda_ops exit $rc"
+    grep -E "^\[  (PASSED|FAILED) |^\[  FAILED|^  attention " "$OUT/test_cuda_ops.log" | head -60
+  fi
+  if [ "${SL_MODEL_TEST:-0}" = 1 ]; then
+    stamp "test_cuda_model"
+    timeout 120 $BUILD/tests/test_cuda_model >"$OUT/test_cuda_model.log" 2>&1
+    rc=$?; echo "test_cuda_model exit $rc"
+    grep -E "^\[  (PASSED|FAILED) |^\[  FAILED" "$OUT/test_cuda_model.log" | head -20
   fi
   stamp "bench_gpu"
   timeout 150 $BUILD/bench/gpu/bench_gpu --models "$models" --batches 1,256 --json "$OUT/bench.jsonl" \
