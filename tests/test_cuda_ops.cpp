@@ -33,6 +33,7 @@
 #include "clip/cuda/ln_fold.cuh"
 #include "clip/cuda/probe_attention.cuh"
 #include "clip/cuda/resources.h"
+#include "clip/cuda/sm90/sm90_attention.h"
 #include "clip/cuda/sm90/sm90_gemm.h"
 #include "clip/cuda/small_linear.cuh"
 #include "clip/cuda/tuning.h"
@@ -708,6 +709,46 @@ TEST(CudaOps, AttentionWgmma) {
   EXPECT_FALSE(wgmma_attention_supported(DType::F32, probe));
 }
 
+// The wgmma kernel with one, two and three warpgroups sharing a block's K
+// and V (the launcher's choice for long sequences), fp16 and bf16: tiles
+// split evenly and not (5 tiles over 2 and 3), head_dim 64 and 72, and the
+// one-warpgroup fallback where a tail needs it (197) or a tile is alone (50).
+TEST(CudaOps, AttentionWgmmaWarpgroups) {
+  SKIP_WITHOUT_GPU();
+  if (!wgmma_attention_supported(DType::F16, {1, 257, 16, 64, false, 0.125f}))
+    GTEST_SKIP() << "the wgmma attention kernel needs an sm_90 GPU and a build with sm_90a";
+  Rng r(36);
+  const AttnCase cases[] = {
+      {3, 576, 2, 64, false}, {2, 300, 2, 64, false}, {2, 729, 2, 72, false},           {2, 256, 3, 72, false},
+      {2, 197, 2, 64, false}, {2, 50, 2, 64, false},  {2, 576, 2, 64, false, 1.f / 16},
+  };
+  for (DType t : {DType::F16, DType::BF16}) {
+    for (const AttnCase& c : cases) {
+      const std::vector<float> qkv = attention_input(r, t, c);
+      auto dq = upload(qkv, t);
+      const float scale = 1.f / std::sqrt(float(c.D));
+      const std::vector<float> want = ref::attention(qkv, c.B, c.S, c.heads, c.D, false, scale);
+      for (int wgs : {1, 2, 3}) {
+        Dev out(want.size() * dtype_size(t));
+        poison(out.p, out.bytes);
+        sm90::AttnProblem p;
+        p.qkv = dq->p;
+        p.out = out.p;
+        p.batch = c.B, p.seq = c.S, p.heads = c.heads, p.head_dim = c.D;
+        p.warpgroups = wgs;
+        p.scale_log2 = scale * 1.4426950408889634f;
+        p.bf16 = t == DType::BF16;
+        ASSERT_EQ(cudaSuccess, sm90::attention(p, nullptr));
+        CUDA_CHECK(cudaDeviceSynchronize());
+        char name[160];
+        std::snprintf(name, sizeof name, "wgmma %s S=%d D=%d warpgroups=%d key_ramp=%g", dtype_name(t), c.S, c.D, wgs,
+                      c.key_ramp);
+        expect_close(download(out.p, t, want.size()), want, attention_tol(t), name);
+      }
+    }
+  }
+}
+
 // The tiled kernel (AttnImpl::Flash) on SigLIP's shapes against the SIMT
 // kernel in float32: head_dim 72 (SO400M) at 1,024, 729, 256 and 64 tokens,
 // head_dim 64, 128, 80 and 96 with sequences that end inside a 64-key tile
@@ -1378,6 +1419,19 @@ TEST(CudaOpsPerf, SiglipAttention) {
         const double us = time_us([&] { attention(ex, q->p, out.p, t, s, sms, impl); });
         std::printf("  attention %-24s %-4s %-11s %9.1f us  %6.1f TFLOP/s%s\n", a.name, dtype_name(t),
                     attn_impl_name(impl), us, flop / us * 1e-6, impl == chosen ? "  (auto)" : "");
+      }
+      if (!wgmma_attention_supported(t, s)) continue;
+      for (int wgs : {1, 2, 3}) {  // the wgmma kernel's warpgroups a block, set by hand
+        sm90::AttnProblem p;
+        p.qkv = q->p;
+        p.out = out.p;
+        p.batch = c.B, p.seq = c.S, p.heads = c.heads, p.head_dim = c.D;
+        p.warpgroups = wgs;
+        p.scale_log2 = s.scale * 1.4426950408889634f;
+        p.bf16 = t == DType::BF16;
+        const double us = time_us([&] { CUDA_CHECK(sm90::attention(p, nullptr)); });
+        std::printf("  attention %-24s %-4s wgmma wg=%d %9.1f us  %6.1f TFLOP/s\n", a.name, dtype_name(t), wgs, us,
+                    flop / us * 1e-6);
       }
     }
   }

@@ -27,6 +27,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -44,7 +45,7 @@ constexpr int kXRow = 16;            // bytes of a K or V row's 8 extra dimensio
 constexpr int kTileQ = 64;           // queries per warpgroup tile: the wgmma M
 constexpr int kKeyBlock = 64;        // keys per S product
 constexpr int kMaxTail = 8;          // up to this many rows past the full tiles go to the tail
-constexpr int kWarps = 4;            // one warpgroup a block
+constexpr int kWarps = 4;            // a warpgroup
 constexpr int kPartFloats = kD + 2;  // a tail share: running max, sum, 64 outputs
 constexpr float kStaleLog2 = 8.f;    // the running maximum may lag the true one by up to 2^8 in P
 
@@ -217,11 +218,18 @@ __device__ __forceinline__ float fast_exp2(float x) {
 // 64..71 of K and V sit in unswizzled tiles of their own (smem_desc_x). S
 // gets a fifth k-step whose Q fragment holds dimensions 64..71 and zeros
 // for 72..79, and O's 8 extra dimensions an m64n8k16 product per 16 keys.
-template <typename T, int D, int KvLast>
-__global__ void __launch_bounds__(kWarps * 32, 3)
+//
+// Long sequences (K and V over ~75 KB: B/16-384's 576 tokens) leave room
+// for one block an SM, and one warpgroup alone cannot overlap its softmax
+// with its products. There WG warpgroups share the block's K and V, taking
+// its query tiles in turn (tile wg, wg + WG, ...); the launcher gives every
+// warpgroup a tile and such sequences no tail.
+template <typename T, int D, int KvLast, int WG>
+__global__ void __launch_bounds__(WG* kWarps * 32, WG == 1 ? 3 : 1)
     attn_wgmma_kernel(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, float scale_log2) {
   static_assert(D == kD || D == kD + 8, "head_dim 64 or 72");
   constexpr bool kExtra = D != kD;
+  constexpr int kThreads = WG * kWarps * 32;
   constexpr int kSteps = kExtra ? 5 : 4;  // 16-deep k-steps of S
   extern __shared__ unsigned char smem_raw[];
   unsigned char* Ks =
@@ -239,8 +247,8 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
   const int b = blockIdx.x / heads, h = blockIdx.x % heads;
   const int hidden = heads * D, row_len = 3 * hidden;
   const T* base = qkv + int64_t(b) * seq * row_len + h * D;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int g = lane >> 2, t = lane & 3;  // fragment coordinates
+  const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;  // warp: in its warpgroup
+  const int g = lane >> 2, t = lane & 3;                                                    // fragment coordinates
 
   // A tile's Q fragments (rows row0 + g, + 8 of this warp's 16; 16 head
   // dimensions per k-step) straight from global memory, one tile ahead: the
@@ -263,7 +271,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
     }
   };
   uint32_t q_next[kSteps][4];
-  if (p.q_tiles > 0) load_q(q_next, 0);
+  if (p.q_tiles > wg) load_q(q_next, wg);
 
   // K, V (and the tail's queries) -> shared memory, 16-byte asynchronous
   // copies, all in flight at once, in two groups: the first 64 keys (and
@@ -274,7 +282,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
   // A thread copies chunk c = tid % 8 of rows tid / 8, tid / 8 + 16, ...
   // (row_begin is a multiple of 16): r & 7 is the same in all of them, so
   // is the swizzled chunk, and the addresses step by constants.
-  constexpr int kRowStep = kWarps * 32 / 8;
+  constexpr int kRowStep = kThreads / 8;
   static_assert(kRowStep % 8 == 0, "the swizzle repeats every 8 rows");
   const int c_own = threadIdx.x & 7, r_own = threadIdx.x >> 3;
   const int chunk_own = (c_own ^ (r_own & 7)) << 4;
@@ -287,7 +295,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       cp_async_16(Vs + r * kRow + chunk_own, from + 2 * hidden, in_seq);
     }
     if constexpr (kExtra) {  // dimensions 64..71, a row a thread
-      for (int r = row_begin + int(threadIdx.x); r < row_end; r += kWarps * 32) {
+      for (int r = row_begin + int(threadIdx.x); r < row_end; r += kThreads) {
         const bool in_seq = r < seq;
         const T* from = base + (in_seq ? int64_t(r) * row_len : 0) + kD;
         cp_async_16(Kx + r * kXRow, from + hidden, in_seq);
@@ -319,14 +327,16 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
     all_keys = true;
   };
 
-  for (int tile = 0; tile < p.q_tiles; ++tile) {
+  // need_all_keys' barrier comes in each warpgroup's first tile, at the
+  // same point of the key walk: every warpgroup has one.
+  for (int tile = wg; tile < p.q_tiles; tile += WG) {
     const int row0 = tile * kTileQ + warp * 16;  // this warp's 16 rows of the tile
     uint32_t qf[kSteps][4];
 #pragma unroll
     for (int kk = 0; kk < kSteps; ++kk)
 #pragma unroll
       for (int e = 0; e < 4; ++e) qf[kk][e] = q_next[kk][e];
-    if (tile + 1 < p.q_tiles) load_q(q_next, tile + 1);
+    if (tile + WG < p.q_tiles) load_q(q_next, tile + WG);
 
     float s[32], o[32];                  // S of a 64-key block; O
     float ox[4] = {0.f, 0.f, 0.f, 0.f};  // O's dimensions 64..71 (head_dim 72)
@@ -462,8 +472,8 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
     }
   }
 
-  if constexpr (kExtra) return;  // make_plan gives head_dim 72 no tail
-  if (p.tail_rows == 0) return;  // block-uniform
+  if constexpr (kExtra || WG > 1) return;  // make_plan gives head_dim 72 no tail; nor does the launcher WG > 1
+  if (p.tail_rows == 0) return;            // block-uniform
   need_all_keys();
   // The tail rows as one 16-row mma.sync tile (rows past them are zero
   // queries, not kept), each warp over its quarter of the 16-key chunks;
@@ -561,18 +571,39 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
   }
 }
 
+// Warpgroups a block for this plan: one where three blocks fit an SM
+// (228 KB of shared memory, 1 KB of it reserved per block), else three
+// (fewer with fewer query tiles), unless a tail needs the one-warpgroup
+// path. `asked` (AttnProblem::warpgroups) overrides where allowed.
+int warpgroups_for(const Plan& p, int asked) {
+  const bool multi_ok = p.tail_rows == 0 && p.q_tiles >= 2;
+  if (asked >= 1) return multi_ok ? std::min(asked, std::min(3, p.q_tiles)) : 1;
+  const int smem = p.bytes + 1024;
+  if (3 * (smem + 1024) <= 228 * 1024 || !multi_ok) return 1;
+  return std::min(3, p.q_tiles);
+}
+
+template <typename T, int D, int WG>
+cudaError_t launch_wg(const AttnProblem& pr, const Plan& p, cudaStream_t stream) {
+  const int smem = p.bytes + 1024;  // + room to align the base to 1024 bytes
+  auto kernel = p.kv_last == 0    ? attn_wgmma_kernel<T, D, 0, WG>
+                : p.kv_last == 16 ? attn_wgmma_kernel<T, D, 16, WG>
+                                  : attn_wgmma_kernel<T, D, 64, WG>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  kernel<<<pr.batch * pr.heads, WG * kWarps * 32, smem, stream>>>(
+      static_cast<const T*>(pr.qkv), static_cast<T*>(pr.out), pr.seq, pr.heads, pr.scale_log2);
+  return cudaGetLastError();
+}
+
 template <typename T, int D>
 cudaError_t launch(const AttnProblem& pr, cudaStream_t stream) {
   const Plan p = make_plan(pr.seq, D);
-  const int smem = p.bytes + 1024;  // + room to align the base to 1024 bytes
-  auto kernel = p.kv_last == 0    ? attn_wgmma_kernel<T, D, 0>
-                : p.kv_last == 16 ? attn_wgmma_kernel<T, D, 16>
-                                  : attn_wgmma_kernel<T, D, 64>;
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  if (e != cudaSuccess) return e;
-  kernel<<<pr.batch * pr.heads, kWarps * 32, smem, stream>>>(static_cast<const T*>(pr.qkv), static_cast<T*>(pr.out),
-                                                             pr.seq, pr.heads, pr.scale_log2);
-  return cudaGetLastError();
+  switch (warpgroups_for(p, pr.warpgroups)) {
+    case 1: return launch_wg<T, D, 1>(pr, p, stream);
+    case 2: return launch_wg<T, D, 2>(pr, p, stream);
+    default: return launch_wg<T, D, 3>(pr, p, stream);
+  }
 }
 
 }  // namespace

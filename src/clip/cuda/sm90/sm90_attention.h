@@ -19,7 +19,11 @@ struct AttnProblem {
   const void* qkv = nullptr;  // [batch*seq, 3*heads*D]: q | k | v, each head's D values contiguous
   void* out = nullptr;        // [batch*seq, heads*D]
   int batch = 0, seq = 0, heads = 0;
-  int head_dim = 64;       // D: 64 or 72
+  int head_dim = 64;  // D: 64 or 72
+  // Warpgroups a block (1-3; 0: the launcher's choice, more than one only
+  // for sequences too long for three blocks an SM). Tests and timings set
+  // it; a shape that needs the one-warpgroup path keeps one.
+  int warpgroups = 0;
   float scale_log2 = 0.f;  // the softmax scale times log2(e)
   bool bf16 = false;       // else fp16
 };
