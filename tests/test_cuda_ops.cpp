@@ -709,6 +709,18 @@ TEST(CudaOps, AttentionWgmma) {
   EXPECT_FALSE(wgmma_attention_supported(DType::F32, probe));
 }
 
+// The wgmma kernel's own launch, with the warpgroups a block set by hand.
+sm90::AttnProblem wgmma_problem(const void* qkv, void* out, DType t, const AttnCase& c, float scale, int warpgroups) {
+  sm90::AttnProblem p;
+  p.qkv = qkv;
+  p.out = out;
+  p.batch = c.B, p.seq = c.S, p.heads = c.heads, p.head_dim = c.D;
+  p.warpgroups = warpgroups;
+  p.scale_log2 = scale * 1.4426950408889634f;  // log2(e)
+  p.bf16 = t == DType::BF16;
+  return p;
+}
+
 // The wgmma kernel with one, two and three warpgroups sharing a block's K
 // and V (the launcher's choice for long sequences), fp16 and bf16: tiles
 // split evenly and not (5 tiles over 2 and 3), head_dim 64 and 72, and the
@@ -731,13 +743,7 @@ TEST(CudaOps, AttentionWgmmaWarpgroups) {
       for (int wgs : {1, 2, 3}) {
         Dev out(want.size() * dtype_size(t));
         poison(out.p, out.bytes);
-        sm90::AttnProblem p;
-        p.qkv = dq->p;
-        p.out = out.p;
-        p.batch = c.B, p.seq = c.S, p.heads = c.heads, p.head_dim = c.D;
-        p.warpgroups = wgs;
-        p.scale_log2 = scale * 1.4426950408889634f;
-        p.bf16 = t == DType::BF16;
+        const sm90::AttnProblem p = wgmma_problem(dq->p, out.p, t, c, scale, wgs);
         ASSERT_EQ(cudaSuccess, sm90::attention(p, nullptr));
         CUDA_CHECK(cudaDeviceSynchronize());
         char name[160];
@@ -1422,13 +1428,7 @@ TEST(CudaOpsPerf, SiglipAttention) {
       }
       if (!wgmma_attention_supported(t, s)) continue;
       for (int wgs : {1, 2, 3}) {  // the wgmma kernel's warpgroups a block, set by hand
-        sm90::AttnProblem p;
-        p.qkv = q->p;
-        p.out = out.p;
-        p.batch = c.B, p.seq = c.S, p.heads = c.heads, p.head_dim = c.D;
-        p.warpgroups = wgs;
-        p.scale_log2 = s.scale * 1.4426950408889634f;
-        p.bf16 = t == DType::BF16;
+        const sm90::AttnProblem p = wgmma_problem(q->p, out.p, t, c, s.scale, wgs);
         const double us = time_us([&] { CUDA_CHECK(sm90::attention(p, nullptr)); });
         std::printf("  attention %-24s %-4s wgmma wg=%d %9.1f us  %6.1f TFLOP/s\n", a.name, dtype_name(t), wgs, us,
                     flop / us * 1e-6);
