@@ -42,6 +42,7 @@ namespace {
 constexpr int kD = 64;               // head dimensions in the swizzled tiles
 constexpr int kRow = kD * 2;         // bytes of a K or V row there (16-bit types)
 constexpr int kXRow = 16;            // bytes of a K or V row's 8 extra dimensions (head_dim 72)
+constexpr int kKxPad = 8;            // zero rows after K's extra tile (smem_desc_x)
 constexpr int kTileQ = 64;           // queries per warpgroup tile: the wgmma M
 constexpr int kKeyBlock = 64;        // keys per S product
 constexpr int kMaxTail = 8;          // up to this many rows past the full tiles go to the tail
@@ -79,9 +80,9 @@ __host__ __device__ inline Plan make_plan(int seq, int head_dim) {
   // the tail's queries go through shared memory.
   p.v_off = p.kv_rows * kRow;
   p.kx_off = 2 * p.v_off;
-  const int extra = head_dim == kD ? 0 : p.kv_rows * kXRow;
-  p.vx_off = p.kx_off + extra;
-  p.q_off = p.vx_off + extra;
+  // K's extra tile has 8 rows more (kKxPad, smem_desc_x).
+  p.vx_off = p.kx_off + (head_dim == kD ? 0 : (p.kv_rows + kKxPad) * kXRow);
+  p.q_off = p.vx_off + (head_dim == kD ? 0 : p.kv_rows * kXRow);
   p.part_off = p.q_off + p.tail_rows * kRow;
   p.bytes = p.part_off + p.tail_rows * kWarps * kPartFloats * int(sizeof(float));
   return p;
@@ -106,9 +107,11 @@ __device__ __forceinline__ uint64_t smem_desc(const void* p) {
 // In both roles the core matrices of the next 8 keys are 128 bytes on: for
 // K (K-major) that is the stride byte offset, and the leading byte offset
 // (the next 8 of the 16-deep reduction, dimensions 72..79, which do not
-// exist) points at the next keys' values too, finite numbers that the zero
-// half of Q's fragment cancels; for V (MN-major, 8 dimensions wide) it is
-// the leading byte offset, and the stride byte offset is never used.
+// exist) points at the next 8 keys' values too, which the zero half of Q's
+// fragment cancels. They must be finite: a NaN times 0 is NaN (seen on the
+// H100 when they were rows still in flight, or left by another block). So
+// each copy group of K's extra tile runs 8 rows past its keys, and the tile
+// has kKxPad zero rows at its end.
 __device__ __forceinline__ uint64_t smem_desc_x(const void* p) {
   const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
   return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(128 >> 4) << 16) | (uint64_t(128 >> 4) << 32);
@@ -294,12 +297,12 @@ __global__ void __launch_bounds__(WG* kWarps * 32, WG == 1 ? 3 : 1)
       cp_async_16(Ks + r * kRow + chunk_own, from + hidden, in_seq);
       cp_async_16(Vs + r * kRow + chunk_own, from + 2 * hidden, in_seq);
     }
-    if constexpr (kExtra) {  // dimensions 64..71, a row a thread
-      for (int r = row_begin + int(threadIdx.x); r < row_end; r += kThreads) {
+    if constexpr (kExtra) {  // dimensions 64..71, a row a thread; K's 8 rows on (smem_desc_x)
+      for (int r = row_begin + int(threadIdx.x); r < row_end + kKxPad; r += kThreads) {
         const bool in_seq = r < seq;
         const T* from = base + (in_seq ? int64_t(r) * row_len : 0) + kD;
-        cp_async_16(Kx + r * kXRow, from + hidden, in_seq);
-        cp_async_16(Vx + r * kXRow, from + 2 * hidden, in_seq);
+        if (r >= row_begin + kKxPad || row_begin == 0) cp_async_16(Kx + r * kXRow, from + hidden, in_seq);
+        if (r < row_end) cp_async_16(Vx + r * kXRow, from + 2 * hidden, in_seq);
       }
     }
   };
