@@ -574,21 +574,28 @@ __global__ void __launch_bounds__(WG* kWarps * 32, WG == 1 ? 3 : 1)
   }
 }
 
-// Warpgroups a block for this plan: one where three blocks fit an SM
-// (228 KB of shared memory, 1 KB of it reserved per block), else three
-// (fewer with fewer query tiles), unless a tail needs the one-warpgroup
-// path. `asked` (AttnProblem::warpgroups) overrides where allowed.
+// Hopper's shared memory: 228 KB an SM, of which 1 KB is reserved for each
+// block, and at most 227 KB for one block.
+constexpr int kSmemPerSm = 228 * 1024, kSmemReservedPerBlock = 1024, kSmemPerBlockMax = 227 * 1024;
+
+// A block's dynamic shared memory: the plan plus room to align its base to
+// 1024 bytes.
+int launch_smem(const Plan& p) { return p.bytes + 1024; }
+
+// Warpgroups a block for this plan: one where three blocks fit an SM, else
+// three (fewer with fewer query tiles), unless a tail needs the
+// one-warpgroup path. `asked` (AttnProblem::warpgroups) overrides where
+// allowed.
 int warpgroups_for(const Plan& p, int asked) {
   const bool multi_ok = p.tail_rows == 0 && p.q_tiles >= 2;
   if (asked >= 1) return multi_ok ? std::min(asked, std::min(3, p.q_tiles)) : 1;
-  const int smem = p.bytes + 1024;
-  if (3 * (smem + 1024) <= 228 * 1024 || !multi_ok) return 1;
+  if (3 * (launch_smem(p) + kSmemReservedPerBlock) <= kSmemPerSm || !multi_ok) return 1;
   return std::min(3, p.q_tiles);
 }
 
 template <typename T, int D, int WG>
 cudaError_t launch_wg(const AttnProblem& pr, const Plan& p, cudaStream_t stream) {
-  const int smem = p.bytes + 1024;  // + room to align the base to 1024 bytes
+  const int smem = launch_smem(p);
   auto kernel = p.kv_last == 0    ? attn_wgmma_kernel<T, D, 0, WG>
                 : p.kv_last == 16 ? attn_wgmma_kernel<T, D, 16, WG>
                                   : attn_wgmma_kernel<T, D, 64, WG>;
@@ -613,7 +620,7 @@ cudaError_t launch(const AttnProblem& pr, cudaStream_t stream) {
 
 bool attention_supported(int seq, int head_dim, bool causal) {
   return (head_dim == kD || head_dim == kD + 8) && !causal && seq >= 1 &&
-         make_plan(seq, head_dim).bytes + 1024 <= 227 * 1024;
+         launch_smem(make_plan(seq, head_dim)) <= kSmemPerBlockMax;
 }
 
 cudaError_t attention(const AttnProblem& pr, cudaStream_t stream) {
