@@ -719,7 +719,7 @@ sm90::AttnProblem wgmma_problem(const void* qkv, void* out, DType t, const AttnC
   p.out = out;
   p.batch = c.B, p.seq = c.S, p.heads = c.heads, p.head_dim = c.D;
   p.warpgroups = warpgroups;
-  p.scale_log2 = scale * 1.4426950408889634f;  // log2(e)
+  p.scale_log2 = scale * kLog2e;
   p.bf16 = t == DType::BF16;
   return p;
 }

@@ -15,8 +15,6 @@
 namespace clip::cuda {
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
-
 // ============================================================================
 // SIMT kernel: float32 arithmetic, any storage type, head_dim <= 32*DPL.
 // A block takes 16 queries of one (batch, head): 4 warps x 4 queries, the

@@ -22,6 +22,9 @@ enum class AttnImpl {
                // head_dim a multiple of 8 up to 128, any sequence length; throws if unsupported
 };
 
+// log2(e): the kernels take the softmax as 2^(scale log2(e) (s - max)).
+inline constexpr float kLog2e = 1.4426950408889634f;
+
 struct AttnShape {
   int batch = 0, seq = 0, heads = 0, head_dim = 0;
   bool causal = false;

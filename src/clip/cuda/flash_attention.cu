@@ -69,7 +69,6 @@
 namespace clip::cuda {
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kWarps = 4;
 constexpr int kBlockRows = 16 * kWarps;  // queries a block
 constexpr int kTileKeys = 64;            // keys a K/V tile
