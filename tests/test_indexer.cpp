@@ -132,12 +132,12 @@ TEST(UnitQueue, WithoutGpuThreadsUnitsGoInOrderThenNone) {
 
 TEST(UnitQueue, HandedBackUnitsGoToCpuThreadsFirstWhoWaitForTheGpuThreads) {
   clipfind::UnitQueue q(3, 1);
-  EXPECT_EQ(q.next_for_gpu(0)->unit, 0u);  // the GPU thread
+  EXPECT_EQ(q.next_for_gpu(0, true)->unit, 0u);  // the GPU thread
   EXPECT_EQ(q.next_for_cpu(no_backlog)->unit, 1u);
-  const auto last = q.next_for_gpu(0);
+  const auto last = q.next_for_gpu(0, false);
   ASSERT_TRUE(last);
   EXPECT_EQ(last->unit, 2u);
-  EXPECT_FALSE(q.next_for_gpu(0));
+  EXPECT_FALSE(q.next_for_gpu(0, false));
   // All units taken, but the GPU thread may still hand one back: a CPU
   // thread asking now waits.
   std::atomic<int> got{-1}, attempt{-1};
@@ -154,7 +154,7 @@ TEST(UnitQueue, HandedBackUnitsGoToCpuThreadsFirstWhoWaitForTheGpuThreads) {
   EXPECT_EQ(attempt.load(), 1);  // decoded again: the encoder drops the first attempt's frames
   std::thread end([&] { got = q.next_for_cpu(no_backlog) ? 1 : 0; });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  q.gpu_thread_done();  // no more units can come back: the CPU thread stops
+  q.gpu_thread_done(true);  // no more units can come back: the CPU thread stops
   end.join();
   EXPECT_EQ(got.load(), 0);
 }
@@ -163,7 +163,7 @@ TEST(UnitQueue, HandedBackUnitsGoToCpuThreadsFirstWhoWaitForTheGpuThreads) {
 // units in flight, then the shorter queue; NVDEC threads to their own.
 TEST(UnitQueue, CpuUnitsGoToTheLaneLeastBehind) {
   clipfind::UnitQueue q(5, 1, 2);
-  EXPECT_EQ(q.next_for_gpu(1)->lane, 1);  // unit 0: lane 1 has one in flight
+  EXPECT_EQ(q.next_for_gpu(1, true)->lane, 1);  // unit 0: lane 1 has one in flight
   EXPECT_EQ(q.next_for_cpu(no_backlog)->lane, 0);
   auto backlog = [](int lane) { return lane == 0 ? size_t(5) : size_t(1); };
   EXPECT_EQ(q.next_for_cpu(backlog)->lane, 1);  // one each: the shorter queue
@@ -196,15 +196,35 @@ TEST(UnitQueue, ALostLanesUnfinishedUnitsAreTakenAgainByTheOthers) {
   cpu.join();
   EXPECT_EQ(got.load(), 3);
   EXPECT_FALSE(q.lane_alive(1));
-  EXPECT_FALSE(q.next_for_gpu(1));  // a lost lane's NVDEC threads stop
-  EXPECT_FALSE(q.lose_lane(0));     // the last lane stays
+  EXPECT_FALSE(q.next_for_gpu(1, false));  // a lost lane's NVDEC threads stop
+  EXPECT_FALSE(q.lose_lane(0));            // the last lane stays
   EXPECT_TRUE(q.lane_alive(0));
   EXPECT_FALSE(q.next_for_cpu(no_backlog));  // one lane left: nothing more can come back
 }
 
+// NVDEC is the faster decoder: CPU threads take nothing before every NVDEC
+// thread has asked once, so a single file goes to NVDEC whichever thread
+// starts first. A thread that stops before asking does not hold them up.
+TEST(UnitQueue, CpuThreadsWaitForEachGpuThreadsFirstCall) {
+  clipfind::UnitQueue q(2, 2);
+  std::atomic<int> got{-1};
+  std::thread cpu([&] {
+    const auto t = q.next_for_cpu(no_backlog);
+    got = t ? int(t->unit) : -2;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(got.load(), -1);  // no GPU thread has asked yet
+  EXPECT_EQ(q.next_for_gpu(0, true)->unit, 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(got.load(), -1);  // the second has not
+  q.gpu_thread_done(false);   // it stopped without asking
+  cpu.join();
+  EXPECT_EQ(got.load(), 1);
+}
+
 TEST(UnitQueue, CloseWakesWaitingCpuThreads) {
   clipfind::UnitQueue q(1, 1);
-  EXPECT_TRUE(q.next_for_gpu(0));
+  EXPECT_TRUE(q.next_for_gpu(0, true));
   std::atomic<int> got{-1};
   std::thread cpu([&] { got = q.next_for_cpu(no_backlog) ? 1 : 0; });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));

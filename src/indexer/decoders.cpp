@@ -63,9 +63,10 @@ void DecoderPool::run() {
 
 void DecoderPool::run_gpu(int lane) {
   name_this_thread("cf-nvdec");
+  bool asked = false;
   try {
     while (!stopped()) {
-      const auto take = next_.next_for_gpu(lane);
+      const auto take = next_.next_for_gpu(lane, !std::exchange(asked, true));
       if (!take) break;
       // Pictures are the CPU decoders' (no video to decode), and so are the
       // other parts of a file NVDEC gave up.
@@ -75,7 +76,7 @@ void DecoderPool::run_gpu(int lane) {
   } catch (const Closed&) {
   } catch (const LaneLost&) {  // its GPU failed: this thread is done
   }
-  next_.gpu_thread_done();
+  next_.gpu_thread_done(asked);
   thread_ends();
 }
 

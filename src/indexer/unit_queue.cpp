@@ -13,7 +13,8 @@ UnitQueue::UnitQueue(size_t units, int gpu_threads, int lanes)
       alive_(size_t(lanes), true),
       in_flight_(size_t(lanes), 0),
       live_lanes_(lanes),
-      gpu_running_(gpu_threads) {}
+      gpu_running_(gpu_threads),
+      gpu_unasked_(gpu_threads) {}
 
 bool UnitQueue::may_requeue() const { return live_lanes_ >= 2 && done_count_ < units_; }
 
@@ -45,8 +46,11 @@ UnitQueue::Take UnitQueue::take_for(size_t unit, int lane) {
   return Take{unit, attempts_[unit]++, lane};
 }
 
-std::optional<UnitQueue::Take> UnitQueue::next_for_gpu(int lane) {
+std::optional<UnitQueue::Take> UnitQueue::next_for_gpu(int lane, bool first) {
   std::lock_guard lock(m_);
+  // Notified after the take (the lock is held until return), so a waiting
+  // CPU thread never sees the unit this call takes.
+  if (first && --gpu_unasked_ == 0) changed_.notify_all();
   if (closed_ || !alive_[size_t(lane)]) return std::nullopt;
   const auto u = next_unit();
   if (!u) return std::nullopt;
@@ -56,8 +60,8 @@ std::optional<UnitQueue::Take> UnitQueue::next_for_gpu(int lane) {
 std::optional<UnitQueue::Take> UnitQueue::next_for_cpu(const std::function<size_t(int)>& backlog) {
   std::unique_lock lock(m_);
   changed_.wait(lock, [&] {
-    return closed_ || !handed_back_.empty() || !again_.empty() || next_ < units_ ||
-           (gpu_running_ == 0 && !may_requeue());
+    return closed_ || (gpu_unasked_ == 0 && (!handed_back_.empty() || !again_.empty() || next_ < units_ ||
+                                             (gpu_running_ == 0 && !may_requeue())));
   });
   if (closed_) return std::nullopt;
   if (!handed_back_.empty()) {
@@ -78,9 +82,11 @@ void UnitQueue::hand_back(const Take& take) {
   changed_.notify_one();
 }
 
-void UnitQueue::gpu_thread_done() {
+void UnitQueue::gpu_thread_done(bool asked) {
   std::lock_guard lock(m_);
-  if (--gpu_running_ == 0) changed_.notify_all();
+  if (!asked) --gpu_unasked_;
+  --gpu_running_;
+  if (gpu_running_ == 0 || (!asked && gpu_unasked_ == 0)) changed_.notify_all();
 }
 
 void UnitQueue::done(size_t unit) {

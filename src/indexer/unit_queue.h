@@ -21,7 +21,9 @@ namespace clipfind {
 // lost: its units not done yet are decoded again, for the other lanes, before
 // any new unit. CPU threads therefore keep asking while a GPU thread runs
 // (it may hand a unit back) and, with two lanes or more alive, until every
-// unit is done (a lane may still be lost).
+// unit is done (a lane may still be lost). CPU threads take nothing until
+// every NVDEC thread has asked once, so that NVDEC, the faster decoder, gets
+// the first units (with one file, the file) whichever thread starts first.
 class UnitQueue {
  public:
   UnitQueue(size_t units, int gpu_threads, int lanes = 1);
@@ -36,8 +38,9 @@ class UnitQueue {
   };
 
   // For the NVDEC threads of `lane`: a unit to decode again, else the next
-  // new one; nullopt when none is left or the lane is lost.
-  std::optional<Take> next_for_gpu(int lane);
+  // new one; nullopt when none is left or the lane is lost. `first`: the
+  // thread's first call.
+  std::optional<Take> next_for_gpu(int lane, bool first);
   // For CPU threads: a unit NVDEC gave up, else one to decode again, else
   // the next new one; those two for the live lane with the fewest units in
   // flight (taken, not done), then the smallest backlog(lane) (frames
@@ -47,8 +50,8 @@ class UnitQueue {
   // NVDEC gave `take` up: a CPU thread decodes it again, for the same lane.
   void hand_back(const Take& take);
   // An NVDEC thread takes no more units (once per GPU thread, also when it
-  // stops early).
-  void gpu_thread_done();
+  // stops early). `asked`: whether it called next_for_gpu at all.
+  void gpu_thread_done(bool asked);
   // The unit's frames are all embedded and with the writer's side: a lost
   // lane no longer takes it back.
   void done(size_t unit);
@@ -79,6 +82,7 @@ class UnitQueue {
   std::vector<int> in_flight_;    // by lane: units taken for it, not done
   int live_lanes_;
   int gpu_running_;
+  int gpu_unasked_;  // NVDEC threads yet to make their first call
   bool closed_ = false;
 };
 
