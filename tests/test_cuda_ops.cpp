@@ -701,8 +701,7 @@ TEST(CudaOps, AttentionWgmma) {
   EXPECT_NE(AttnImpl::Wgmma, attention_choice(DType::F16, {1, 257, 16, 64, false, 0.125f}, sms));
   EXPECT_THROW(attention(test_exec(), nullptr, nullptr, DType::F16, {1, 77, 8, 64, true, 0.125f}, sms, AttnImpl::Wgmma),
                Error);
-  EXPECT_EQ(kAutoWgmmaHeadDim72 ? AttnImpl::Wgmma : AttnImpl::Flash,
-            attention_choice(DType::F16, {256, 256, 16, 72, false, 0.118f}, sms));
+  EXPECT_EQ(AttnImpl::Wgmma, attention_choice(DType::F16, {256, 256, 16, 72, false, 0.118f}, sms));
   // K and V of 1,000 tokens (250 KB) do not fit in shared memory, nor
   // 1,024 at head_dim 72; other head sizes take other kernels.
   EXPECT_FALSE(wgmma_attention_supported(DType::F16, {1, 1000, 2, 64, false, 0.125f}));
@@ -821,7 +820,7 @@ TEST(CudaOps, AttentionChoice) {
       // holds (1,024 tokens) tiled at head_dim 64 and 72.
       for (int S : {729, 256, 64}) {
         const AttnShape s{B, S, 16, 72, false, 0.118f};
-        const bool wgmma = kAutoWgmmaHeadDim72 && wgmma_attention_supported(t, s) && B * 16 >= sms;
+        const bool wgmma = wgmma_attention_supported(t, s) && B * 16 >= sms;
         EXPECT_EQ(wgmma ? AttnImpl::Wgmma : AttnImpl::Flash, attention_choice(t, s, sms)) << "S=" << S << " B=" << B;
       }
       EXPECT_EQ(AttnImpl::Flash, attention_choice(t, {B, 1024, 16, 72, false, 0.118f}, sms));

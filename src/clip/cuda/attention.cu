@@ -430,14 +430,12 @@ AttnImpl attention_choice(DType type, const AttnShape& s, int num_sms, bool wgmm
   // The wgmma kernel runs one block per (image, head): with fewer than one
   // per SM the mma.sync kernel, which splits a head's queries over blocks,
   // keeps more of the GPU busy.
-  if (wgmma && (s.head_dim != 72 || kAutoWgmmaHeadDim72) && wgmma_attention_supported(type, s) &&
-      int64_t(s.batch) * s.heads >= num_sms)
-    return AttnImpl::Wgmma;
+  if (wgmma && wgmma_attention_supported(type, s) && int64_t(s.batch) * s.heads >= num_sms) return AttnImpl::Wgmma;
   // The whole-K/V kernel where its shared memory fits this device (on an
   // H100 the same test as mma_supported's; an A100 opts in to less).
   if (mma_supported(type, s) && mma_plan(s).smem <= size_t(max_smem_optin())) return AttnImpl::TensorCore;
   // What neither takes (sequences past ~800 tokens; SigLIP's head_dim 72
-  // where Auto leaves the wgmma kernel) goes to the tiled kernel.
+  // in batches too small for the wgmma kernel) goes to the tiled kernel.
   return flash_attention_supported(type, s) ? AttnImpl::Flash : AttnImpl::Simt;
 }
 

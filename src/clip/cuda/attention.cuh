@@ -4,9 +4,8 @@
 // with q, k, v read from the fused QKV projection. CLIP's short sequences
 // (50, 77, 197, 257 tokens, head_dim 64) take the kernels that hold a
 // head's whole K and V in shared memory (TensorCore, Wgmma), and so do
-// SigLIP's up to ~880 tokens at head_dim 64 on Hopper (Wgmma, which takes
-// head_dim 72 too, but Auto not yet: kAutoWgmmaHeadDim72); the rest (1024
-// tokens, head_dim 72) the tiled Flash kernel.
+// SigLIP's up to ~880 tokens at head_dim 64 (fewer at 72) on Hopper
+// (Wgmma); the rest (1024 tokens) the tiled Flash kernel.
 #pragma once
 #include "clip/cuda/cuda_common.h"
 
@@ -37,14 +36,6 @@ struct AttnShape {
 // attention_choice.
 void attention(const Exec& exec, const void* qkv, void* out, DType type, const AttnShape& shape, int num_sms,
                AttnImpl impl = AttnImpl::Auto, bool wgmma = true);
-
-// Whether Auto may pick the wgmma kernel at head_dim 72. Not yet: on the
-// H100 (2026-12-07) it ran SO400M's attention 1.7x faster than the tiled
-// kernel, but one 64-row tile of a 40-image batch came out NaN, and the fix
-// (sm90_attention.cu, kKxPad) has not run on a GPU. Explicit
-// AttnImpl::Wgmma and the tests take it; turn this on once
-// CudaOps.AttentionWgmma* pass on the device.
-inline constexpr bool kAutoWgmmaHeadDim72 = false;
 
 // Which kernel Auto picks for this shape and type on the current device
 // (for tests and logs). num_sms as for attention(); 0 leaves the grid size
