@@ -6,6 +6,8 @@
 #   2. clipfind index --every 1, --every 0.25 and --keyframes with ViT-B/32
 #      fp16 on the GPU decode path (--decode auto: NVDEC and CPU decoders
 #      together), and --every 1 on the CPU decode path (--decode cpu);
+#      on request (RUNS) --every 5 on either path, where decoding skips to
+#      the key frame before each sample;
 #   3. the peer a user would write (bench/video/peer_index.py: ffmpeg
 #      processes + transformers' CLIP fp16 on the same GPU), --every 1, in
 #      the forms PEERS names: "parallel" (NC ffmpeg processes at once, on
@@ -109,7 +111,8 @@ for codec in $(codecs); do
     result "ceiling_cpu_x$NC" "$codec" "$(since "$t")" "${FRAMES[$codec]}" 0
   }
   # 2. clipfind index.
-  for run in "every1:--every 1" "every0.25:--every 0.25" "keyframes:--keyframes" "every1_cpu_decode:--every 1 --decode cpu"; do
+  for run in "every1:--every 1" "every0.25:--every 0.25" "keyframes:--keyframes" "every1_cpu_decode:--every 1 --decode cpu" \
+    "every5:--every 5" "every5_cpu_decode:--every 5 --decode cpu"; do
     name=${run%%:*}
     args=${run#*:}
     [[ " $RUNS " == *" $name "* ]] || continue
