@@ -405,6 +405,30 @@ TEST_F(Videos, SkippingToKeyFramesWithASmallLookAhead) {
   }
 }
 
+// With key frame jumps off (the NVDEC path: gpu_decoder.cpp), decoding
+// never restarts at a later key frame and keeps the same frames; it only
+// skips frames nothing refers to, so it decodes more.
+TEST_F(Videos, KeyFrameJumpsOffKeepTheSameFrames) {
+  const fs::path f = file("long_gop12.mp4");
+  std::vector<Frame> expected;
+  VideoInfo jumping;
+  sample_times(f, every(7.0), &jumping, &expected);
+  detail::OpenVideo v(f, 1, false);
+  v.set_key_frame_jumps(false);
+  std::vector<Frame> got;
+  const VideoInfo info = detail::sample_frames(v, every(7.0), nullptr, [&](const AVFrame* fr, double t) {
+    got.push_back(Frame{t, v.to_rgb(fr, 0)});
+  });
+  EXPECT_EQ(v.key_frame_jumps(), 0);
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].time, expected[i].time) << i;
+    EXPECT_EQ(got[i].image.rgb, expected[i].image.rgb) << i;
+  }
+  // 2026-12-07: 91 frames decoded with jumps, 849 without.
+  EXPECT_GT(info.decoded, 4 * jumping.decoded);
+}
+
 // frame_at on open GOPs: a seek to a time just before a CRA key frame
 // lands on the CRA (MP4 seeks by decoding time), whose leading pictures are
 // then dropped; frame_at must seek further back and still return the frame

@@ -191,7 +191,7 @@ bool OpenVideo::drop_before_key_frame() {
     return false;
   }
   const double t = skip_nonref_before_;
-  if (t <= 0.0 || t == looked_ahead_for_ || !shown_before(*packet_, t)) return false;
+  if (!key_frame_jumps_ || t <= 0.0 || t == looked_ahead_for_ || !shown_before(*packet_, t)) return false;
   looked_ahead_for_ = t;
   jump_to_ = key_frame_ahead(t);
   return jump_to_ != AV_NOPTS_VALUE;

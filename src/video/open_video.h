@@ -72,6 +72,10 @@ class OpenVideo {
   // shown at or before `seconds` lies ahead, the packets before it are
   // dropped undecoded and decoding restarts there (next()).
   void skip_nonref_before(double seconds) { skip_nonref_before_ = seconds; }
+  // Whether next() may restart decoding at a later key frame (default on).
+  // The NVDEC path turns it off: each restart flushes the decoder, and
+  // FFmpeg's H.264 flush makes it set up the hardware decoder again.
+  void set_key_frame_jumps(bool on) { key_frame_jumps_ = on; }
   // Seconds from the stream start; NaN when the frame has no timestamp.
   double time_of(const AVFrame* f) const;
   double seconds_of(int64_t pts) const;
@@ -124,6 +128,7 @@ class OpenVideo {
   int64_t start_ = 0;
   bool keyframes_only_ = false;
   bool strict_ = false;
+  bool key_frame_jumps_ = true;
   double skip_nonref_before_ = -1.0;
   bool flushed_ = false;
   bool pending_ = false;  // packet_ holds a packet start_at read: next() sends it first
