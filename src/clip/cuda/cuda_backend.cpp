@@ -67,14 +67,14 @@ class CudaBackendImpl final : public CudaBackend {
     const int n = static_cast<int>(pixels.shape[0]);
     Tensor out({n, config_.projection_dim});
     if (n == 0) return out;
-    towers_->ensure_vision(vision_rows(n));
+    const int rows = ensure_vision(n);
     wait_staging_free();
     host_in_.reserve(pixels.numel() * 4);
     std::memcpy(host_in_.get(), pixels.ptr(), pixels.numel() * 4);
     CUDA_CHECK(cudaMemcpyAsync(towers_->scratch().pixels.get(), host_in_.get(), pixels.numel() * 4,
                                cudaMemcpyHostToDevice, res_.stream()));
     CUDA_CHECK(cudaEventRecord(staged_, res_.stream()));
-    run(cuda::Tower::Vision, vision_rows(n), 0);
+    run(cuda::Tower::Vision, rows, 0);
     return download(out);
   }
 
@@ -121,13 +121,13 @@ class CudaBackendImpl final : public CudaBackend {
     res_.make_current();
     const VisionConfig& c = towers_->vision_config();
     if (n <= 0) return;
-    towers_->ensure_vision(vision_rows(n));
+    const int rows = ensure_vision(n);
     const size_t bytes = size_t(n) * c.num_channels * c.image_size * c.image_size * 4;
     // Into the fixed input buffer so that a captured graph can replay (a
     // device-to-device copy: ~0.2 ms per GB, small next to the tower).
     CUDA_CHECK(
         cudaMemcpyAsync(towers_->scratch().pixels.get(), pixels, bytes, cudaMemcpyDeviceToDevice, res_.stream()));
-    run(cuda::Tower::Vision, vision_rows(n), 0);
+    run(cuda::Tower::Vision, rows, 0);
     CUDA_CHECK(cudaMemcpyAsync(out, towers_->scratch().out.get(), size_t(n) * config_.projection_dim * 4,
                                cudaMemcpyDeviceToDevice, res_.stream()));
   }
@@ -186,7 +186,7 @@ class CudaBackendImpl final : public CudaBackend {
              (end == start || bytes + staged_bytes(images[end]) <= kRgbChunkBytes))
         bytes += staged_bytes(images[end++]);
       const int m = int(end - start);
-      towers_->ensure_vision(vision_rows(m));
+      const int rows = ensure_vision(m);
       const std::vector<const uint8_t*> frames = place(&images[start], m);
       // Runs of images of one size, evenly spaced, go through in one launch.
       for (int i = 0; i < m;) {
@@ -201,7 +201,7 @@ class CudaBackendImpl final : public CudaBackend {
         i = j;
       }
       done();
-      run(cuda::Tower::Vision, vision_rows(m), 0);
+      run(cuda::Tower::Vision, rows, 0);
       CUDA_CHECK(cudaMemcpyAsync(host_out_.as<float>() + start * dim, towers_->scratch().out.get(), size_t(m) * dim * 4,
                                  cudaMemcpyDeviceToHost, res_.stream()));
       start = end;
@@ -226,10 +226,15 @@ class CudaBackendImpl final : public CudaBackend {
     return std::move(out);
   }
 
-  // The rows a vision pass over n images runs at: n rounded up to a few
-  // sizes (batch_bucket.h), so that varying batches reuse GEMM plans and
-  // graphs. The rows past n are not copied out.
-  int vision_rows(int n) const { return tuning_.batch_buckets ? cuda::batch_bucket(n) : n; }
+  // Sizes the vision buffers for n images and returns the rows a pass over
+  // them runs at: n rounded up to a few sizes (batch_bucket.h), so that
+  // varying batches reuse GEMM plans and graphs. The rows past n are not
+  // copied out.
+  int ensure_vision(int n) {
+    const int rows = tuning_.batch_buckets ? cuda::batch_bucket(n) : n;
+    towers_->ensure_vision(rows);
+    return rows;
+  }
 
   // One pass of tower t over the inputs in the scratch buffers: eagerly,
   // or through the graph cache (graph_cache.h), or with the op profiler.

@@ -67,8 +67,7 @@ struct Tuning {
   // (bench_gpu --split: two half batches side by side).
   int sm_limit = 0;
   // Vision passes of up to 64 images run at batch_bucket(n) rows
-  // (batch_bucket.h); off: at n
-  // (bench_gpu --mixed-batches compares the two).
+  // (batch_bucket.h); off: at n (bench_gpu --mixed-batches compares the two).
   bool batch_buckets = true;
 
   // The kept switches from the environment, and with -DCLIPFIND_EXPERIMENTS=ON
