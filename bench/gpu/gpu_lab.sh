@@ -38,10 +38,11 @@ modes:
              alternately; ratio new/old.
                AB_OLD_TAR=ab-old/old.tar  AB_MODELS=B/32  AB_REPEAT=3
   quick      a short round for kernel work: test_cuda_ops (filter QC_FILTER)
-             and test_cuda_model, then an ab-env of QC_AB_VAR if set, and a
-             per-op profile of the batch-1 passes (CLIPFIND_CUDA_PROFILE=graph).
-               QC_FILTER='*'  QC_AB_VAR  QC_AB_VALUES="0 1"  QC_AB_MODELS=B/32,L/14
-               QC_AB_REPEAT=2  QC_PROFILE=1
+             and test_cuda_model (QC_MODEL_FILTER), then an ab-env of QC_AB_VAR
+             if set, and a per-op profile of the batch-1 passes
+             (CLIPFIND_CUDA_PROFILE=graph) of QC_PROFILE_MODEL.
+               QC_FILTER='*'  QC_MODEL_FILTER='*'  QC_AB_VAR  QC_AB_VALUES="0 1"
+               QC_AB_MODELS=B/32,L/14  QC_AB_REPEAT=2  QC_PROFILE=1  QC_PROFILE_MODEL=B/32
   gemm-race  the large GEMMs: checks every sm90 kernel against the CPU
              (CudaOps.Sm90GemmVariants, or GX_FILTER), races every kernel per
              GEMM shape for each GX_MODELS entry (gemm_table.py: times, TFLOP/s,
@@ -283,7 +284,7 @@ mode_quick() {
   stamp "built"
   run_gtest "$OUT/qc_ops.log" 200 $BUILD/tests/test_cuda_ops --gtest_filter="${QC_FILTER:-*}"
   grep -E "cases" "$OUT/qc_ops.log"
-  run_gtest "$OUT/qc_model.log" 150 $BUILD/tests/test_cuda_model
+  run_gtest "$OUT/qc_model.log" 150 $BUILD/tests/test_cuda_model --gtest_filter="${QC_MODEL_FILTER:-*}"
   stamp "tested"
   if [ -n "${QC_AB_VAR:-}" ]; then
     AB_VAR=$QC_AB_VAR AB_VALUES="${QC_AB_VALUES:-0 1}" AB_MODELS=${QC_AB_MODELS:-B/32,L/14} AB_REPEAT=${QC_AB_REPEAT:-2} \
@@ -291,7 +292,8 @@ mode_quick() {
     stamp "A/B done"
   fi
   if [ "${QC_PROFILE:-1}" = 1 ]; then
-    CLIPFIND_CUDA_PROFILE=graph timeout 100 $BUILD/bench/gpu/bench_gpu --models B/32 --quick >"$OUT/qc_profile.log" 2>&1
+    CLIPFIND_CUDA_PROFILE=graph timeout 100 $BUILD/bench/gpu/bench_gpu --models "${QC_PROFILE_MODEL:-B/32}" --batches 1 \
+      >"$OUT/qc_profile.log" 2>&1
     grep -v "^$" "$OUT/qc_profile.log" | head -120
   fi
   stamp "done"
