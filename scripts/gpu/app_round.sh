@@ -18,6 +18,7 @@
 # the index step passes RUNS, PEER, COPIES and BUDGET to run_gpu_index_bench.sh.
 # TARGETS (e.g. "clipfind test_gpu_index _core") builds only those, and the
 # tests step then runs the test_* among them directly instead of ctest.
+# APP_CMAKE_ARGS: more CMake options (-DCLIPFIND_EXPERIMENTS=ON for A/B runs).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/app-round}
@@ -40,7 +41,7 @@ NB_DIR=$(PYTHONPATH=$PYLIB python3 -m nanobind --cmake_dir 2>/dev/null || true)
 if has build; then
   py_args=""
   [ -n "$NB_DIR" ] && py_args="-DCLIPFIND_BUILD_PYTHON=ON -Dnanobind_DIR=$NB_DIR"
-  CMAKE_ARGS="$py_args" scripts/gpu/build-app.sh $BUILD ${TARGETS:-} >"$OUT/build.log" 2>&1 ||
+  CMAKE_ARGS="$py_args ${APP_CMAKE_ARGS:-}" scripts/gpu/build-app.sh $BUILD ${TARGETS:-} >"$OUT/build.log" 2>&1 ||
     { tail -40 "$OUT/build.log"; grep -B2 -A12 -E "error|undefined|FAILED" $BUILD.build.log | head -80
       echo "BUILD FAILED"; exit 1; }
   grep "^===" "$OUT/build.log"
