@@ -274,22 +274,24 @@ struct AttnCase {
   bool causal;
 };
 
-TEST(CpuOps, AttentionMatchesReference) {
+// Every row and the pooled rows of attention() against ref_attention, within tol.
+void check_attention(AttentionProducts products, double tol) {
   ThreadPool pool(2);
   AttentionScratch scratch;
   for (AttnCase c : {AttnCase{2, 13, 3, 16, false}, AttnCase{2, 13, 3, 16, true}, AttnCase{1, 50, 12, 64, false},
-                     AttnCase{3, 77, 2, 24, true}, AttnCase{2, 1, 2, 8, true}, AttnCase{1, 5, 4, 40, false}}) {
+                     AttnCase{3, 77, 2, 24, true}, AttnCase{2, 1, 2, 8, true}, AttnCase{1, 5, 4, 40, false},
+                     AttnCase{1, 196, 2, 72, false}, AttnCase{2, 64, 3, 72, false}}) {
     const AttentionShape shape{c.batch, c.seq, c.heads, c.dim, c.causal};
     const int hidden = shape.hidden();
     const auto qkv = random_floats(size_t(c.batch) * c.seq * 3 * hidden, 31, -2.f, 2.f);
     std::vector<float> out(size_t(c.batch) * c.seq * hidden);
-    attention(qkv.data(), shape, nullptr, out.data(), pool, scratch);
+    attention(qkv.data(), shape, nullptr, out.data(), pool, scratch, products);
 
     // One query per item, at a different position each.
     std::vector<int32_t> pos(c.batch);
     for (int b = 0; b < c.batch; ++b) pos[b] = (b * 7 + c.seq - 1) % c.seq;
     std::vector<float> pooled(size_t(c.batch) * hidden);
-    attention(qkv.data(), shape, pos.data(), pooled.data(), pool, scratch);
+    attention(qkv.data(), shape, pos.data(), pooled.data(), pool, scratch, products);
 
     const std::string what = "seq " + std::to_string(c.seq) + " heads " + std::to_string(c.heads) + " dim " +
                              std::to_string(c.dim) + (c.causal ? " causal" : "");
@@ -304,12 +306,56 @@ TEST(CpuOps, AttentionMatchesReference) {
         }
       const Vec want = ref_attention(q, k, v, c.seq, c.heads, c.dim, c.causal);
       std::vector<float> got(out.begin() + size_t(b) * c.seq * hidden, out.begin() + size_t(b + 1) * c.seq * hidden);
-      EXPECT_LT(max_abs_diff(got, want), 2e-5) << what;
+      EXPECT_LT(max_abs_diff(got, want), tol) << what;
       std::vector<float> got_row(pooled.begin() + size_t(b) * hidden, pooled.begin() + size_t(b + 1) * hidden);
       const Vec want_row(want.begin() + size_t(pos[b]) * hidden, want.begin() + size_t(pos[b] + 1) * hidden);
-      EXPECT_LT(max_abs_diff(got_row, want_row), 2e-5) << "pooled, " << what;
+      EXPECT_LT(max_abs_diff(got_row, want_row), tol) << "pooled, " << what;
     }
   }
+}
+
+// probe_attention(): one query for every item against ref_attention's row.
+void check_probe_attention(AttentionProducts products, double tol) {
+  ThreadPool pool(2);
+  AttentionScratch scratch;
+  for (AttnCase c : {AttnCase{3, 196, 4, 72, false}, AttnCase{2, 50, 3, 64, false}, AttnCase{1, 7, 2, 24, false}}) {
+    const AttentionShape shape{c.batch, c.seq, c.heads, c.dim, false};
+    const int hidden = shape.hidden();
+    const auto probe = random_floats(hidden, 32, -2.f, 2.f);
+    const auto kv = random_floats(size_t(c.batch) * c.seq * 2 * hidden, 33, -2.f, 2.f);
+    std::vector<float> out(size_t(c.batch) * hidden);
+    probe_attention(probe.data(), kv.data(), shape, out.data(), pool, scratch, products);
+    for (int b = 0; b < c.batch; ++b) {
+      Vec q(c.seq * hidden), k(q.size()), v(q.size());
+      for (int t = 0; t < c.seq; ++t)
+        for (int i = 0; i < hidden; ++i) {
+          const float* row = kv.data() + (size_t(b) * c.seq + t) * 2 * hidden;
+          q[t * hidden + i] = probe[i];
+          k[t * hidden + i] = row[i];
+          v[t * hidden + i] = row[hidden + i];
+        }
+      const Vec want = ref_attention(q, k, v, c.seq, c.heads, c.dim, false);
+      const std::vector<float> got(out.begin() + size_t(b) * hidden, out.begin() + size_t(b + 1) * hidden);
+      EXPECT_LT(max_abs_diff(got, Vec(want.begin(), want.begin() + hidden)), tol)
+          << "seq " << c.seq << " heads " << c.heads << " dim " << c.dim << " item " << b;
+    }
+  }
+}
+
+TEST(CpuOps, AttentionMatchesReference) { check_attention(AttentionProducts::Fp32, 2e-5); }
+TEST(CpuOps, ProbeAttentionMatchesReference) { check_probe_attention(AttentionProducts::Fp32, 2e-5); }
+
+// bf16 products (the bf16 and int8 paths): q, k, p and v each rounded to 8
+// bits of mantissa. With entries in [-2, 2] and head sizes up to 72 the
+// largest error seen is 6.6e-3; 1.5e-2 leaves room and still fails on any
+// pairing or masking mistake, which moves outputs by O(1).
+TEST(CpuOps, AttentionBf16MatchesReference) {
+  if (!cpu_has_native_bf16()) GTEST_SKIP() << "this CPU has no AVX512_BF16: the bf16 attention products cannot run";
+  check_attention(AttentionProducts::Bf16, 1.5e-2);
+}
+TEST(CpuOps, ProbeAttentionBf16MatchesReference) {
+  if (!cpu_has_native_bf16()) GTEST_SKIP() << "this CPU has no AVX512_BF16: the bf16 attention products cannot run";
+  check_probe_attention(AttentionProducts::Bf16, 1.5e-2);
 }
 
 TEST(CpuOps, PatchEmbeddingMatchesConvolution) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "clip/cpu/attention_bf16.h"
 #include "clip/cpu/ops.h"
 #include "clip/cpu/simd.h"
 
@@ -16,6 +17,7 @@ namespace {
 // (attention at 196 tokens ran at a third of the FMA peak with 4 x 1).
 constexpr int kRows = 8;
 constexpr int kBlocks = 2;
+static_assert(kRows == Bf16HeadTiles::kRows, "one query loop feeds both kinds of tiles");
 
 // Keeps a loaded vector in a register: GCC otherwise folds the load into
 // every FMA that uses it (kRows loads instead of one). Only where a vector
@@ -127,9 +129,8 @@ void output_blocks(HeadTiles& t, int rows, int keys, int cb, Write write) {
 }
 
 // Attention for `rows` (<= kRows) queries of one head whose rows are already
-// in t.q; query r may see keys [0, visible[r]). Writes out_row(r)[0..dim).
-template <class OutRow>
-void attend_rows(HeadTiles& t, int rows, const int* visible, OutRow out_row) {
+// in t.q; query r may see keys [0, visible[r]). Writes out[r][0..dim).
+void attend_rows(HeadTiles& t, int rows, const int* visible, float* const* out) {
   const int keys = *std::max_element(visible, visible + rows);
   const int keys_pad = static_cast<int>(round_up(keys, kLanes));
 
@@ -145,7 +146,7 @@ void attend_rows(HeadTiles& t, int rows, const int* visible, OutRow out_row) {
 
   // Outputs kBlocks * 16 columns at a time, then 16.
   const auto write = [&](int cb, const f32x16& acc, int r) {
-    float* o = out_row(r);
+    float* o = out[r];
     const int n = std::min(kLanes, t.dim - cb);
     if (n == kLanes) {
       store16(o + cb, acc);
@@ -158,6 +159,94 @@ void attend_rows(HeadTiles& t, int rows, const int* visible, OutRow out_row) {
   for (; cb < t.dim_pad; cb += kLanes) output_blocks<1>(t, rows, keys, cb, write);
 }
 
+// The float32 tiles behind the interface attention_bf16.h's Bf16HeadTiles
+// has too, so that one task loop below runs either.
+class Fp32HeadTiles {
+ public:
+  static void reserve(AttentionScratch& scratch, int threads, int seq, int dim) {
+    for (int t = 0; t < threads; ++t) scratch.get(t, floats(seq, dim));
+  }
+  Fp32HeadTiles(AttentionScratch& scratch, int thread, int seq, int dim)
+      : t_(tiles_in(scratch.get(thread, floats(seq, dim)), seq, static_cast<int>(round_up(seq, kLanes)), dim,
+                    static_cast<int>(round_up(dim, kLanes)))) {}
+  void load_keys_values(const float* item, int64_t row_stride, int64_t k_off, int64_t v_off) {
+    cpu::load_keys_values(item, row_stride, k_off, v_off, t_);
+  }
+  void set_query(int r, const float* q, float scale) {
+    for (int c = 0; c < t_.dim; ++c) t_.q[r * t_.dim_pad + c] = q[c] * scale;
+  }
+  void attend(int rows, const int* visible, float* const* out) { attend_rows(t_, rows, visible, out); }
+
+ private:
+  static size_t floats(int seq, int dim) {
+    return tile_floats(static_cast<int>(round_up(seq, kLanes)), static_cast<int>(round_up(dim, kLanes)));
+  }
+  HeadTiles t_;
+};
+
+// Tasks of one or more (item, head) pairs, each at least ~64k multiply-adds
+// (a few microseconds) of `work` per pair, else a text query's tiny heads
+// would cost more in hand-offs than in arithmetic. body(tiles, b, h) runs a pair.
+template <class Tiles, class Body>
+void run_heads(const AttentionShape& s, int64_t work, ThreadPool& pool, AttentionScratch& scratch, Body body) {
+  // Reserve on this thread: the workers must not resize the vector of buffers.
+  Tiles::reserve(scratch, pool.size(), s.seq, s.head_dim);
+  pool.parallel_for(int64_t(s.batch) * s.heads, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, work)),
+                    [&](int thread, int64_t begin, int64_t end) {
+                      Tiles tiles(scratch, thread, s.seq, s.head_dim);
+                      for (int64_t task = begin; task < end; ++task)
+                        body(tiles, static_cast<int>(task / s.heads), static_cast<int>(task % s.heads));
+                    });
+}
+
+template <class Tiles>
+void attention_with(const float* qkv, const AttentionShape& s, const int32_t* query_pos, float* out, ThreadPool& pool,
+                    AttentionScratch& scratch) {
+  const int hidden = s.hidden();
+  const int64_t row_stride = 3 * int64_t(hidden);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  const int64_t queries = query_pos ? 1 : s.seq;
+  run_heads<Tiles>(s, queries * s.seq * s.head_dim * 2, pool, scratch, [&](Tiles& t, int b, int h) {
+    const float* item = qkv + int64_t(b) * s.seq * row_stride;
+    const int64_t q_off = int64_t(h) * s.head_dim;
+    t.load_keys_values(item, row_stride, hidden + q_off, 2 * hidden + q_off);
+
+    // Which queries: all positions, or the one pooled position.
+    const int first = query_pos ? query_pos[b] : 0;
+    const int count = query_pos ? 1 : s.seq;
+    for (int i0 = first; i0 < first + count; i0 += kRows) {
+      const int rows = std::min(kRows, first + count - i0);
+      int visible[kRows];
+      float* rows_out[kRows];
+      const int64_t out_base = query_pos ? b : int64_t(b) * s.seq + i0;
+      for (int r = 0; r < rows; ++r) {
+        if (i0 + r + kRows < first + count)
+          prefetch_row(item + int64_t(i0 + r + kRows) * row_stride + q_off, s.head_dim);
+        t.set_query(r, item + int64_t(i0 + r) * row_stride + q_off, scale);
+        visible[r] = s.causal ? i0 + r + 1 : s.seq;
+        rows_out[r] = out + (out_base + r) * hidden + q_off;
+      }
+      t.attend(rows, visible, rows_out);
+    }
+  });
+}
+
+template <class Tiles>
+void probe_attention_with(const float* q, const float* kv, const AttentionShape& s, float* out, ThreadPool& pool,
+                          AttentionScratch& scratch) {
+  const int hidden = s.hidden();
+  const int64_t row_stride = 2 * int64_t(hidden);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  run_heads<Tiles>(s, int64_t(s.seq) * s.head_dim * 2, pool, scratch, [&](Tiles& t, int b, int h) {
+    const int64_t q_off = int64_t(h) * s.head_dim;
+    t.load_keys_values(kv + int64_t(b) * s.seq * row_stride, row_stride, q_off, hidden + q_off);
+    t.set_query(0, q + q_off, scale);
+    const int visible = s.seq;
+    float* row_out = out + int64_t(b) * hidden + q_off;
+    t.attend(1, &visible, &row_out);
+  });
+}
+
 }  // namespace
 
 float* AttentionScratch::get(int thread, size_t floats) {
@@ -166,75 +255,26 @@ float* AttentionScratch::get(int thread, size_t floats) {
   return buffers_[thread].data();
 }
 
+uint32_t* AttentionScratch::words(int thread, size_t n) {
+  if (static_cast<int>(words_.size()) <= thread) words_.resize(thread + 1);
+  if (words_[thread].size() < n) words_[thread].resize(n);
+  return words_[thread].data();
+}
+
 void attention(const float* qkv, const AttentionShape& s, const int32_t* query_pos, float* out, ThreadPool& pool,
-               AttentionScratch& scratch) {
-  const int hidden = s.hidden();
-  const int64_t row_stride = 3 * int64_t(hidden);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
-  const int seq_pad = static_cast<int>(round_up(s.seq, kLanes));
-  const int dim_pad = static_cast<int>(round_up(s.head_dim, kLanes));
-  const size_t per_thread = tile_floats(seq_pad, dim_pad);
-  // Reserve on this thread: the workers must not resize the vector of buffers.
-  for (int t = 0; t < pool.size(); ++t) scratch.get(t, per_thread);
-
-  // One task is an (item, head) pair; group pairs so a task has at least
-  // ~64k multiply-adds (a few microseconds), else a text query's tiny heads
-  // would cost more in hand-offs than in arithmetic.
-  const int64_t queries = query_pos ? 1 : s.seq;
-  const int64_t work = std::max<int64_t>(1, queries * s.seq * s.head_dim * 2);
-  pool.parallel_for(int64_t(s.batch) * s.heads, std::max<int64_t>(1, 65536 / work),
-                    [&](int thread, int64_t begin, int64_t end) {
-                      float* buf = scratch.get(thread, per_thread);
-                      HeadTiles t = tiles_in(buf, s.seq, seq_pad, s.head_dim, dim_pad);
-                      for (int64_t task = begin; task < end; ++task) {
-                        const int b = static_cast<int>(task / s.heads), h = static_cast<int>(task % s.heads);
-                        const float* item = qkv + int64_t(b) * s.seq * row_stride;
-                        const int64_t q_off = int64_t(h) * s.head_dim;
-                        load_keys_values(item, row_stride, hidden + q_off, 2 * hidden + q_off, t);
-
-                        // Which queries: all positions, or the one pooled position.
-                        const int first = query_pos ? query_pos[b] : 0;
-                        const int count = query_pos ? 1 : s.seq;
-                        for (int i0 = first; i0 < first + count; i0 += kRows) {
-                          const int rows = std::min(kRows, first + count - i0);
-                          int visible[kRows];
-                          for (int r = 0; r < rows; ++r) {
-                            if (i0 + r + kRows < first + count)
-                              prefetch_row(item + int64_t(i0 + r + kRows) * row_stride + q_off, s.head_dim);
-                            const float* q = item + int64_t(i0 + r) * row_stride + q_off;
-                            for (int c = 0; c < s.head_dim; ++c) t.q[r * dim_pad + c] = q[c] * scale;
-                            visible[r] = s.causal ? i0 + r + 1 : s.seq;
-                          }
-                          const int64_t out_base = query_pos ? b : int64_t(b) * s.seq + i0;
-                          attend_rows(t, rows, visible, [&](int r) { return out + (out_base + r) * hidden + q_off; });
-                        }
-                      }
-                    });
+               AttentionScratch& scratch, AttentionProducts products) {
+  if (products == AttentionProducts::Bf16)
+    attention_with<Bf16HeadTiles>(qkv, s, query_pos, out, pool, scratch);
+  else
+    attention_with<Fp32HeadTiles>(qkv, s, query_pos, out, pool, scratch);
 }
 
 void probe_attention(const float* q, const float* kv, const AttentionShape& s, float* out, ThreadPool& pool,
-                     AttentionScratch& scratch) {
-  const int hidden = s.hidden();
-  const int64_t row_stride = 2 * int64_t(hidden);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
-  const int seq_pad = static_cast<int>(round_up(s.seq, kLanes));
-  const int dim_pad = static_cast<int>(round_up(s.head_dim, kLanes));
-  const size_t per_thread = tile_floats(seq_pad, dim_pad);
-  for (int t = 0; t < pool.size(); ++t) scratch.get(t, per_thread);
-  const int64_t work = std::max<int64_t>(1, int64_t(s.seq) * s.head_dim * 2);
-  pool.parallel_for(int64_t(s.batch) * s.heads, std::max<int64_t>(1, 65536 / work),
-                    [&](int thread, int64_t begin, int64_t end) {
-                      float* buf = scratch.get(thread, per_thread);
-                      HeadTiles t = tiles_in(buf, s.seq, seq_pad, s.head_dim, dim_pad);
-                      for (int64_t task = begin; task < end; ++task) {
-                        const int b = static_cast<int>(task / s.heads), h = static_cast<int>(task % s.heads);
-                        const int64_t q_off = int64_t(h) * s.head_dim;
-                        load_keys_values(kv + int64_t(b) * s.seq * row_stride, row_stride, q_off, hidden + q_off, t);
-                        for (int c = 0; c < s.head_dim; ++c) t.q[c] = q[q_off + c] * scale;
-                        const int visible = s.seq;
-                        attend_rows(t, 1, &visible, [&](int) { return out + int64_t(b) * hidden + q_off; });
-                      }
-                    });
+                     AttentionScratch& scratch, AttentionProducts products) {
+  if (products == AttentionProducts::Bf16)
+    probe_attention_with<Bf16HeadTiles>(q, kv, s, out, pool, scratch);
+  else
+    probe_attention_with<Fp32HeadTiles>(q, kv, s, out, pool, scratch);
 }
 
 }  // namespace clip::cpu

@@ -7,7 +7,7 @@ namespace clip::cpu {
 
 AttentionPool::AttentionPool(CpuContext& ctx, const AttentionPoolWeights& w, const TowerConfig& config, int hidden,
                              Precision precision)
-    : hidden_(hidden), heads_(config.num_heads), eps_(config.layer_norm_eps) {
+    : hidden_(hidden), heads_(config.num_heads), eps_(config.layer_norm_eps), products_(attention_products(precision)) {
   const int64_t h = hidden;
   if (heads_ <= 0 || hidden % heads_ != 0)
     throw Error("cpu backend: vision hidden size " + std::to_string(hidden) +
@@ -58,7 +58,7 @@ void AttentionPool::forward(CpuContext& ctx, const float* x, int batch, int seq,
   kv_.forward(ctx.gemm, pool, x, int64_t(batch) * seq, kv, Epilogue::Store);
   float* attn = grow(ctx.attn, int64_t(batch) * H);
   const AttentionShape shape{batch, seq, heads_, hidden_ / heads_, false};
-  probe_attention(query_.data(), kv, shape, attn, pool, ctx.attention);
+  probe_attention(query_.data(), kv, shape, attn, pool, ctx.attention, products_);
   out_.forward(ctx.gemm, pool, attn, batch, out, Epilogue::Store);  // the residual
   float* normed = grow(ctx.x, int64_t(batch) * H);
   layer_norm(out, batch, H, ln_w_.data(), ln_b_.data(), eps_, normed, pool);

@@ -26,6 +26,7 @@ class AttentionPool {
   int hidden_ = 0, heads_ = 0, intermediate_ = 0;
   float eps_ = 1e-6f;
   Epilogue act_ = Epilogue::GeluTanh;
+  AttentionProducts products_ = AttentionProducts::Fp32;
   std::vector<float> query_;  // probe W_q^T + b_q: [hidden]
   std::vector<float> ln_w_, ln_b_;
   Linear kv_;  // k and v stacked: one GEMM with N = 2 * hidden

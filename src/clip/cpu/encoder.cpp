@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "clip/cpu/cpu_precision.h"
 #include "clip/cpu/ops.h"
 #include "clip/error.h"
 
@@ -29,6 +30,11 @@ Epilogue activation_epilogue(Activation a) {
   return Epilogue::QuickGelu;
 }
 
+AttentionProducts attention_products(Precision p) {
+  if (p == Precision::BF16 || (p == Precision::INT8 && cpu_has_native_bf16())) return AttentionProducts::Bf16;
+  return AttentionProducts::Fp32;
+}
+
 void expect_shape(const Tensor& t, const std::vector<int64_t>& shape, const std::string& what) {
   if (t.shape != shape)
     throw Error("cpu backend: " + what + " has shape " + shape_str(t.shape) + ", expected " + shape_str(shape));
@@ -43,7 +49,7 @@ float* grow(std::vector<float>& v, size_t n) {
 
 Encoder::Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config, int hidden,
                  const std::string& tower, Precision precision)
-    : hidden_(hidden), heads_(config.num_heads), eps_(config.layer_norm_eps) {
+    : hidden_(hidden), heads_(config.num_heads), eps_(config.layer_norm_eps), products_(attention_products(precision)) {
   if (heads_ <= 0 || hidden_ % heads_ != 0)
     throw Error("cpu backend: " + tower + " hidden size " + std::to_string(hidden_) +
                 " is not divisible by num_attention_heads " + std::to_string(heads_));
@@ -111,7 +117,7 @@ void Encoder::forward(CpuContext& ctx, float* h, int batch, int seq, bool causal
     const Layer& l = layers_[i];
     layer_norm(h, rows, H, l.ln1_w.data(), l.ln1_b.data(), eps_, x, pool);
     l.qkv.forward(ctx.gemm, pool, x, rows, qkv, Epilogue::Store);
-    attention(qkv, shape, nullptr, attn, pool, ctx.attention);
+    attention(qkv, shape, nullptr, attn, pool, ctx.attention, products_);
     // The residual add is the GEMM's epilogue: h += attn W^T + b.
     l.out.forward(ctx.gemm, pool, attn, rows, h, Epilogue::Accumulate);
     layer_norm(h, rows, H, l.ln2_w.data(), l.ln2_b.data(), eps_, x, pool);
@@ -129,7 +135,7 @@ void Encoder::forward(CpuContext& ctx, float* h, int batch, int seq, bool causal
   const Layer& l = layers_.back();
   layer_norm(h, rows, H, l.ln1_w.data(), l.ln1_b.data(), eps_, x, pool);
   l.qkv.forward(ctx.gemm, pool, x, rows, qkv, Epilogue::Store);
-  attention(qkv, shape, pool_pos, attn, pool, ctx.attention);  // [batch, H]
+  attention(qkv, shape, pool_pos, attn, pool, ctx.attention, products_);  // [batch, H]
   l.out.forward(ctx.gemm, pool, attn, batch, pooled, Epilogue::Accumulate);
   layer_norm(pooled, batch, H, l.ln2_w.data(), l.ln2_b.data(), eps_, x, pool);
   l.fc1.forward(ctx.gemm, pool, x, batch, mlp, act_);

@@ -30,6 +30,11 @@ float* grow(std::vector<float>& v, size_t n);
 // The GEMM epilogue computing a tower's MLP activation.
 Epilogue activation_epilogue(Activation a);
 
+// The attention products of a GEMM precision: bf16 for bf16, and for int8
+// where the CPU has AVX512_BF16 (int8's inputs are coarser than bf16's);
+// float32 otherwise, so fp32 stays the reference.
+AttentionProducts attention_products(Precision p);
+
 // Throws clip::Error naming `what` unless t has exactly this shape.
 void expect_shape(const Tensor& t, const std::vector<int64_t>& shape, const std::string& what);
 
@@ -37,8 +42,9 @@ class Encoder {
  public:
   Encoder() = default;
   // tower: "text" or "vision", for error messages. Checks every tensor's shape.
-  // precision: of the four GEMMs of each layer (FP32, BF16 or INT8); the
-  // residual stream, LayerNorm and attention stay float32.
+  // precision: of the four GEMMs of each layer (FP32, BF16 or INT8), and
+  // through attention_products() of the attention's two products; the
+  // residual stream, LayerNorm and softmax stay float32.
   Encoder(CpuContext& ctx, const std::vector<LayerWeights>& layers, const TowerConfig& config, int hidden,
           const std::string& tower, Precision precision = Precision::FP32);
 
@@ -63,6 +69,7 @@ class Encoder {
   int hidden_ = 0, heads_ = 0, intermediate_ = 0;
   float eps_ = 1e-5f;
   Epilogue act_ = Epilogue::QuickGelu;
+  AttentionProducts products_ = AttentionProducts::Fp32;
 };
 
 }  // namespace clip::cpu
