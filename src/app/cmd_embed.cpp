@@ -98,7 +98,7 @@ Command add_embed_command(CLI::App& root) {
       root.add_subcommand("embed",
                           "Print CLIP embeddings of images and texts (unnormalised unless --normalize),\n"
                           "equal to transformers' visual_projection / text_projection of the pooled output.");
-  app->add_option("--model", o->model, "Hugging Face CLIP folder (config.json, model.safetensors, ...)")
+  app->add_option("--model", o->model, "Hugging Face CLIP or SigLIP folder (config.json, model.safetensors, ...)")
       ->required()
       ->check(CLI::ExistingDirectory);
   app->add_option("--image", o->images, "image file (PNG or JPEG); repeatable");

@@ -189,7 +189,8 @@ Command add_index_command(CLI::App& root) {
       "changed ones re-indexed, deleted ones forgotten; Ctrl-C stops cleanly and a re-run resumes.");
   app->add_option("PATH", o->inputs, "video or image files, or folders searched recursively")->required();
   app->add_option("--index", o->index, "index folder")->capture_default_str();
-  app->add_option("--model", o->model, "CLIP model folder (default: the one the index was built with)")
+  app->add_option("--model", o->model,
+                  "CLIP or SigLIP model folder, transformers format (default: the one the index was built with)")
       ->check(CLI::ExistingDirectory);
   auto* every = app->add_option("--every", o->every, "seconds between sampled frames")
                     ->capture_default_str()

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstring>
 
-
 // Builds without -march (the fuzz build) still compile these functions for
 // AVX512_BF16; they run only where the CPU has it (attention.h's callers).
 #define CLIP_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
@@ -26,8 +25,8 @@ int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 size_t tile_words(int seq_pad, int dim_pad) {
   // k, v, q, p and the keys before their transposition
-  return size_t(dim_pad / 2) * seq_pad * 2 + size_t(seq_pad / 2) * dim_pad + size_t(Bf16HeadTiles::kRows) * dim_pad / 2 +
-         size_t(Bf16HeadTiles::kRows) * seq_pad / 2;
+  return size_t(dim_pad / 2) * seq_pad * 2 + size_t(seq_pad / 2) * dim_pad +
+         size_t(Bf16HeadTiles::kRows) * dim_pad / 2 + size_t(Bf16HeadTiles::kRows) * seq_pad / 2;
 }
 
 // Keeps a loaded vector in a register (see attention.cpp's in_register).
@@ -209,7 +208,8 @@ CLIP_BF16_TARGET void Bf16HeadTiles::attend(int rows, const int* visible, float*
   int cb = 0;
   for (; cb + kBlocks * kLanes <= dim_pad_; cb += kBlocks * kLanes)
     output_blocks<kBlocks>(p_, half, v_, dim_pad_, dim_, rows, keys_pad / 2, cb, inv_sum, out);
-  for (; cb < dim_pad_; cb += kLanes) output_blocks<1>(p_, half, v_, dim_pad_, dim_, rows, keys_pad / 2, cb, inv_sum, out);
+  for (; cb < dim_pad_; cb += kLanes)
+    output_blocks<1>(p_, half, v_, dim_pad_, dim_, rows, keys_pad / 2, cb, inv_sum, out);
 }
 
 }  // namespace clip::cpu

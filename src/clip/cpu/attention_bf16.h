@@ -36,10 +36,10 @@ class Bf16HeadTiles {
 
  private:
   int seq_, seq_pad_, dim_, dim_pad_;
-  uint32_t* k_;  // [dim_pad / 2][seq_pad]: pairs of dimensions 2c, 2c + 1 of key j
-  uint32_t* v_;  // [seq_pad / 2][dim_pad]: dimension c of keys 2j, 2j + 1
-  uint32_t* q_;  // [kRows][dim_pad / 2]
-  uint32_t* p_;  // [kRows][seq_pad / 2]: the probabilities, as pairs of keys
+  uint32_t* k_;         // [dim_pad / 2][seq_pad]: pairs of dimensions 2c, 2c + 1 of key j
+  uint32_t* v_;         // [seq_pad / 2][dim_pad]: dimension c of keys 2j, 2j + 1
+  uint32_t* q_;         // [kRows][dim_pad / 2]
+  uint32_t* p_;         // [kRows][seq_pad / 2]: the probabilities, as pairs of keys
   uint32_t* key_rows_;  // [seq_pad][dim_pad / 2]: the keys as rows of pairs, before k_
   float* scores_;       // [kRows][seq_pad]
 };
