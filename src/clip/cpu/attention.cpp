@@ -5,8 +5,10 @@
 #include <limits>
 
 #include "clip/cpu/attention_bf16.h"
+#include "clip/cpu/cpu_precision.h"
 #include "clip/cpu/ops.h"
 #include "clip/cpu/simd.h"
+#include "clip/error.h"
 
 namespace clip::cpu {
 
@@ -247,6 +249,13 @@ void probe_attention_with(const float* q, const float* kv, const AttentionShape&
   });
 }
 
+// Bf16HeadTiles' instructions would stop the process on a CPU without them.
+void check_products(AttentionProducts products) {
+  static const bool have_bf16 = cpu_has_native_bf16();
+  if (products == AttentionProducts::Bf16 && !have_bf16)
+    throw Error("cpu attention: bf16 products need a CPU with AVX512_BF16; this one has none");
+}
+
 }  // namespace
 
 float* AttentionScratch::get(int thread, size_t floats) {
@@ -263,6 +272,7 @@ uint32_t* AttentionScratch::words(int thread, size_t n) {
 
 void attention(const float* qkv, const AttentionShape& s, const int32_t* query_pos, float* out, ThreadPool& pool,
                AttentionScratch& scratch, AttentionProducts products) {
+  check_products(products);
   if (products == AttentionProducts::Bf16)
     attention_with<Bf16HeadTiles>(qkv, s, query_pos, out, pool, scratch);
   else
@@ -271,6 +281,7 @@ void attention(const float* qkv, const AttentionShape& s, const int32_t* query_p
 
 void probe_attention(const float* q, const float* kv, const AttentionShape& s, float* out, ThreadPool& pool,
                      AttentionScratch& scratch, AttentionProducts products) {
+  check_products(products);
   if (products == AttentionProducts::Bf16)
     probe_attention_with<Bf16HeadTiles>(q, kv, s, out, pool, scratch);
   else
