@@ -31,8 +31,6 @@ inline void in_register([[maybe_unused]] f32x16& v) {
 #endif
 }
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
 // One (item, head): keys transposed and values copied into padded, 16-aligned
 // tiles so that every inner loop runs on whole vectors.
 struct HeadTiles {
@@ -134,7 +132,7 @@ void output_blocks(HeadTiles& t, int rows, int keys, int cb, Write write) {
 // in t.q; query r may see keys [0, visible[r]). Writes out[r][0..dim).
 void attend_rows(HeadTiles& t, int rows, const int* visible, float* const* out) {
   const int keys = *std::max_element(visible, visible + rows);
-  const int keys_pad = static_cast<int>(round_up(keys, kLanes));
+  const int keys_pad = round_up_to_lanes(keys);
 
   // Scores kBlocks * 16 keys at a time, then 16.
   int jb = 0;
@@ -169,8 +167,7 @@ class Fp32HeadTiles {
     for (int t = 0; t < threads; ++t) scratch.get(t, floats(seq, dim));
   }
   Fp32HeadTiles(AttentionScratch& scratch, int thread, int seq, int dim)
-      : t_(tiles_in(scratch.get(thread, floats(seq, dim)), seq, static_cast<int>(round_up(seq, kLanes)), dim,
-                    static_cast<int>(round_up(dim, kLanes)))) {}
+      : t_(tiles_in(scratch.get(thread, floats(seq, dim)), seq, round_up_to_lanes(seq), dim, round_up_to_lanes(dim))) {}
   void load_keys_values(const float* item, int64_t row_stride, int64_t k_off, int64_t v_off) {
     cpu::load_keys_values(item, row_stride, k_off, v_off, t_);
   }
@@ -180,9 +177,7 @@ class Fp32HeadTiles {
   void attend(int rows, const int* visible, float* const* out) { attend_rows(t_, rows, visible, out); }
 
  private:
-  static size_t floats(int seq, int dim) {
-    return tile_floats(static_cast<int>(round_up(seq, kLanes)), static_cast<int>(round_up(dim, kLanes)));
-  }
+  static size_t floats(int seq, int dim) { return tile_floats(round_up_to_lanes(seq), round_up_to_lanes(dim)); }
   HeadTiles t_;
 };
 
@@ -249,43 +244,39 @@ void probe_attention_with(const float* q, const float* kv, const AttentionShape&
   });
 }
 
-// Bf16HeadTiles' instructions would stop the process on a CPU without them.
-void check_products(AttentionProducts products) {
+// run.template operator()<Tiles>() with the tiles of `products`. Refuses
+// bf16 on a CPU without AVX512_BF16, where Bf16HeadTiles' instructions
+// would stop the process.
+template <class Run>
+void with_tiles(AttentionProducts products, Run run) {
+  if (products == AttentionProducts::Fp32) return run.template operator()<Fp32HeadTiles>();
   static const bool have_bf16 = cpu_has_native_bf16();
-  if (products == AttentionProducts::Bf16 && !have_bf16)
-    throw Error("cpu attention: bf16 products need a CPU with AVX512_BF16; this one has none");
+  if (!have_bf16) throw Error("cpu attention: bf16 products need a CPU with AVX512_BF16; this one has none");
+  run.template operator()<Bf16HeadTiles>();
+}
+
+// Thread `thread`'s buffer of buffers, grown to at least n elements.
+template <class T>
+T* thread_buffer(std::vector<std::vector<T>>& buffers, int thread, size_t n) {
+  if (static_cast<int>(buffers.size()) <= thread) buffers.resize(thread + 1);
+  if (buffers[thread].size() < n) buffers[thread].resize(n);
+  return buffers[thread].data();
 }
 
 }  // namespace
 
-float* AttentionScratch::get(int thread, size_t floats) {
-  if (static_cast<int>(buffers_.size()) <= thread) buffers_.resize(thread + 1);
-  if (buffers_[thread].size() < floats) buffers_[thread].resize(floats);
-  return buffers_[thread].data();
-}
+float* AttentionScratch::get(int thread, size_t floats) { return thread_buffer(buffers_, thread, floats); }
 
-uint32_t* AttentionScratch::words(int thread, size_t n) {
-  if (static_cast<int>(words_.size()) <= thread) words_.resize(thread + 1);
-  if (words_[thread].size() < n) words_[thread].resize(n);
-  return words_[thread].data();
-}
+uint32_t* AttentionScratch::words(int thread, size_t n) { return thread_buffer(words_, thread, n); }
 
 void attention(const float* qkv, const AttentionShape& s, const int32_t* query_pos, float* out, ThreadPool& pool,
                AttentionScratch& scratch, AttentionProducts products) {
-  check_products(products);
-  if (products == AttentionProducts::Bf16)
-    attention_with<Bf16HeadTiles>(qkv, s, query_pos, out, pool, scratch);
-  else
-    attention_with<Fp32HeadTiles>(qkv, s, query_pos, out, pool, scratch);
+  with_tiles(products, [&]<class Tiles>() { attention_with<Tiles>(qkv, s, query_pos, out, pool, scratch); });
 }
 
 void probe_attention(const float* q, const float* kv, const AttentionShape& s, float* out, ThreadPool& pool,
                      AttentionScratch& scratch, AttentionProducts products) {
-  check_products(products);
-  if (products == AttentionProducts::Bf16)
-    probe_attention_with<Bf16HeadTiles>(q, kv, s, out, pool, scratch);
-  else
-    probe_attention_with<Fp32HeadTiles>(q, kv, s, out, pool, scratch);
+  with_tiles(products, [&]<class Tiles>() { probe_attention_with<Tiles>(q, kv, s, out, pool, scratch); });
 }
 
 }  // namespace clip::cpu

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "clip/cpu/simd.h"
+
 // Builds without -march (the fuzz build) still compile these functions for
 // AVX512_BF16; they run only where the CPU has it (attention.h's callers).
 #define CLIP_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
@@ -18,10 +20,7 @@ namespace clip::cpu {
 
 namespace {
 
-constexpr int kLanes = 16;
 constexpr int kBlocks = 2;  // 16-wide column blocks per pass: kRows x kBlocks sums, as attention.cpp
-
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 size_t tile_words(int seq_pad, int dim_pad) {
   // k, v, q, p and the keys before their transposition
@@ -41,7 +40,9 @@ CLIP_BF16_TARGET inline __m256i bf16_16(const float* p, int n, float scale = 1.0
 
 // e^x for x <= 0, to a few parts in 1e6 (well inside bf16's 2^-9, where
 // the result goes): x = n ln2 + r, |r| <= ln2 / 2, e^r by its Taylor
-// series to degree 5, then scaled by 2^n; 0 below -87.
+// series to degree 5, then scaled by 2^n; 0 below -87. Not simd.h's exp16:
+// in a build without -march that one is compiled without AVX-512 and takes
+// its vectors in memory, unlike these functions, which pass them in registers.
 CLIP_BF16_TARGET inline __m512 exp_nonpositive(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
@@ -118,7 +119,7 @@ CLIP_BF16_TARGET void output_blocks(const uint32_t* p, int half, const uint32_t*
 }  // namespace
 
 void Bf16HeadTiles::reserve(AttentionScratch& scratch, int threads, int seq, int dim) {
-  const int seq_pad = static_cast<int>(round_up(seq, kLanes)), dim_pad = static_cast<int>(round_up(dim, kLanes));
+  const int seq_pad = round_up_to_lanes(seq), dim_pad = round_up_to_lanes(dim);
   for (int t = 0; t < threads; ++t) {
     scratch.words(t, tile_words(seq_pad, dim_pad));
     scratch.get(t, size_t(kRows) * seq_pad);
@@ -126,10 +127,7 @@ void Bf16HeadTiles::reserve(AttentionScratch& scratch, int threads, int seq, int
 }
 
 Bf16HeadTiles::Bf16HeadTiles(AttentionScratch& scratch, int thread, int seq, int dim)
-    : seq_(seq),
-      seq_pad_(static_cast<int>(round_up(seq, kLanes))),
-      dim_(dim),
-      dim_pad_(static_cast<int>(round_up(dim, kLanes))) {
+    : seq_(seq), seq_pad_(round_up_to_lanes(seq)), dim_(dim), dim_pad_(round_up_to_lanes(dim)) {
   k_ = scratch.words(thread, tile_words(seq_pad_, dim_pad_));
   v_ = k_ + size_t(dim_pad_ / 2) * seq_pad_;
   q_ = v_ + size_t(seq_pad_ / 2) * dim_pad_;
@@ -176,7 +174,7 @@ CLIP_BF16_TARGET void Bf16HeadTiles::set_query(int r, const float* q, float scal
 
 CLIP_BF16_TARGET void Bf16HeadTiles::attend(int rows, const int* visible, float* const* out) {
   const int keys = *std::max_element(visible, visible + rows);
-  const int keys_pad = static_cast<int>(round_up(keys, kLanes));
+  const int keys_pad = round_up_to_lanes(keys);
   const int pairs = dim_pad_ / 2, half = seq_pad_ / 2;
 
   int jb = 0;

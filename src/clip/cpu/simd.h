@@ -34,6 +34,9 @@ inline float hmax16(f32x16 v) {
 }
 inline f32x16 max16(f32x16 a, f32x16 b) { return a > b ? a : b; }
 
+// n rounded up to whole vectors: the padded length of the kernels' tiles.
+inline int round_up_to_lanes(int n) { return (n + kLanes - 1) / kLanes * kLanes; }
+
 // e^x, within 2 ulp of expf for x in [-87, 88]; 0 below -87 (where expf is
 // denormal or 0: in a softmax those terms cannot matter, the sum is >= 1).
 // Cephes expf: x = n ln2 + r, |r| <= ln2 / 2, then a degree-6 polynomial.
